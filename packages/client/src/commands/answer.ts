@@ -1,0 +1,14 @@
+/**
+ * `parloir answer`: not built yet; see the open issues. It says so instead of pretending.
+ */
+import type { Command } from '../command.ts';
+
+export const command: Command = {
+  usage: 'Usage: parloir answer [options]\n\nNot implemented yet in this build of Parloir.',
+  options: {},
+  allowPositionals: true,
+  run() {
+    console.log('parloir answer: not implemented yet in this build of Parloir.');
+    return Promise.resolve(0);
+  },
+};

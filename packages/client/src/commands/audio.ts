@@ -1,0 +1,14 @@
+/**
+ * `parloir audio`: not built yet; see the open issues. It says so instead of pretending.
+ */
+import type { Command } from '../command.ts';
+
+export const command: Command = {
+  usage: 'Usage: parloir audio [options]\n\nNot implemented yet in this build of Parloir.',
+  options: {},
+  allowPositionals: true,
+  run() {
+    console.log('parloir audio: not implemented yet in this build of Parloir.');
+    return Promise.resolve(0);
+  },
+};

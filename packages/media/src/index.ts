@@ -1,0 +1,5 @@
+/**
+ * @parloir/media: Sans-IO media core: RTP payloads, jitter buffer, QoS, E-model, adaptation policy.
+ * @module
+ */
+export const PACKAGE_NAME = '@parloir/media';

@@ -1,0 +1,12 @@
+{
+  "targets": [
+    {
+      "target_name": "parloir_native",
+      "sources": ["src/addon.c"],
+      "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "defines": ["NAPI_VERSION=9"],
+      "libraries": ["-lasound", "-lopus", "-lpthread"],
+      "include_dirs": ["/usr/include/opus"]
+    }
+  ]
+}

@@ -1,0 +1,5 @@
+/**
+ * @parloir/server: Signalling server, presence, calls, chat, persistence and TURN relay.
+ * @module
+ */
+export const PACKAGE_NAME = '@parloir/server';
