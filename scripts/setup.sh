@@ -32,8 +32,9 @@ if ((${#missing[@]})); then
   cmd="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${missing[*]}"
   if [[ "$(id -u)" == "0" ]]; then
     log "installing Debian packages: ${missing[*]}"
-    apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        --no-install-recommends "${missing[@]}"; } >"$stamps/apt.log" 2>&1 \
+      || { tail -n 40 "$stamps/apt.log" >&2; log "apt-get failed (log: $stamps/apt.log)"; exit 1; }
     # coturn's package starts a system service; Parloir's tests and benches start their own.
     if [[ " ${missing[*]} " == *" coturn "* ]] && command -v systemctl >/dev/null 2>&1; then
       systemctl disable --now coturn >/dev/null 2>&1 || true
@@ -51,7 +52,7 @@ omit=()
 deps_key="$(hash_of package-lock.json package.json packages/*/package.json)${omit[*]:-}"
 if ! fresh npm-deps "$deps_key" || [[ ! -d node_modules ]]; then
   log "installing npm dependencies (npm ci --ignore-scripts)"
-  npm ci --ignore-scripts --no-audit --no-fund "${omit[@]}" >&2
+  npm ci --ignore-scripts --no-audit --no-fund --loglevel=error "${omit[@]}" >&2
   rm -f "$stamps/install-scripts" "$stamps/native"
   stamp npm-deps "$deps_key"
 fi
