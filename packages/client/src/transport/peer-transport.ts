@@ -1,0 +1,403 @@
+/**
+ * A thin adapter over werift's RTCPeerConnection for one audio call: offer/answer, trickle ICE as
+ * plain JSON, one sendrecv audio transceiver negotiated as Opus/48000/2 (RFC 7587 §7) through
+ * which we send our own pre-encoded Opus payloads and receive raw RTP, RTCP-derived statistics,
+ * the selected candidate pair (direct or relayed) and the DTLS fingerprints with the SAS.
+ *
+ * werift does ICE (RFC 8445), DTLS-SRTP (RFC 5764) and RTCP SR/RR (RFC 3550 §6.4) itself; this
+ * file only adapts its API to plain data so the engine and signalling never see werift types.
+ */
+import {
+  RTCPeerConnection,
+  RTCRtpCodecParameters,
+  RtpHeader,
+  RtpPacket,
+  type RTCRtpSender,
+  type RTCRtpTransceiver,
+} from 'werift';
+import { EngineError } from '../engine/errors.ts';
+import { deriveSas, type ShortAuthString } from './sas.ts';
+
+/** Dynamic payload type we offer for Opus (the value browsers use too). */
+export const OPUS_PAYLOAD_TYPE = 111;
+/** RTP clock rate of Opus, always 48000 Hz whatever the real sample rate (RFC 7587 §4.1). */
+export const OPUS_CLOCK_HZ = 48_000;
+
+/** A session description as plain JSON, as carried by signalling. */
+export interface SessionDescriptionJson {
+  /** 'offer' or 'answer'. */
+  type: 'offer' | 'answer';
+  /** The SDP text. */
+  sdp: string;
+}
+
+/** One ICE candidate as plain JSON (W3C RTCIceCandidateInit). */
+export interface IceCandidateJson {
+  /** The candidate line, without the "a=" prefix. */
+  candidate: string;
+  /** Media id of the m-line. */
+  sdpMid?: string | undefined;
+  /** Index of the m-line. */
+  sdpMLineIndex?: number | undefined;
+  /** ICE username fragment. */
+  usernameFragment?: string | undefined;
+}
+
+/** A STUN or TURN server. */
+export interface IceServerConfig {
+  /** `stun:host:port` or `turn:host:port?transport=udp|tcp`. */
+  urls: string | string[];
+  /** TURN username (REST style `expiry:callId:userId`). */
+  username?: string | undefined;
+  /** TURN password. */
+  credential?: string | undefined;
+}
+
+/** One received RTP packet, reduced to what the jitter buffer needs. */
+export interface ReceivedRtp {
+  /** 16-bit RTP sequence number. */
+  sequenceNumber: number;
+  /** 32-bit RTP timestamp, in 48 kHz ticks. */
+  timestamp: number;
+  /** Synchronisation source. */
+  ssrc: number;
+  /** Marker bit (start of a talk spurt after DTX, RFC 3551 §4.1). */
+  marker: boolean;
+  /** Payload type. */
+  payloadType: number;
+  /** The Opus packet. */
+  payload: Buffer;
+  /** Total RTP packet size, header included, in bytes. */
+  sizeBytes: number;
+}
+
+/** Path of the selected ICE candidate pair. */
+export type MediaPath = 'direct' | 'relayed' | 'unknown';
+
+/** Transport-level statistics, read once a second by the engine. */
+export interface TransportStats {
+  /** Round-trip time from RTCP SR/RR LSR/DLSR (RFC 3550 §6.4.1), ms; undefined before one. */
+  rttMs: number | undefined;
+  /** Fraction of OUR packets the peer reports lost in its last RR, 0..1. */
+  remoteFractionLost: number | undefined;
+  /** Cumulative packets of ours the peer reports lost. */
+  remotePacketsLost: number | undefined;
+  /** Packets we sent. */
+  packetsSent: number;
+  /** Payload bytes we sent. */
+  bytesSent: number;
+  /** Packets we received. */
+  packetsReceived: number;
+  /** Payload + header bytes we received. */
+  bytesReceived: number;
+  /** Selected path. */
+  path: MediaPath;
+  /** Type of the local candidate of the selected pair (host, srflx, relay…). */
+  localCandidateType: string | undefined;
+  /** Type of the remote candidate of the selected pair. */
+  remoteCandidateType: string | undefined;
+}
+
+/** Connection state, as werift's RTCPeerConnection.connectionState. */
+export type TransportState =
+  'new' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed';
+
+/** Events of a {@link PeerTransport}. */
+export interface PeerTransportEvents {
+  /** A local ICE candidate to send to the peer; `null` when gathering is complete. */
+  candidate: (candidate: IceCandidateJson | null) => void;
+  /** An RTP packet from the peer. Called synchronously from the socket callback. */
+  rtp: (packet: ReceivedRtp) => void;
+  /** Connection state changed. */
+  state: (state: TransportState) => void;
+}
+
+/** Options of a {@link PeerTransport}. */
+export interface PeerTransportOptions {
+  /** STUN/TURN servers. Default none (host candidates only). */
+  iceServers?: IceServerConfig[] | undefined;
+  /** Use only relayed candidates (`iceTransportPolicy: 'relay'`). Default false. */
+  relayOnly?: boolean | undefined;
+  /** Restrict host candidates to these interface addresses, e.g. ['127.0.0.1'] in tests. */
+  hostAddresses?: string[] | undefined;
+}
+
+/** Typed listener storage: one array per event name. */
+type Listeners = { [K in keyof PeerTransportEvents]: PeerTransportEvents[K][] };
+
+/** A WebRTC audio-only transport for one call. */
+export class PeerTransport {
+  #pc: RTCPeerConnection;
+  #transceiver: RTCRtpTransceiver;
+  #sender: RTCRtpSender;
+  #listeners: Listeners = { candidate: [], rtp: [], state: [] };
+  #sequenceNumber = Math.floor(Math.random() * 0x10000);
+  #timestampOffset = Math.floor(Math.random() * 0x1_0000_0000);
+  #packetsSent = 0;
+  #bytesSent = 0;
+  #packetsReceived = 0;
+  #bytesReceived = 0;
+  #closed = false;
+
+  constructor(options: PeerTransportOptions = {}) {
+    const opus = new RTCRtpCodecParameters({
+      mimeType: 'audio/opus',
+      clockRate: OPUS_CLOCK_HZ,
+      channels: 2,
+      payloadType: OPUS_PAYLOAD_TYPE,
+      // RFC 7587 §6.1: we send mono, accept in-band FEC, may use DTX; ptime up to 60 ms.
+      parameters: 'minptime=10;useinbandfec=1;usedtx=1;stereo=0;sprop-stereo=0',
+      rtcpFeedback: [],
+    });
+    const hosts = options.hostAddresses;
+    this.#pc = new RTCPeerConnection({
+      codecs: { audio: [opus] },
+      // No header extensions: we need none, and fewer bytes per 10 ms packet matter.
+      headerExtensions: { audio: [] },
+      iceServers: (options.iceServers ?? []).map((s) => ({
+        urls: s.urls,
+        ...(s.username === undefined ? {} : { username: s.username }),
+        ...(s.credential === undefined ? {} : { credential: s.credential }),
+      })),
+      iceTransportPolicy: options.relayOnly === true ? 'relay' : 'all',
+      iceUseIpv6: false,
+      ...(hosts === undefined
+        ? {}
+        : {
+            iceAdditionalHostAddresses: hosts,
+            ...(hosts[0] === undefined ? {} : { iceInterfaceAddresses: { udp4: hosts[0] } }),
+          }),
+    });
+    this.#transceiver = this.#pc.addTransceiver('audio', { direction: 'sendrecv' });
+    this.#sender = this.#transceiver.sender;
+    this.#pc.onIceCandidate.subscribe((c) => {
+      const json = c === undefined ? null : c.toJSON();
+      for (const l of this.#listeners.candidate) l(json);
+    });
+    this.#pc.connectionStateChange.subscribe((s) => {
+      for (const l of this.#listeners.state) l(s);
+    });
+    this.#pc.onTrack.subscribe((track) => {
+      track.onReceiveRtp.subscribe((rtp) => {
+        const h = rtp.header;
+        const sizeBytes = rtp.payload.length + h.serializeSize;
+        this.#packetsReceived++;
+        this.#bytesReceived += sizeBytes;
+        const packet: ReceivedRtp = {
+          sequenceNumber: h.sequenceNumber,
+          timestamp: h.timestamp,
+          ssrc: h.ssrc,
+          marker: h.marker,
+          payloadType: h.payloadType,
+          payload: rtp.payload,
+          sizeBytes,
+        };
+        for (const l of this.#listeners.rtp) l(packet);
+      });
+    });
+  }
+
+  /** Subscribes to an event. Returns a function that unsubscribes. */
+  on<K extends keyof PeerTransportEvents>(event: K, listener: PeerTransportEvents[K]): () => void {
+    const list = this.#listeners[event];
+    list.push(listener);
+    return () => {
+      const i = list.indexOf(listener);
+      if (i >= 0) list.splice(i, 1);
+    };
+  }
+
+  /** Current connection state. */
+  get state(): TransportState {
+    return this.#pc.connectionState;
+  }
+
+  /** Creates the offer and sets it as local description. Candidates then trickle out. */
+  async createOffer(): Promise<SessionDescriptionJson> {
+    this.#assertOpen();
+    const offer = await this.#pc.createOffer();
+    await this.#pc.setLocalDescription(offer);
+    return { type: 'offer', sdp: this.#pc.localDescription?.sdp ?? offer.sdp };
+  }
+
+  /** Applies the peer's offer and returns our answer (set as local description). */
+  async acceptOffer(offer: SessionDescriptionJson): Promise<SessionDescriptionJson> {
+    this.#assertOpen();
+    if (offer.type !== 'offer' || typeof offer.sdp !== 'string' || !offer.sdp.includes('m=audio')) {
+      throw new EngineError('TRANSPORT_ERR_BAD_SDP', 'the remote offer has no audio m-line');
+    }
+    try {
+      await this.#pc.setRemoteDescription(offer);
+    } catch (err) {
+      throw new EngineError('TRANSPORT_ERR_BAD_SDP', 'the remote offer was rejected', {
+        cause: err,
+      });
+    }
+    const answer = await this.#pc.createAnswer();
+    await this.#pc.setLocalDescription(answer);
+    return { type: 'answer', sdp: this.#pc.localDescription?.sdp ?? answer.sdp };
+  }
+
+  /** Applies the peer's answer to our offer. */
+  async acceptAnswer(answer: SessionDescriptionJson): Promise<void> {
+    this.#assertOpen();
+    if (answer.type !== 'answer' || typeof answer.sdp !== 'string') {
+      throw new EngineError('TRANSPORT_ERR_BAD_SDP', 'expected an SDP answer');
+    }
+    try {
+      await this.#pc.setRemoteDescription(answer);
+    } catch (err) {
+      throw new EngineError('TRANSPORT_ERR_BAD_SDP', 'the remote answer was rejected', {
+        cause: err,
+      });
+    }
+  }
+
+  /** Adds a remote trickled candidate; `null` marks the end of candidates. */
+  async addRemoteCandidate(candidate: IceCandidateJson | null): Promise<void> {
+    if (this.#closed) return;
+    if (candidate === null) return;
+    if (typeof candidate.candidate !== 'string') {
+      throw new EngineError('TRANSPORT_ERR_BAD_CANDIDATE', 'candidate is not a string');
+    }
+    if (candidate.candidate === '') return;
+    try {
+      await this.#pc.addIceCandidate(candidate);
+    } catch (err) {
+      throw new EngineError('TRANSPORT_ERR_BAD_CANDIDATE', 'the remote candidate was rejected', {
+        cause: err,
+      });
+    }
+  }
+
+  /** Resolves when connected; rejects after `timeoutMs` or on failure. */
+  async waitConnected(timeoutMs: number): Promise<void> {
+    if (this.#pc.connectionState === 'connected') return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off();
+        reject(
+          new EngineError(
+            'TRANSPORT_ERR_CONNECT_TIMEOUT',
+            `media path not connected after ${timeoutMs} ms`,
+          ),
+        );
+      }, timeoutMs);
+      const off = this.on('state', (s) => {
+        if (s === 'connected') {
+          clearTimeout(timer);
+          off();
+          resolve();
+        } else if (s === 'failed' || s === 'closed') {
+          clearTimeout(timer);
+          off();
+          reject(new EngineError('TRANSPORT_ERR_CLOSED', `media path ${s}`));
+        }
+      });
+    });
+  }
+
+  /**
+   * Sends one pre-encoded Opus frame. `timestamp` is the frame's first sample in 48 kHz ticks
+   * from the start of the stream (we add a random offset, RFC 3550 §5.1); the sequence number is
+   * ours. `marker` is set on the first packet of a talk spurt. Dropped silently before DTLS is up.
+   */
+  sendOpus(payload: Buffer, timestamp: number, marker: boolean): void {
+    if (this.#closed) return;
+    const header = new RtpHeader({
+      payloadType: OPUS_PAYLOAD_TYPE,
+      sequenceNumber: this.#sequenceNumber,
+      timestamp: (timestamp + this.#timestampOffset) >>> 0,
+      marker,
+    });
+    this.#sequenceNumber = (this.#sequenceNumber + 1) & 0xffff;
+    this.#packetsSent++;
+    this.#bytesSent += payload.length + 12;
+    this.#sender.sendRtp(new RtpPacket(header, payload)).catch(() => {
+      // A send after close or before DTLS: the packet is lost like on any network.
+    });
+  }
+
+  /** DTLS certificate fingerprints (`sha-256 AB:CD:…`) from the negotiated descriptions. */
+  fingerprints(): { local: string | undefined; remote: string | undefined } {
+    return {
+      local: fingerprintOf(this.#pc.localDescription?.sdp),
+      remote: fingerprintOf(this.#pc.remoteDescription?.sdp),
+    };
+  }
+
+  /** The short authentication string, once both descriptions are known. */
+  sas(): ShortAuthString | undefined {
+    const { local, remote } = this.fingerprints();
+    if (local === undefined || remote === undefined) return undefined;
+    return deriveSas(local, remote);
+  }
+
+  /** Selected candidate pair's path. */
+  path(): { path: MediaPath; local: string | undefined; remote: string | undefined } {
+    const ice = this.#pc.iceTransports[0];
+    const pair = ice?.getSelectedCandidatePair();
+    if (pair === null || pair === undefined) {
+      return { path: 'unknown', local: undefined, remote: undefined };
+    }
+    const local = candidateType(pair.local.candidate);
+    const remote = candidateType(pair.remote.candidate);
+    const path = local === 'relay' || remote === 'relay' ? 'relayed' : 'direct';
+    return { path, local, remote };
+  }
+
+  /** Reads statistics. Cheap enough to call once a second. */
+  async stats(): Promise<TransportStats> {
+    let rttMs: number | undefined;
+    let remoteFractionLost: number | undefined;
+    let remotePacketsLost: number | undefined;
+    if (!this.#closed) {
+      const report = await this.#sender.getStats();
+      for (const s of report.values() as IterableIterator<Record<string, unknown>>) {
+        if (s.type === 'remote-inbound-rtp') {
+          if (typeof s.roundTripTime === 'number') rttMs = s.roundTripTime * 1000;
+          if (typeof s.fractionLost === 'number') remoteFractionLost = s.fractionLost;
+          if (typeof s.packetsLost === 'number') remotePacketsLost = s.packetsLost;
+        }
+      }
+    }
+    const p = this.path();
+    return {
+      rttMs,
+      remoteFractionLost,
+      remotePacketsLost,
+      packetsSent: this.#packetsSent,
+      bytesSent: this.#bytesSent,
+      packetsReceived: this.#packetsReceived,
+      bytesReceived: this.#bytesReceived,
+      path: p.path,
+      localCandidateType: p.local,
+      remoteCandidateType: p.remote,
+    };
+  }
+
+  /** Closes the peer connection. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#pc.close();
+    for (const l of this.#listeners.state) l('closed');
+    this.#listeners = { candidate: [], rtp: [], state: [] };
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new EngineError('TRANSPORT_ERR_CLOSED', 'transport is closed');
+  }
+}
+
+/** Extracts the first `a=fingerprint:` value from an SDP. */
+function fingerprintOf(sdp: string | undefined): string | undefined {
+  if (sdp === undefined) return undefined;
+  const m = /^a=fingerprint:(\S+ \S+)\s*$/m.exec(sdp);
+  return m?.[1];
+}
+
+/** The `typ` of a candidate line (RFC 8839 §5.1). */
+function candidateType(candidate: string): string | undefined {
+  return / typ (\S+)/.exec(candidate)?.[1];
+}
