@@ -1,5 +1,14 @@
 /**
- * @parloir/protocol: Signalling message types and runtime validation, shared by server, native client and web UI.
+ * @parloir/protocol: signalling message types with runtime validation, and the sans-IO client
+ * session core shared by the native client and the web UI. No I/O imports: runs in Node and in
+ * the browser.
  * @module
  */
 export const PACKAGE_NAME = '@parloir/protocol';
+export * from './errors.ts';
+export * from './messages.ts';
+export * from './identity.ts';
+export * from './backoff.ts';
+export * from './call-state.ts';
+export * from './client-session.ts';
+export { validate, type Schema, type Infer, type Validation } from './schema.ts';
