@@ -1,0 +1,424 @@
+/**
+ * The call engine: wires capture → gain/mute → Opus → RTP on the transport, and RTP → jitter
+ * buffer (decode/FEC/PLC) → playback, the receive side driven by the playback device's clock.
+ * Settings change mid-call without renegotiation; once a second it builds a QoS snapshot and, if
+ * adaptation is on, applies the policy's changes.
+ */
+import type { CallSettings, QosSnapshot, Suggestion } from '../qos-log/qos-log.ts';
+import type { ReceivedRtp, TransportStats } from '../transport/peer-transport.ts';
+import { EngineError } from './errors.ts';
+import type {
+  CapturePort,
+  EncoderPort,
+  JitterBufferPort,
+  PlaybackPort,
+  PullDecision,
+  QualityModelPort,
+} from './ports.ts';
+
+const SAMPLES_PER_MS = 48;
+
+/** What the engine needs from the transport. {@link PeerTransport} fits. */
+export interface MediaTransportPort {
+  /** Sends one Opus frame; `timestamp` in 48 kHz ticks from the stream start. */
+  sendOpus(payload: Buffer, timestamp: number, marker: boolean): void;
+  /** Subscribes to received RTP. */
+  on(event: 'rtp', listener: (p: ReceivedRtp) => void): () => void;
+  /** Transport statistics. */
+  stats(): Promise<TransportStats>;
+}
+
+/** Default settings: 32 kbit/s, 20 ms, FEC on, DTX off, buffer 20–400 ms, 10 ms period. */
+export const DEFAULT_SETTINGS: CallSettings = {
+  bitrateBps: 32_000,
+  frameMs: 20,
+  fec: true,
+  expectedLossPct: 0,
+  dtx: false,
+  jbMinMs: 20,
+  jbMaxMs: 400,
+  periodMs: 10,
+  gainDb: 0,
+  muted: false,
+  adapt: true,
+};
+
+/** Optional probes, for the latency benchmark and tests. Called on the hot path: keep cheap. */
+export interface EngineProbes {
+  /** A frame came from the capture device (`clockSamples` = its capture clock). */
+  captured?(pcm: Int16Array, clockSamples: number, nowMs: number): void;
+  /** A frame was encoded and handed to the transport. */
+  sent?(rtpTimestamp: number, nowMs: number): void;
+  /** An RTP packet arrived. */
+  received?(p: ReceivedRtp, nowMs: number): void;
+  /** One tick was written to the playback device (`clockSamples` = its playback clock). */
+  played?(out: Int16Array, clockSamples: number, nowMs: number, decision: PullDecision): void;
+}
+
+/** Options of {@link CallEngine}. */
+export interface CallEngineOptions {
+  /** The media transport (connected or about to be). */
+  transport: MediaTransportPort;
+  /** Capture device. Its frame size is set by the engine. */
+  capture: CapturePort;
+  /** Playback device; its clock drives the receive side. */
+  playback: PlaybackPort;
+  /** Opus encoder. */
+  encoder: EncoderPort;
+  /** Jitter buffer (owns the decoder). */
+  jitterBuffer: JitterBufferPort;
+  /** E-model and adaptation policy. */
+  quality: QualityModelPort;
+  /** Initial settings; missing fields take {@link DEFAULT_SETTINGS}. */
+  settings?: Partial<CallSettings>;
+  /** Called with every once-a-second snapshot. */
+  onSnapshot?: (s: QosSnapshot) => void;
+  /** Monotonic clock, ms. Default `performance.now`. */
+  now?: () => number;
+  /** Probes for measurements. */
+  probes?: EngineProbes;
+  /** Snapshot period, ms. Default 1000. */
+  snapshotMs?: number;
+}
+
+/** Names accepted by {@link CallEngine.set}, as typed on the CLI: `set bitrate 24k`. */
+export const SETTING_NAMES = [
+  'bitrate',
+  'frame',
+  'fec',
+  'loss',
+  'dtx',
+  'jb-min',
+  'jb-max',
+  'period',
+  'gain',
+  'mute',
+  'adapt',
+] as const;
+/** One setting name. */
+export type SettingName = (typeof SETTING_NAMES)[number];
+
+function parseBool(name: string, v: string): boolean {
+  if (['on', 'true', '1', 'yes'].includes(v)) return true;
+  if (['off', 'false', '0', 'no'].includes(v)) return false;
+  throw new EngineError('ENGINE_ERR_BAD_SETTING', `${name}: expected on or off, got '${v}'`);
+}
+
+function parseNum(name: string, v: string, min: number, max: number): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
+    throw new EngineError('ENGINE_ERR_BAD_SETTING', `${name}: expected ${min}..${max}, got '${v}'`);
+  }
+  return n;
+}
+
+/** Parses a bitrate like `24k`, `24000` or `24kbps`, bit/s (6–510 kbit/s, RFC 6716 §2.1.1). */
+export function parseBitrate(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(k|kbps|kbit\/s)?$/i.exec(v.trim());
+  const bps = m === null ? Number.NaN : Number(m[1]) * (m[2] === undefined ? 1 : 1000);
+  if (!Number.isFinite(bps) || bps < 6000 || bps > 510_000) {
+    throw new EngineError('ENGINE_ERR_BAD_SETTING', `bitrate: expected 6k..510k, got '${v}'`);
+  }
+  return Math.round(bps);
+}
+
+/**
+ * Applies one textual setting to a settings object and returns the new one (pure; the engine
+ * then pushes the difference to the devices and codec).
+ */
+export function applySetting(s: CallSettings, name: string, value: string): CallSettings {
+  const v = value.trim().toLowerCase();
+  switch (name) {
+    case 'bitrate':
+      return { ...s, bitrateBps: parseBitrate(v) };
+    case 'frame': {
+      const ms = parseNum(name, v.replace(/ms$/, ''), 10, 60);
+      if (![10, 20, 40, 60].includes(ms)) {
+        throw new EngineError('ENGINE_ERR_BAD_SETTING', `frame: expected 10, 20, 40 or 60 ms`);
+      }
+      return { ...s, frameMs: ms };
+    }
+    case 'fec':
+      return { ...s, fec: parseBool(name, v) };
+    case 'loss':
+      return { ...s, expectedLossPct: parseNum(name, v.replace(/%$/, ''), 0, 100) };
+    case 'dtx':
+      return { ...s, dtx: parseBool(name, v) };
+    case 'jb-min': {
+      const ms = parseNum(name, v.replace(/ms$/, ''), 0, 1000);
+      return { ...s, jbMinMs: ms, jbMaxMs: Math.max(ms, s.jbMaxMs) };
+    }
+    case 'jb-max': {
+      const ms = parseNum(name, v.replace(/ms$/, ''), 20, 2000);
+      return { ...s, jbMaxMs: ms, jbMinMs: Math.min(ms, s.jbMinMs) };
+    }
+    case 'period':
+      return { ...s, periodMs: parseNum(name, v.replace(/ms$/, ''), 1, 100) };
+    case 'gain':
+      return { ...s, gainDb: parseNum(name, v.replace(/db$/, ''), -60, 30) };
+    case 'mute':
+      return { ...s, muted: parseBool(name, v) };
+    case 'adapt':
+      return { ...s, adapt: parseBool(name, v) };
+    default:
+      throw new EngineError(
+        'ENGINE_ERR_BAD_SETTING',
+        `unknown setting '${name}' (one of ${SETTING_NAMES.join(', ')})`,
+      );
+  }
+}
+
+/** One running call's media. */
+export class CallEngine {
+  #o: CallEngineOptions;
+  #now: () => number;
+  #settings: CallSettings;
+  #gainLinear = 1;
+  #running = false;
+  #startedMs = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #offRtp: (() => void) | undefined;
+  #firstPacket = true;
+  // Receive-side statistics (RFC 3550 §A.3 loss, §A.8 jitter).
+  #baseExt = -1;
+  #highestExt = -1;
+  #received = 0;
+  #jitterTicks = 0;
+  #lastTransit: number | undefined;
+  #prev = { expected: 0, received: 0, bytesSent: 0, bytesReceived: 0, tMs: 0 };
+  #lastSnapshot: QosSnapshot | undefined;
+  #suggestions: Suggestion[] = [];
+
+  constructor(options: CallEngineOptions) {
+    this.#o = options;
+    this.#now = options.now ?? (() => performance.now());
+    this.#settings = { ...DEFAULT_SETTINGS, ...options.settings };
+  }
+
+  /** Settings in force. */
+  get settings(): CallSettings {
+    return { ...this.#settings };
+  }
+
+  /** The last snapshot, if any. */
+  get lastSnapshot(): QosSnapshot | undefined {
+    return this.#lastSnapshot;
+  }
+
+  /** Starts both paths and the once-a-second snapshot. */
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#startedMs = this.#now();
+    this.#prev.tMs = this.#startedMs;
+    this.#applyAll();
+    const o = this.#o;
+    this.#offRtp = o.transport.on('rtp', (p) => this.#onRtp(p));
+    o.capture.start((pcm, clock) => this.#onCapture(pcm, clock));
+    o.playback.start((out, clock) => {
+      const now = this.#now();
+      const d = o.jitterBuffer.pull(out, now);
+      o.probes?.played?.(out, clock, now, d);
+    });
+    this.#timer = setInterval(() => void this.#snapshot(), o.snapshotMs ?? 1000);
+  }
+
+  /** Changes one setting by name and textual value (`set frame 10`). Returns the new settings. */
+  set(name: string, value: string): CallSettings {
+    this.update(applySetting(this.#settings, name, value));
+    return this.settings;
+  }
+
+  /** Replaces settings, pushing each difference to codec, devices and buffer. */
+  update(next: CallSettings): void {
+    const prev = this.#settings;
+    this.#settings = { ...next };
+    if (!this.#running) return;
+    const o = this.#o;
+    if (next.bitrateBps !== prev.bitrateBps) o.encoder.setBitrate(next.bitrateBps);
+    if (next.fec !== prev.fec) o.encoder.setFec(next.fec);
+    if (next.expectedLossPct !== prev.expectedLossPct)
+      o.encoder.setExpectedLoss(next.expectedLossPct);
+    if (next.dtx !== prev.dtx) o.encoder.setDtx(next.dtx);
+    if (next.frameMs !== prev.frameMs) o.capture.setFrameSamples(next.frameMs * SAMPLES_PER_MS);
+    if (next.periodMs !== prev.periodMs) {
+      o.capture.setPeriodMs(next.periodMs);
+      o.playback.setPeriodMs(next.periodMs);
+    }
+    if (next.jbMinMs !== prev.jbMinMs || next.jbMaxMs !== prev.jbMaxMs) {
+      o.jitterBuffer.setBounds(next.jbMinMs, next.jbMaxMs);
+    }
+    this.#gainLinear = 10 ** (next.gainDb / 20);
+  }
+
+  /** Stops both paths and closes the devices. Idempotent. Returns the media duration, ms. */
+  async stop(): Promise<number> {
+    if (!this.#running) return 0;
+    this.#running = false;
+    clearInterval(this.#timer);
+    this.#offRtp?.();
+    await Promise.all([this.#o.capture.close(), this.#o.playback.close()]);
+    return this.#now() - this.#startedMs;
+  }
+
+  /** Builds a snapshot now (also called once a second). */
+  async snapshotNow(): Promise<QosSnapshot> {
+    return this.#snapshot();
+  }
+
+  #applyAll(): void {
+    const s = this.#settings;
+    const o = this.#o;
+    o.encoder.setBitrate(s.bitrateBps);
+    o.encoder.setFec(s.fec);
+    o.encoder.setExpectedLoss(s.expectedLossPct);
+    o.encoder.setDtx(s.dtx);
+    o.capture.setFrameSamples(s.frameMs * SAMPLES_PER_MS);
+    o.capture.setPeriodMs(s.periodMs);
+    o.playback.setPeriodMs(s.periodMs);
+    o.jitterBuffer.setBounds(s.jbMinMs, s.jbMaxMs);
+    this.#gainLinear = 10 ** (s.gainDb / 20);
+  }
+
+  #onCapture(pcm: Int16Array, clockSamples: number): void {
+    if (!this.#running) return;
+    const now = this.#now();
+    this.#o.probes?.captured?.(pcm, clockSamples, now);
+    if (this.#settings.muted) pcm.fill(0);
+    else if (this.#gainLinear !== 1) {
+      const g = this.#gainLinear;
+      for (let i = 0; i < pcm.length; i++) {
+        const v = (pcm[i] ?? 0) * g;
+        pcm[i] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+      }
+    }
+    const payload = this.#o.encoder.encode(pcm);
+    // RFC 7587 §4.1: the RTP timestamp counts 48 kHz samples; we use the capture frame clock.
+    this.#o.transport.sendOpus(payload, clockSamples, this.#firstPacket);
+    this.#firstPacket = false;
+    this.#o.probes?.sent?.(clockSamples, this.#now());
+  }
+
+  #onRtp(p: ReceivedRtp): void {
+    if (!this.#running) return;
+    const now = this.#now();
+    this.#o.probes?.received?.(p, now);
+    // Extended sequence number for loss accounting (RFC 3550 §A.1).
+    let ext = p.sequenceNumber;
+    if (this.#highestExt < 0) {
+      this.#baseExt = ext;
+      this.#highestExt = ext;
+    } else {
+      ext = (this.#highestExt & ~0xffff) | p.sequenceNumber;
+      if (ext < this.#highestExt - 0x8000) ext += 0x10000;
+      else if (ext > this.#highestExt + 0x8000) ext -= 0x10000;
+      if (ext > this.#highestExt) this.#highestExt = ext;
+    }
+    this.#received++;
+    // RFC 3550 §A.8 interarrival jitter, in timestamp units.
+    const transit = now * SAMPLES_PER_MS - p.timestamp;
+    if (this.#lastTransit !== undefined) {
+      let d = Math.abs(transit - this.#lastTransit);
+      if (d > 0x7fff_ffff) d = 0;
+      this.#jitterTicks += (d - this.#jitterTicks) / 16;
+    }
+    this.#lastTransit = transit;
+    this.#o.jitterBuffer.push(p, now);
+  }
+
+  async #snapshot(): Promise<QosSnapshot> {
+    const o = this.#o;
+    const now = this.#now();
+    let ts: TransportStats;
+    try {
+      ts = await o.transport.stats();
+    } catch {
+      ts = {
+        rttMs: undefined,
+        remoteFractionLost: undefined,
+        remotePacketsLost: undefined,
+        packetsSent: 0,
+        bytesSent: this.#prev.bytesSent,
+        packetsReceived: 0,
+        bytesReceived: this.#prev.bytesReceived,
+        path: 'unknown',
+        localCandidateType: undefined,
+        remoteCandidateType: undefined,
+      };
+    }
+    const expected = this.#highestExt < 0 ? 0 : this.#highestExt - this.#baseExt + 1;
+    const dExpected = expected - this.#prev.expected;
+    const dReceived = this.#received - this.#prev.received;
+    const lossPct = dExpected > 0 ? Math.max(0, (100 * (dExpected - dReceived)) / dExpected) : 0;
+    const cumulativeLossPct =
+      expected > 0 ? Math.max(0, (100 * (expected - this.#received)) / expected) : 0;
+    const dt = Math.max(1, now - this.#prev.tMs) / 1000;
+    const sendKbps = ((ts.bytesSent - this.#prev.bytesSent) * 8) / 1000 / dt;
+    const recvKbps = ((ts.bytesReceived - this.#prev.bytesReceived) * 8) / 1000 / dt;
+    this.#prev = {
+      expected,
+      received: this.#received,
+      bytesSent: ts.bytesSent,
+      bytesReceived: ts.bytesReceived,
+      tMs: now,
+    };
+    const jb = o.jitterBuffer.snapshot();
+    const jitterMs = this.#jitterTicks / SAMPLES_PER_MS;
+    const s = this.#settings;
+    const rttMs = ts.rttMs ?? null;
+    // One-way mouth-to-ear estimate: half the RTT (network), the buffer, one frame of
+    // packetisation and one device period each side.
+    const oneWayDelayMs = (rttMs ?? 0) / 2 + jb.delayMs + s.frameMs + 2 * s.periodMs;
+    const q = o.quality.assess({ oneWayDelayMs, lossPct: cumulativeLossPct, burstRatio: 1 });
+    const remoteLossPct = ts.remoteFractionLost === undefined ? null : ts.remoteFractionLost * 100;
+    let suggestions: Suggestion[] = [];
+    const adapted = o.quality.adapt({
+      remoteLossPct: remoteLossPct ?? 0,
+      lossPct,
+      jitterMs,
+      rttMs: rttMs ?? 0,
+      bitrateBps: s.bitrateBps,
+      fec: s.fec,
+      frameMs: s.frameMs,
+      jbMinMs: s.jbMinMs,
+    });
+    suggestions = adapted.suggestions;
+    if (s.adapt && this.#running) {
+      const c = adapted.changes;
+      this.update({
+        ...s,
+        ...(c.bitrateBps === undefined ? {} : { bitrateBps: c.bitrateBps }),
+        ...(c.fec === undefined ? {} : { fec: c.fec }),
+        ...(c.expectedLossPct === undefined ? {} : { expectedLossPct: c.expectedLossPct }),
+        ...(c.jbMinMs === undefined ? {} : { jbMinMs: c.jbMinMs }),
+      });
+    }
+    this.#suggestions = suggestions;
+    const snap: QosSnapshot = {
+      kind: 'qos',
+      tMs: Math.round(now - this.#startedMs),
+      path: ts.path,
+      rttMs: rttMs === null ? null : round1(rttMs),
+      lossPct: round1(lossPct),
+      cumulativeLossPct: round1(cumulativeLossPct),
+      remoteLossPct: remoteLossPct === null ? null : round1(remoteLossPct),
+      jitterMs: round1(jitterMs),
+      sendKbps: round1(sendKbps),
+      recvKbps: round1(recvKbps),
+      recvPackets: dReceived,
+      jitterBuffer: { ...jb, delayMs: round1(jb.delayMs), targetMs: round1(jb.targetMs) },
+      rFactor: round1(q.rFactor),
+      mos: Math.round(q.mos * 100) / 100,
+      grade: q.grade,
+      suggestions: this.#suggestions,
+      settings: this.settings,
+    };
+    this.#lastSnapshot = snap;
+    if (this.#running) o.onSnapshot?.(snap);
+    return snap;
+  }
+}
+
+function round1(v: number): number {
+  return Math.round(v * 10) / 10;
+}

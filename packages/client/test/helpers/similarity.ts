@@ -1,0 +1,63 @@
+/**
+ * Similarity measure for end-to-end audio checks: the Pearson correlation of the two signals'
+ * amplitude envelopes (RMS over 10 ms windows, i.e. 100 Hz), taken at the lag that maximises it
+ * within `maxLagMs` (cross-correlation alignment, output lagging input). Codec, jitter buffer and
+ * level changes barely move the envelope, while a different sentence gives a low value.
+ */
+
+/** RMS envelope over 10 ms windows at 48 kHz. */
+export function envelope(pcm: Int16Array): Float64Array {
+  const win = 480;
+  const n = Math.floor(pcm.length / win);
+  const env = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let acc = 0;
+    for (let j = 0; j < win; j++) {
+      const v = pcm[i * win + j] ?? 0;
+      acc += v * v;
+    }
+    env[i] = Math.sqrt(acc / win);
+  }
+  return env;
+}
+
+function pearson(a: Float64Array, b: Float64Array, lag: number, len: number): number {
+  let sa = 0;
+  let sb = 0;
+  for (let i = 0; i < len; i++) {
+    sa += a[i] ?? 0;
+    sb += b[i + lag] ?? 0;
+  }
+  const ma = sa / len;
+  const mb = sb / len;
+  let num = 0;
+  let da = 0;
+  let db = 0;
+  for (let i = 0; i < len; i++) {
+    const x = (a[i] ?? 0) - ma;
+    const y = (b[i + lag] ?? 0) - mb;
+    num += x * y;
+    da += x * x;
+    db += y * y;
+  }
+  return da === 0 || db === 0 ? 0 : num / Math.sqrt(da * db);
+}
+
+/** Best envelope correlation of `output` against `input` and the lag found, ms. */
+export function envelopeSimilarity(
+  input: Int16Array,
+  output: Int16Array,
+  maxLagMs = 1500,
+): { correlation: number; lagMs: number } {
+  const a = envelope(input);
+  const b = envelope(output);
+  const maxLag = Math.floor(maxLagMs / 10);
+  let best = { correlation: -1, lagMs: 0 };
+  for (let lag = 0; lag <= maxLag; lag++) {
+    const len = Math.min(a.length, b.length - lag);
+    if (len < 50) break;
+    const c = pearson(a, b, lag, len);
+    if (c > best.correlation) best = { correlation: c, lagMs: lag * 10 };
+  }
+  return best;
+}
