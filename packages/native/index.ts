@@ -1,23 +1,13 @@
 /**
- * Typed wrapper over the Parloir N-API addon (libasound + libopus).
+ * Typed wrapper over the Parloir N-API addon: libopus (RFC 6716) and ALSA PCM streams.
  * @module
  */
-import { createRequire } from 'node:module';
+import { addon, type NativeVersions } from './addon.ts';
 
-/** Versions of the C libraries the addon is linked against. */
-export interface NativeVersions {
-  /** libasound version string, e.g. "1.2.8". */
-  alsa: string;
-  /** libopus version string, e.g. "libopus 1.3.1". */
-  opus: string;
-}
-
-interface Addon {
-  versions(): NativeVersions;
-}
-
-const require = createRequire(import.meta.url);
-const addon = require('./build/Release/parloir_native.node') as Addon;
+export type { NativeVersions } from './addon.ts';
+export * from './errors.ts';
+export * from './opus.ts';
+export * from './alsa.ts';
 
 /** Reports the libasound and libopus versions the addon was built against. */
 export function versions(): NativeVersions {

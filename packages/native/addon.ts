@@ -1,0 +1,114 @@
+/**
+ * The raw addon as loaded from build/Release, with the shape the C side exports. Only the typed
+ * wrappers (opus.ts, alsa.ts) use it.
+ * @module
+ */
+import { createRequire } from 'node:module';
+
+/** Versions of the C libraries the addon is linked against. */
+export interface NativeVersions {
+  /** libasound version string, e.g. "1.2.8". */
+  alsa: string;
+  /** libopus version string, e.g. "libopus 1.3.1". */
+  opus: string;
+}
+
+/** One entry of `snd_device_name_hint(-1, "pcm")`. */
+export interface RawPcmDevice {
+  name: string;
+  description: string;
+  direction: 'both' | 'capture' | 'playback';
+}
+
+export interface RawOpusEncoder {
+  encode(pcm: Int16Array): Uint8Array;
+  encodeInto(pcm: Int16Array, out: Uint8Array): number;
+  setCtl(request: number, value: number): void;
+  getCtl(request: number): number;
+  reset(): void;
+  close(): void;
+}
+
+export interface RawOpusDecoder {
+  decode(packet: Uint8Array): Int16Array;
+  decodeFec(packet: Uint8Array, missingSamples: number): Int16Array;
+  conceal(missingSamples: number): Int16Array;
+  getCtl(request: number): number;
+  setGain(q8dB: number): void;
+  reset(): void;
+  close(): void;
+}
+
+/** What `NativePcm.stats()` returns; times are CLOCK_MONOTONIC in ms. */
+export interface RawPcmStats {
+  xruns: number;
+  delayFrames: number;
+  ringFrames: number;
+  ringCapacityFrames: number;
+  deviceFrames: number;
+  silenceFrames: number;
+  droppedFrames: number;
+  startMonotonicMs: number;
+  nowMonotonicMs: number;
+  periodFrames: number;
+  bufferFrames: number;
+  frameSamples: number;
+  realtime: boolean;
+  closed: boolean;
+  error: string;
+}
+
+/** Capture frames arrive as (frame, index); a fatal device error as (null, 0, code, message). */
+export type RawPcmCallback = (
+  frame: Int16Array | null,
+  firstFrameIndex: number,
+  code?: string,
+  message?: string,
+) => void;
+
+export interface RawPcm {
+  write(frame: Int16Array): number;
+  setFrameSamples(frames: number): void;
+  setFillSilence(fill: boolean): void;
+  reconfigure(
+    periodFrames: number,
+    bufferFrames: number,
+  ): {
+    periodFrames: number;
+    bufferFrames: number;
+  };
+  stats(): RawPcmStats;
+  close(drain?: boolean): void;
+}
+
+export interface Addon {
+  versions(): NativeVersions;
+  listPcmDevices(): RawPcmDevice[];
+  opusPacketInfo(
+    packet: Uint8Array,
+    sampleRate: number,
+  ): { frames: number; samples: number; channels: number; bandwidth: number };
+  NativeOpusEncoder: new (
+    sampleRate: number,
+    channels: number,
+    application: number,
+  ) => RawOpusEncoder;
+  NativeOpusDecoder: new (sampleRate: number, channels: number) => RawOpusDecoder;
+  NativePcm: new (
+    device: string,
+    capture: boolean,
+    sampleRate: number,
+    channels: number,
+    periodFrames: number,
+    bufferFrames: number,
+    frameSamples: number,
+    ringFrames: number,
+    fillSilence: boolean,
+    callback: RawPcmCallback,
+  ) => RawPcm;
+}
+
+const require = createRequire(import.meta.url);
+
+/** The loaded addon. */
+export const addon = require('./build/Release/parloir_native.node') as Addon;
