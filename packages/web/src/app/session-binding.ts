@@ -1,0 +1,202 @@
+/**
+ * The one place where signalling events become UI state, shared by both modes: the browser backend
+ * feeds it the protocol's `ClientSession` directly; the native backend feeds it the same events
+ * relayed by the native client's control API. Presence, call phases and outcomes, chat, unread
+ * counts and host requests are all mapped here and nowhere else.
+ */
+import type { CallEndReason, CallState, ClientSessionEvents, UserInfo } from '@parloir/protocol';
+import type { Store } from './store.ts';
+import type { CallOutcome, CallView, ChatMessage, Person } from './types.ts';
+
+/** Anything that emits the client session's events (ClientSession, or a control-API relay). */
+export interface SessionEventSource {
+  /** Subscribes; returns the unsubscribe function. */
+  on<K extends keyof ClientSessionEvents>(
+    event: K,
+    listener: (payload: ClientSessionEvents[K]) => void,
+  ): () => void;
+}
+
+/** Maps a call end reason to the outcome the UI explains; null for no message (glare merge). */
+export function outcomeOf(reason: CallEndReason, wasActive: boolean): CallOutcome | null {
+  switch (reason) {
+    case 'rejected':
+      return 'refused';
+    case 'cancelled':
+      return 'cancelled';
+    case 'timeout':
+      return 'timeout';
+    case 'busy':
+      return 'busy';
+    case 'dnd':
+      return 'dnd';
+    case 'hangup':
+      return 'hangup';
+    case 'disconnected':
+      return wasActive ? 'hangup' : 'offline';
+    case 'glare':
+      return null;
+    case 'shutdown':
+      return 'failed';
+  }
+}
+
+/** Converts a protocol chat message to the UI's. */
+export function toUiMessage(m: {
+  msgId: number;
+  from: string;
+  to: string;
+  text: string;
+  ts: number;
+}): ChatMessage {
+  return { id: String(m.msgId), from: m.from, to: m.to, text: m.text, atMs: m.ts, pending: false };
+}
+
+/** Binds session events to the store. Returns a function that unbinds everything. */
+export class SessionBinding {
+  #store: Store;
+  #names = new Map<string, string>();
+  #blocked = new Set<string>();
+  #online: ReadonlyMap<string, UserInfo> = new Map();
+  #offs: (() => void)[] = [];
+
+  /** Subscribes to `source` and writes into `store`. */
+  constructor(source: SessionEventSource, store: Store) {
+    this.#store = store;
+    this.#offs.push(
+      source.on('ready', (r) =>
+        store.update({ myId: r.userId, myName: r.name, phase: 'connected', error: null }),
+      ),
+      source.on('presence', (p) => {
+        this.#online = p.online;
+        for (const u of p.online.values()) this.#names.set(u.userId, u.name);
+        this.#publishPeople();
+      }),
+      source.on('call', (c) => this.#onCall(c)),
+      source.on('callEnded', (e) => {
+        const wasActive = store.get().call?.phase !== 'ringing';
+        const outcome = outcomeOf(e.reason, wasActive);
+        if (outcome === null) return;
+        // Who hung up does not matter for the text; both sides see "Call ended".
+        store.endCall(outcome);
+      }),
+      source.on('chat', (m) => {
+        const me = store.get().myId;
+        const peerId = m.from === me ? m.to : m.from;
+        store.upsertMessage(peerId, toUiMessage(m));
+      }),
+      source.on('unread', (u) => store.setUnread(u.peerId, u.count)),
+      source.on('joinRequest', (r) =>
+        store.update((s) => ({
+          isHost: true,
+          hostRequests: [
+            ...s.hostRequests.filter((x) => x.id !== r.requestId),
+            { id: r.requestId, name: r.name, fingerprint: r.fingerprint, address: r.address },
+          ],
+        })),
+      ),
+      source.on('joinResolved', (r) =>
+        store.update((s) => ({ hostRequests: s.hostRequests.filter((x) => x.id !== r.requestId) })),
+      ),
+    );
+  }
+
+  /** Name of a user id, from what presence told us. */
+  nameOf(userId: string): string {
+    return this.#names.get(userId) ?? userId.slice(0, 8);
+  }
+
+  /** Records a block change made by this user, and refreshes the list. */
+  setBlocked(userId: string, blocked: boolean): void {
+    if (blocked) this.#blocked.add(userId);
+    else this.#blocked.delete(userId);
+    this.#publishPeople();
+  }
+
+  /** Replaces the set of blocked users (from `block.list`), remembering their names. */
+  setBlockedList(users: { userId: string; name: string }[]): void {
+    this.#blocked = new Set(users.map((u) => u.userId));
+    for (const u of users) this.#names.set(u.userId, u.name);
+    this.#publishPeople();
+  }
+
+  #publishPeople(): void {
+    const people: Person[] = [...this.#online.values()]
+      .map((u) => ({
+        id: u.userId,
+        name: u.name,
+        status: u.status,
+        blocked: this.#blocked.has(u.userId),
+      }))
+      .sort((a, b) => a.name.localeCompare(b.name));
+    this.#store.update({ people });
+  }
+
+  #onCall(c: CallState): void {
+    const prev = this.#store.get().call;
+    if (c.phase === 'idle') {
+      // The outcome comes with callEnded; a failed invite is reported by the backend.
+      if (prev !== null) this.#store.update({ call: null, myStatus: 'available' });
+      return;
+    }
+    const keep = (
+      id: string,
+      peerId: string,
+    ): Pick<CallView, 'muted' | 'volume'> & Partial<CallView> =>
+      prev !== null && (prev.id === id || (prev.id === '' && prev.peerId === peerId))
+        ? prev
+        : { muted: false, volume: 1 };
+    let next: CallView;
+    switch (c.phase) {
+      case 'inviting':
+        next = {
+          ...keep(c.callId ?? '', c.peerId),
+          id: c.callId ?? '',
+          peerId: c.peerId,
+          peerName: this.nameOf(c.peerId),
+          direction: 'outgoing',
+          phase: 'ringing',
+        };
+        break;
+      case 'outgoing':
+        next = {
+          ...keep(c.callId, c.peerId),
+          id: c.callId,
+          peerId: c.peerId,
+          peerName: this.nameOf(c.peerId),
+          direction: 'outgoing',
+          phase: 'ringing',
+        };
+        break;
+      case 'incoming':
+        this.#names.set(c.peer.userId, c.peer.name);
+        next = {
+          ...keep(c.callId, c.peer.userId),
+          id: c.callId,
+          peerId: c.peer.userId,
+          peerName: c.peer.name,
+          direction: 'incoming',
+          phase: 'ringing',
+        };
+        break;
+      case 'active': {
+        const base = keep(c.callId, c.peer.userId);
+        next = {
+          ...base,
+          id: c.callId,
+          peerId: c.peer.userId,
+          peerName: c.peer.name,
+          direction: prev?.direction ?? (c.role === 'offerer' ? 'outgoing' : 'incoming'),
+          phase: base.phase === 'active' ? 'active' : 'connecting',
+        };
+        break;
+      }
+    }
+    this.#store.update({ call: next, lastOutcome: null });
+  }
+
+  /** Unsubscribes from the source. */
+  dispose(): void {
+    for (const off of this.#offs.splice(0)) off();
+  }
+}

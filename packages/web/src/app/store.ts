@@ -1,0 +1,198 @@
+/**
+ * The app store: one immutable state object, replaced on every change, read by components through
+ * `useSyncExternalStore`. Backends write to it; components never mutate it.
+ */
+import { detectLang, type Lang } from '../i18n.ts';
+import type {
+  CallOutcome,
+  CallSettings,
+  CallView,
+  ChatMessage,
+  ConnPhase,
+  Conversation,
+  HostRequest,
+  Person,
+  PresenceStatus,
+  QosSample,
+  Suggestion,
+  UiError,
+} from './types.ts';
+
+/** How many seconds of samples the charts keep. */
+export const QOS_WINDOW_S = 60;
+
+/** Everything the UI shows. */
+export interface AppState {
+  /** UI language. */
+  lang: Lang;
+  /** Colour theme. */
+  theme: 'light' | 'dark';
+  /** Which backend drives the app. */
+  mode: 'browser' | 'native';
+  /** Connection phase. */
+  phase: ConnPhase;
+  /** Server address as typed. */
+  server: string;
+  /** My display name. */
+  myName: string;
+  /** My user id once authenticated. */
+  myId: string | null;
+  /** My status. */
+  myStatus: PresenceStatus;
+  /** Whether I am the host of a host-mode server (I see requests). */
+  isHost: boolean;
+  /** Server certificate fingerprint seen on first use (hex, colon-separated). */
+  serverFingerprint: string | null;
+  /** Last connect/session error, shown on the connect screen or as a toast. */
+  error: UiError | null;
+  /** Online people except me, in arrival order. */
+  people: Person[];
+  /** Host-mode requests waiting for my answer. */
+  hostRequests: HostRequest[];
+  /** The call in progress. */
+  call: CallView | null;
+  /** Outcome of the last call, shown until dismissed. */
+  lastOutcome: { outcome: CallOutcome; peerName: string; message?: string } | null;
+  /** Quality samples of the current call, last {@link QOS_WINDOW_S} seconds. */
+  samples: QosSample[];
+  /** Current suggestions. */
+  suggestions: Suggestion[];
+  /** Ids of suggestions applied during this call. */
+  appliedSuggestions: string[];
+  /** Current call parameters. */
+  settings: CallSettings;
+  /** ALSA devices the native client can use (native mode). */
+  devices: { capture: string[]; playback: string[] };
+  /** Conversations by peer id. */
+  chats: Record<string, Conversation>;
+  /** Peer id of the open conversation. */
+  openChat: string | null;
+}
+
+/** Initial state for a page with the given browser languages. */
+export function initialState(languages: readonly string[], mode: 'browser' | 'native'): AppState {
+  return {
+    lang: detectLang(languages),
+    theme: 'light',
+    mode,
+    phase: 'idle',
+    server: '',
+    myName: '',
+    myId: null,
+    myStatus: 'available',
+    isHost: false,
+    serverFingerprint: null,
+    error: null,
+    people: [],
+    hostRequests: [],
+    call: null,
+    lastOutcome: null,
+    samples: [],
+    suggestions: [],
+    appliedSuggestions: [],
+    settings: {},
+    devices: { capture: [], playback: [] },
+    chats: {},
+    openChat: null,
+  };
+}
+
+/** A tiny observable store. */
+export class Store {
+  #state: AppState;
+  #listeners = new Set<() => void>();
+
+  /** Creates a store holding `state`. */
+  constructor(state: AppState) {
+    this.#state = state;
+  }
+
+  /** Current state (stable identity until the next change). */
+  get = (): AppState => this.#state;
+
+  /** Subscribes to changes; returns the unsubscribe function. */
+  subscribe = (fn: () => void): (() => void) => {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  };
+
+  /** Replaces the state with `fn(state)` (or merges a partial) and notifies subscribers. */
+  update(fn: Partial<AppState> | ((s: AppState) => Partial<AppState>)): void {
+    const patch = typeof fn === 'function' ? fn(this.#state) : fn;
+    this.#state = { ...this.#state, ...patch };
+    for (const l of this.#listeners) l();
+  }
+
+  /** Updates one call field set, if a call exists. */
+  updateCall(patch: Partial<CallView>): void {
+    this.update((s) => (s.call === null ? {} : { call: { ...s.call, ...patch } }));
+  }
+
+  /** Adds a quality sample, keeping the last {@link QOS_WINDOW_S} seconds. */
+  pushSample(sample: QosSample): void {
+    this.update((s) => ({
+      samples: [...s.samples, sample].filter((x) => x.t > sample.t - QOS_WINDOW_S),
+    }));
+  }
+
+  /** Appends or replaces (same id, or `replaceId`) a chat message in the peer's conversation. */
+  upsertMessage(peerId: string, msg: ChatMessage, replaceId?: string): void {
+    this.update((s) => {
+      const conv = s.chats[peerId] ?? { messages: [], unread: 0, loaded: false };
+      const idx = conv.messages.findIndex((m) => m.id === (replaceId ?? msg.id));
+      const dup = replaceId !== undefined && conv.messages.some((m) => m.id === msg.id);
+      const messages =
+        idx >= 0
+          ? dup
+            ? conv.messages.toSpliced(idx, 1)
+            : conv.messages.with(idx, msg)
+          : [...conv.messages, msg].sort(byTime);
+      return { chats: { ...s.chats, [peerId]: { ...conv, messages } } };
+    });
+  }
+
+  /** Removes a message (a send that failed). */
+  removeMessage(peerId: string, id: string): void {
+    this.update((s) => {
+      const conv = s.chats[peerId];
+      if (conv === undefined) return {};
+      const messages = conv.messages.filter((m) => m.id !== id);
+      return { chats: { ...s.chats, [peerId]: { ...conv, messages } } };
+    });
+  }
+
+  /** Sets a conversation's unread count. */
+  setUnread(peerId: string, unread: number): void {
+    this.update((s) => {
+      const conv = s.chats[peerId] ?? { messages: [], unread: 0, loaded: false };
+      return { chats: { ...s.chats, [peerId]: { ...conv, unread } } };
+    });
+  }
+
+  /** Sets a peer's history (from a history page), merged with what is already there. */
+  setHistory(peerId: string, history: ChatMessage[]): void {
+    this.update((s) => {
+      const conv = s.chats[peerId] ?? { messages: [], unread: 0, loaded: false };
+      const seen = new Set(history.map((m) => m.id));
+      const messages = [...history, ...conv.messages.filter((m) => !seen.has(m.id))].sort(byTime);
+      return { chats: { ...s.chats, [peerId]: { ...conv, messages, loaded: true } } };
+    });
+  }
+
+  /** Ends the call with an outcome: clears call, samples and suggestions. */
+  endCall(outcome: CallOutcome, message?: string): void {
+    this.update((s) => ({
+      call: null,
+      lastOutcome:
+        s.call === null && outcome === 'hangup'
+          ? s.lastOutcome
+          : { outcome, peerName: s.call?.peerName ?? '', ...(message ? { message } : {}) },
+      suggestions: [],
+      appliedSuggestions: [],
+    }));
+  }
+}
+
+function byTime(a: ChatMessage, b: ChatMessage): number {
+  return a.atMs - b.atMs;
+}

@@ -1,0 +1,329 @@
+/**
+ * One WebRTC audio call in the page: microphone via getUserMedia, RTCPeerConnection with the
+ * server's ICE servers (TURN, optionally relay-only), offer/answer and trickled candidates carried
+ * by the signalling session, remote playback with volume, the SAS from both DTLS fingerprints,
+ * once-a-second quality samples from getStats(), and mid-call settings (bitrate through
+ * RTCRtpSender.setParameters; FEC and frame size through the Opus fmtp of the remote description,
+ * re-applied locally — RFC 7587 §6.1 `useinbandfec`, RFC 4566 `a=ptime`).
+ */
+import type { CallSignal } from '@parloir/protocol';
+import { mosFromR, rFactor } from '../app/quality.ts';
+import type { CallSettings, QosSample } from '../app/types.ts';
+import { deriveSas, sdpFingerprint } from './sas.ts';
+
+/** Options of {@link WebRtcCall}. */
+export interface WebRtcCallOptions {
+  /** The offerer creates the SDP offer (the signalling server picks the role). */
+  role: 'offerer' | 'answerer';
+  /** ICE servers handed out by the server for this call. */
+  iceServers: RTCIceServer[];
+  /** Use only relayed candidates (ICE transport policy "relay"). */
+  relayOnly: boolean;
+  /** The microphone stream (already acquired). */
+  mic: MediaStream;
+  /** Sends a signal to the other party. */
+  sendSignal: (signal: CallSignal) => void;
+  /** Media connected (ICE + DTLS up) or failed for good. */
+  onConnection: (state: 'connected' | 'failed' | 'disconnected') => void;
+  /** Initial settings (FEC, frame size, bitrate). */
+  settings: CallSettings;
+}
+
+/** What one stats poll yields. */
+export interface CallStatsSample {
+  /** The quality sample for the charts. */
+  sample: QosSample;
+  /** The media path, when a candidate pair is selected. */
+  path?: 'direct' | 'relay';
+  /** Total audio bytes sent so far. */
+  bytesSent: number;
+  /** Total audio bytes received so far. */
+  bytesReceived: number;
+  /** Total audio packets received so far. */
+  packetsReceived: number;
+}
+
+/** Rewrites the Opus fmtp/ptime of an SDP for our wishes: RFC 7587 §6.1 parameters. */
+export function mungeOpus(sdp: string, settings: CallSettings): string {
+  const pt = /^a=rtpmap:(\d+) opus\/48000/im.exec(sdp)?.[1];
+  if (pt === undefined) return sdp;
+  const lines = sdp.split('\r\n');
+  const out: string[] = [];
+  for (const line of lines) {
+    if (line.startsWith(`a=fmtp:${pt} `)) {
+      const params = new Map(
+        line
+          .slice(`a=fmtp:${pt} `.length)
+          .split(';')
+          .map((p) => p.trim().split('=') as [string, string]),
+      );
+      if (settings.fec !== undefined) params.set('useinbandfec', settings.fec ? '1' : '0');
+      if (settings.frameMs !== undefined) params.set('minptime', String(settings.frameMs));
+      if (settings.bitrateKbps !== undefined)
+        params.set('maxaveragebitrate', String(settings.bitrateKbps * 1000));
+      out.push(`a=fmtp:${pt} ${[...params].map(([k, v]) => `${k}=${v}`).join(';')}`);
+      continue;
+    }
+    if (line.startsWith('a=ptime:') && settings.frameMs !== undefined) continue;
+    out.push(line);
+    if (line.startsWith('m=audio') && settings.frameMs !== undefined) {
+      // Placed right after the m-line so it applies to this media section.
+      out.push(`a=ptime:${settings.frameMs}`);
+    }
+  }
+  return out.join('\r\n');
+}
+
+/** A live WebRTC audio call. */
+export class WebRtcCall {
+  #opts: WebRtcCallOptions;
+  #pc: RTCPeerConnection;
+  #audio: HTMLAudioElement;
+  #pendingCandidates: RTCIceCandidateInit[] = [];
+  #remoteSet = false;
+  #settings: CallSettings;
+  #prev: { atMs: number; bytesSent: number; lost: number; received: number } | null = null;
+  #closed = false;
+
+  /** Creates the peer connection and, as offerer, sends the offer. */
+  constructor(opts: WebRtcCallOptions) {
+    this.#opts = opts;
+    this.#settings = { ...opts.settings };
+    this.#pc = new RTCPeerConnection({
+      iceServers: opts.iceServers,
+      iceTransportPolicy: opts.relayOnly ? 'relay' : 'all',
+      bundlePolicy: 'max-bundle',
+      rtcpMuxPolicy: 'require',
+    });
+    this.#audio = new Audio();
+    this.#audio.autoplay = true;
+    for (const track of opts.mic.getAudioTracks()) this.#pc.addTrack(track, opts.mic);
+    this.#pc.ontrack = (e) => {
+      this.#audio.srcObject = e.streams[0] ?? new MediaStream([e.track]);
+      this.#audio.play().catch(() => {
+        // Autoplay may be refused until the next user gesture; the next click resumes it.
+        document.addEventListener('click', () => void this.#audio.play(), { once: true });
+      });
+    };
+    this.#pc.onicecandidate = (e) => {
+      if (e.candidate === null) opts.sendSignal({ kind: 'end-of-candidates' });
+      else if (e.candidate.candidate !== '')
+        opts.sendSignal({
+          kind: 'candidate',
+          candidate: e.candidate.candidate,
+          sdpMid: e.candidate.sdpMid,
+          sdpMLineIndex: e.candidate.sdpMLineIndex,
+        });
+    };
+    this.#pc.onconnectionstatechange = () => {
+      const s = this.#pc.connectionState;
+      if (s === 'connected') {
+        void this.#applyBitrate();
+        opts.onConnection('connected');
+      } else if (s === 'failed' || s === 'disconnected') opts.onConnection(s);
+    };
+    if (opts.role === 'offerer') void this.#offer();
+  }
+
+  async #offer(): Promise<void> {
+    const offer = await this.#pc.createOffer();
+    await this.#pc.setLocalDescription(offer);
+    this.#opts.sendSignal({
+      kind: 'offer',
+      sdp: this.#pc.localDescription?.sdp ?? offer.sdp ?? '',
+    });
+  }
+
+  /** Feeds a signal from the other party. Errors end up as a failed connection. */
+  async handleSignal(signal: CallSignal): Promise<void> {
+    if (this.#closed) return;
+    try {
+      switch (signal.kind) {
+        case 'offer': {
+          await this.#pc.setRemoteDescription({
+            type: 'offer',
+            sdp: mungeOpus(signal.sdp, this.#settings),
+          });
+          await this.#flushCandidates();
+          const answer = await this.#pc.createAnswer();
+          await this.#pc.setLocalDescription(answer);
+          this.#opts.sendSignal({ kind: 'answer', sdp: this.#pc.localDescription?.sdp ?? '' });
+          return;
+        }
+        case 'answer':
+          await this.#pc.setRemoteDescription({
+            type: 'answer',
+            sdp: mungeOpus(signal.sdp, this.#settings),
+          });
+          await this.#flushCandidates();
+          return;
+        case 'candidate': {
+          const c: RTCIceCandidateInit = {
+            candidate: signal.candidate,
+            sdpMid: signal.sdpMid ?? null,
+            sdpMLineIndex: signal.sdpMLineIndex ?? null,
+          };
+          if (!this.#remoteSet) this.#pendingCandidates.push(c);
+          else await this.#pc.addIceCandidate(c);
+          return;
+        }
+        case 'end-of-candidates':
+          return;
+      }
+    } catch (err) {
+      console.warn('parloir: signal failed', err);
+      if (signal.kind !== 'candidate') this.#opts.onConnection('failed');
+    }
+  }
+
+  async #flushCandidates(): Promise<void> {
+    this.#remoteSet = true;
+    const queued = this.#pendingCandidates.splice(0);
+    for (const c of queued) await this.#pc.addIceCandidate(c).catch(() => undefined);
+  }
+
+  /** Mutes or unmutes the microphone (the track keeps sending silence frames). */
+  setMuted(muted: boolean): void {
+    for (const t of this.#opts.mic.getAudioTracks()) t.enabled = !muted;
+  }
+
+  /** Output volume, 0..1. */
+  setVolume(volume: number): void {
+    this.#audio.volume = Math.min(1, Math.max(0, volume));
+  }
+
+  /** The SAS, once both descriptions are set. */
+  async sas(): Promise<string | undefined> {
+    const local = sdpFingerprint(this.#pc.localDescription?.sdp ?? '');
+    const remote = sdpFingerprint(this.#pc.remoteDescription?.sdp ?? '');
+    if (local === undefined || remote === undefined) return undefined;
+    return (await deriveSas(local, remote)).words;
+  }
+
+  /** Current settings (what was last applied). */
+  get settings(): CallSettings {
+    return { ...this.#settings };
+  }
+
+  /**
+   * Applies settings mid-call. Bitrate goes through setParameters (no renegotiation). FEC and
+   * frame size change the Opus parameters our encoder reads from the remote description, so the
+   * remote description is re-applied locally with new fmtp (the other side sees no change).
+   */
+  async apply(change: CallSettings): Promise<void> {
+    this.#settings = { ...this.#settings, ...change };
+    if (change.bitrateKbps !== undefined) await this.#applyBitrate();
+    if (change.fec === undefined && change.frameMs === undefined) return;
+    const remote = this.#pc.remoteDescription;
+    if (remote === null || this.#pc.signalingState !== 'stable') return;
+    const sdp = mungeOpus(remote.sdp, this.#settings);
+    if (remote.type === 'answer') {
+      await this.#pc.setLocalDescription(await this.#pc.createOffer());
+      await this.#pc.setRemoteDescription({ type: 'answer', sdp });
+    } else {
+      await this.#pc.setRemoteDescription({ type: 'offer', sdp });
+      await this.#pc.setLocalDescription(await this.#pc.createAnswer());
+    }
+  }
+
+  async #applyBitrate(): Promise<void> {
+    const kbps = this.#settings.bitrateKbps;
+    if (kbps === undefined) return;
+    for (const sender of this.#pc.getSenders()) {
+      if (sender.track?.kind !== 'audio') continue;
+      const params = sender.getParameters();
+      if (params.encodings.length === 0) params.encodings = [{}];
+      for (const e of params.encodings) e.maxBitrate = kbps * 1000;
+      await sender.setParameters(params);
+    }
+  }
+
+  /** Polls getStats() once: a chart sample plus path and byte counters. */
+  async poll(nowMs: number): Promise<CallStatsSample> {
+    const report = await this.#pc.getStats();
+    let inbound: Record<string, unknown> | undefined;
+    let outbound: Record<string, unknown> | undefined;
+    let remoteInbound: Record<string, unknown> | undefined;
+    let pair: Record<string, unknown> | undefined;
+    let selectedPairId: string | undefined;
+    const byId = new Map<string, Record<string, unknown>>();
+    report.forEach((s: Record<string, unknown>) => {
+      byId.set(s.id as string, s);
+      if (s.type === 'inbound-rtp' && s.kind === 'audio') inbound = s;
+      else if (s.type === 'outbound-rtp' && s.kind === 'audio') outbound = s;
+      else if (s.type === 'remote-inbound-rtp' && s.kind === 'audio') remoteInbound = s;
+      else if (s.type === 'transport' && typeof s.selectedCandidatePairId === 'string')
+        selectedPairId = s.selectedCandidatePairId;
+    });
+    if (selectedPairId !== undefined) pair = byId.get(selectedPairId);
+    const num = (o: Record<string, unknown> | undefined, k: string): number | undefined =>
+      typeof o?.[k] === 'number' ? o[k] : undefined;
+
+    const bytesSent = num(outbound, 'bytesSent') ?? 0;
+    const bytesReceived = num(inbound, 'bytesReceived') ?? 0;
+    const received = num(inbound, 'packetsReceived') ?? 0;
+    const lost = Math.max(0, num(inbound, 'packetsLost') ?? 0);
+    const jitterS = num(inbound, 'jitter');
+    const jbDelayS = num(inbound, 'jitterBufferDelay');
+    const jbCount = num(inbound, 'jitterBufferEmittedCount');
+    const rttS = num(remoteInbound, 'roundTripTime') ?? num(pair, 'currentRoundTripTime');
+
+    let bitrateKbps: number | null = null;
+    let lossPct: number | null = null;
+    const prev = this.#prev;
+    if (prev !== null && nowMs > prev.atMs) {
+      bitrateKbps = ((bytesSent - prev.bytesSent) * 8) / (nowMs - prev.atMs);
+      const dLost = lost - prev.lost;
+      const dRecv = received - prev.received;
+      lossPct = dLost + dRecv > 0 ? (100 * Math.max(0, dLost)) / (dLost + dRecv) : 0;
+    }
+    this.#prev = { atMs: nowMs, bytesSent, lost, received };
+
+    const bufferDelayMs =
+      jbDelayS !== undefined && jbCount !== undefined && jbCount > 0
+        ? (1000 * jbDelayS) / jbCount
+        : null;
+    const rttMs = rttS !== undefined ? rttS * 1000 : null;
+    const frameMs = this.#settings.frameMs ?? 20;
+    const mos =
+      lossPct === null
+        ? null
+        : mosFromR(
+            rFactor({
+              // Mouth-to-ear: half the RTT, playout buffer, one frame plus Opus look-ahead (6.5 ms).
+              oneWayDelayMs: (rttMs ?? 0) / 2 + (bufferDelayMs ?? 0) + frameMs + 6.5,
+              lossPct,
+            }),
+          );
+
+    let path: 'direct' | 'relay' | undefined;
+    if (pair !== undefined) {
+      const local = byId.get(pair.localCandidateId as string);
+      const remote = byId.get(pair.remoteCandidateId as string);
+      path =
+        local?.candidateType === 'relay' || remote?.candidateType === 'relay' ? 'relay' : 'direct';
+    }
+    return {
+      sample: {
+        t: nowMs / 1000,
+        jitterMs: jitterS !== undefined ? jitterS * 1000 : null,
+        lossPct,
+        rttMs,
+        mos,
+        bitrateKbps,
+        bufferDelayMs,
+      },
+      ...(path !== undefined ? { path } : {}),
+      bytesSent,
+      bytesReceived,
+      packetsReceived: received,
+    };
+  }
+
+  /** Closes the connection and stops playback (the microphone is the backend's). */
+  close(): void {
+    this.#closed = true;
+    this.#pc.close();
+    this.#audio.srcObject = null;
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * The connect screen: [Server], [Name], optional password, [Connect]; clear errors; the host
+ * approval wait.
+ */
+import { useState, type FormEvent } from 'react';
+import type { UiError } from '../app/types.ts';
+import type { MsgKey } from '../i18n.ts';
+import { useApp, useAppState, useT } from './context.ts';
+
+const ERROR_KEYS: Record<string, MsgKey> = {
+  WEB_ERR_UNREACHABLE: 'err_unreachable',
+  WEB_ERR_MICROPHONE: 'err_microphone',
+  SIG_ERR_NAME_TAKEN: 'err_name_taken',
+  SIG_ERR_BAD_PASSWORD: 'err_password',
+  SIG_ERR_REFUSED: 'err_refused_by_host',
+  SIG_ERR_SERVER_FULL: 'err_server_full',
+};
+
+/** The translated text for an error: known codes get our wording, others show the message. */
+export function useErrorText(): (e: UiError) => string {
+  const t = useT();
+  return (e) => {
+    const key = ERROR_KEYS[e.code];
+    return t(key ?? 'err_generic', { message: e.message });
+  };
+}
+
+/** Default server: the page's own origin in browser mode. */
+function defaultServer(): string {
+  return typeof location === 'undefined' ? '' : location.host;
+}
+
+/** The connect form. */
+export function ConnectScreen() {
+  const { backend } = useApp();
+  const state = useAppState();
+  const t = useT();
+  const errorText = useErrorText();
+  const [server, setServer] = useState(state.server || defaultServer());
+  const [name, setName] = useState(state.myName || localStorage.getItem('parloir.name') || '');
+  const [password, setPassword] = useState('');
+  const busy = state.phase === 'connecting' || state.phase === 'awaiting-approval';
+
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    if (busy || name.trim() === '' || server.trim() === '') return;
+    localStorage.setItem('parloir.name', name.trim());
+    void backend.connect({
+      server: server.trim(),
+      name: name.trim(),
+      ...(password ? { password } : {}),
+    });
+  };
+
+  return (
+    <main className="connect">
+      <form className="card connect-card" onSubmit={submit} aria-busy={busy}>
+        <div className="brand-big" aria-hidden="true">
+          <Logo />
+        </div>
+        <h1>Parloir</h1>
+        <p className="muted">{t('appTagline')}</p>
+        <label>
+          <span>{t('server')}</span>
+          <input
+            aria-label={t('server')}
+            value={server}
+            onChange={(e) => setServer(e.target.value)}
+            placeholder={t('serverPlaceholder')}
+            autoComplete="url"
+            required
+            disabled={busy || state.mode === 'native'}
+          />
+        </label>
+        <label>
+          <span>{t('name')}</span>
+          <input
+            aria-label={t('name')}
+            value={name}
+            onChange={(e) => setName(e.target.value)}
+            placeholder={t('namePlaceholder')}
+            autoComplete="nickname"
+            maxLength={64}
+            required
+            disabled={busy}
+          />
+        </label>
+        <label>
+          <span>{t('password')}</span>
+          <input
+            aria-label={t('password')}
+            type="password"
+            value={password}
+            onChange={(e) => setPassword(e.target.value)}
+            autoComplete="current-password"
+            disabled={busy}
+          />
+        </label>
+        {state.error !== null && (
+          <p className="error" role="alert" data-code={state.error.code}>
+            {errorText(state.error)}
+          </p>
+        )}
+        {state.phase === 'awaiting-approval' && (
+          <p className="info" role="status">
+            {t('waitingApproval')}
+          </p>
+        )}
+        {state.serverFingerprint !== null && (
+          <div className="fingerprint" role="note">
+            <p>{t('fingerprintFirstUse')}</p>
+            <code>{state.serverFingerprint}</code>
+            <p className="muted">{t('fingerprintTrust')}</p>
+          </div>
+        )}
+        <button type="submit" className="primary" disabled={busy}>
+          {busy ? t('connecting') : t('connect')}
+        </button>
+        <p className="muted small">
+          {state.mode === 'native' ? t('mediaNative') : t('mediaBrowser')}
+        </p>
+      </form>
+    </main>
+  );
+}
+
+/** The Parloir mark: two speech bubbles. */
+export function Logo({ size = 40 }: { size?: number }) {
+  return (
+    <svg width={size} height={size} viewBox="0 0 40 40" aria-hidden="true">
+      <defs>
+        <linearGradient id="pl-g" x1="0" y1="0" x2="1" y2="1">
+          <stop offset="0" stopColor="#7c5cff" />
+          <stop offset="1" stopColor="#22c1c3" />
+        </linearGradient>
+      </defs>
+      <rect x="2" y="4" width="24" height="18" rx="7" fill="url(#pl-g)" />
+      <path d="M8 22 l0 6 l6 -6z" fill="#7c5cff" />
+      <rect x="14" y="16" width="24" height="18" rx="7" fill="#22c1c3" opacity="0.85" />
+      <path d="M32 34 l0 5 l-5 -5z" fill="#22c1c3" opacity="0.85" />
+    </svg>
+  );
+}

@@ -1,0 +1,204 @@
+/**
+ * The online list: search, status dot, [Call NAME], chat with unread badge, [Block NAME] /
+ * [Unblock NAME]. Host-mode requests appear above it.
+ */
+import { useState } from 'react';
+import type { Person } from '../app/types.ts';
+import type { MsgKey } from '../i18n.ts';
+import { useApp, useAppState, useT } from './context.ts';
+
+function initials(name: string): string {
+  const parts = name.trim().split(/\s+/);
+  return ((parts[0]?.[0] ?? '') + (parts[1]?.[0] ?? '')).toUpperCase() || '?';
+}
+
+/** A hue derived from the name, so each person keeps a colour. */
+export function hueOf(name: string): number {
+  let h = 0;
+  for (const ch of name) h = (h * 31 + (ch.codePointAt(0) ?? 0)) % 360;
+  return h;
+}
+
+/** Round avatar with initials. */
+export function Avatar({ name, size = 36 }: { name: string; size?: number }) {
+  return (
+    <span
+      className="avatar"
+      aria-hidden="true"
+      style={{ width: size, height: size, background: `hsl(${hueOf(name)} 65% 55%)` }}
+    >
+      {initials(name)}
+    </span>
+  );
+}
+
+/** The translation key of each presence status. */
+export const STATUS_KEYS = {
+  available: 'status_available',
+  'in-call': 'status_in_call',
+  dnd: 'status_dnd',
+  away: 'status_away',
+} as const satisfies Record<Person['status'], MsgKey>;
+
+function PersonRow({ p }: { p: Person }) {
+  const { backend } = useApp();
+  const state = useAppState();
+  const t = useT();
+  const unread = state.chats[p.id]?.unread ?? 0;
+  const canCall = state.call === null && !p.blocked;
+  const statusKey = p.blocked ? 'blocked' : STATUS_KEYS[p.status];
+  return (
+    <li className={`person ${state.openChat === p.id ? 'selected' : ''}`} data-person={p.name}>
+      <button
+        type="button"
+        className="person-main"
+        onClick={() => backend.openChat(p.id)}
+        aria-label={t('chatWith', { name: p.name })}
+      >
+        <span className="avatar-wrap">
+          <Avatar name={p.name} />
+          <span className={`dot dot-${p.blocked ? 'blocked' : p.status}`} aria-hidden="true" />
+        </span>
+        <span className="person-text">
+          <span className="person-name">{p.name}</span>
+          <span className="person-status">{t(statusKey)}</span>
+        </span>
+        {unread > 0 && (
+          <span className="badge" aria-label={t('unread', { count: unread })}>
+            {unread}
+          </span>
+        )}
+      </button>
+      <div className="person-actions">
+        <button
+          type="button"
+          className="icon-btn call-btn"
+          aria-label={t('call', { name: p.name })}
+          title={t('call', { name: p.name })}
+          disabled={!canCall}
+          onClick={() => backend.call(p.id)}
+        >
+          <PhoneIcon />
+        </button>
+        <button
+          type="button"
+          className="icon-btn"
+          aria-label={t(p.blocked ? 'unblock' : 'block', { name: p.name })}
+          title={t(p.blocked ? 'unblock' : 'block', { name: p.name })}
+          aria-pressed={p.blocked}
+          onClick={() => (p.blocked ? backend.unblock(p.id) : backend.block(p.id))}
+        >
+          <BlockIcon />
+        </button>
+      </div>
+    </li>
+  );
+}
+
+/** Host-mode requests, each with [Accept] / [Refuse]. */
+export function HostRequests() {
+  const { backend } = useApp();
+  const { hostRequests } = useAppState();
+  const t = useT();
+  if (hostRequests.length === 0) return null;
+  return (
+    <section className="host-requests" aria-label={t('hostRequests')}>
+      <h2>{t('hostRequests')}</h2>
+      <ul>
+        {hostRequests.map((r) => (
+          <li key={r.id} className="request" data-request={r.name}>
+            <div>
+              <strong>{t('hostRequestFrom', { name: r.name })}</strong>
+              <div className="muted small">
+                {t('keyFingerprint')}: <code>{r.fingerprint}</code>
+              </div>
+              <div className="muted small">
+                {t('address')}: {r.address}
+              </div>
+            </div>
+            <div className="row">
+              <button
+                type="button"
+                className="primary"
+                onClick={() => backend.answerRequest(r.id, true)}
+              >
+                {t('accept')}
+              </button>
+              <button
+                type="button"
+                className="danger"
+                onClick={() => backend.answerRequest(r.id, false)}
+              >
+                {t('refuse')}
+              </button>
+            </div>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+/** The searchable online list. */
+export function People() {
+  const { people } = useAppState();
+  const t = useT();
+  const [query, setQuery] = useState('');
+  const q = query.trim().toLowerCase();
+  const shown = q === '' ? people : people.filter((p) => p.name.toLowerCase().includes(q));
+  return (
+    <section className="people" aria-label={t('people')}>
+      <HostRequests />
+      <div className="people-head">
+        <h2>
+          {t('people')} <span className="count">{people.length}</span>
+        </h2>
+        <input
+          type="search"
+          aria-label={t('search')}
+          placeholder={t('search')}
+          value={query}
+          onChange={(e) => setQuery(e.target.value)}
+        />
+      </div>
+      {people.length === 0 ? (
+        <p className="empty muted">{t('nobodyOnline')}</p>
+      ) : shown.length === 0 ? (
+        <p className="empty muted">{t('noMatch')}</p>
+      ) : (
+        <ul className="person-list">
+          {shown.map((p) => (
+            <PersonRow key={p.id} p={p} />
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
+
+/** Phone glyph. */
+export function PhoneIcon({ down = false }: { down?: boolean }) {
+  return (
+    <svg
+      width="18"
+      height="18"
+      viewBox="0 0 24 24"
+      aria-hidden="true"
+      style={down ? { transform: 'rotate(135deg)' } : undefined}
+    >
+      <path
+        fill="currentColor"
+        d="M6.6 10.8a15.1 15.1 0 0 0 6.6 6.6l2.2-2.2a1 1 0 0 1 1-.25 11.4 11.4 0 0 0 3.6.57 1 1 0 0 1 1 1V20a1 1 0 0 1-1 1A17 17 0 0 1 3 4a1 1 0 0 1 1-1h3.5a1 1 0 0 1 1 1c0 1.25.2 2.46.57 3.6a1 1 0 0 1-.25 1z"
+      />
+    </svg>
+  );
+}
+
+function BlockIcon() {
+  return (
+    <svg width="18" height="18" viewBox="0 0 24 24" aria-hidden="true">
+      <circle cx="12" cy="12" r="8.5" fill="none" stroke="currentColor" strokeWidth="2" />
+      <path d="M6 6l12 12" stroke="currentColor" strokeWidth="2" />
+    </svg>
+  );
+}
