@@ -1,0 +1,301 @@
+/**
+ * Glue between the signalling session and the media: when the session's call becomes active it
+ * creates the {@link PeerTransport}, exchanges offer/answer and trickled candidates through
+ * `call.signal`, starts the {@link CallEngine}, writes the QoS log, and tears everything down
+ * when the call ends. The media does not depend on the signalling connection once it is up: a
+ * signalling reconnect leaves the call running (only `callEnded` stops it).
+ */
+import type { CallSignal, ClientSession } from '@parloir/protocol';
+import type { CallSettings, QosSnapshot } from '../qos-log/qos-log.ts';
+import { QosLogWriter } from '../qos-log/qos-log.ts';
+import { PeerTransport, type IceCandidateJson } from '../transport/peer-transport.ts';
+import type { ShortAuthString } from '../transport/sas.ts';
+import { createEngine } from './create.ts';
+import { applySetting, DEFAULT_SETTINGS, type CallEngine, type EngineProbes } from './engine.ts';
+
+/** The subset of {@link ClientSession} this file uses (a test double or a proxy fits too). */
+export type SessionPort = Pick<ClientSession, 'on' | 'sendSignal' | 'call' | 'name'>;
+
+/** Media state of the current call, as shown by the CLI and the control API. */
+export interface MediaState {
+  /** 'idle' (no call), 'connecting' (ICE/DTLS), 'up', 'failed'. */
+  phase: 'idle' | 'connecting' | 'up' | 'failed';
+  /** Call id. */
+  callId?: string | undefined;
+  /** Peer name. */
+  peer?: string | undefined;
+  /** Verification code, once both fingerprints are known. */
+  sas?: ShortAuthString | undefined;
+  /** Path of the selected pair. */
+  path?: string | undefined;
+  /** Settings in force. */
+  settings?: CallSettings | undefined;
+  /** Last QoS snapshot. */
+  qos?: QosSnapshot | undefined;
+  /** The QoS log file of this call. */
+  logPath?: string | undefined;
+  /** Why media failed. */
+  error?: string | undefined;
+}
+
+/** Events of {@link CallMedia}. */
+export interface CallMediaEvents {
+  /** Media state changed (phase, SAS, path). */
+  state: (s: MediaState) => void;
+  /** Once-a-second QoS. */
+  qos: (s: QosSnapshot) => void;
+  /** The call's media is over; `summary` is the last snapshot. */
+  ended: (info: {
+    callId: string;
+    reason: string;
+    durationMs: number;
+    logPath: string | undefined;
+  }) => void;
+}
+
+/** Options of {@link CallMedia}. */
+export interface CallMediaOptions {
+  /** The signalling session. */
+  session: SessionPort;
+  /** Capture device spec. */
+  input: string;
+  /** Playback device spec. */
+  output: string;
+  /** Initial settings. */
+  settings?: Partial<CallSettings>;
+  /** Force relay-only ICE whatever the server says (`--relay`). */
+  relayOnly?: boolean;
+  /** Profile directory for the QoS log; no log if undefined. */
+  profileDir?: string | undefined;
+  /** Restrict host candidates (tests: ['127.0.0.1']). */
+  hostAddresses?: string[] | undefined;
+  /** Measurement probes passed to the engine. */
+  probes?: EngineProbes;
+  /** How long ICE+DTLS may take, ms. Default 15000. */
+  connectTimeoutMs?: number;
+}
+
+type Listeners = { [K in keyof CallMediaEvents]: CallMediaEvents[K][] };
+
+/** Runs the media of whatever call the session has, one at a time. */
+export class CallMedia {
+  #o: CallMediaOptions;
+  #listeners: Listeners = { state: [], qos: [], ended: [] };
+  #state: MediaState = { phase: 'idle' };
+  #transport: PeerTransport | undefined;
+  #engine: CallEngine | undefined;
+  #log: QosLogWriter | undefined;
+  #callId: string | undefined;
+  #signalChain: Promise<void> = Promise.resolve();
+  #pendingSettings: Partial<CallSettings>;
+  #offs: (() => void)[] = [];
+
+  constructor(options: CallMediaOptions) {
+    this.#o = options;
+    this.#pendingSettings = { ...options.settings };
+    const s = options.session;
+    this.#offs.push(
+      s.on('callAccepted', (c) => {
+        void this.#startCall(c.callId, c.peer.name, c.role, c.iceServers, c.relayOnly);
+      }),
+      s.on('signal', ({ callId, signal }) => {
+        if (callId !== this.#callId) return;
+        // Apply signals strictly in order: candidates must not overtake the offer.
+        this.#signalChain = this.#signalChain
+          .then(() => this.#applySignal(signal))
+          .catch((err: unknown) => this.#fail(err));
+      }),
+      s.on('callEnded', ({ callId, reason, by }) => {
+        if (callId !== this.#callId) return;
+        const who = by === undefined ? '' : by === s.name ? '-local' : '-remote';
+        void this.stop(`${reason}${who}`);
+      }),
+    );
+  }
+
+  /** Subscribes; returns the unsubscribe function. */
+  on<K extends keyof CallMediaEvents>(event: K, listener: CallMediaEvents[K]): () => void {
+    const list = this.#listeners[event];
+    list.push(listener);
+    return () => {
+      const i = list.indexOf(listener);
+      if (i >= 0) list.splice(i, 1);
+    };
+  }
+
+  /** Current media state. */
+  get state(): MediaState {
+    return { ...this.#state };
+  }
+
+  /** The running engine, if any (for `set` and `stats`). */
+  get engine(): CallEngine | undefined {
+    return this.#engine;
+  }
+
+  /** Changes a setting: applied now if a call runs, and kept for the next call. */
+  set(name: string, value: string): CallSettings {
+    if (this.#engine !== undefined) {
+      const s = this.#engine.set(name, value);
+      this.#pendingSettings = s;
+      this.#setState({ settings: s });
+      return s;
+    }
+    const next = applySetting({ ...DEFAULT_SETTINGS, ...this.#pendingSettings }, name, value);
+    this.#pendingSettings = next;
+    return next;
+  }
+
+  /** Stops the current call's media (not the signalling call). */
+  async stop(reason: string): Promise<void> {
+    const callId = this.#callId;
+    if (callId === undefined) return;
+    this.#callId = undefined;
+    const engine = this.#engine;
+    const transport = this.#transport;
+    this.#engine = undefined;
+    this.#transport = undefined;
+    let durationMs = 0;
+    if (engine !== undefined) {
+      durationMs = await engine.stop();
+      this.#pendingSettings = engine.settings;
+    }
+    await transport?.close();
+    this.#log?.write({ kind: 'end', durationMs: Math.round(durationMs), reason });
+    const logPath = this.#log?.path;
+    this.#log = undefined;
+    this.#state = { phase: 'idle' };
+    this.#emit('state', this.state);
+    for (const l of this.#listeners.ended) l({ callId, reason, durationMs, logPath });
+  }
+
+  /** Unsubscribes from the session and stops media. */
+  async close(): Promise<void> {
+    for (const off of this.#offs) off();
+    this.#offs = [];
+    await this.stop('closed');
+  }
+
+  async #startCall(
+    callId: string,
+    peer: string,
+    role: 'offerer' | 'answerer',
+    iceServers: {
+      urls: string[];
+      username?: string | undefined;
+      credential?: string | undefined;
+    }[],
+    relayOnly: boolean,
+  ): Promise<void> {
+    if (this.#callId !== undefined) await this.stop('replaced');
+    this.#callId = callId;
+    this.#signalChain = Promise.resolve();
+    const transport = new PeerTransport({
+      iceServers,
+      relayOnly: relayOnly || this.#o.relayOnly === true,
+      hostAddresses: this.#o.hostAddresses,
+    });
+    this.#transport = transport;
+    this.#state = { phase: 'connecting', callId, peer };
+    this.#emit('state', this.state);
+    const session = this.#o.session;
+    transport.on('candidate', (c) => {
+      const signal: CallSignal =
+        c === null
+          ? { kind: 'end-of-candidates' }
+          : {
+              kind: 'candidate',
+              candidate: c.candidate,
+              ...(c.sdpMid === undefined ? {} : { sdpMid: c.sdpMid }),
+              ...(c.sdpMLineIndex === undefined ? {} : { sdpMLineIndex: c.sdpMLineIndex }),
+            };
+      session.sendSignal(signal).catch(() => {
+        // Signalling down: ICE may still succeed with the candidates already sent.
+      });
+    });
+    try {
+      if (this.#o.profileDir !== undefined) {
+        this.#log = new QosLogWriter({ profileDir: this.#o.profileDir, peer });
+      }
+      if (role === 'offerer') {
+        const offer = await transport.createOffer();
+        await session.sendSignal({ kind: 'offer', sdp: offer.sdp });
+      }
+      await transport.waitConnected(this.#o.connectTimeoutMs ?? 15_000);
+      if (this.#callId !== callId) return;
+      const engine = createEngine({
+        transport,
+        input: this.#o.input,
+        output: this.#o.output,
+        settings: this.#pendingSettings,
+        onSnapshot: (snap) => {
+          this.#log?.write(snap);
+          this.#state = { ...this.#state, qos: snap, path: snap.path, settings: snap.settings };
+          for (const l of this.#listeners.qos) l(snap);
+        },
+        ...(this.#o.probes === undefined ? {} : { probes: this.#o.probes }),
+      });
+      this.#engine = engine;
+      engine.start();
+      const sas = transport.sas();
+      this.#log?.write({
+        kind: 'start',
+        startedAt: new Date().toISOString(),
+        user: session.name,
+        peer,
+        role: role === 'offerer' ? 'caller' : 'callee',
+        sas: sas?.words ?? '',
+      });
+      this.#setState({
+        phase: 'up',
+        sas,
+        path: transport.path().path,
+        settings: engine.settings,
+        logPath: this.#log?.path,
+      });
+    } catch (err) {
+      if (this.#callId === callId) this.#fail(err);
+    }
+  }
+
+  async #applySignal(signal: CallSignal): Promise<void> {
+    const t = this.#transport;
+    if (t === undefined) return;
+    switch (signal.kind) {
+      case 'offer': {
+        const answer = await t.acceptOffer({ type: 'offer', sdp: signal.sdp });
+        await this.#o.session.sendSignal({ kind: 'answer', sdp: answer.sdp });
+        return;
+      }
+      case 'answer':
+        await t.acceptAnswer({ type: 'answer', sdp: signal.sdp });
+        return;
+      case 'candidate': {
+        const c: IceCandidateJson = {
+          candidate: signal.candidate,
+          sdpMid: signal.sdpMid ?? undefined,
+          sdpMLineIndex: signal.sdpMLineIndex ?? undefined,
+        };
+        await t.addRemoteCandidate(c);
+        return;
+      }
+      case 'end-of-candidates':
+        await t.addRemoteCandidate(null);
+        return;
+    }
+  }
+
+  #fail(err: unknown): void {
+    const msg = err instanceof Error ? err.message : String(err);
+    this.#setState({ phase: 'failed', error: msg });
+  }
+
+  #setState(patch: Partial<MediaState>): void {
+    this.#state = { ...this.#state, ...patch };
+    this.#emit('state', this.state);
+  }
+
+  #emit(event: 'state', s: MediaState): void {
+    for (const l of this.#listeners[event]) l(s);
+  }
+}
