@@ -33,8 +33,12 @@ export function issueTurnCredential(
   return { username, credential: turnPassword(secret, username), expirySec };
 }
 
-/** Parses `expiry:callId:userId` (or `expiry:anything`); undefined if malformed. */
+/**
+ * Parses `expiry:callId:userId` (or `expiry:anything`, or a bare `expiry` as coturn's
+ * `turnutils_uclient -W` sends without `-u`); undefined if malformed.
+ */
 export function parseTurnUsername(username: string): TurnUsername | undefined {
+  if (/^\d{1,12}$/.test(username)) return { expirySec: Number(username), callId: '', userId: '' };
   const first = username.indexOf(':');
   if (first <= 0) return undefined;
   const expiry = username.slice(0, first);

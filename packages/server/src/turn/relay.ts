@@ -1,0 +1,521 @@
+/**
+ * The socket adapters around {@link TurnCore}: a UDP listener, a TCP listener (RFC 8656 §3.1:
+ * STUN and padded ChannelData framed on the stream), one UDP relay socket per allocation, and the
+ * timer. `createTurnRelay` builds the whole thing and implements the signalling contract
+ * ({@link MediaRelay}).
+ */
+import { randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
+import net from 'node:net';
+import type { Registry } from 'prom-client';
+import type { CallDirectory, IceServerInfo, MediaRelay } from '../relay-types.ts';
+import {
+  TurnCore,
+  type Allocation,
+  type ClientAction,
+  type ClientRef,
+  type PendingAllocate,
+  type TurnLogger,
+} from './allocations.ts';
+import { issueTurnCredential } from './credentials.ts';
+import { TurnError } from './errors.ts';
+import { registerTurnMetrics } from './metrics.ts';
+import { StreamFramer, type TransportAddress } from './stun.ts';
+
+/** Options of {@link createTurnRelay}. */
+export interface TurnRelayOptions {
+  /** IP the UDP and TCP listeners bind (default '0.0.0.0'). */
+  listenHost?: string;
+  /** Listening port for UDP and TCP; 0 picks an ephemeral one (tests). Default 3478. */
+  port?: number;
+  /** Listen on TCP as well as UDP (default true). */
+  tcp?: boolean;
+  /** IPv4 address relay sockets bind and advertise (default: `listenHost`, or 127.0.0.1 for 0.0.0.0). */
+  relayAddress?: string;
+  /** Host name or IP put in the `turn:` URLs handed to clients (default: `relayAddress`). */
+  publicHost?: string;
+  /** Relay port range, inclusive (default 49152-65535). */
+  relayPorts?: { min: number; max: number };
+  /** Shared secret of TURN REST credentials (also coturn's `static-auth-secret`). */
+  secret: string;
+  /** Realm (default 'parloir'). */
+  realm?: string;
+  /** Live calls (required unless `bench`). */
+  calls?: CallDirectory;
+  /**
+   * Bench mode (`--turn-bench`): any unexpired `expiry:anything` credential made with the secret
+   * is accepted without a call, and loopback peers are allowed. Refused unless every listener is
+   * on loopback.
+   */
+  bench?: boolean;
+  /** Allow loopback peers outside the call (tests). */
+  allowLoopbackPeers?: boolean;
+  /** Max allocations per user of a call (default 8). */
+  maxAllocationsPerUser?: number;
+  /** Max allocations per call (default 16). */
+  maxAllocationsPerCall?: number;
+  /** Max allocations in total (default 10 000). */
+  maxAllocations?: number;
+  /** Per-allocation bandwidth cap, bytes/s (default 125 000 = 1 Mbit/s). */
+  bandwidthBytesPerSec?: number;
+  /** Max STUN requests per second from one IP (default 2 000). */
+  requestsPerSecPerIp?: number;
+  /** Lifetime of credentials handed out by `iceServersFor`, s (default 21 600). */
+  credentialTtlSec?: number;
+  /**
+   * External TURN URLs (e.g. coturn with `use-auth-secret` and the same secret). When set,
+   * `iceServersFor` hands these out instead of the built-in relay, which then binds nothing.
+   */
+  externalUrls?: string[];
+  /** Clients must use relayed candidates only (`--relay-only`). */
+  relayOnly?: boolean;
+  /** Registry to register metrics on. */
+  registry?: Registry;
+  /** Logger (pino). */
+  logger?: TurnLogger;
+}
+
+/** Counters and sizes, for tests and the bench. */
+export interface TurnRelayStats {
+  /** Live allocations. */
+  allocations: number;
+  /** Packets relayed, both directions. */
+  packetsRelayed: number;
+  /** Payload bytes relayed, both directions. */
+  bytesRelayed: number;
+  /** Refusals by STUN error code (or reason for silent drops). */
+  refusals: Record<string, number>;
+  /** Packets dropped as malformed. */
+  malformed: number;
+  /** Packets dropped by the bandwidth cap. */
+  bandwidthDropped: number;
+}
+
+/** The built-in TURN relay. */
+export interface TurnRelay extends MediaRelay {
+  /** Bound UDP/TCP listening port (0 when only external URLs are used). */
+  readonly port: number;
+  /** IPv4 address of relayed transport addresses. */
+  readonly relayAddress: string;
+  /** Counters. */
+  stats(): TurnRelayStats;
+  /** Closes every socket and the timer. */
+  close(): Promise<void>;
+}
+
+function isLoopbackHost(host: string): boolean {
+  return host.startsWith('127.') || host === '::1' || host === 'localhost';
+}
+
+interface Reservation {
+  socket: dgram.Socket;
+  port: number;
+  expiresAtMs: number;
+}
+
+/** The adapter: owns every socket, forwards to and from {@link TurnCore}. */
+class RelayAdapter {
+  readonly core: TurnCore;
+  #listenHost: string;
+  #relayIp: string;
+  #relayPorts: { min: number; max: number };
+  #udp: dgram.Socket | undefined;
+  #tcp: net.Server | undefined;
+  #tcpConns = new Map<string, net.Socket>();
+  #relaySockets = new Map<number, dgram.Socket>();
+  #reservations = new Map<string, Reservation>();
+  #clients = new Map<string, ClientRef>();
+  #timer: NodeJS.Timeout | undefined;
+  #nextConnId = 1;
+  #logger: TurnLogger;
+  #closed = false;
+
+  constructor(
+    core: TurnCore,
+    listenHost: string,
+    relayIp: string,
+    relayPorts: { min: number; max: number },
+    logger: TurnLogger,
+  ) {
+    this.core = core;
+    this.#listenHost = listenHost;
+    this.#relayIp = relayIp;
+    this.#relayPorts = relayPorts;
+    this.#logger = logger;
+  }
+
+  get relayIp(): string {
+    return this.#relayIp;
+  }
+
+  async listen(port: number, tcp: boolean): Promise<number> {
+    const udp = dgram.createSocket({
+      type: 'udp4',
+      recvBufferSize: 4 << 20,
+      sendBufferSize: 4 << 20,
+    });
+    udp.on('message', (msg, rinfo) => {
+      const key = `udp:${rinfo.address}:${rinfo.port}`;
+      let client = this.#clients.get(key);
+      if (!client) {
+        client = { transport: 'udp', ip: rinfo.address, port: rinfo.port, key };
+        if (this.#clients.size > 100_000) this.#clients.clear();
+        this.#clients.set(key, client);
+      }
+      this.#onClientPacket(client, msg);
+    });
+    udp.on('error', (err) => this.#logger.warn({ err: err.message }, 'turn udp listener error'));
+    await new Promise<void>((resolve, reject) => {
+      udp.once('error', reject);
+      udp.bind(port, this.#listenHost, () => {
+        udp.off('error', reject);
+        resolve();
+      });
+    });
+    this.#udp = udp;
+    const bound = udp.address().port;
+    if (tcp) {
+      const server = net.createServer((sock) => this.#onTcpConnection(sock));
+      server.on('error', (err) =>
+        this.#logger.warn({ err: err.message }, 'turn tcp listener error'),
+      );
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(bound, this.#listenHost, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      this.#tcp = server;
+    }
+    this.#timer = setInterval(() => this.#tick(), 1000);
+    this.#timer.unref();
+    return bound;
+  }
+
+  #onTcpConnection(sock: net.Socket): void {
+    sock.setNoDelay(true);
+    const key = `tcp:${this.#nextConnId++}`;
+    const client: ClientRef = {
+      transport: 'tcp',
+      ip: (sock.remoteAddress ?? '').replace(/^::ffff:/, ''),
+      port: sock.remotePort ?? 0,
+      key,
+    };
+    this.#tcpConns.set(key, sock);
+    const framer = new StreamFramer();
+    sock.on('data', (chunk: Buffer) => {
+      const frames = framer.push(chunk);
+      if (!frames.ok) {
+        this.core.counters.malformed++;
+        this.#logger.warn(
+          { client: key, err: frames.error.code },
+          'turn tcp stream broken, closing',
+        );
+        sock.destroy();
+        return;
+      }
+      for (const f of frames.value) this.#onClientPacket(client, f);
+    });
+    sock.on('error', () => sock.destroy());
+    sock.on('close', () => {
+      this.#tcpConns.delete(key);
+      const gone = this.core.clientGone(key);
+      if (gone) this.#closeRelay(gone);
+    });
+  }
+
+  #sendToClient(client: ClientRef, data: Buffer): void {
+    if (client.transport === 'udp') {
+      this.#udp?.send(data, client.port, client.ip);
+    } else {
+      const sock = this.#tcpConns.get(client.key);
+      if (sock && !sock.destroyed) sock.write(data);
+    }
+  }
+
+  #onClientPacket(client: ClientRef, msg: Buffer): void {
+    const now = Date.now();
+    const action: ClientAction | undefined = this.core.handleClientPacket(client, msg, now);
+    if (!action) return;
+    if (action.kind === 'relay') {
+      this.#forward(action.allocation, action.peer, action.data, now);
+    } else if (action.kind === 'reply') {
+      this.#sendToClient(client, action.data);
+    } else {
+      void this.#allocate(action.pending);
+    }
+  }
+
+  /** Sends from `from`'s relayed address to `peer`, short-circuiting peers on this server. */
+  #forward(from: Allocation, peer: TransportAddress, data: Buffer, now: number): void {
+    if (peer.ip === this.#relayIp) {
+      const target = this.core.allocationByRelayPort(peer.port);
+      if (target) {
+        // Both ends relayed here: skip the kernel round trip, same checks as a real datagram.
+        const out = this.core.handlePeerData(
+          target,
+          from.relay.ip,
+          from.relay.port,
+          data,
+          now,
+          from,
+        );
+        if (out) this.#sendToClient(target.client, out);
+        return;
+      }
+    }
+    this.#relaySockets.get(from.relay.port)?.send(data, peer.port, peer.ip);
+  }
+
+  #onPeerPacket(port: number, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    const allocation = this.core.allocationByRelayPort(port);
+    if (!allocation) return;
+    const now = Date.now();
+    const from =
+      rinfo.address === this.#relayIp ? this.core.allocationByRelayPort(rinfo.port) : undefined;
+    const out = this.core.handlePeerData(allocation, rinfo.address, rinfo.port, msg, now, from);
+    if (out) this.#sendToClient(allocation.client, out);
+  }
+
+  async #bindRelay(port: number): Promise<dgram.Socket | undefined> {
+    const sock = dgram.createSocket({ type: 'udp4' });
+    const ok = await new Promise<boolean>((resolve) => {
+      sock.once('error', () => resolve(false));
+      sock.bind({ port, address: this.#relayIp, exclusive: true }, () => resolve(true));
+    });
+    if (!ok) {
+      sock.close();
+      return undefined;
+    }
+    sock.removeAllListeners('error');
+    sock.on('error', (err) =>
+      this.#logger.warn({ port, err: err.message }, 'turn relay socket error'),
+    );
+    sock.on('message', (msg, rinfo) => this.#onPeerPacket(port, msg, rinfo));
+    return sock;
+  }
+
+  #portFree(port: number): boolean {
+    if (this.#relaySockets.has(port)) return false;
+    for (const r of this.#reservations.values()) if (r.port === port) return false;
+    return true;
+  }
+
+  async #allocate(pending: PendingAllocate): Promise<void> {
+    const now = Date.now();
+    let socket: dgram.Socket | undefined;
+    let port = 0;
+    let reservationToken: Buffer | undefined;
+    if (pending.reservationToken) {
+      const hex = pending.reservationToken.toString('hex');
+      const r = this.#reservations.get(hex);
+      if (r) {
+        this.#reservations.delete(hex);
+        socket = r.socket;
+        port = r.port;
+      }
+    } else {
+      const { min, max } = this.#relayPorts;
+      const span = max - min + 1;
+      const start = min + Math.floor(Math.random() * span);
+      for (let i = 0; i < Math.min(span, 64) && !socket; i++) {
+        let p = min + ((start - min + i * 7919) % span);
+        if (pending.evenPort && p % 2 === 1) p = p + 1 > max ? p - 1 : p + 1;
+        if (p < min || !this.#portFree(p)) continue;
+        if (pending.reserveNext && (p + 1 > max || !this.#portFree(p + 1))) continue;
+        const s = await this.#bindRelay(p);
+        if (!s) continue;
+        if (pending.reserveNext) {
+          const next = await this.#bindRelay(p + 1);
+          if (!next) {
+            s.close();
+            continue;
+          }
+          reservationToken = randomBytes(8);
+          // RFC 8656 §14.9: the reserved port is held for about 30 s.
+          this.#reservations.set(reservationToken.toString('hex'), {
+            socket: next,
+            port: p + 1,
+            expiresAtMs: now + 30_000,
+          });
+        }
+        socket = s;
+        port = p;
+      }
+    }
+    if (this.#closed) {
+      socket?.close();
+      return;
+    }
+    const { reply, allocation } = this.core.completeAllocate(
+      pending,
+      socket ? { address: { ip: this.#relayIp, port }, reservationToken } : undefined,
+      Date.now(),
+    );
+    if (allocation && socket) this.#relaySockets.set(port, socket);
+    else socket?.close();
+    this.#sendToClient(pending.client, reply);
+  }
+
+  #closeRelay(a: Allocation): void {
+    const s = this.#relaySockets.get(a.relay.port);
+    if (s) {
+      this.#relaySockets.delete(a.relay.port);
+      s.close();
+    }
+  }
+
+  callEnded(callId: string): void {
+    for (const a of this.core.callEnded(callId)) this.#closeRelay(a);
+  }
+
+  #tick(): void {
+    const now = Date.now();
+    for (const a of this.core.tick(now)) this.#closeRelay(a);
+    for (const [hex, r] of this.#reservations) {
+      if (r.expiresAtMs <= now) {
+        this.#reservations.delete(hex);
+        r.socket.close();
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer) clearInterval(this.#timer);
+    for (const a of this.core.allocations()) this.core.clientGone(a.client.key);
+    for (const s of this.#relaySockets.values()) s.close();
+    this.#relaySockets.clear();
+    for (const r of this.#reservations.values()) r.socket.close();
+    this.#reservations.clear();
+    for (const s of this.#tcpConns.values()) s.destroy();
+    const udp = this.#udp;
+    if (udp) await new Promise<void>((resolve) => udp.close(() => resolve()));
+    const tcp = this.#tcp;
+    if (tcp) await new Promise<void>((resolve) => tcp.close(() => resolve()));
+  }
+}
+
+/**
+ * Starts the TURN relay: binds the UDP (and TCP) listener, registers metrics, and returns the
+ * {@link MediaRelay} the signalling server uses. With `externalUrls` no socket is bound and
+ * `iceServersFor` hands out those URLs with REST credentials made from the same secret.
+ */
+export async function createTurnRelay(options: TurnRelayOptions): Promise<TurnRelay> {
+  const logger = options.logger ?? { info() {}, warn() {} };
+  const listenHost = options.listenHost ?? '0.0.0.0';
+  const relayAddress =
+    options.relayAddress ?? (listenHost === '0.0.0.0' ? '127.0.0.1' : listenHost);
+  const publicHost = options.publicHost ?? relayAddress;
+  const realm = options.realm ?? 'parloir';
+  const ttlSec = options.credentialTtlSec ?? 21_600;
+  const relayOnly = options.relayOnly ?? false;
+  const secret = options.secret;
+  if (!secret) throw new TurnError('TURN_ERR_BAD_OPTION', 'a TURN secret is required');
+  const bench = options.bench ?? false;
+  if (bench && !(isLoopbackHost(listenHost) && isLoopbackHost(relayAddress))) {
+    throw new TurnError(
+      'TURN_ERR_BENCH_NOT_LOOPBACK',
+      `--turn-bench needs every listener on loopback (listen ${listenHost}, relay ${relayAddress})`,
+    );
+  }
+  if (!bench && !options.calls && !options.externalUrls) {
+    throw new TurnError('TURN_ERR_BAD_OPTION', 'a call directory is required outside bench mode');
+  }
+  const relayPorts = options.relayPorts ?? { min: 49152, max: 65535 };
+  if (
+    !Number.isInteger(relayPorts.min) ||
+    !Number.isInteger(relayPorts.max) ||
+    relayPorts.min < 1024 ||
+    relayPorts.max > 65535 ||
+    relayPorts.min > relayPorts.max
+  ) {
+    throw new TurnError(
+      'TURN_ERR_BAD_OPTION',
+      `bad relay port range ${relayPorts.min}-${relayPorts.max}`,
+    );
+  }
+
+  if (options.externalUrls && options.externalUrls.length > 0) {
+    const urls = [...options.externalUrls];
+    logger.info({ urls }, 'turn: handing out external TURN servers');
+    return {
+      port: 0,
+      relayAddress: '',
+      relayOnly,
+      iceServersFor(callId, userId, nowMs) {
+        const c = issueTurnCredential(secret, callId, userId, nowMs, ttlSec);
+        return [{ urls, username: c.username, credential: c.credential }];
+      },
+      callEnded() {},
+      stats: () => ({
+        allocations: 0,
+        packetsRelayed: 0,
+        bytesRelayed: 0,
+        refusals: {},
+        malformed: 0,
+        bandwidthDropped: 0,
+      }),
+      close: () => Promise.resolve(),
+    };
+  }
+
+  const core = new TurnCore({
+    secret,
+    realm,
+    calls: options.calls,
+    bench,
+    allowLoopbackPeers: options.allowLoopbackPeers ?? false,
+    maxAllocationsPerUser: options.maxAllocationsPerUser,
+    maxAllocationsPerCall: options.maxAllocationsPerCall,
+    maxAllocations: options.maxAllocations,
+    bandwidthBytesPerSec: options.bandwidthBytesPerSec,
+    requestsPerSecPerIp: options.requestsPerSecPerIp,
+    logger,
+  });
+  const adapter = new RelayAdapter(core, listenHost, relayAddress, relayPorts, logger);
+  const port = await adapter.listen(options.port ?? 3478, options.tcp ?? true);
+  if (bench) {
+    logger.warn(
+      { port },
+      'TURN BENCH MODE: any credential made with the secret is accepted without a call, loopback peers allowed. Never use in production.',
+    );
+  }
+  logger.info(
+    { listen: `${listenHost}:${port}`, relay: relayAddress, relayPorts, tcp: options.tcp ?? true },
+    'turn relay listening',
+  );
+  const unregister = options.registry ? registerTurnMetrics(options.registry, core) : () => {};
+  const stats = (): TurnRelayStats => ({
+    allocations: core.allocationCount,
+    packetsRelayed: core.counters.packetsRelayed,
+    bytesRelayed: core.counters.bytesRelayed,
+    refusals: Object.fromEntries(core.counters.refusals),
+    malformed: core.counters.malformed,
+    bandwidthDropped: core.counters.bandwidthDropped,
+  });
+  return {
+    port,
+    relayAddress,
+    relayOnly,
+    iceServersFor(callId: string, userId: string, nowMs: number): IceServerInfo[] {
+      const c = issueTurnCredential(secret, callId, userId, nowMs, ttlSec);
+      const hostPort = `${publicHost}:${port}`;
+      return [
+        { urls: [`stun:${hostPort}`] },
+        {
+          urls: [`turn:${hostPort}?transport=udp`, `turn:${hostPort}?transport=tcp`],
+          username: c.username,
+          credential: c.credential,
+        },
+      ];
+    },
+    callEnded: (callId: string) => adapter.callEnded(callId),
+    stats,
+    async close() {
+      unregister();
+      await adapter.close();
+    },
+  };
+}
