@@ -1,8 +1,8 @@
 /**
  * Assembles a {@link CallEngine} from device spec strings and a transport. This is the one place
- * that chooses implementations: today the interim Opus (@discordjs/opus), jitter buffer, E-model
- * and wav/null devices in this directory; the native addon's Opus and ALSA devices and the media
- * core's jitter buffer and policy replace them here when they land.
+ * that chooses implementations: libopus and ALSA from the native addon; the interim jitter buffer,
+ * E-model and wav/null devices of this directory until the media core's and the AudioDevice
+ * backends land and replace them here.
  */
 import type { CallSettings, QosSnapshot } from '../qos-log/qos-log.ts';
 import {
@@ -13,7 +13,12 @@ import {
 } from './engine.ts';
 import { openCapture, openPlayback } from './interim-devices.ts';
 import { InterimJitterBuffer } from './interim-jitter-buffer.ts';
-import { InterimOpusDecoder, InterimOpusEncoder } from './interim-opus.ts';
+import {
+  AlsaCapture,
+  AlsaPlayback,
+  NativeOpusDecoder,
+  NativeOpusEncoder,
+} from './native-adapters.ts';
 import { InterimQualityModel } from './interim-quality.ts';
 
 /** Options of {@link createEngine}. */
@@ -35,15 +40,19 @@ export interface CreateEngineOptions {
 /** Builds an engine (not started). Device errors are `ENGINE_ERR_DEVICE`. */
 export function createEngine(options: CreateEngineOptions): CallEngine {
   const settings = { ...DEFAULT_SETTINGS, ...options.settings };
-  const capture = openCapture(options.input, settings.frameMs * 48);
-  const playback = openPlayback(options.output);
+  const capture = options.input.startsWith('alsa:')
+    ? new AlsaCapture({ device: options.input.slice(5), frameSamples: settings.frameMs * 48 })
+    : openCapture(options.input, settings.frameMs * 48);
+  const playback = options.output.startsWith('alsa:')
+    ? new AlsaPlayback({ device: options.output.slice(5) })
+    : openPlayback(options.output);
   return new CallEngine({
     transport: options.transport,
     capture,
     playback,
-    encoder: new InterimOpusEncoder(),
+    encoder: new NativeOpusEncoder(),
     jitterBuffer: new InterimJitterBuffer({
-      decoder: new InterimOpusDecoder(),
+      decoder: new NativeOpusDecoder(),
       minMs: settings.jbMinMs,
       maxMs: settings.jbMaxMs,
     }),
