@@ -1,0 +1,179 @@
+/**
+ * Browser ↔ browser in real Chromium against a real `parloir server` serving the built UI: two
+ * browser instances, each with a fake microphone fed by its own espeak-ng WAV, connect, see each
+ * other, call (refused, then accepted), talk for 5 s with audio verified flowing both ways from
+ * getStats(), compare SAS, chat (Enter and [Send], unread badge), mute with M, hang up, block
+ * (the blocked side can no longer call) and unblock. Screenshots of every main screen, including a
+ * 360 px phone view, go to .artifacts/screenshots/.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { after, before, test } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import {
+  ROOT,
+  cleanup,
+  connectAs,
+  launchChromium,
+  mediaCounters,
+  newContext,
+  screenshot,
+  speechWav,
+  startServer,
+  tempDir,
+  type ServerHandle,
+} from './helpers.ts';
+
+let dir = '';
+let server: ServerHandle;
+let browserA: Browser;
+let browserB: Browser;
+let alice: Page;
+let bob: Page;
+
+before(async () => {
+  const build = spawnSync(process.execPath, ['scripts/build-web.ts'], { cwd: ROOT, stdio: 'pipe' });
+  assert.equal(build.status, 0, build.stderr.toString());
+  dir = tempDir('call');
+  const wavA = speechWav(dir, 'alice', 'Hello Bob, this is Alice calling from the first browser.');
+  const wavB = speechWav(dir, 'bob', 'Hi Alice, Bob here, answering from the second browser.');
+  server = await startServer(`${dir}/data`);
+  [browserA, browserB] = await Promise.all([launchChromium(wavA), launchChromium(wavB)]);
+  alice = await (await newContext(browserA)).newPage();
+  bob = await (await newContext(browserB)).newPage();
+});
+
+after(async () => {
+  await Promise.allSettled([browserA?.close(), browserB?.close()]);
+  await server?.stop();
+  cleanup(dir);
+});
+
+test('two browsers connect, see each other, refuse then accept, talk, chat, hang up, block', async () => {
+  await screenshotConnect(alice);
+  await connectAs(alice, server, 'Alice');
+  await connectAs(bob, server, 'Bob');
+
+  // Both see each other, live.
+  const callBob = alice.getByRole('button', { name: 'Call Bob', exact: true });
+  const callAlice = bob.getByRole('button', { name: 'Call Alice', exact: true });
+  await callBob.waitFor();
+  await callAlice.waitFor();
+  await screenshot(alice, 'people');
+
+  // Search filters the list.
+  await alice.getByRole('searchbox', { name: 'Search people' }).fill('zz');
+  await alice.getByText('Nobody matches.').waitFor();
+  await alice.getByRole('searchbox', { name: 'Search people' }).fill('bo');
+  await callBob.waitFor();
+
+  // First call: Bob refuses. The incoming dialog is an overlay: nothing behind it moves.
+  const before = await bob.getByRole('region', { name: 'People' }).boundingBox();
+  await callBob.click();
+  await alice.getByRole('button', { name: 'Cancel', exact: true }).waitFor();
+  const dialog = bob.getByRole('dialog');
+  await dialog.getByText('Alice is calling you').waitFor();
+  assert.deepEqual(await bob.getByRole('region', { name: 'People' }).boundingBox(), before);
+  await screenshot(bob, 'incoming-call');
+  await dialog.getByRole('button', { name: 'Refuse', exact: true }).click();
+  await alice.locator('[data-outcome="refused"]').waitFor();
+  await dialog.waitFor({ state: 'detached' });
+
+  // Second call: Bob accepts.
+  await callBob.click();
+  await dialog.getByRole('button', { name: 'Accept', exact: true }).click();
+  for (const p of [alice, bob]) {
+    await p.getByRole('button', { name: 'Hang up', exact: true }).waitFor();
+    await p.getByTestId('timer').waitFor({ timeout: 15_000 });
+  }
+
+  // Talk for 5 s: audio bytes must flow both ways, measured by getStats() in each page.
+  await waitForCounters(alice);
+  await waitForCounters(bob);
+  const a0 = await mediaCounters(alice);
+  const b0 = await mediaCounters(bob);
+  await alice.waitForTimeout(5000);
+  const a1 = await mediaCounters(alice);
+  const b1 = await mediaCounters(bob);
+  assert.ok(a0 && b0 && a1 && b1);
+  // Opus at ~32 kbit/s for 5 s is ~20 KB; demand at least a third of that each way.
+  assert.ok(
+    a1.bytesReceived - a0.bytesReceived > 6000,
+    `Alice received ${a1.bytesReceived - a0.bytesReceived} B`,
+  );
+  assert.ok(
+    b1.bytesReceived - b0.bytesReceived > 6000,
+    `Bob received ${b1.bytesReceived - b0.bytesReceived} B`,
+  );
+  assert.ok(a1.bytesSent - a0.bytesSent > 6000 && b1.bytesSent - b0.bytesSent > 6000);
+  assert.ok(a1.packetsReceived - a0.packetsReceived > 100, 'about 50 packets/s at 20 ms frames');
+
+  // Same SAS on both sides; direct path on loopback; quality badge shown.
+  const sasA = await alice.getByTestId('sas').textContent();
+  const sasB = await bob.getByTestId('sas').textContent();
+  assert.match(sasA ?? '', /^\w+ \w+ \w+ \w+$/);
+  assert.equal(sasA, sasB);
+  assert.equal(await alice.getByTestId('path').textContent(), 'Direct');
+  await alice.getByTestId('quality').waitFor();
+  await screenshot(alice, 'in-call');
+
+  // M mutes, M unmutes.
+  const mute = alice.getByRole('button', { name: 'Mute', exact: true });
+  await alice.locator('body').press('m');
+  assert.equal(await mute.getAttribute('aria-pressed'), 'true');
+  await alice.locator('body').press('m');
+  assert.equal(await mute.getAttribute('aria-pressed'), 'false');
+
+  // Chat during the call: Enter sends; the other side gets an unread badge, then the text.
+  await alice.getByRole('button', { name: 'Chat with Bob' }).click();
+  await alice.getByRole('textbox', { name: 'Message', exact: true }).fill('Can you hear me?');
+  await alice.getByRole('textbox', { name: 'Message', exact: true }).press('Enter');
+  await bob.getByLabel('1 unread').waitFor();
+  await bob.getByRole('button', { name: 'Chat with Alice' }).click();
+  await bob.getByText('Can you hear me?').waitFor();
+  await bob.getByRole('textbox', { name: 'Message', exact: true }).fill('Loud and clear.');
+  await bob.getByRole('button', { name: 'Send', exact: true }).click();
+  await alice.getByText('Loud and clear.').waitFor();
+  await screenshot(bob, 'chat');
+
+  // Phone width: still usable (call card and chat stack).
+  await alice.setViewportSize({ width: 360, height: 760 });
+  await screenshot(alice, 'phone-in-call');
+
+  // Bob hangs up: both leave the call.
+  await bob.getByRole('button', { name: 'Hang up', exact: true }).click();
+  for (const p of [alice, bob]) {
+    await p.getByRole('button', { name: 'Hang up', exact: true }).waitFor({ state: 'detached' });
+  }
+  await alice.locator('[data-outcome="hangup"]').waitFor();
+  await alice.getByRole('button', { name: 'Back', exact: true }).click();
+  await screenshot(alice, 'phone-people');
+  await alice.setViewportSize({ width: 1280, height: 860 });
+
+  // Bob blocks Alice: she can no longer call him (he is unavailable to her).
+  await bob.getByRole('button', { name: 'Block Alice', exact: true }).click();
+  await bob.getByRole('button', { name: 'Unblock Alice', exact: true }).waitFor();
+  await callBob.waitFor({ state: 'detached' }).catch(async () => {
+    // A server that keeps him listed must still refuse the call as unavailable.
+    await callBob.click();
+    await alice.locator('[data-outcome="offline"]').waitFor();
+  });
+  // Unblock: Alice can call again.
+  await bob.getByRole('button', { name: 'Unblock Alice', exact: true }).click();
+  await callBob.waitFor();
+});
+
+async function screenshotConnect(page: Page): Promise<void> {
+  await page.goto(server.url);
+  await page.getByRole('button', { name: 'Connect', exact: true }).waitFor();
+  await screenshot(page, 'connect');
+}
+
+async function waitForCounters(page: Page): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const c = await mediaCounters(page);
+    if (c !== null && c.polls >= 1 && c.bytesReceived > 0) return;
+    await page.waitForTimeout(200);
+  }
+  assert.fail('no media counters after 10 s');
+}

@@ -1,0 +1,193 @@
+/**
+ * Shared helpers of the web UI's Chromium tests: speech WAVs made at test time (espeak-ng + sox),
+ * Debian's Chromium launched through playwright-core with a fake microphone fed by one WAV per
+ * browser instance, a real `parloir server` child process serving the built UI, and page helpers.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+
+/** Repository root. */
+export const ROOT = resolve(import.meta.dirname, '../../..');
+/** Where screenshots go (gitignored). */
+export const SCREENSHOT_DIR = join(ROOT, '.artifacts/screenshots');
+/** Debian's Chromium; never a downloaded browser. */
+export const CHROMIUM = '/usr/bin/chromium';
+
+/** A temporary directory removed by {@link cleanup}. */
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `parloir-web-${prefix}-`));
+}
+
+/** Makes a 48 kHz mono 16-bit WAV of `text` spoken by espeak-ng; returns its path. */
+export function speechWav(dir: string, name: string, text: string, voice = 'en'): string {
+  const raw = join(dir, `${name}-raw.wav`);
+  const out = join(dir, `${name}.wav`);
+  const e = spawnSync('espeak-ng', ['-v', voice, '-s', '150', '-w', raw, text], { stdio: 'pipe' });
+  if (e.status !== 0) throw new Error(`espeak-ng failed: ${e.stderr.toString()}`);
+  const s = spawnSync('sox', [raw, '-r', '48000', '-c', '1', '-b', '16', out], { stdio: 'pipe' });
+  if (s.status !== 0) throw new Error(`sox failed: ${s.stderr.toString()}`);
+  return out;
+}
+
+/** Launches Chromium with a fake microphone playing `wavPath` in a loop. */
+export function launchChromium(wavPath?: string): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--use-fake-device-for-media-stream',
+      '--use-fake-ui-for-media-stream',
+      '--autoplay-policy=no-user-gesture-required',
+      ...(wavPath !== undefined ? [`--use-file-for-fake-audio-capture=${wavPath}`] : []),
+    ],
+  });
+}
+
+/** A new context in English (or `locale`) with microphone permission. */
+export async function newContext(
+  browser: Browser,
+  opts: { locale?: string; width?: number; height?: number; colorScheme?: 'light' | 'dark' } = {},
+): Promise<BrowserContext> {
+  const ctx = await browser.newContext({
+    locale: opts.locale ?? 'en-US',
+    viewport: { width: opts.width ?? 1280, height: opts.height ?? 860 },
+    colorScheme: opts.colorScheme ?? 'light',
+    permissions: ['microphone'],
+  });
+  ctx.setDefaultTimeout(15_000);
+  return ctx;
+}
+
+/** A running server child process. */
+export interface ServerHandle {
+  /** Base URL, e.g. `http://127.0.0.1:41234`. */
+  url: string;
+  /** host:port for the [Server] field. */
+  hostPort: string;
+  /** Everything the server printed. */
+  output: string[];
+  /** The child process. */
+  child: ChildProcess;
+  /** Stops it (SIGTERM, then SIGKILL after 3 s). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `parloir server --port 0 --insecure-http` (plus `extra` flags) as a child process and
+ * waits for the line that prints its URL.
+ */
+export async function startServer(
+  dataDir: string,
+  extra: string[] = [],
+  command = 'server',
+): Promise<ServerHandle> {
+  const child = spawn(
+    process.execPath,
+    [
+      join(ROOT, 'packages/client/src/cli.ts'),
+      command,
+      '--bind',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--insecure-http',
+      '--data-dir',
+      dataDir,
+      '--log-level',
+      'warn',
+      ...extra,
+    ],
+    { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  const output: string[] = [];
+  const url = await new Promise<string>((resolveUrl, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`server did not print its URL:\n${output.join('\n')}`)),
+      15_000,
+    );
+    const onLine = (line: string) => {
+      output.push(line);
+      const m = /(https?:\/\/127\.0\.0\.1:\d+)/.exec(line);
+      if (m?.[1] !== undefined) {
+        clearTimeout(timer);
+        resolveUrl(m[1]);
+      }
+    };
+    createInterface({ input: child.stdout }).on('line', onLine);
+    createInterface({ input: child.stderr }).on('line', onLine);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited (${code}):\n${output.join('\n')}`));
+    });
+  });
+  return {
+    url,
+    hostPort: url.replace(/^https?:\/\//, ''),
+    output,
+    child,
+    stop: () =>
+      new Promise<void>((done) => {
+        if (child.exitCode !== null || child.signalCode !== null) return done();
+        const kill = setTimeout(() => child.kill('SIGKILL'), 3000);
+        child.once('exit', () => {
+          clearTimeout(kill);
+          done();
+        });
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/** Opens the UI and connects as `name`. Resolves once the people list is shown. */
+export async function connectAs(page: Page, server: ServerHandle, name: string): Promise<void> {
+  await page.goto(server.url);
+  await page.getByLabel('Server', { exact: true }).fill(server.hostPort);
+  await page.getByLabel('Name', { exact: true }).fill(name);
+  await page.getByRole('button', { name: 'Connect', exact: true }).click();
+  await page.getByRole('region', { name: 'People' }).waitFor({ timeout: 15_000 });
+}
+
+/** The live media counters the browser backend exposes (see `window.parloirDebug`). */
+export interface MediaCounters {
+  bytesSent: number;
+  bytesReceived: number;
+  packetsReceived: number;
+  polls: number;
+  path?: string;
+}
+
+/** Reads the page's media counters. */
+export function mediaCounters(page: Page): Promise<MediaCounters | null> {
+  return page.evaluate(() => {
+    const d = window.parloirDebug;
+    if (d?.lastStats == null) return null;
+    return {
+      bytesSent: d.lastStats.bytesSent,
+      bytesReceived: d.lastStats.bytesReceived,
+      packetsReceived: d.lastStats.packetsReceived,
+      polls: d.polls,
+      ...(d.lastStats.path !== undefined ? { path: d.lastStats.path } : {}),
+    };
+  });
+}
+
+/** Saves a full-page screenshot as `.artifacts/screenshots/<name>.png`. */
+export async function screenshot(page: Page, name: string): Promise<void> {
+  mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}.png`), fullPage: false });
+}
+
+/** Removes temporary directories, ignoring errors. */
+export function cleanup(...dirs: string[]): void {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+}
