@@ -1,5 +1,32 @@
 /**
- * @parloir/server: Signalling server, presence, calls, chat, persistence and TURN relay.
+ * @parloir/server: signalling server, presence, calls, chat, persistence and TURN relay.
+ *
+ * `startServer(options)` → `{url, httpUrl, port, fingerprint, core, close()}`.
  * @module
  */
 export const PACKAGE_NAME = '@parloir/server';
+export {
+  startServer,
+  defaultDataDir,
+  defaultWebRoot,
+  type ServerOptions,
+  type RunningServer,
+} from './server.ts';
+export {
+  SignalingCore,
+  type SignalingCoreOptions,
+  type CoreInput,
+  type CoreOutput,
+  type CoreStats,
+  type HostModeOptions,
+} from './core/signaling-core.ts';
+export { CallTable, type LiveCall } from './core/calls.ts';
+export { Store, type UserRow, type CallRow } from './store.ts';
+export {
+  generateSelfSigned,
+  loadOrCreateCertificate,
+  loadCertificate,
+  type TlsMaterial,
+} from './tls-cert.ts';
+export { ServerError, type ServerErrorCode } from './errors.ts';
+export type { MediaRelay, CallDirectory, IceServerInfo } from './relay-types.ts';

@@ -1,0 +1,351 @@
+/**
+ * The socket adapter around {@link SignalingCore}: one HTTP(S) port carrying the WebSocket at
+ * `/ws`, `/healthz`, `/metrics` and the web UI's static files. It owns the sockets, the timers
+ * and the database handle; every protocol decision is the core's.
+ */
+import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { MAX_FRAME_BYTES } from '@parloir/protocol';
+import { SignalingCore, type CoreOutput, type HostModeOptions } from './core/signaling-core.ts';
+import type { BucketConfig } from './core/token-bucket.ts';
+import { ServerError } from './errors.ts';
+import { registerSignalingMetrics } from './metrics.ts';
+import type { MediaRelay } from './relay-types.ts';
+import { serveStatic } from './static-files.ts';
+import { Store } from './store.ts';
+import { loadCertificate, loadOrCreateCertificate } from './tls-cert.ts';
+
+/** Options of {@link startServer}. */
+export interface ServerOptions {
+  /** Address to listen on. Default `0.0.0.0`. */
+  bind?: string;
+  /** TCP port; 0 picks a free one. Default 8443. */
+  port?: number;
+  /** Where the database and the generated certificate live. Default `$XDG_DATA_HOME/parloir`. */
+  dataDir?: string;
+  /** PEM certificate file (with {@link key}). Default: self-signed, generated in `dataDir`. */
+  cert?: string;
+  /** PEM private key file (with {@link cert}). */
+  key?: string;
+  /** Plain HTTP/WS, for localhost development only. */
+  insecureHttp?: boolean;
+  /** Server password clients must send. */
+  password?: string;
+  /** Maximum users online at once. */
+  maxUsers?: number;
+  /** pino level (`fatal`…`trace`, `silent`). Default `info`. */
+  logLevel?: string;
+  /** A ready logger (overrides {@link logLevel}). */
+  logger?: Logger;
+  /** A client silent this long is dropped, ms. Default 30 000. */
+  pingTimeoutMs?: number;
+  /** Unanswered calls end after this long, ms. Default 30 000. */
+  ringTimeoutMs?: number;
+  /** Unauthenticated connections are closed after this long, ms. Default 10 000. */
+  authTimeoutMs?: number;
+  /** Presence diff batching window, ms. Default 50. */
+  presenceBatchMs?: number;
+  /** Maximum simultaneous connections from one IP address. Default 32. */
+  maxConnectionsPerIp?: number;
+  /** Per-connection message rate limit. Default 100 burst, 50/s. */
+  messageBucket?: BucketConfig;
+  /** Per-connection call attempt rate limit. Default 10 burst, 1/s. */
+  callBucket?: BucketConfig;
+  /** Protocol violations tolerated before closing a connection. Default 10. */
+  maxViolations?: number;
+  /** A client whose unsent backlog exceeds this is dropped, bytes. Default 8 MiB. */
+  maxBufferedBytes?: number;
+  /**
+   * Built web UI directory to serve; `null` disables. Default `packages/web/dist` of this
+   * repository, when it exists.
+   */
+  webRoot?: string | null;
+  /** TURN relay; without one, calls get no TURN servers. */
+  relay?: MediaRelay;
+  /** Host mode. */
+  host?: HostModeOptions;
+  /** Prometheus registry to add metrics to (e.g. shared with the TURN relay). Default: a new one. */
+  registry?: Registry;
+  /** Server name shown to clients. */
+  serverName?: string;
+}
+
+/** A running server. */
+export interface RunningServer {
+  /** WebSocket URL clients connect to, e.g. `wss://127.0.0.1:8443/ws`. */
+  url: string;
+  /** Base HTTP(S) URL, e.g. `https://127.0.0.1:8443`. */
+  httpUrl: string;
+  /** The port listened on. */
+  port: number;
+  /** SHA-256 fingerprint of the TLS certificate (`AB:CD:…`), undefined with insecure HTTP. */
+  fingerprint: string | undefined;
+  /** The data directory in use. */
+  dataDir: string;
+  /** The protocol core (also the relay's `CallDirectory`). */
+  core: SignalingCore;
+  /** The metrics registry. */
+  registry: Registry;
+  /** The logger. */
+  log: Logger;
+  /** Graceful shutdown: tells clients, closes sockets (forcibly after `graceMs`), closes the database. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Default data directory: `$XDG_DATA_HOME/parloir` or `~/.local/share/parloir`. */
+export function defaultDataDir(): string {
+  const xdg = process.env.XDG_DATA_HOME;
+  return join(xdg && xdg.startsWith('/') ? xdg : join(homedir(), '.local', 'share'), 'parloir');
+}
+
+/** `packages/web/dist` of this repository, if built. */
+export function defaultWebRoot(): string | undefined {
+  const dir = resolve(import.meta.dirname, '..', '..', 'web', 'dist');
+  return existsSync(join(dir, 'index.html')) ? dir : undefined;
+}
+
+const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+function verifyEd25519Sync(
+  publicKey: Uint8Array,
+  signature: Uint8Array,
+  data: Uint8Array,
+): boolean {
+  try {
+    const key = createPublicKey({
+      key: Buffer.concat([ED25519_SPKI_PREFIX, publicKey]),
+      format: 'der',
+      type: 'spki',
+    });
+    return verify(null, data, key, signature);
+  } catch {
+    return false;
+  }
+}
+
+/** Starts a server. Resolves once it listens. */
+export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  const log = options.logger ?? pino({ level: options.logLevel ?? 'info' }, pino.destination(2));
+  const dataDir = options.dataDir ?? defaultDataDir();
+  if ((options.cert === undefined) !== (options.key === undefined)) {
+    throw new ServerError('SRV_ERR_BAD_OPTIONS', '--cert and --key go together');
+  }
+  const tls = options.insecureHttp
+    ? undefined
+    : options.cert !== undefined && options.key !== undefined
+      ? loadCertificate(options.cert, options.key)
+      : loadOrCreateCertificate(dataDir);
+  const store = new Store({ path: join(dataDir, 'parloir.db') });
+  const core = new SignalingCore({
+    store,
+    verifySignature: verifyEd25519Sync,
+    randomId: (n) => randomBytes(n).toString('base64url'),
+    userIdOf: (pub) => createHash('sha256').update(pub).digest('hex').slice(0, 32),
+    log,
+    ...(options.serverName !== undefined ? { serverName: options.serverName } : {}),
+    ...(options.password !== undefined ? { password: options.password } : {}),
+    ...(options.maxUsers !== undefined ? { maxUsers: options.maxUsers } : {}),
+    ...(options.pingTimeoutMs !== undefined ? { pingTimeoutMs: options.pingTimeoutMs } : {}),
+    ...(options.ringTimeoutMs !== undefined ? { ringTimeoutMs: options.ringTimeoutMs } : {}),
+    ...(options.authTimeoutMs !== undefined ? { authTimeoutMs: options.authTimeoutMs } : {}),
+    ...(options.presenceBatchMs !== undefined ? { presenceBatchMs: options.presenceBatchMs } : {}),
+    ...(options.maxViolations !== undefined ? { maxViolations: options.maxViolations } : {}),
+    ...(options.messageBucket ? { messageBucket: options.messageBucket } : {}),
+    ...(options.callBucket ? { callBucket: options.callBucket } : {}),
+    ...(options.host ? { host: options.host } : {}),
+    ...(options.relay ? { relay: options.relay } : {}),
+  });
+  const registry = options.registry ?? new Registry();
+  if (!options.registry) collectDefaultMetrics({ register: registry });
+  registerSignalingMetrics(registry, () => core.stats());
+  const webRoot = options.webRoot === null ? undefined : (options.webRoot ?? defaultWebRoot());
+  const maxPerIp = options.maxConnectionsPerIp ?? 32;
+  const maxBuffered = options.maxBufferedBytes ?? 8 * 1024 * 1024;
+
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/healthz') {
+      const s = core.stats();
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          status: 'ok',
+          online: s.online,
+          connections: s.connections,
+          uptimeSec: Math.round(process.uptime()),
+        }),
+      );
+      return;
+    }
+    if (path === '/metrics') {
+      registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+        (err: unknown) => {
+          log.warn({ err }, 'metrics failed');
+          res.writeHead(500).end();
+        },
+      );
+      return;
+    }
+    if (webRoot && serveStatic(webRoot, req, res)) return;
+    res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
+    res.end(
+      webRoot ? 'not found\n' : 'Parloir server: the web UI is not built (npm run build:web)\n',
+    );
+  };
+  const http = tls
+    ? createHttpsServer({ cert: tls.cert, key: tls.key }, onRequest)
+    : createHttpServer(onRequest);
+  // Headers must arrive quickly; slowloris connections are dropped.
+  http.headersTimeout = 10_000;
+  http.requestTimeout = 30_000;
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: 2 * MAX_FRAME_BYTES,
+    perMessageDeflate: false,
+  });
+  const sockets = new Map<number, WebSocket>();
+  const perIp = new Map<string, number>();
+  let nextConnId = 1;
+
+  const drain = (): void => {
+    for (const o of core.pollOutput()) apply(o);
+  };
+  const apply = (o: CoreOutput): void => {
+    const ws = sockets.get(o.connId);
+    if (!ws) return;
+    if (o.type === 'send') {
+      if (ws.readyState !== ws.OPEN) return;
+      if (ws.bufferedAmount > maxBuffered) {
+        log.warn({ connId: o.connId }, 'client too slow, dropping it');
+        ws.terminate();
+        return;
+      }
+      ws.send(o.text);
+    } else {
+      ws.close(o.code, o.reason);
+      setTimeout(() => ws.terminate(), 1000).unref();
+    }
+  };
+
+  http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const ip = socket.remoteAddress ?? 'unknown';
+    if (path !== '/ws') {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    const count = perIp.get(ip) ?? 0;
+    if (count >= maxPerIp) {
+      socket.end('HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    socket.on('error', () => socket.destroy());
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const connId = nextConnId++;
+      sockets.set(connId, ws);
+      perIp.set(ip, (perIp.get(ip) ?? 0) + 1);
+      core.handleInput({ type: 'open', connId, address: ip }, Date.now());
+      drain();
+      ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+        const buf = Array.isArray(data)
+          ? Buffer.concat(data)
+          : Buffer.isBuffer(data)
+            ? data
+            : Buffer.from(data);
+        if (buf.length > MAX_FRAME_BYTES)
+          core.handleInput({ type: 'oversize', connId, bytes: buf.length }, Date.now());
+        else
+          core.handleInput(
+            { type: 'text', connId, text: isBinary ? `\u0000binary` : buf.toString('utf8') },
+            Date.now(),
+          );
+        drain();
+      });
+      ws.on('pong', () => core.handleInput({ type: 'alive', connId }, Date.now()));
+      ws.on('error', (err) => log.debug({ err, connId }, 'websocket error'));
+      ws.on('close', () => {
+        sockets.delete(connId);
+        const n = (perIp.get(ip) ?? 1) - 1;
+        if (n <= 0) perIp.delete(ip);
+        else perIp.set(ip, n);
+        core.handleInput({ type: 'closed', connId }, Date.now());
+        drain();
+      });
+    });
+  });
+
+  const tickMs = Math.max(5, Math.min(25, Math.floor((options.presenceBatchMs ?? 50) / 2)));
+  const ticker = setInterval(() => {
+    core.handleInput({ type: 'tick' }, Date.now());
+    drain();
+  }, tickMs);
+  const pingEvery = Math.max(250, Math.floor((options.pingTimeoutMs ?? 30_000) / 3));
+  const pinger = setInterval(() => {
+    for (const ws of sockets.values()) if (ws.readyState === ws.OPEN) ws.ping();
+  }, pingEvery);
+
+  await new Promise<void>((resolvePromise, reject) => {
+    const onError = (err: Error) =>
+      reject(
+        new ServerError(
+          'SRV_ERR_LISTEN',
+          `cannot listen on ${options.bind ?? '0.0.0.0'}:${options.port ?? 8443}: ${err.message}`,
+          { cause: err },
+        ),
+      );
+    http.once('error', onError);
+    http.listen(options.port ?? 8443, options.bind ?? '0.0.0.0', () => {
+      http.off('error', onError);
+      resolvePromise();
+    });
+  });
+  http.on('error', (err) => log.error({ err }, 'http server error'));
+  const port = (http.address() as AddressInfo).port;
+  const bind = options.bind ?? '0.0.0.0';
+  const host =
+    bind === '0.0.0.0'
+      ? '127.0.0.1'
+      : bind === '::'
+        ? '[::1]'
+        : bind.includes(':')
+          ? `[${bind}]`
+          : bind;
+  const httpUrl = `${tls ? 'https' : 'http'}://${host}:${port}`;
+  const url = `${tls ? 'wss' : 'ws'}://${host}:${port}/ws`;
+  log.info({ url, fingerprint: tls?.fingerprint, dataDir, webRoot }, 'parloir server listening');
+
+  let closing: Promise<void> | undefined;
+  const close = (graceMs = 2000): Promise<void> => {
+    closing ??= (async () => {
+      clearInterval(ticker);
+      clearInterval(pinger);
+      core.handleInput({ type: 'shutdown', reason: 'server shutting down' }, Date.now());
+      drain();
+      http.close();
+      const deadline = Date.now() + graceMs;
+      while (sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      for (const ws of sockets.values()) ws.terminate();
+      wss.close();
+      http.closeAllConnections();
+      store.close();
+      log.info('parloir server stopped');
+    })();
+    return closing;
+  };
+
+  return { url, httpUrl, port, fingerprint: tls?.fingerprint, dataDir, core, registry, log, close };
+}

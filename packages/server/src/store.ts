@@ -1,0 +1,333 @@
+/**
+ * Persistence over node:sqlite: users, blocks, messages, calls. WAL journal, versioned
+ * migrations (PRAGMA user_version), synchronous=FULL so that a committed row (an acked chat
+ * message) survives kill -9 and power loss alike. All calls are synchronous: node:sqlite is.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { CallEndReason, ChatMessage } from '@parloir/protocol';
+import { ServerError } from './errors.ts';
+
+/** One registered user. */
+export interface UserRow {
+  userId: string;
+  name: string;
+  /** Raw Ed25519 public key, base64. */
+  publicKey: string;
+  /** Registration time, Unix ms. */
+  createdAt: number;
+}
+
+/** One stored call record. */
+export interface CallRow {
+  callId: string;
+  caller: string;
+  callee: string;
+  /** Invite time, Unix ms. */
+  createdAt: number;
+  /** Accept time, Unix ms, or null if never answered. */
+  answeredAt: number | null;
+  /** End time, Unix ms, or null while live. */
+  endedAt: number | null;
+  endReason: CallEndReason | null;
+}
+
+/** Versioned schema migrations; index + 1 is the version each one brings the database to. */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE users (
+     user_id TEXT PRIMARY KEY,
+     name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+     public_key TEXT NOT NULL UNIQUE,
+     created_at INTEGER NOT NULL
+   );
+   CREATE TABLE blocks (
+     blocker TEXT NOT NULL,
+     blocked TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     PRIMARY KEY (blocker, blocked)
+   );
+   CREATE TABLE messages (
+     msg_id INTEGER PRIMARY KEY AUTOINCREMENT,
+     sender TEXT NOT NULL,
+     recipient TEXT NOT NULL,
+     client_msg_id TEXT NOT NULL,
+     body TEXT NOT NULL,
+     ts INTEGER NOT NULL,
+     delivered_at INTEGER,
+     dropped INTEGER NOT NULL DEFAULT 0,
+     UNIQUE (sender, client_msg_id)
+   );
+   CREATE INDEX messages_undelivered ON messages (recipient) WHERE delivered_at IS NULL AND dropped = 0;
+   CREATE INDEX messages_pair ON messages (sender, recipient, msg_id);
+   CREATE TABLE calls (
+     call_id TEXT PRIMARY KEY,
+     caller TEXT NOT NULL,
+     callee TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     answered_at INTEGER,
+     ended_at INTEGER,
+     end_reason TEXT
+   );
+   CREATE INDEX calls_by_user ON calls (caller, created_at);`,
+];
+
+/** Options of {@link Store}. */
+export interface StoreOptions {
+  /** Database file path, or ':memory:'. */
+  path: string;
+}
+
+function toMessage(r: Record<string, unknown>): ChatMessage {
+  return {
+    msgId: Number(r.msg_id),
+    from: String(r.sender),
+    to: String(r.recipient),
+    clientMsgId: String(r.client_msg_id),
+    text: String(r.body),
+    ts: Number(r.ts),
+  };
+}
+
+/** The server's database. */
+export class Store {
+  #db: DatabaseSync;
+  #stmts = new Map<string, StatementSync>();
+
+  constructor(options: StoreOptions) {
+    try {
+      if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+      this.#db = new DatabaseSync(options.path);
+      this.#db.exec(
+        'PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;',
+      );
+    } catch (err) {
+      throw new ServerError(
+        'SRV_ERR_STORE',
+        `cannot open database ${options.path}: ${String(err)}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    this.#migrate();
+  }
+
+  /** The schema version after migrations. */
+  get schemaVersion(): number {
+    const row = this.#db.prepare('PRAGMA user_version').get() as { user_version: number };
+    return row.user_version;
+  }
+
+  #migrate(): void {
+    const current = this.schemaVersion;
+    if (current > MIGRATIONS.length) {
+      throw new ServerError(
+        'SRV_ERR_MIGRATION',
+        `database schema version ${current} is newer than this server (${MIGRATIONS.length})`,
+      );
+    }
+    for (let v = current; v < MIGRATIONS.length; v++) {
+      try {
+        this.#db.exec('BEGIN');
+        this.#db.exec(MIGRATIONS[v] as string);
+        this.#db.exec(`PRAGMA user_version = ${v + 1}`);
+        this.#db.exec('COMMIT');
+      } catch (err) {
+        this.#db.exec('ROLLBACK');
+        throw new ServerError('SRV_ERR_MIGRATION', `migration to version ${v + 1} failed`, {
+          cause: err,
+        });
+      }
+    }
+  }
+
+  #stmt(sql: string): StatementSync {
+    let s = this.#stmts.get(sql);
+    if (!s) this.#stmts.set(sql, (s = this.#db.prepare(sql)));
+    return s;
+  }
+
+  // ---- users ----
+
+  /** The user with this id, if registered. */
+  userById(userId: string): UserRow | undefined {
+    const r = this.#stmt('SELECT * FROM users WHERE user_id = ?').get(userId);
+    return r
+      ? {
+          userId: String(r.user_id),
+          name: String(r.name),
+          publicKey: String(r.public_key),
+          createdAt: Number(r.created_at),
+        }
+      : undefined;
+  }
+
+  /** The user owning this name (case-insensitive), if any. */
+  userByName(name: string): UserRow | undefined {
+    const r = this.#stmt('SELECT * FROM users WHERE name = ?').get(name);
+    return r
+      ? {
+          userId: String(r.user_id),
+          name: String(r.name),
+          publicKey: String(r.public_key),
+          createdAt: Number(r.created_at),
+        }
+      : undefined;
+  }
+
+  /** Registers a user (name binding). */
+  insertUser(u: UserRow): void {
+    this.#stmt('INSERT INTO users (user_id, name, public_key, created_at) VALUES (?, ?, ?, ?)').run(
+      u.userId,
+      u.name,
+      u.publicKey,
+      u.createdAt,
+    );
+  }
+
+  /** Renames a user. */
+  renameUser(userId: string, name: string): void {
+    this.#stmt('UPDATE users SET name = ? WHERE user_id = ?').run(name, userId);
+  }
+
+  /** Number of registered users. */
+  userCount(): number {
+    return Number((this.#stmt('SELECT COUNT(*) AS n FROM users').get() as { n: number }).n);
+  }
+
+  // ---- blocks ----
+
+  /** Stores a block (idempotent). */
+  addBlock(blocker: string, blocked: string, nowMs: number): void {
+    this.#stmt('INSERT OR IGNORE INTO blocks (blocker, blocked, created_at) VALUES (?, ?, ?)').run(
+      blocker,
+      blocked,
+      nowMs,
+    );
+  }
+
+  /** Removes a block (idempotent). */
+  removeBlock(blocker: string, blocked: string): void {
+    this.#stmt('DELETE FROM blocks WHERE blocker = ? AND blocked = ?').run(blocker, blocked);
+  }
+
+  /** Every block, for the in-memory index. */
+  allBlocks(): { blocker: string; blocked: string }[] {
+    return this.#stmt('SELECT blocker, blocked FROM blocks')
+      .all()
+      .map((r) => ({
+        blocker: String(r.blocker),
+        blocked: String(r.blocked),
+      }));
+  }
+
+  // ---- messages ----
+
+  /**
+   * Stores a message and returns it with its server id. A resend with the same
+   * (sender, clientMsgId) returns the first copy instead of storing twice.
+   */
+  insertMessage(
+    m: Omit<ChatMessage, 'msgId'>,
+    dropped: boolean,
+  ): { message: ChatMessage; duplicate: boolean } {
+    const existing = this.#stmt(
+      'SELECT * FROM messages WHERE sender = ? AND client_msg_id = ?',
+    ).get(m.from, m.clientMsgId);
+    if (existing) return { message: toMessage(existing), duplicate: true };
+    const r = this.#stmt(
+      'INSERT INTO messages (sender, recipient, client_msg_id, body, ts, dropped) VALUES (?, ?, ?, ?, ?, ?)',
+    ).run(m.from, m.to, m.clientMsgId, m.text, m.ts, dropped ? 1 : 0);
+    return { message: { ...m, msgId: Number(r.lastInsertRowid) }, duplicate: false };
+  }
+
+  /** Messages for `recipient` not yet confirmed, oldest first (at most `limit`). */
+  undelivered(recipient: string, limit = 1000): ChatMessage[] {
+    return this.#stmt(
+      'SELECT * FROM messages WHERE recipient = ? AND delivered_at IS NULL AND dropped = 0 ORDER BY msg_id LIMIT ?',
+    )
+      .all(recipient, limit)
+      .map(toMessage);
+  }
+
+  /** Marks messages delivered (only those addressed to `recipient`). */
+  markDelivered(recipient: string, msgIds: readonly number[], nowMs: number): void {
+    const s = this.#stmt(
+      'UPDATE messages SET delivered_at = ? WHERE msg_id = ? AND recipient = ? AND delivered_at IS NULL',
+    );
+    this.#db.exec('BEGIN');
+    try {
+      for (const id of msgIds) s.run(nowMs, id, recipient);
+      this.#db.exec('COMMIT');
+    } catch (err) {
+      this.#db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+
+  /**
+   * A page of the conversation between `viewer` and `peer`, newest first, older than `before`.
+   * Messages dropped because of a block are shown to their sender only.
+   */
+  history(
+    viewer: string,
+    peer: string,
+    before: number | undefined,
+    limit: number,
+  ): { messages: ChatMessage[]; hasMore: boolean } {
+    const rows = this.#stmt(
+      `SELECT * FROM messages
+        WHERE msg_id < ? AND (
+          (sender = ? AND recipient = ?) OR (sender = ? AND recipient = ? AND dropped = 0))
+        ORDER BY msg_id DESC LIMIT ?`,
+    ).all(before ?? Number.MAX_SAFE_INTEGER, viewer, peer, peer, viewer, limit + 1);
+    return { messages: rows.slice(0, limit).map(toMessage), hasMore: rows.length > limit };
+  }
+
+  // ---- calls ----
+
+  /** Records a new call. */
+  insertCall(c: { callId: string; caller: string; callee: string; createdAt: number }): void {
+    this.#stmt('INSERT INTO calls (call_id, caller, callee, created_at) VALUES (?, ?, ?, ?)').run(
+      c.callId,
+      c.caller,
+      c.callee,
+      c.createdAt,
+    );
+  }
+
+  /** Records the answer time. */
+  answerCall(callId: string, nowMs: number): void {
+    this.#stmt('UPDATE calls SET answered_at = ? WHERE call_id = ?').run(nowMs, callId);
+  }
+
+  /** Records the end. */
+  endCall(callId: string, nowMs: number, reason: CallEndReason): void {
+    this.#stmt(
+      'UPDATE calls SET ended_at = ?, end_reason = ? WHERE call_id = ? AND ended_at IS NULL',
+    ).run(nowMs, reason, callId);
+  }
+
+  /** Call records involving `userId`, newest first. */
+  callsOf(userId: string, limit = 50): CallRow[] {
+    return this.#stmt(
+      'SELECT * FROM calls WHERE caller = ? OR callee = ? ORDER BY created_at DESC LIMIT ?',
+    )
+      .all(userId, userId, limit)
+      .map((r) => ({
+        callId: String(r.call_id),
+        caller: String(r.caller),
+        callee: String(r.callee),
+        createdAt: Number(r.created_at),
+        answeredAt: r.answered_at === null ? null : Number(r.answered_at),
+        endedAt: r.ended_at === null ? null : Number(r.ended_at),
+        endReason: r.end_reason === null ? null : (String(r.end_reason) as CallEndReason),
+      }));
+  }
+
+  /** Closes the database (checkpointing the WAL). */
+  close(): void {
+    if (this.#db.isOpen) this.#db.close();
+  }
+}
