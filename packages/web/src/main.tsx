@@ -7,6 +7,7 @@ import { createRoot } from 'react-dom/client';
 import type { Backend } from './app/backend.ts';
 import { initialState, Store } from './app/store.ts';
 import { BrowserBackend } from './browser/browser-backend.ts';
+import { NativeBackend } from './native/native-backend.ts';
 import { AppContext } from './ui/context.ts';
 import { App } from './ui/App.tsx';
 import './styles.css';
@@ -26,7 +27,8 @@ store.update({
 });
 store.subscribe(() => localStorage.setItem('parloir.theme', store.get().theme));
 
-const backend: Backend = new BrowserBackend(store);
+const backend: Backend =
+  nativeToken === null ? new BrowserBackend(store) : new NativeBackend(store, nativeToken);
 
 const root = document.getElementById('root');
 if (root !== null) {

@@ -45,6 +45,9 @@ export function ConnectScreen() {
     e.preventDefault();
     if (busy || name.trim() === '' || server.trim() === '') return;
     localStorage.setItem('parloir.name', name.trim());
+    // Asked inside the click: incoming calls notify when the tab is hidden.
+    if (typeof Notification !== 'undefined' && Notification.permission === 'default')
+      void Notification.requestPermission().catch(() => undefined);
     void backend.connect({
       server: server.trim(),
       name: name.trim(),
