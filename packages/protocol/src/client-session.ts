@@ -450,15 +450,19 @@ export class ClientSession {
         return;
       case 'presence.snapshot': {
         const before = this.#online;
-        this.#online = new Map(ev.users.map((u) => [u.userId, u]));
+        const users = ev.users.filter((u) => u.userId !== this.#userId);
+        this.#online = new Map(users.map((u) => [u.userId, u]));
         const left = [...before.keys()].filter((k) => !this.#online.has(k));
-        this.#emit('presence', { online: this.#online, joined: ev.users, left, changed: [] });
+        this.#emit('presence', { online: this.#online, joined: users, left, changed: [] });
         return;
       }
       case 'presence.diff': {
-        const joined = ev.joined ?? [];
-        const left = ev.left ?? [];
-        const changed = ev.changed ?? [];
+        // Diffs are one frame shared by every viewer, so they may mention ourselves: skip it.
+        const me = this.#userId;
+        const joined = (ev.joined ?? []).filter((u) => u.userId !== me);
+        const left = (ev.left ?? []).filter((id) => id !== me);
+        const changed = (ev.changed ?? []).filter((c) => c.userId !== me);
+        if (joined.length + left.length + changed.length === 0) return;
         for (const u of joined) this.#online.set(u.userId, u);
         for (const id of left) this.#online.delete(id);
         for (const c of changed) {

@@ -1,14 +1,52 @@
 /**
- * `parloir host`: not built yet; see the open issues. It says so instead of pretending.
+ * `parloir host --user NAME [--accept-all]`: a server with one local participant, the host, who
+ * approves or refuses every other connection. Logic: ../signaling/host-mode.ts.
  */
 import type { Command } from '../command.ts';
+import { stringOpt } from '../command.ts';
+import {
+  announce,
+  SERVER_CLI_OPTIONS,
+  SERVER_CLI_USAGE,
+  serverOptionsFromArgs,
+  untilSignal,
+} from '../signaling/run-server.ts';
+import { approveFromTerminal, startHost } from '../signaling/host-mode.ts';
 
 export const command: Command = {
-  usage: 'Usage: parloir host [options]\n\nNot implemented yet in this build of Parloir.',
-  options: {},
-  allowPositionals: true,
-  run() {
-    console.log('parloir host: not implemented yet in this build of Parloir.');
-    return Promise.resolve(0);
+  usage: `Usage: parloir host --user NAME [--accept-all] [--profile DIR] [server options]
+
+Runs a server in host mode: NAME is the host; everyone else appears as a join request
+(name, key fingerprint, address) to accept ("a ID") or refuse ("r ID") on stdin.
+
+Options:
+  --user NAME                 the host's display name (required)
+  --accept-all                accept every connection (scripts)
+  --profile DIR               profile directory with the host's key (default ~/.config/parloir)
+${SERVER_CLI_USAGE}`,
+  options: {
+    ...SERVER_CLI_OPTIONS,
+    user: { type: 'string' },
+    'accept-all': { type: 'boolean' },
+    profile: { type: 'string' },
+  },
+  allowPositionals: false,
+  async run(args) {
+    const user = stringOpt(args, 'user', true);
+    const profileDir = stringOpt(args, 'profile');
+    const host = await startHost({
+      user,
+      acceptAll: args.values['accept-all'] === true,
+      server: serverOptionsFromArgs(args),
+      ...(profileDir !== undefined ? { profileDir } : {}),
+    });
+    announce(host.server, 'host');
+    console.log(`host "${user}" is online (user id ${host.client.session.userId ?? '?'})`);
+    const stop =
+      args.values['accept-all'] === true ? () => undefined : approveFromTerminal(host.client);
+    return untilSignal(async () => {
+      stop();
+      await host.close();
+    });
   },
 };
