@@ -72,8 +72,15 @@ typedef struct Pcm {
   bool closed;  // JavaScript side
   bool hook;
   bool error_reported;
-  uint64_t delivered;
+  bool device_stopped;  // thread joined and PCM closed (by close() or at exit)
+  struct Pcm *next;     // in the list of open streams closed at exit
 } Pcm;
+
+// Open streams, so that exit() closes them even when Node skips environment cleanup (as it
+// does on process.exit()): the file plugin, for one, only flushes its output on snd_pcm_close.
+static pthread_mutex_t g_open_mu = PTHREAD_MUTEX_INITIALIZER;
+static Pcm *g_open = NULL;
+static bool g_atexit = false;
 
 static int64_t mono_ns(void) {
   struct timespec ts;
@@ -320,6 +327,11 @@ static void playback_loop(Pcm *s) {
     if ((uint64_t)n > take) atomic_fetch_add(&s->silence_frames, (uint64_t)n - take);
     atomic_fetch_add(&s->device_frames, (uint64_t)n);
     update_delay(s);
+    if (take == 0 && atomic_load(&s->delay_frames) <= 0) {
+      // A device that swallowed a whole period of silence at once (the `null` PCM, the file
+      // plugin over it) keeps no time of its own: pace the silence so the thread does not spin.
+      sleep_us((long)((uint64_t)n * 1000000 / s->rate));
+    }
     if (atomic_load(&s->start_ns) < 0 && snd_pcm_state(s->pcm) == SND_PCM_STATE_RUNNING) {
       uint64_t played = atomic_load(&s->device_frames) - (uint64_t)atomic_load(&s->delay_frames);
       atomic_store(&s->start_ns, mono_ns() - (int64_t)(played * 1000000000ULL / s->rate));
@@ -337,10 +349,10 @@ static void *io_thread(void *arg) {
 
 static void env_cleanup(void *arg);
 
-// Stops the thread and closes the device (JavaScript thread). Safe to call more than once.
-static void pcm_shutdown(Pcm *s, bool drain) {
-  if (s->closed) return;
-  s->closed = true;
+// Joins the thread and closes the PCM; no N-API calls, so it can run from atexit().
+static void stop_device(Pcm *s, bool drain) {
+  if (s->device_stopped) return;
+  s->device_stopped = true;
   atomic_store(&s->closing, drain && !s->capture ? CLOSING_DRAIN : CLOSING_NOW);
   if (s->thread_started) pthread_join(s->thread, NULL);
   s->thread_started = false;
@@ -349,6 +361,39 @@ static void pcm_shutdown(Pcm *s, bool drain) {
     snd_pcm_close(s->pcm);
     s->pcm = NULL;
   }
+}
+
+static void close_all_at_exit(void) {
+  pthread_mutex_lock(&g_open_mu);
+  for (Pcm *s = g_open; s != NULL; s = s->next) stop_device(s, false);
+  pthread_mutex_unlock(&g_open_mu);
+}
+
+static void track_open(Pcm *s) {
+  pthread_mutex_lock(&g_open_mu);
+  if (!g_atexit) g_atexit = atexit(close_all_at_exit) == 0;
+  s->next = g_open;
+  g_open = s;
+  pthread_mutex_unlock(&g_open_mu);
+}
+
+static void untrack(Pcm *s) {
+  pthread_mutex_lock(&g_open_mu);
+  for (Pcm **p = &g_open; *p != NULL; p = &(*p)->next) {
+    if (*p == s) {
+      *p = s->next;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&g_open_mu);
+}
+
+// Stops the thread and closes the device (JavaScript thread). Safe to call more than once.
+static void pcm_shutdown(Pcm *s, bool drain) {
+  if (s->closed) return;
+  s->closed = true;
+  untrack(s);
+  stop_device(s, drain);
   if (s->tsfn) {
     napi_release_threadsafe_function(s->tsfn, napi_tsfn_release);
     s->tsfn = NULL;
@@ -575,6 +620,7 @@ static napi_value pcm_new(napi_env env, napi_callback_info info) {
     pn_throw(env, "ALSA_ERR_IO", "could not start the I/O thread");
     return NULL;
   }
+  track_open(s);
   return self;
 }
 
