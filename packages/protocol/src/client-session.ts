@@ -152,6 +152,8 @@ export interface ClientSessionOptions {
 
 interface Pending {
   type: RequestType;
+  /** Runs synchronously when the answer arrives, before later frames are handled. */
+  onAnswer?: (result: unknown, error: SignalingError | undefined) => void;
   resolve: (v: unknown) => void;
   reject: (e: SignalingError) => void;
   timer: unknown;
@@ -326,9 +328,13 @@ export class ClientSession {
       }
       this.#pending.delete(msg.id);
       this.#opts.clock.clearTimeout(p.timer);
-      if (msg.type === 'error') p.reject(new SignalingError(msg.code, msg.message));
-      else {
+      if (msg.type === 'error') {
+        const err = new SignalingError(msg.code, msg.message);
+        p.onAnswer?.(undefined, err);
+        p.reject(err);
+      } else {
         const r = parseResult(p.type, msg.result);
+        p.onAnswer?.(r.ok ? r.value : undefined, r.ok ? undefined : r.error);
         if (r.ok) p.resolve(r.value);
         else p.reject(r.error);
       }
@@ -344,6 +350,14 @@ export class ClientSession {
    * {@link SignalingError} (server error code, SIG_ERR_TIMEOUT or SIG_ERR_DISCONNECTED).
    */
   request<K extends RequestType>(type: K, params: RequestParams<K>): Promise<RequestResult<K>> {
+    return this.#send(type, params);
+  }
+
+  #send<K extends RequestType>(
+    type: K,
+    params: RequestParams<K>,
+    onAnswer?: (result: RequestResult<K> | undefined, error: SignalingError | undefined) => void,
+  ): Promise<RequestResult<K>> {
     const transport = this.#transport;
     if (!transport) {
       return Promise.reject(new SignalingError('SIG_ERR_DISCONNECTED', `not connected (${type})`));
@@ -359,7 +373,13 @@ export class ClientSession {
           ),
         );
       }, this.#opts.requestTimeoutMs);
-      this.#pending.set(id, { type, resolve: resolve as (v: unknown) => void, reject, timer });
+      this.#pending.set(id, {
+        type,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+        timer,
+        ...(onAnswer ? { onAnswer: onAnswer as Pending['onAnswer'] } : {}),
+      });
       try {
         transport.send(encodeRequest(type, id, params));
       } catch (err) {
@@ -473,7 +493,11 @@ export class ClientSession {
         return;
       }
       case 'call.incoming':
-        if (this.#applyCall({ kind: 'incoming', callId: ev.callId, from: ev.from })) {
+        // In glare the state stays `inviting`: the server merges the calls, nothing rings.
+        if (
+          this.#applyCall({ kind: 'incoming', callId: ev.callId, from: ev.from }) &&
+          this.#call.phase === 'incoming'
+        ) {
           this.#emit('incomingCall', { callId: ev.callId, from: ev.from });
           this.#requestQuietly('call.ring', { callId: ev.callId });
         }
@@ -543,16 +567,14 @@ export class ClientSession {
     const t = transitionCall(this.#call, { kind: 'invite', peerId });
     if (!t.ok) throw t.error;
     this.#applyCall({ kind: 'invite', peerId });
-    try {
-      const r = await this.request('call.invite', { to: peerId });
+    // The state moves when the answer is read, before any event that follows it in the stream.
+    const r = await this.#send('call.invite', { to: peerId }, (result) => {
       // Events may already have moved us on (e.g. glare → accepted); only promote from inviting.
-      if (this.#call.phase === 'inviting')
-        this.#applyCall({ kind: 'invite-result', callId: r.callId });
-      return r.callId;
-    } catch (err) {
-      if (this.#call.phase === 'inviting') this.#applyCall({ kind: 'invite-failed' });
-      throw err;
-    }
+      if (this.#call.phase !== 'inviting') return;
+      if (result) this.#applyCall({ kind: 'invite-result', callId: result.callId });
+      else this.#applyCall({ kind: 'invite-failed' });
+    });
+    return r.callId;
   }
 
   #requireCall(kind: 'accept' | 'reject' | 'cancel' | 'hangup'): string {

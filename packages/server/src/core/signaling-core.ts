@@ -782,7 +782,7 @@ export class SignalingCore implements CallDirectory {
       if (mine.caller === to && mine.callee === s.userId && mine.state !== 'accepted') {
         this.#calls.forceAccept(mine, nowMs);
         this.#o.store.answerCall(mine.callId, nowMs);
-        this.#announceAccepted(mine, nowMs, [s.userId, to]);
+        this.#queueAfterResult(() => this.#announceAccepted(mine, nowMs, [s.userId, to]));
         return { callId: mine.callId, glare: true };
       }
       return new SignalingError('SIG_ERR_ALREADY_IN_CALL', 'you are already in a call');
