@@ -117,10 +117,11 @@ export async function startServer(
     );
     const onLine = (line: string) => {
       output.push(line);
-      const m = /(https?:\/\/127\.0\.0\.1:\d+)/.exec(line);
-      if (m?.[1] !== undefined) {
+      // "parloir server listening url=ws://127.0.0.1:PORT/ws port=PORT fingerprint=…"
+      const m = /listening url=(wss?):\/\/([^/\s]+)/.exec(line);
+      if (m?.[2] !== undefined) {
         clearTimeout(timer);
-        resolveUrl(m[1]);
+        resolveUrl(`${m[1] === 'wss' ? 'https' : 'http'}://${m[2]}`);
       }
     };
     createInterface({ input: child.stdout }).on('line', onLine);

@@ -59,6 +59,7 @@ export class SessionBinding {
   #blocked = new Set<string>();
   #online: ReadonlyMap<string, UserInfo> = new Map();
   #offs: (() => void)[] = [];
+  #lastCall: CallView | null = null;
 
   /** Subscribes to `source` and writes into `store`. */
   constructor(source: SessionEventSource, store: Store) {
@@ -74,11 +75,21 @@ export class SessionBinding {
       }),
       source.on('call', (c) => this.#onCall(c)),
       source.on('callEnded', (e) => {
-        const wasActive = store.get().call?.phase !== 'ringing';
-        const outcome = outcomeOf(e.reason, wasActive);
-        if (outcome === null) return;
+        // The session reports the idle state before callEnded: use the call as it was.
+        const last = store.get().call ?? this.#lastCall;
+        const outcome = outcomeOf(e.reason, last !== null && last.phase !== 'ringing');
+        this.#lastCall = null;
+        if (outcome === null) {
+          store.update({ call: null });
+          return;
+        }
         // Who hung up does not matter for the text; both sides see "Call ended".
-        store.endCall(outcome);
+        store.update({
+          call: null,
+          lastOutcome: { outcome, peerName: last?.peerName ?? '' },
+          suggestions: [],
+          appliedSuggestions: [],
+        });
       }),
       source.on('chat', (m) => {
         const me = store.get().myId;
@@ -136,7 +147,10 @@ export class SessionBinding {
     const prev = this.#store.get().call;
     if (c.phase === 'idle') {
       // The outcome comes with callEnded; a failed invite is reported by the backend.
-      if (prev !== null) this.#store.update({ call: null, myStatus: 'available' });
+      if (prev !== null) {
+        this.#lastCall = prev;
+        this.#store.update({ call: null });
+      }
       return;
     }
     const keep = (

@@ -179,14 +179,11 @@ export class Store {
     });
   }
 
-  /** Ends the call with an outcome: clears call, samples and suggestions. */
+  /** Ends the call with an outcome: clears call and suggestions, shows the outcome. */
   endCall(outcome: CallOutcome, message?: string): void {
     this.update((s) => ({
       call: null,
-      lastOutcome:
-        s.call === null && outcome === 'hangup'
-          ? s.lastOutcome
-          : { outcome, peerName: s.call?.peerName ?? '', ...(message ? { message } : {}) },
+      lastOutcome: { outcome, peerName: s.call?.peerName ?? '', ...(message ? { message } : {}) },
       suggestions: [],
       appliedSuggestions: [],
     }));

@@ -30,6 +30,10 @@ export interface DebugInfo {
   lastStats: CallStatsSample | null;
   /** Number of stats polls in the current call. */
   polls: number;
+  /** Peer connection states of the current call, or null. */
+  peer: () => Record<string, string | number> | null;
+  /** Signals sent and received in the current call, by kind. */
+  signals: Record<string, number>;
 }
 
 declare global {
@@ -76,11 +80,16 @@ export class BrowserBackend implements Backend {
   #mic: Promise<MediaStream> | null = null;
   #rtc: WebRtcCall | null = null;
   #rtcCallId: string | null = null;
-  #earlySignals: CallSignal[] = [];
+  #earlySignals: { callId: string; signal: CallSignal }[] = [];
   #statsTimer: ReturnType<typeof setInterval> | null = null;
   #settings: CallSettings = { ...DEFAULT_BROWSER_SETTINGS };
   #nextLocalId = 1;
-  #debug: DebugInfo = { lastStats: null, polls: 0 };
+  #debug: DebugInfo = {
+    lastStats: null,
+    polls: 0,
+    peer: () => this.#rtc?.describe() ?? null,
+    signals: {},
+  };
 
   /** A backend writing into `store`. */
   constructor(store: Store) {
@@ -154,8 +163,10 @@ export class BrowserBackend implements Backend {
       });
     });
     session.on('signal', (s) => {
+      const key = `in:${s.signal.kind}`;
+      this.#debug.signals[key] = (this.#debug.signals[key] ?? 0) + 1;
       if (this.#rtc !== null && this.#rtcCallId === s.callId) void this.#rtc.handleSignal(s.signal);
-      else this.#earlySignals.push(s.signal);
+      else this.#earlySignals.push({ callId: s.callId, signal: s.signal });
     });
     session.on('shutdown', () => {
       this.#lastError = { code: 'SIG_ERR_SHUTTING_DOWN', message: 'server shutting down' };
@@ -303,12 +314,22 @@ export class BrowserBackend implements Backend {
       relayOnly,
       mic,
       settings: this.#settings,
-      sendSignal: (signal) => void session.sendSignal(signal).catch(() => undefined),
+      sendSignal: (signal) => {
+        const key = `out:${signal.kind}`;
+        this.#debug.signals[key] = (this.#debug.signals[key] ?? 0) + 1;
+        session.sendSignal(signal).catch((err: unknown) => {
+          this.#debug.signals[`fail:${signal.kind}`] = 1;
+          console.warn('parloir: signal not sent', err);
+        });
+      },
       onConnection: (state) => this.#onMediaState(rtc, state),
     });
     this.#rtc = rtc;
     rtc.setVolume(this.#store.get().call?.volume ?? 1);
-    for (const s of this.#earlySignals.splice(0)) await rtc.handleSignal(s);
+    // Signals that arrived while the microphone was being opened (typically the offer).
+    for (const s of this.#earlySignals.splice(0)) {
+      if (s.callId === callId) await rtc.handleSignal(s.signal);
+    }
   }
 
   #onMediaState(rtc: WebRtcCall, state: 'connected' | 'failed' | 'disconnected'): void {
@@ -348,7 +369,6 @@ export class BrowserBackend implements Backend {
     this.#rtc?.close();
     this.#rtc = null;
     this.#rtcCallId = null;
-    this.#earlySignals = [];
   }
 
   // ---- actions ------------------------------------------------------------------------------

@@ -320,6 +320,18 @@ export class WebRtcCall {
     };
   }
 
+  /** Connection states, for troubleshooting (`window.parloirDebug.peer()`). */
+  describe(): Record<string, string | number> {
+    return {
+      connection: this.#pc.connectionState,
+      ice: this.#pc.iceConnectionState,
+      signaling: this.#pc.signalingState,
+      gathering: this.#pc.iceGatheringState,
+      hasRemote: this.#remoteSet ? 1 : 0,
+      queuedCandidates: this.#pendingCandidates.length,
+    };
+  }
+
   /** Closes the connection and stops playback (the microphone is the backend's). */
   close(): void {
     this.#closed = true;
