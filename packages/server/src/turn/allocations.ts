@@ -167,6 +167,14 @@ function isLoopback(ip: string): boolean {
   return ip.startsWith('127.') || ip === '::1';
 }
 
+const indicationTid = Buffer.alloc(12);
+/** A transaction id for an indication: never matched against anything, so no CSPRNG needed. */
+function indicationId(): Buffer {
+  for (let i = 0; i < 12; i += 4)
+    indicationTid.writeUInt32BE((Math.random() * 0x1_0000_0000) >>> 0, i);
+  return indicationTid;
+}
+
 /** The TURN allocation manager. */
 export class TurnCore {
   #opts: Required<Omit<TurnCoreOptions, 'calls'>> & { calls: CallDirectory | undefined };
@@ -362,7 +370,9 @@ export class TurnCore {
    * Handles a datagram that arrived on an allocation's relayed address from a peer. Returns the
    * bytes to send to the allocation's client (ChannelData or a Data indication), or undefined to
    * drop it (no permission, cap exceeded). `from` is the sending allocation when the peer is
-   * another allocation of this server (forwarded internally).
+   * another allocation of this server (forwarded internally). With `headroom`, the 4 bytes before
+   * `data` in its backing memory are scratch (a ChannelData or attribute header of a UDP datagram
+   * we own), so ChannelData is built in place without a copy.
    */
   handlePeerData(
     allocation: Allocation,
@@ -371,6 +381,7 @@ export class TurnCore {
     data: Buffer,
     nowMs: number,
     from?: Allocation,
+    headroom = false,
   ): Buffer | undefined {
     if (allocation.deleted || allocation.expiresAtMs <= nowMs) return undefined;
     const permission = allocation.permissions.get(peerIp);
@@ -387,11 +398,17 @@ export class TurnCore {
     if (channel !== undefined) {
       const entry = allocation.channels.get(channel);
       if (entry && entry.expiresAtMs > nowMs) {
+        if (headroom && allocation.client.transport === 'udp' && data.byteOffset >= 4) {
+          const out = Buffer.from(data.buffer, data.byteOffset - 4, data.length + 4);
+          out.writeUInt16BE(channel, 0);
+          out.writeUInt16BE(data.length, 2);
+          return out;
+        }
         return buildChannelData(channel, data, allocation.client.transport === 'tcp');
       }
     }
     // RFC 8656 §11.4: no channel, so a Data indication.
-    return new StunBuilder(Method.DATA, MessageClass.INDICATION, randomBytes(12))
+    return new StunBuilder(Method.DATA, MessageClass.INDICATION, indicationId())
       .addAddress(Attr.XOR_PEER_ADDRESS, { ip: peerIp, port: peerPort })
       .add(Attr.DATA, data)
       .build();

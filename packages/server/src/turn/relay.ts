@@ -107,6 +107,18 @@ function isLoopbackHost(host: string): boolean {
   return host.startsWith('127.') || host === '::1' || host === 'localhost';
 }
 
+/**
+ * Every address we send to is an IP literal, so "resolve" it synchronously: dgram's default
+ * goes through dns.lookup, which defers each send by a process.nextTick.
+ */
+function literalLookup(
+  address: string,
+  _options: unknown,
+  callback: (err: Error | null, address: string, family: number) => void,
+): void {
+  callback(null, address, 4);
+}
+
 interface Reservation {
   socket: dgram.Socket;
   port: number;
@@ -260,6 +272,7 @@ class RelayAdapter {
           data,
           now,
           from,
+          from.client.transport === 'udp',
         );
         if (out) this.#sendToClient(target.client, out);
         return;
@@ -279,7 +292,7 @@ class RelayAdapter {
   }
 
   async #bindRelay(port: number): Promise<dgram.Socket | undefined> {
-    const sock = dgram.createSocket({ type: 'udp4' });
+    const sock = dgram.createSocket({ type: 'udp4', lookup: literalLookup });
     const ok = await new Promise<boolean>((resolve) => {
       sock.once('error', () => resolve(false));
       sock.bind({ port, address: this.#relayIp, exclusive: true }, () => resolve(true));
