@@ -1,14 +1,93 @@
 /**
- * `parloir netem`: not built yet; see the open issues. It says so instead of pretending.
+ * `parloir netem`: a UDP proxy that impairs traffic in both directions (loss, burst loss,
+ * jitter, reordering, duplication, spikes, route changes, clock drift) with a seeded generator,
+ * so end-to-end tests and demos can reproduce bad networks. Runs until SIGINT/SIGTERM, then
+ * prints the counters.
  */
-import type { Command } from '../command.ts';
+import type { Command, ParsedArgs } from '../command.ts';
+import { stringOpt } from '../command.ts';
+import { NetemProxy } from '../netem/proxy.ts';
+import { impairmentFromFlags, parseDurationMs, parseHostPort } from '../netem/spec.ts';
+
+const usage = `Usage: parloir netem --listen HOST:PORT --to HOST:PORT [impairments]
+
+Forwards UDP datagrams sent to --listen on to --to, and the replies back, impairing both
+directions with a seeded generator (the same seed gives the same decisions).
+
+Options:
+  --listen HOST:PORT      where clients send (e.g. 127.0.0.1:4000)
+  --to HOST:PORT          where datagrams go (e.g. 127.0.0.1:5000)
+  --seed N                PRNG seed (default 1; the reverse direction uses N+1)
+  --delay 20ms            base one-way delay (default 0)
+  --loss 5%               packet loss
+  --loss-burst 3          mean loss burst length in packets (Gilbert–Elliott); needs --loss
+  --jitter 30ms           jitter (Gaussian σ, or Pareto scale with --jitter-dist pareto)
+  --jitter-dist NAME      gaussian (default) or pareto
+  --correlation 50%       correlation of consecutive packets' jitter
+  --reorder 2%            share of packets held back 40 ms and overtaken
+  --duplicate 1%          share of packets delivered twice
+  --drift 0.3%            receiver clock drift (also 3000ppm)
+  --spike 300ms --spike-every 15s   path stalls (handover) of that length, on average that often
+  --route-change 30s:+80ms          step in base delay at a time (repeatable)
+  --stats-every 5s        print counters periodically (default: only at exit)`;
 
 export const command: Command = {
-  usage: 'Usage: parloir netem [options]\n\nNot implemented yet in this build of Parloir.',
-  options: {},
-  allowPositionals: true,
-  run() {
-    console.log('parloir netem: not implemented yet in this build of Parloir.');
-    return Promise.resolve(0);
+  usage,
+  options: {
+    listen: { type: 'string' },
+    to: { type: 'string' },
+    seed: { type: 'string' },
+    delay: { type: 'string' },
+    loss: { type: 'string' },
+    'loss-burst': { type: 'string' },
+    jitter: { type: 'string' },
+    'jitter-dist': { type: 'string' },
+    correlation: { type: 'string' },
+    reorder: { type: 'string' },
+    duplicate: { type: 'string' },
+    drift: { type: 'string' },
+    spike: { type: 'string' },
+    'spike-every': { type: 'string' },
+    'route-change': { type: 'string', multiple: true },
+    'stats-every': { type: 'string' },
+  },
+  allowPositionals: false,
+  async run(args: ParsedArgs): Promise<number> {
+    const listen = parseHostPort(stringOpt(args, 'listen', true), '--listen');
+    const to = parseHostPort(stringOpt(args, 'to', true), '--to');
+    const rc = args.values['route-change'];
+    const impairment = impairmentFromFlags({
+      seed: stringOpt(args, 'seed'),
+      delay: stringOpt(args, 'delay'),
+      loss: stringOpt(args, 'loss'),
+      lossBurst: stringOpt(args, 'loss-burst'),
+      jitter: stringOpt(args, 'jitter'),
+      jitterDist: stringOpt(args, 'jitter-dist'),
+      correlation: stringOpt(args, 'correlation'),
+      reorder: stringOpt(args, 'reorder'),
+      duplicate: stringOpt(args, 'duplicate'),
+      drift: stringOpt(args, 'drift'),
+      spike: stringOpt(args, 'spike'),
+      spikeEvery: stringOpt(args, 'spike-every'),
+      routeChange: Array.isArray(rc) ? rc.map(String) : undefined,
+    });
+    const statsEvery = stringOpt(args, 'stats-every');
+    const proxy = await NetemProxy.start({ listen, to, impairment });
+    const a = proxy.address;
+    console.log(
+      `parloir netem: ${a.host}:${a.port} <-> ${to.host}:${to.port} (seed ${impairment.seed})`,
+    );
+    const print = () => console.log(JSON.stringify(proxy.stats()));
+    const everyMs =
+      statsEvery === undefined ? undefined : parseDurationMs(statsEvery, '--stats-every');
+    const interval = everyMs ? setInterval(print, Math.max(100, everyMs)) : undefined;
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    if (interval) clearInterval(interval);
+    print();
+    await proxy.close();
+    return 0;
   },
 };

@@ -1,0 +1,177 @@
+/**
+ * UDP impairment proxy: the I/O shell (node:dgram and real timers) around the media package's
+ * sans-IO {@link Impairment} generator. Datagrams from a client to `listen` go out to `to` from a
+ * per-client upstream socket; replies come back the same way. Each direction has its own
+ * generator (seed and seed + 1), so a run is reproducible in its loss/delay decisions.
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { Impairment, type ImpairmentOptions } from '@parloir/media';
+import type { HostPort } from './spec.ts';
+
+/** Options of {@link NetemProxy.start}. */
+export interface NetemProxyOptions {
+  /** Where clients send (port 0 picks a free port). */
+  listen: HostPort;
+  /** Where datagrams are forwarded. */
+  to: HostPort;
+  /** Impairment applied in each direction (downstream uses seed + 1). */
+  impairment: ImpairmentOptions;
+  /** Clock in ms; default performance.now. */
+  now?: () => number;
+}
+
+/** Per-direction counters. */
+export interface NetemDirectionStats {
+  /** Datagrams received from the sending side. */
+  received: number;
+  /** Datagrams dropped by the loss model. */
+  dropped: number;
+  /** Datagrams delivered (duplicates count twice). */
+  delivered: number;
+  /** Sum of the delays applied to delivered datagrams, ms. */
+  delaySumMs: number;
+}
+
+/** Counters of both directions. */
+export interface NetemStats {
+  /** Client → target. */
+  up: NetemDirectionStats;
+  /** Target → client. */
+  down: NetemDirectionStats;
+  /** Clients seen. */
+  clients: number;
+}
+
+interface Session {
+  upstream: Socket;
+  client: { address: string; port: number };
+}
+
+const MAX_CLIENTS = 64;
+
+const emptyStats = (): NetemDirectionStats => ({
+  received: 0,
+  dropped: 0,
+  delivered: 0,
+  delaySumMs: 0,
+});
+
+/** A running proxy. */
+export class NetemProxy {
+  readonly #listen: Socket;
+  readonly #o: NetemProxyOptions;
+  readonly #now: () => number;
+  readonly #start: number;
+  readonly #up: Impairment;
+  readonly #down: Impairment;
+  readonly #sessions = new Map<string, Session>();
+  readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #stats: NetemStats = { up: emptyStats(), down: emptyStats(), clients: 0 };
+  #closed = false;
+
+  private constructor(listen: Socket, options: NetemProxyOptions) {
+    this.#listen = listen;
+    this.#o = options;
+    this.#now = options.now ?? (() => performance.now());
+    this.#start = this.#now();
+    this.#up = new Impairment(options.impairment);
+    this.#down = new Impairment({ ...options.impairment, seed: options.impairment.seed + 1 });
+    listen.on('message', (msg, rinfo) => this.#fromClient(msg, rinfo));
+    listen.on('error', () => {
+      // A send error (e.g. ICMP port unreachable surfaced on Linux) must not kill the proxy.
+    });
+  }
+
+  /**
+   * Binds the listening socket and starts forwarding.
+   * @throws MediaError `MEDIA_ERR_IMPAIRMENT_SPEC` on invalid impairment options, or the bind error.
+   */
+  static async start(options: NetemProxyOptions): Promise<NetemProxy> {
+    const type = options.listen.host.includes(':') ? 'udp6' : 'udp4';
+    const socket = createSocket(type);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(options.listen.port, options.listen.host, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    try {
+      return new NetemProxy(socket, options);
+    } catch (err) {
+      socket.close();
+      throw err;
+    }
+  }
+
+  /** The bound listening address. */
+  get address(): HostPort {
+    const a = this.#listen.address();
+    return { host: a.address, port: a.port };
+  }
+
+  /** Counters so far. */
+  stats(): NetemStats {
+    return structuredClone(this.#stats);
+  }
+
+  /** Stops forwarding, cancels pending deliveries, closes every socket. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    const closing = [this.#listen, ...[...this.#sessions.values()].map((s) => s.upstream)].map(
+      (s) => new Promise<void>((resolve) => s.close(() => resolve())),
+    );
+    this.#sessions.clear();
+    await Promise.all(closing);
+  }
+
+  #fromClient(msg: Buffer, rinfo: { address: string; port: number }): void {
+    if (this.#closed) return;
+    const key = `${rinfo.address}|${rinfo.port}`;
+    let session = this.#sessions.get(key);
+    if (!session) {
+      if (this.#sessions.size >= MAX_CLIENTS) return;
+      const upstream = createSocket(this.#o.to.host.includes(':') ? 'udp6' : 'udp4');
+      const s: Session = { upstream, client: { address: rinfo.address, port: rinfo.port } };
+      upstream.on('message', (reply) => this.#forward(reply, 'down', this.#listen, s.client));
+      upstream.on('error', () => {
+        // Target unreachable for a moment: keep going, like a real link would.
+      });
+      upstream.bind(0, this.#o.to.host.includes(':') ? '::' : '0.0.0.0');
+      this.#sessions.set(key, s);
+      this.#stats.clients++;
+      session = s;
+    }
+    this.#forward(msg, 'up', session.upstream, { address: this.#o.to.host, port: this.#o.to.port });
+  }
+
+  #forward(
+    msg: Buffer,
+    dir: 'up' | 'down',
+    via: Socket,
+    dest: { address: string; port: number },
+  ): void {
+    if (this.#closed) return;
+    const stats = this.#stats[dir];
+    stats.received++;
+    const now = this.#now() - this.#start;
+    const fate = (dir === 'up' ? this.#up : this.#down).process(now);
+    if (fate.arrivalsMs.length === 0) {
+      stats.dropped++;
+      return;
+    }
+    for (const arrival of fate.arrivalsMs) {
+      const delay = Math.max(0, arrival - now);
+      stats.delivered++;
+      stats.delaySumMs += delay;
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer);
+        if (!this.#closed) via.send(msg, dest.port, dest.address);
+      }, delay);
+      this.#timers.add(timer);
+    }
+  }
+}
