@@ -180,7 +180,8 @@ export class PacedPlayback implements PlaybackStream {
   readonly channels: number;
   #pace: AudioPace;
   #sink: PacedSink;
-  #queue: Int16Array[] = [];
+  /** Queued chunks; `at` is the earliest device position (samples) the chunk may play at. */
+  #queue: { pcm: Int16Array; at: number }[] = [];
   #queued = 0; // samples per channel
   #consumed = 0;
   #silence = 0;
@@ -230,7 +231,10 @@ export class PacedPlayback implements PlaybackStream {
       this.#dropped += n;
       return false;
     }
-    this.#queue.push(frame.slice());
+    // Audio written while the device is starved plays from "now" on, not from the last tick:
+    // the silence in between is device time that passed before the write.
+    const at = Math.floor(((performance.now() - this.#startMs) * this.sampleRate) / 1000);
+    this.#queue.push({ pcm: frame.slice(), at });
     this.#queued += n;
     return true;
   }
@@ -239,17 +243,25 @@ export class PacedPlayback implements PlaybackStream {
     const due = Math.floor(((performance.now() - this.#startMs) * this.sampleRate) / 1000);
     let need = due - this.#consumed;
     while (need > 0 && this.#queue.length > 0) {
-      const head = this.#queue[0] as Int16Array;
-      const have = head.length / this.channels;
+      const head = this.#queue[0] as { pcm: Int16Array; at: number };
+      if (head.at > this.#consumed) {
+        const gap = Math.min(need, head.at - this.#consumed);
+        this.#sink.put(new Int16Array(gap * this.channels));
+        this.#silence += gap;
+        this.#consumed += gap;
+        need -= gap;
+        continue;
+      }
+      const have = head.pcm.length / this.channels;
       if (have <= need) {
-        this.#sink.put(head);
+        this.#sink.put(head.pcm);
         this.#queue.shift();
         need -= have;
         this.#queued -= have;
         this.#consumed += have;
       } else {
-        this.#sink.put(head.subarray(0, need * this.channels));
-        this.#queue[0] = head.subarray(need * this.channels);
+        this.#sink.put(head.pcm.subarray(0, need * this.channels));
+        head.pcm = head.pcm.subarray(need * this.channels);
         this.#queued -= need;
         this.#consumed += need;
         need = 0;

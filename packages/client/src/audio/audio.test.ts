@@ -1,0 +1,221 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  AudioError,
+  formatDeviceSpec,
+  openAudioDevice,
+  parseDeviceSpec,
+  parseWav,
+  readWav,
+  writeWav,
+  type CaptureStream,
+} from './index.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'parloir-audio-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+
+function ramp(n: number, channels = 1): Int16Array {
+  return new Int16Array(n * channels).map((_, i) => ((i * 37) % 65536) - 32768);
+}
+
+function assertAudioError(fn: () => unknown, code: string): void {
+  assert.throws(fn, (err: unknown) => err instanceof AudioError && err.code === code);
+}
+
+test('device specs: alsa:NAME, wav:PATH, null; anything else is AUDIO_ERR_BAD_SPEC', () => {
+  assert.deepEqual(parseDeviceSpec('alsa:default'), { kind: 'alsa', name: 'default' });
+  assert.deepEqual(parseDeviceSpec('alsa:hw:0,0'), { kind: 'alsa', name: 'hw:0,0' });
+  assert.deepEqual(parseDeviceSpec('alsa:plughw:CARD=PCH,DEV=0'), {
+    kind: 'alsa',
+    name: 'plughw:CARD=PCH,DEV=0',
+  });
+  assert.deepEqual(parseDeviceSpec('wav:/tmp/a b.wav'), { kind: 'wav', path: '/tmp/a b.wav' });
+  assert.deepEqual(parseDeviceSpec('null'), { kind: 'null' });
+  for (const s of ['alsa:default', 'wav:x.wav', 'null']) {
+    assert.equal(formatDeviceSpec(parseDeviceSpec(s)), s);
+  }
+  for (const bad of [
+    '',
+    'alsa:',
+    'wav:',
+    'default',
+    'pulse',
+    'NULL',
+    'oss:/dev/dsp',
+    'alsa:a\nb',
+  ]) {
+    assertAudioError(() => parseDeviceSpec(bad), 'AUDIO_ERR_BAD_SPEC');
+  }
+  assertAudioError(() => parseDeviceSpec(42 as never), 'AUDIO_ERR_BAD_SPEC');
+  assertAudioError(() => openAudioDevice('wav:x', { pace: 'slow' as never }), 'AUDIO_ERR_BAD_ARG');
+});
+
+test('WAV files round-trip, and malformed ones give AUDIO_ERR_FORMAT', () => {
+  const path = join(dir, 'rt.wav');
+  const samples = ramp(1000, 2);
+  writeWav(path, { sampleRate: 16000, channels: 2, samples });
+  const back = readWav(path);
+  assert.equal(back.sampleRate, 16000);
+  assert.equal(back.channels, 2);
+  assert.deepEqual(back.samples, samples);
+  assert.equal(statSync(path).size, 44 + samples.byteLength);
+  assertAudioError(() => readWav(join(dir, 'missing.wav')), 'AUDIO_ERR_FILE');
+  const good = readFileSync(path);
+  assertAudioError(() => parseWav(good.subarray(0, 10)), 'AUDIO_ERR_FORMAT');
+  const eightBit = Buffer.from(good);
+  eightBit.writeUInt16LE(8, 34);
+  assertAudioError(() => parseWav(eightBit), 'AUDIO_ERR_FORMAT');
+  // Random and truncated bytes never throw anything but AudioError.
+  let seed = 3;
+  for (let i = 0; i < 500; i++) {
+    const b = Buffer.from(good.subarray(0, 10 + (i % 80)));
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    b[seed % b.length] = seed >>> 24;
+    try {
+      parseWav(b);
+    } catch (err) {
+      assert.ok(err instanceof AudioError, String(err));
+    }
+  }
+});
+
+test('wav capture, fast: exact samples in fixed frames with a contiguous device index', async () => {
+  const path = join(dir, 'in.wav');
+  const samples = ramp(48000);
+  writeWav(path, { sampleRate: 48000, channels: 1, samples });
+  const got: Int16Array[] = [];
+  let next = 0;
+  let stream: CaptureStream | undefined;
+  await new Promise<void>((resolve) => {
+    stream = openAudioDevice(`wav:${path}`, { pace: 'fast' }).openCapture({
+      sampleRate: 48000,
+      channels: 1,
+      frameSamples: 960,
+      onFrame: (frame, { sampleIndex }) => {
+        assert.equal(sampleIndex, next);
+        next += frame.length;
+        got.push(frame);
+        if (got.length === 10 && stream) stream.frameSamples = 480;
+      },
+      onEnd: resolve,
+    });
+  });
+  assert.ok(got.slice(0, 10).every((f) => f.length === 960));
+  assert.ok(got.slice(10).every((f) => f.length === 480));
+  const all = new Int16Array(next);
+  let off = 0;
+  for (const f of got) {
+    all.set(f, off);
+    off += f.length;
+  }
+  assert.deepEqual(all.subarray(0, samples.length), samples);
+  assert.ok(
+    all.subarray(samples.length).every((x) => x === 0),
+    'last frame padded with silence',
+  );
+  assertAudioError(
+    () =>
+      openAudioDevice(`wav:${path}`).openCapture({
+        sampleRate: 16000,
+        channels: 1,
+        frameSamples: 160,
+        onFrame: () => {},
+      }),
+    'AUDIO_ERR_FORMAT',
+  );
+});
+
+test('wav capture in real time delivers at wall-clock rate', async () => {
+  const path = join(dir, 'rt-in.wav');
+  writeWav(path, { sampleRate: 48000, channels: 1, samples: ramp(48000) });
+  let frames = 0;
+  const s = openAudioDevice(`wav:${path}`).openCapture({
+    sampleRate: 48000,
+    channels: 1,
+    frameSamples: 480,
+    onFrame: () => frames++,
+  });
+  await sleep(300);
+  const elapsed = performance.now() - (s.startedAtMs ?? 0);
+  s.close();
+  s.close();
+  const expected = Math.floor(elapsed / 10);
+  assert.ok(Math.abs(frames - expected) <= 3, `${frames} frames in ${elapsed.toFixed(0)} ms`);
+});
+
+test('wav playback in real time writes silence when starved, so file position is device time', async () => {
+  const path = join(dir, 'out.wav');
+  const p = openAudioDevice(`wav:${path}`).openPlayback({ sampleRate: 48000, channels: 1 });
+  await sleep(100);
+  const writeAt = performance.now();
+  assert.equal(p.write(new Int16Array(4800).fill(1234)), true);
+  const expectedPos = ((writeAt - (p.startedAtMs ?? 0)) * 48000) / 1000;
+  await sleep(150);
+  assert.equal(p.queuedSamples, 0);
+  await p.drain();
+  const { samples } = readWav(path);
+  const first = samples.indexOf(1234);
+  // Consumed on the next 10 ms tick after the write: within a tick (plus timer slack).
+  assert.ok(
+    first >= expectedPos - 10 && first <= expectedPos + 48 * 30,
+    `${first} vs ${expectedPos}`,
+  );
+  assert.equal(samples.filter((x) => x === 1234).length, 4800);
+  assert.ok(samples.length >= 48 * 240, `${samples.length} samples for ~250 ms`);
+  assert.ok(p.stats().silenceSamples > 0);
+  assertAudioError(() => p.write(new Int16Array(2)), 'AUDIO_ERR_CLOSED');
+});
+
+test('wav playback, fast: the file is exactly what was written', async () => {
+  const path = join(dir, 'fast.wav');
+  const p = openAudioDevice(`wav:${path}`, { pace: 'fast' }).openPlayback({
+    sampleRate: 24000,
+    channels: 2,
+  });
+  const data = ramp(2400, 2);
+  for (let i = 0; i < data.length; i += 480) p.write(data.subarray(i, i + 480));
+  assert.equal(p.consumedSamples, 2400);
+  assertAudioError(() => p.write(new Int16Array(3)), 'AUDIO_ERR_BAD_ARG');
+  await p.drain();
+  assert.deepEqual(readWav(path).samples, data);
+});
+
+test('null: silence captured and playback consumed at real-time pace', async () => {
+  const dev = openAudioDevice('null');
+  let frames = 0;
+  let nonSilent = 0;
+  const c = dev.openCapture({
+    sampleRate: 16000,
+    channels: 1,
+    frameSamples: 320,
+    onFrame: (f) => {
+      frames++;
+      if (f.some((x) => x !== 0)) nonSilent++;
+    },
+  });
+  const p = dev.openPlayback({ sampleRate: 16000, channels: 1 });
+  p.write(new Int16Array(16000));
+  await sleep(250);
+  c.close();
+  const consumed = p.consumedSamples;
+  p.close();
+  assert.ok(frames >= 10 && frames <= 14, `${frames} frames of 20 ms in 250 ms`);
+  assert.equal(nonSilent, 0);
+  assert.ok(consumed >= 16 * 200 && consumed <= 16 * 300, `${consumed} samples in 250 ms`);
+  assertAudioError(
+    () => dev.openCapture({ sampleRate: 44, channels: 1, frameSamples: 1, onFrame: () => {} }),
+    'AUDIO_ERR_BAD_ARG',
+  );
+  assertAudioError(
+    () => dev.openCapture({ sampleRate: 16000, channels: 3, frameSamples: 1, onFrame: () => {} }),
+    'AUDIO_ERR_BAD_ARG',
+  );
+  assertAudioError(
+    () => dev.openCapture({ sampleRate: 16000, channels: 1, frameSamples: 0, onFrame: () => {} }),
+    'AUDIO_ERR_BAD_ARG',
+  );
+});
