@@ -3,6 +3,7 @@
  * (SignalingClient over `ws`) with fresh Ed25519 identities.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import type { WebSocket } from 'ws';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateIdentity, type ClientSession, type ClientSessionEvents } from '@parloir/protocol';
@@ -96,4 +97,55 @@ export async function until(cond: () => boolean, ms = 3000, what = 'condition'):
     if (Date.now() > deadline) throw new Error(`timeout waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/** A raw WebSocket client that records every frame (for bad-input tests). */
+export interface RawClient {
+  ws: WebSocket;
+  frames: Record<string, unknown>[];
+  closed: Promise<{ code: number; reason: string }>;
+  /** Resolves with the first recorded frame (past or future) matching `pred`. */
+  frame(
+    pred: (f: Record<string, unknown>) => boolean,
+    ms?: number,
+  ): Promise<Record<string, unknown>>;
+}
+
+/** Opens a raw WebSocket to `url`; resolves once open. */
+export async function rawClient(
+  url: string,
+  opts: { autoPong?: boolean } = {},
+): Promise<RawClient> {
+  const { WebSocket } = await import('ws');
+  const ws = new WebSocket(url, { autoPong: opts.autoPong ?? true });
+  const frames: Record<string, unknown>[] = [];
+  ws.on('message', (d: Buffer) => {
+    try {
+      frames.push(JSON.parse(d.toString('utf8')) as Record<string, unknown>);
+    } catch {
+      frames.push({ unparsable: d.toString('utf8') });
+    }
+  });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.on('close', (code: number, reason: Buffer) => resolve({ code, reason: reason.toString() })),
+  );
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  return {
+    ws,
+    frames,
+    closed,
+    frame: async (pred, ms = 3000) => {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        const f = frames.find(pred);
+        if (f) return f;
+        if (Date.now() > deadline)
+          throw new Error(`no matching frame in ${JSON.stringify(frames).slice(0, 300)}`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    },
+  };
 }

@@ -17,6 +17,18 @@ import {
 } from '@parloir/protocol';
 import { KnownServers, fingerprintMismatchMessage } from './profile.ts';
 
+/** Errors that end a {@link SignalingClient.connect} attempt at once. */
+const CONNECT_FATAL_CODES: ReadonlySet<string> = new Set([
+  'SIG_ERR_FINGERPRINT_MISMATCH',
+  'SIG_ERR_NAME_TAKEN',
+  'SIG_ERR_BAD_NAME',
+  'SIG_ERR_BAD_SIGNATURE',
+  'SIG_ERR_BAD_PASSWORD',
+  'SIG_ERR_SERVER_FULL',
+  'SIG_ERR_VERSION',
+  'SIG_ERR_REFUSED',
+]);
+
 /** Options of {@link SignalingClient}. */
 export interface SignalingClientOptions {
   /** Server WebSocket URL (`wss://host:8443/ws`, `ws://` for insecure dev servers). */
@@ -114,7 +126,7 @@ export class SignalingClient {
       );
       offs.push(
         this.session.on('error', (e) => {
-          if (e.code === 'SIG_ERR_FINGERPRINT_MISMATCH') done(e);
+          if (CONNECT_FATAL_CODES.has(e.code)) done(e);
         }),
       );
       this.#open();
