@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { t, type Lang } from '../src/i18n.ts';
 
 /** Repository root. */
 export const ROOT = resolve(import.meta.dirname, '../../..');
@@ -149,13 +150,20 @@ export async function startServer(
   };
 }
 
-/** Opens the UI and connects as `name`. Resolves once the people list is shown. */
-export async function connectAs(page: Page, server: ServerHandle, name: string): Promise<void> {
+/** Opens the UI and connects as `name`; unless `waitForPeople` is false, waits for the list. */
+export async function connectAs(
+  page: Page,
+  server: { url: string; hostPort: string },
+  name: string,
+  opts: { lang?: Lang; waitForPeople?: boolean } = {},
+): Promise<void> {
+  const lang = opts.lang ?? 'en';
   await page.goto(server.url);
-  await page.getByLabel('Server', { exact: true }).fill(server.hostPort);
-  await page.getByLabel('Name', { exact: true }).fill(name);
-  await page.getByRole('button', { name: 'Connect', exact: true }).click();
-  await page.getByRole('region', { name: 'People' }).waitFor({ timeout: 15_000 });
+  await page.getByLabel(t(lang, 'server'), { exact: true }).fill(server.hostPort);
+  await page.getByLabel(t(lang, 'name'), { exact: true }).fill(name);
+  await page.getByRole('button', { name: t(lang, 'connect'), exact: true }).click();
+  if (opts.waitForPeople !== false)
+    await page.getByRole('region', { name: t(lang, 'people') }).waitFor({ timeout: 15_000 });
 }
 
 /** The live media counters the browser backend exposes (see `window.parloirDebug`). */

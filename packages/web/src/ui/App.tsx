@@ -24,7 +24,7 @@ function Header() {
     <header className="topbar">
       <div className="brand">
         <Logo size={28} />
-        <span>Parloir</span>
+        <span className="brand-name">Parloir</span>
         <span className="mode-pill small">
           {state.mode === 'native' ? t('nativeMode') : t('browserMode')}
         </span>
@@ -66,8 +66,15 @@ function Header() {
           {state.theme === 'dark' ? '☀' : '☾'}
         </button>
         {connected && (
-          <button type="button" className="ghost" onClick={() => backend.disconnect()}>
-            {t('disconnect')}
+          <button
+            type="button"
+            className="ghost disconnect"
+            aria-label={t('disconnect')}
+            title={t('disconnect')}
+            onClick={() => backend.disconnect()}
+          >
+            <span aria-hidden="true">⏻</span>
+            <span className="label">{t('disconnect')}</span>
           </button>
         )}
       </div>
@@ -197,7 +204,9 @@ export function App() {
           <aside className="sidebar">
             <People />
           </aside>
-          <div className="content">
+          <div
+            className={`content ${state.call !== null && state.openChat !== null ? 'both' : ''}`}
+          >
             <CallPanel />
             <ChatPanel />
             {!focus && (

@@ -49,7 +49,16 @@ function Chart({ series, samples }: { series: Series; samples: QosSample[] }) {
         y: series.range ? { range: series.range } : { range: (_u, _min, max) => [0, max || 1] },
       },
       axes: [
-        { stroke: axisStroke, grid, ticks: { show: false }, size: 22, font: '10px system-ui' },
+        {
+          stroke: axisStroke,
+          grid,
+          ticks: { show: false },
+          size: 22,
+          space: 40,
+          font: '10px system-ui',
+          // Seconds relative to the newest sample: "-60 s" … "0 s".
+          values: (u, splits) => splits.map((v) => `${Math.round(v - (u.scales.x?.max ?? v))} s`),
+        },
         { stroke: axisStroke, grid, ticks: { show: false }, size: 34, font: '10px system-ui' },
       ],
       series: [
