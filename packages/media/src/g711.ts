@@ -33,7 +33,8 @@ export function ulawToLinear(code: number): number {
   const exponent = (inverted >> 4) & 0x07;
   const mantissa = inverted & 0x0f;
   const step = 4 << (exponent + 1);
-  return sign * ((0x80 << exponent) + step * mantissa + step / 2 - 4 * 33);
+  // `| 0` turns the −0 of code 0x7F into 0.
+  return (sign * ((0x80 << exponent) + step * mantissa + step / 2 - 4 * 33)) | 0;
 }
 
 /** Encodes one 16-bit linear sample to A-law (G.191 alaw_compress). */

@@ -498,7 +498,10 @@ export class JitterBuffer {
 
   #safeConceal(samples: number): Int16Array {
     try {
-      const pcm = this.#decoder.conceal(samples);
+      // Opus conceals in multiples of 2.5 ms: ask for the next multiple and cut.
+      const quantum = this.#sampleRate / 400;
+      const request = Number.isInteger(quantum) ? Math.ceil(samples / quantum) * quantum : samples;
+      const pcm = this.#decoder.conceal(request);
       return fit(pcm, samples);
     } catch {
       return new Int16Array(samples);
