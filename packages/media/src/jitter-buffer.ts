@@ -140,6 +140,8 @@ export interface JitterBufferOptions {
   historyMs?: number;
   /** Use in-band FEC of the next packet to rebuild a lost one. Default true. */
   fec?: boolean;
+  /** Target delay for the first 50 packets, before the history means much, ms. Default 40. */
+  initialDelayMs?: number;
 }
 
 interface Slot {
@@ -150,6 +152,7 @@ interface Slot {
 }
 
 const FATE_RING = 2048;
+const STARTUP_PACKETS = 50;
 const FATE_PLAYED = 1;
 const FATE_SKIPPED = 2;
 
@@ -164,6 +167,7 @@ export class JitterBuffer {
   readonly #capacity: number;
   readonly #marginMs: number;
   readonly #fec: boolean;
+  readonly #initialDelayMs: number;
   #minDelayMs: number;
   #maxDelayMs: number;
   readonly #estimator: DelayEstimator;
@@ -215,6 +219,7 @@ export class JitterBuffer {
     this.#capacity = Math.max(16, Math.floor(options.capacity ?? 1024));
     this.#marginMs = options.marginMs ?? 2;
     this.#fec = options.fec ?? true;
+    this.#initialDelayMs = options.initialDelayMs ?? 40;
     this.#minDelayMs = 0;
     this.#maxDelayMs = 2000;
     this.setDelayBounds({ minMs: options.minDelayMs ?? 0, maxMs: options.maxDelayMs ?? 2000 });
@@ -287,7 +292,7 @@ export class JitterBuffer {
         this.insert(packet, arrivalMs);
         return 'reset';
       }
-      if (ahead < 0) {
+      if (ahead < 0 && this.#started) {
         const i = seq % FATE_RING;
         if (this.#fateSeq[i] === seq && this.#fate[i] === FATE_PLAYED) {
           this.#stats.duplicates++;
@@ -351,7 +356,10 @@ export class JitterBuffer {
     }
     let guard = 0;
     let expandFrom = -1;
-    while (this.#queue.length < this.#tickSamples && guard++ < 64) {
+    // Preemptive expand: a full tick below target (the target rose, or the minimum was raised),
+    // stretch now rather than wait for an underrun.
+    if (level < target - this.#tickMs) expandFrom = this.#queue.length;
+    while (expandFrom < 0 && this.#queue.length < this.#tickSamples && guard++ < 64) {
       const step = this.#decodeStep(nowMs, target, played, true);
       if (step === 'wait') {
         expandFrom = this.#queue.length;
@@ -409,7 +417,9 @@ export class JitterBuffer {
 
   /** Target delay now, ms, within the current bounds. */
   get targetDelayMs(): number {
-    const q = this.#estimator.size > 0 ? this.#estimator.targetMs() + this.#marginMs : 0;
+    let q = this.#estimator.size > 0 ? this.#estimator.targetMs() + this.#marginMs : 0;
+    // Until the history means something, start from a safe default (NetEQ starts at 80 ms).
+    if (this.#estimator.size < STARTUP_PACKETS) q = Math.max(q, this.#initialDelayMs);
     return Math.min(this.#maxDelayMs, Math.max(this.#minDelayMs, q));
   }
 
