@@ -498,8 +498,9 @@ export class ClientSession {
           this.#applyCall({ kind: 'incoming', callId: ev.callId, from: ev.from }) &&
           this.#call.phase === 'incoming'
         ) {
-          this.#emit('incomingCall', { callId: ev.callId, from: ev.from });
+          // Ring first: a listener may accept synchronously.
           this.#requestQuietly('call.ring', { callId: ev.callId });
+          this.#emit('incomingCall', { callId: ev.callId, from: ev.from });
         }
         return;
       case 'call.ringing':
