@@ -1,14 +1,102 @@
 /**
- * `parloir answer`: not built yet; see the open issues. It says so instead of pretending.
+ * `parloir answer`: waits for a call, accepts it (from anyone with --accept-all, or only from
+ * --accept-from PEER; others are refused), talks, and prints a QoS summary.
  */
 import type { Command } from '../command.ts';
+import { stringOpt } from '../command.ts';
+import {
+  NativeClient,
+  callSummary,
+  formatSummary,
+  settingsFromFlags,
+} from '../engine/native-client.ts';
+import { UsageError } from '../errors.ts';
+import { CALL_OPTIONS, durationMs, hostAddresses } from './call.ts';
 
 export const command: Command = {
-  usage: 'Usage: parloir answer [options]\n\nNot implemented yet in this build of Parloir.',
-  options: {},
-  allowPositionals: true,
-  run() {
-    console.log('parloir answer: not implemented yet in this build of Parloir.');
-    return Promise.resolve(0);
+  usage: `Usage: parloir answer --server URL --user NAME (--accept-from PEER | --accept-all) [options]
+
+Waits for a call and accepts it; calls from anyone else are refused. Then talks until the peer
+hangs up, --duration passes, or Ctrl-C, and prints a QoS summary.
+
+  --accept-from PEER  accept only PEER's call
+  --accept-all        accept the first call from anyone
+  --wait S            give up (exit 1) if no call within S seconds (default: wait forever)
+  (other options as in parloir call: --in, --out, --duration, --relay, --bitrate, --frame-ms,
+   --no-adapt, --profile, --password, --json, --host-address)`,
+  options: {
+    ...CALL_OPTIONS,
+    'accept-from': { type: 'string' },
+    'accept-all': { type: 'boolean', default: false },
+    wait: { type: 'string' },
+  },
+  allowPositionals: false,
+  async run(args) {
+    const server = stringOpt(args, 'server', true);
+    const user = stringOpt(args, 'user', true);
+    const from = stringOpt(args, 'accept-from');
+    const all = args.values['accept-all'] === true;
+    if ((from === undefined) === !all) {
+      throw new UsageError(
+        'CLI_ERR_MISSING_ARG',
+        'parloir answer: give --accept-from PEER or --accept-all',
+      );
+    }
+    const duration = durationMs(stringOpt(args, 'duration'));
+    const waitMs = durationMs(stringOpt(args, 'wait'));
+    const json = args.values.json === true;
+    const client = await NativeClient.open({
+      server,
+      user,
+      password: stringOpt(args, 'password'),
+      profileDir: stringOpt(args, 'profile'),
+      input: stringOpt(args, 'in') ?? 'alsa:default',
+      output: stringOpt(args, 'out') ?? 'alsa:default',
+      relayOnly: args.values.relay === true,
+      settings: settingsFromFlags(args.values),
+      hostAddresses: hostAddresses(args.values),
+      onNotice: (m) => console.error(`parloir: ${m}`),
+    });
+    try {
+      console.error(`${user} is waiting for a call…`);
+      const peer = await new Promise<string | undefined>((resolve) => {
+        const timer =
+          waitMs === undefined
+            ? undefined
+            : setTimeout(() => {
+                off();
+                resolve(undefined);
+              }, waitMs);
+        const off = client.session.on('incomingCall', ({ from: caller }) => {
+          if (all || caller.name === from) {
+            clearTimeout(timer);
+            off();
+            client.session.accept().then(
+              () => resolve(caller.name),
+              () => {
+                // The caller gave up meanwhile: keep waiting.
+              },
+            );
+          } else {
+            console.error(`refusing a call from ${caller.name}`);
+            client.session.reject().catch(() => {});
+          }
+        });
+      });
+      if (peer === undefined) {
+        console.error('parloir answer: no call came');
+        return 1;
+      }
+      const up = await client.waitMediaUp(20_000);
+      console.error(
+        `connected to ${peer} (${up.path ?? 'path unknown'}); verification code: ${up.sas?.words ?? 'n/a'} (${up.sas?.digits ?? ''})`,
+      );
+      const { reason, logPath } = await client.talk(duration);
+      const summary = callSummary(peer, reason, up.sas?.words, logPath);
+      console.log(json ? JSON.stringify(summary) : formatSummary(summary));
+      return 0;
+    } finally {
+      await client.close();
+    }
   },
 };

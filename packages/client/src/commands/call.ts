@@ -1,14 +1,124 @@
 /**
- * `parloir call`: not built yet; see the open issues. It says so instead of pretending.
+ * `parloir call`: calls someone through a server, waits for the answer, talks, hangs up, then
+ * prints a QoS summary. Refused, busy, unanswered or offline: exits 1 with the reason.
  */
 import type { Command } from '../command.ts';
+import { stringOpt } from '../command.ts';
+import {
+  NativeClient,
+  callEndError,
+  callSummary,
+  formatSummary,
+  settingsFromFlags,
+} from '../engine/native-client.ts';
+import { EngineError } from '../engine/errors.ts';
+
+/** Options shared by `call` and `answer`. */
+export const CALL_OPTIONS = {
+  server: { type: 'string' },
+  user: { type: 'string' },
+  password: { type: 'string' },
+  profile: { type: 'string' },
+  in: { type: 'string', default: 'alsa:default' },
+  out: { type: 'string', default: 'alsa:default' },
+  duration: { type: 'string' },
+  relay: { type: 'boolean', default: false },
+  bitrate: { type: 'string' },
+  'frame-ms': { type: 'string' },
+  'no-adapt': { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
+  'host-address': { type: 'string' },
+} as const;
+
+/** `--duration S` in ms, or undefined. */
+export function durationMs(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const s = Number(v.replace(/s$/, ''));
+  if (!Number.isFinite(s) || s <= 0 || s > 86_400) {
+    throw new EngineError('ENGINE_ERR_BAD_SETTING', `--duration: expected seconds, got '${v}'`);
+  }
+  return s * 1000;
+}
+
+/** `--host-address` as the transport's host address list. */
+export function hostAddresses(values: Record<string, unknown>): string[] | undefined {
+  const v = values['host-address'];
+  return typeof v === 'string' ? [v] : undefined;
+}
 
 export const command: Command = {
-  usage: 'Usage: parloir call [options]\n\nNot implemented yet in this build of Parloir.',
-  options: {},
-  allowPositionals: true,
-  run() {
-    console.log('parloir call: not implemented yet in this build of Parloir.');
-    return Promise.resolve(0);
+  usage: `Usage: parloir call --server URL --user NAME --to PEER [options]
+
+Calls PEER, waits for the answer, talks, hangs up, prints a QoS summary.
+
+  --server URL       host[:port], https://host:port, or http://host:port (--insecure-http server)
+  --user NAME        your name on the server
+  --to PEER          who to call
+  --in DEV           capture device: alsa:NAME, wav:FILE or null (default alsa:default)
+  --out DEV          playback device (default alsa:default)
+  --duration S       hang up after S seconds (default: until the peer hangs up or Ctrl-C)
+  --relay            use only relayed (TURN) candidates
+  --bitrate 24k      Opus bitrate (default 32k)
+  --frame-ms 20      Opus frame, 10/20/40/60 ms (default 20)
+  --no-adapt         no automatic adaptation to measured QoS
+  --profile DIR      identity, pinned servers and QoS logs (default ~/.config/parloir)
+  --password P       server password
+  --json             print the summary as JSON
+  --host-address IP  offer only this local address as ICE host candidate (e.g. 127.0.0.1)
+
+Exit status: 0 after a call, 1 if it was refused, busy, unanswered, the peer is offline, or
+media failed (the reason is printed).`,
+  options: { ...CALL_OPTIONS, to: { type: 'string' } },
+  allowPositionals: false,
+  async run(args) {
+    const server = stringOpt(args, 'server', true);
+    const user = stringOpt(args, 'user', true);
+    const to = stringOpt(args, 'to', true);
+    const duration = durationMs(stringOpt(args, 'duration'));
+    const json = args.values.json === true;
+    const client = await NativeClient.open({
+      server,
+      user,
+      password: stringOpt(args, 'password'),
+      profileDir: stringOpt(args, 'profile'),
+      input: stringOpt(args, 'in') ?? 'alsa:default',
+      output: stringOpt(args, 'out') ?? 'alsa:default',
+      relayOnly: args.values.relay === true,
+      settings: settingsFromFlags(args.values),
+      hostAddresses: hostAddresses(args.values),
+      onNotice: (m) => console.error(`parloir: ${m}`),
+    });
+    try {
+      const peer = await client.findUser(to);
+      if (peer === undefined) {
+        throw new EngineError('CALL_ERR_OFFLINE', `${to} is not online (or not reachable)`);
+      }
+      const ended = client.session.once('callEnded');
+      console.error(`calling ${to}…`);
+      try {
+        await client.session.invite(peer.userId);
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code === 'SIG_ERR_UNAVAILABLE') {
+          throw new EngineError('CALL_ERR_OFFLINE', `${to} is not available`, { cause: err });
+        }
+        throw err;
+      }
+      const outcome = await Promise.race([
+        client.session.once('callAccepted').then(() => 'accepted' as const),
+        ended,
+      ]);
+      if (outcome !== 'accepted') throw callEndError(outcome.reason);
+      const up = await client.waitMediaUp(20_000);
+      console.error(
+        `connected to ${to} (${up.path ?? 'path unknown'}); verification code: ${up.sas?.words ?? 'n/a'} (${up.sas?.digits ?? ''})`,
+      );
+      const { reason, logPath } = await client.talk(duration);
+      const summary = callSummary(to, reason, up.sas?.words, logPath);
+      console.log(json ? JSON.stringify(summary) : formatSummary(summary));
+      return 0;
+    } finally {
+      await client.close();
+    }
   },
 };

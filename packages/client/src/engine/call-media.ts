@@ -14,7 +14,7 @@ import { createEngine } from './create.ts';
 import { applySetting, DEFAULT_SETTINGS, type CallEngine, type EngineProbes } from './engine.ts';
 
 /** The subset of {@link ClientSession} this file uses (a test double or a proxy fits too). */
-export type SessionPort = Pick<ClientSession, 'on' | 'sendSignal' | 'call' | 'name'>;
+export type SessionPort = Pick<ClientSession, 'on' | 'sendSignal' | 'call' | 'name' | 'userId'>;
 
 /** Media state of the current call, as shown by the CLI and the control API. */
 export interface MediaState {
@@ -107,7 +107,7 @@ export class CallMedia {
       }),
       s.on('callEnded', ({ callId, reason, by }) => {
         if (callId !== this.#callId) return;
-        const who = by === undefined ? '' : by === s.name ? '-local' : '-remote';
+        const who = by === undefined ? '' : by === s.userId ? '-local' : '-remote';
         void this.stop(`${reason}${who}`);
       }),
     );

@@ -1,0 +1,44 @@
+/** Runs the `parloir` CLI as a child process (Node 24 running the .ts entry directly). */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+
+const CLI = resolve(import.meta.dirname, '../../src/cli.ts');
+
+/** A running CLI process and its eventual outcome. */
+export interface CliRun {
+  /** The process. */
+  child: ChildProcess;
+  /** Resolves when it exits. */
+  done: Promise<{ code: number | null; stdout: string; stderr: string }>;
+  /** stderr so far (progress lines). */
+  stderr(): string;
+}
+
+/** Starts `parloir ARGS…`; kills it after `timeoutMs`. */
+export function runCli(args: string[], timeoutMs = 60_000): CliRun {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString('utf8')));
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString('utf8')));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((res) => {
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      // Let the pipes drain.
+      setImmediate(() => res({ code, stdout: out, stderr: err }));
+    });
+  });
+  return { child, done, stderr: () => err };
+}
+
+/** Resolves when `run`'s stderr matches `re`, rejects after `timeoutMs`. */
+export async function waitForStderr(run: CliRun, re: RegExp, timeoutMs = 40_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!re.test(run.stderr())) {
+    if (Date.now() > end || run.child.exitCode !== null) {
+      throw new Error(`stderr never matched ${re}:\n${run.stderr()}`);
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
