@@ -1,0 +1,117 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  adapt,
+  initialAdaptationState,
+  type AdaptationState,
+  type QosWindow,
+} from './adaptation.ts';
+
+const start = () =>
+  initialAdaptationState({
+    bitrateKbps: 32,
+    fec: false,
+    expectedLossPct: 0,
+    frameMs: 20,
+    jitterMinDelayMs: 0,
+  });
+
+function feed(state: AdaptationState, windows: QosWindow[]) {
+  const all = [];
+  let s = state;
+  for (const w of windows) {
+    const r = adapt(w, s);
+    all.push(r);
+    s = r.state;
+  }
+  return { state: s, results: all };
+}
+
+test('loss 6 % turns FEC on, with the example texts in English and French', () => {
+  const { results } = feed(start(), Array(6).fill({ lossPct: 6, jitterMs: 5 }));
+  const fec = results.flatMap((r) => r.suggestions).find((s) => s.id === 'fec-on');
+  assert.ok(fec);
+  // Smoothed loss reaches 6 % only asymptotically; the text shows the smoothed value.
+  const applied = results.find((r) => r.change.fec === true);
+  assert.ok(applied);
+  assert.equal(applied.state.params.fec, true);
+  assert.ok(applied.state.params.expectedLossPct >= 2);
+  const six = adapt(
+    { lossPct: 6, jitterMs: 5 },
+    { ...start(), lossEwma: 6 / 0.7 - (0.3 * 6) / 0.7 },
+  );
+  const s = six.suggestions.find((x) => x.id === 'fec-on');
+  assert.equal(s?.en, 'Loss 6%: turn on FEC');
+  assert.equal(s?.fr, 'Perte 6\u00a0% : activer la FEC');
+  assert.deepEqual(s?.change, { fec: true, expectedLossPct: 6 });
+});
+
+test('hysteresis: loss hovering around the threshold does not flap FEC', () => {
+  const windows = Array.from({ length: 120 }, (_, i) => ({
+    lossPct: i % 2 === 0 ? 1.2 : 3.2,
+    jitterMs: 5,
+  }));
+  const { results } = feed(start(), windows);
+  const toggles = results.filter((r) => r.change.fec !== undefined).length;
+  assert.ok(toggles <= 1, `${toggles} FEC toggles`);
+});
+
+test('FEC goes off only after a long calm, and comes back on loss', () => {
+  let { state } = feed(start(), Array(10).fill({ lossPct: 8, jitterMs: 5 }));
+  assert.equal(state.params.fec, true);
+  const calm = feed(state, Array(9).fill({ lossPct: 0, jitterMs: 5 }));
+  assert.equal(calm.state.params.fec, true, 'not yet');
+  state = feed(calm.state, Array(10).fill({ lossPct: 0, jitterMs: 5 })).state;
+  assert.equal(state.params.fec, false);
+});
+
+test('heavy loss lowers bitrate (held between steps) then larger frames; calm restores', () => {
+  const { state, results } = feed(start(), Array(30).fill({ lossPct: 20, jitterMs: 5 }));
+  const steps = results
+    .filter((r) => r.change.bitrateKbps !== undefined)
+    .map((r) => r.change.bitrateKbps);
+  assert.deepEqual(steps.slice(0, 3), [24, 18, 14]);
+  assert.equal(state.params.bitrateKbps, 12);
+  assert.equal(state.params.frameMs, 40);
+  const calm = feed(state, Array(60).fill({ lossPct: 0, jitterMs: 2 })).state;
+  assert.equal(calm.params.frameMs, 20);
+  assert.ok(calm.params.bitrateKbps > 12);
+});
+
+test('late packets raise the jitter-buffer floor; a long run without lowers it', () => {
+  const up = adapt(
+    { lossPct: 0, jitterMs: 20, jitterBuffer: { latePackets: 5, targetDelayMs: 80 } },
+    start(),
+  );
+  assert.equal(up.change.jitterMinDelayMs, 80);
+  const s = up.suggestions.find((x) => x.id === 'jitter-min-up');
+  assert.equal(s?.en, '5 late packets: keep at least 80 ms of buffer');
+  assert.equal(s?.fr, '5 paquets en retard : garder au moins 80 ms de tampon');
+  const down = feed(
+    up.state,
+    Array(40).fill({
+      lossPct: 0,
+      jitterMs: 2,
+      jitterBuffer: { latePackets: 0, targetDelayMs: 20 },
+    }),
+  );
+  assert.ok(down.state.params.jitterMinDelayMs < 80);
+});
+
+test('advice without a change: high delay and high jitter; the function is pure', () => {
+  const s0 = start();
+  const copy = structuredClone(s0);
+  const r = adapt({ lossPct: 0, jitterMs: 200, oneWayDelayMs: 400 }, s0);
+  assert.deepEqual(s0, copy, 'input state untouched');
+  const ids = r.suggestions.map((x) => x.id);
+  assert.ok(ids.includes('high-delay') && ids.includes('high-jitter'));
+  assert.ok(r.suggestions.every((x) => x.change === undefined));
+  assert.deepEqual(
+    adapt({ lossPct: 0, jitterMs: 200, oneWayDelayMs: 400 }, s0),
+    r,
+    'deterministic',
+  );
+  // Garbage numbers do not poison the state.
+  const g = adapt({ lossPct: Number.NaN, jitterMs: Infinity }, s0);
+  assert.ok(Number.isFinite(g.state.lossEwma) && Number.isFinite(g.state.jitterEwma));
+});
