@@ -24,6 +24,7 @@ export { AudioError, type AudioErrorCode } from './errors.ts';
 export { parseDeviceSpec, formatDeviceSpec, type DeviceSpec } from './spec.ts';
 export { readWav, writeWav, parseWav, WavWriter, type WavData } from './wav-file.ts';
 export { AlsaDevice } from './alsa.ts';
+export { startPlayout, type Playout, type PlayoutOptions } from './playout.ts';
 
 /** `null`: capture gives silence in real time; playback discards in real time. */
 export class NullDevice implements AudioDevice {

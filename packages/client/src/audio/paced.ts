@@ -180,8 +180,7 @@ export class PacedPlayback implements PlaybackStream {
   readonly channels: number;
   #pace: AudioPace;
   #sink: PacedSink;
-  /** Queued chunks; `at` is the earliest device position (samples) the chunk may play at. */
-  #queue: { pcm: Int16Array; at: number }[] = [];
+  #queue: Int16Array[] = [];
   #queued = 0; // samples per channel
   #consumed = 0;
   #silence = 0;
@@ -231,37 +230,30 @@ export class PacedPlayback implements PlaybackStream {
       this.#dropped += n;
       return false;
     }
-    // Audio written while the device is starved plays from "now" on, not from the last tick:
-    // the silence in between is device time that passed before the write.
-    const at = Math.floor(((performance.now() - this.#startMs) * this.sampleRate) / 1000);
-    this.#queue.push({ pcm: frame.slice(), at });
+    this.#queue.push(frame.slice());
     this.#queued += n;
     return true;
   }
 
   #tick(): void {
-    const due = Math.floor(((performance.now() - this.#startMs) * this.sampleRate) / 1000);
+    // Like a card with a one-period buffer: each tick commits audio up to one period past "now",
+    // so what is written before the next tick lands at consumedSamples + queuedSamples, never
+    // earlier than the moment it was written (timer lateness aside).
+    const period = Math.round((this.#periodMs * this.sampleRate) / 1000);
+    const due = Math.floor(((performance.now() - this.#startMs) * this.sampleRate) / 1000) + period;
     let need = due - this.#consumed;
     while (need > 0 && this.#queue.length > 0) {
-      const head = this.#queue[0] as { pcm: Int16Array; at: number };
-      if (head.at > this.#consumed) {
-        const gap = Math.min(need, head.at - this.#consumed);
-        this.#sink.put(new Int16Array(gap * this.channels));
-        this.#silence += gap;
-        this.#consumed += gap;
-        need -= gap;
-        continue;
-      }
-      const have = head.pcm.length / this.channels;
+      const head = this.#queue[0] as Int16Array;
+      const have = head.length / this.channels;
       if (have <= need) {
-        this.#sink.put(head.pcm);
+        this.#sink.put(head);
         this.#queue.shift();
         need -= have;
         this.#queued -= have;
         this.#consumed += have;
       } else {
-        this.#sink.put(head.pcm.subarray(0, need * this.channels));
-        head.pcm = head.pcm.subarray(need * this.channels);
+        this.#sink.put(head.subarray(0, need * this.channels));
+        this.#queue[0] = head.subarray(need * this.channels);
         this.#queued -= need;
         this.#consumed += need;
         need = 0;

@@ -121,7 +121,11 @@ export interface PlaybackStream {
    * full; a long queue only adds latency.
    */
   write(frame: Int16Array): boolean;
-  /** Samples per channel the device has played so far, silence included (device clock). */
+  /**
+   * Samples per channel the device has consumed so far, silence included (device clock). ALSA:
+   * played; `wav:`/`null`: committed, up to one period ahead of the wall clock. Either way
+   * `consumedSamples + queuedSamples` is the index where the next written sample will play.
+   */
   readonly consumedSamples: number;
   /** Samples written but not played yet (queue plus device buffer). */
   readonly queuedSamples: number;
