@@ -16,6 +16,8 @@ const start = () =>
     jitterMinDelayMs: 0,
   });
 
+const times = (n: number, w: QosWindow): QosWindow[] => Array.from({ length: n }, () => w);
+
 function feed(state: AdaptationState, windows: QosWindow[]) {
   const all = [];
   let s = state;
@@ -28,7 +30,7 @@ function feed(state: AdaptationState, windows: QosWindow[]) {
 }
 
 test('loss 6 % turns FEC on, with the example texts in English and French', () => {
-  const { results } = feed(start(), Array(6).fill({ lossPct: 6, jitterMs: 5 }));
+  const { results } = feed(start(), times(6, { lossPct: 6, jitterMs: 5 }));
   const fec = results.flatMap((r) => r.suggestions).find((s) => s.id === 'fec-on');
   assert.ok(fec);
   // Smoothed loss reaches 6 % only asymptotically; the text shows the smoothed value.
@@ -57,23 +59,23 @@ test('hysteresis: loss hovering around the threshold does not flap FEC', () => {
 });
 
 test('FEC goes off only after a long calm, and comes back on loss', () => {
-  let { state } = feed(start(), Array(10).fill({ lossPct: 8, jitterMs: 5 }));
+  let { state } = feed(start(), times(10, { lossPct: 8, jitterMs: 5 }));
   assert.equal(state.params.fec, true);
-  const calm = feed(state, Array(9).fill({ lossPct: 0, jitterMs: 5 }));
+  const calm = feed(state, times(9, { lossPct: 0, jitterMs: 5 }));
   assert.equal(calm.state.params.fec, true, 'not yet');
-  state = feed(calm.state, Array(10).fill({ lossPct: 0, jitterMs: 5 })).state;
+  state = feed(calm.state, times(10, { lossPct: 0, jitterMs: 5 })).state;
   assert.equal(state.params.fec, false);
 });
 
 test('heavy loss lowers bitrate (held between steps) then larger frames; calm restores', () => {
-  const { state, results } = feed(start(), Array(30).fill({ lossPct: 20, jitterMs: 5 }));
+  const { state, results } = feed(start(), times(30, { lossPct: 20, jitterMs: 5 }));
   const steps = results
     .filter((r) => r.change.bitrateKbps !== undefined)
     .map((r) => r.change.bitrateKbps);
   assert.deepEqual(steps.slice(0, 3), [24, 18, 14]);
   assert.equal(state.params.bitrateKbps, 12);
   assert.equal(state.params.frameMs, 40);
-  const calm = feed(state, Array(60).fill({ lossPct: 0, jitterMs: 2 })).state;
+  const calm = feed(state, times(60, { lossPct: 0, jitterMs: 2 })).state;
   assert.equal(calm.params.frameMs, 20);
   assert.ok(calm.params.bitrateKbps > 12);
 });
@@ -89,7 +91,7 @@ test('late packets raise the jitter-buffer floor; a long run without lowers it',
   assert.equal(s?.fr, '5 paquets en retard : garder au moins 80 ms de tampon');
   const down = feed(
     up.state,
-    Array(40).fill({
+    times(40, {
       lossPct: 0,
       jitterMs: 2,
       jitterBuffer: { latePackets: 0, targetDelayMs: 20 },
