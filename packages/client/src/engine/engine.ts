@@ -179,6 +179,7 @@ export class CallEngine {
   #timer: NodeJS.Timeout | undefined;
   #offRtp: (() => void) | undefined;
   #firstPacket = true;
+  #captureClock = 0;
   // Receive-side statistics (RFC 3550 §A.3 loss, §A.8 jitter).
   #baseExt = -1;
   #highestExt = -1;
@@ -198,6 +199,11 @@ export class CallEngine {
   /** Settings in force. */
   get settings(): CallSettings {
     return { ...this.#settings };
+  }
+
+  /** Capture device clock at the last frame captured, ms since the capture started. */
+  get captureClockMs(): number {
+    return this.#captureClock / SAMPLES_PER_MS;
   }
 
   /** The last snapshot, if any. */
@@ -283,6 +289,7 @@ export class CallEngine {
   #onCapture(pcm: Int16Array, clockSamples: number): void {
     if (!this.#running) return;
     const now = this.#now();
+    this.#captureClock = clockSamples + pcm.length;
     this.#o.probes?.captured?.(pcm, clockSamples, now);
     if (this.#settings.muted) pcm.fill(0);
     else if (this.#gainLinear !== 1) {
