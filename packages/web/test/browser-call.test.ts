@@ -21,6 +21,7 @@ import {
   speechWav,
   startServer,
   tempDir,
+  waitForMedia,
   type ServerHandle,
 } from './helpers.ts';
 
@@ -88,8 +89,8 @@ test('two browsers connect, see each other, refuse then accept, talk, chat, hang
   }
 
   // Talk for 5 s: audio bytes must flow both ways, measured by getStats() in each page.
-  await waitForCounters(alice);
-  await waitForCounters(bob);
+  await waitForMedia(alice);
+  await waitForMedia(bob);
   const a0 = await mediaCounters(alice);
   const b0 = await mediaCounters(bob);
   await alice.waitForTimeout(5000);
@@ -167,13 +168,4 @@ async function screenshotConnect(page: Page): Promise<void> {
   await page.goto(server.url);
   await page.getByRole('button', { name: 'Connect', exact: true }).waitFor();
   await screenshot(page, 'connect');
-}
-
-async function waitForCounters(page: Page): Promise<void> {
-  for (let i = 0; i < 50; i++) {
-    const c = await mediaCounters(page);
-    if (c !== null && c.polls >= 1 && c.bytesReceived > 0) return;
-    await page.waitForTimeout(200);
-  }
-  assert.fail('no media counters after 10 s');
 }

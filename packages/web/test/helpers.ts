@@ -190,6 +190,17 @@ export function mediaCounters(page: Page): Promise<MediaCounters | null> {
   });
 }
 
+/** Waits until the page has polled getStats() and received audio; returns the counters. */
+export async function waitForMedia(page: Page, timeoutMs = 10_000): Promise<MediaCounters> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const c = await mediaCounters(page);
+    if (c !== null && c.polls >= 1 && c.bytesReceived > 0) return c;
+    if (Date.now() > end) throw new Error(`no media counters after ${timeoutMs} ms`);
+    await page.waitForTimeout(200);
+  }
+}
+
 /** Saves a full-page screenshot as `.artifacts/screenshots/<name>.png`. */
 export async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
