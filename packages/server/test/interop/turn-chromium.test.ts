@@ -14,6 +14,47 @@ import { createTurnRelay } from '../../src/turn/index.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 
+/** Browser-side code, as a string: this package compiles without the DOM library. */
+const PAGE_JS = `
+window.turnTest = {
+  async offer(iceServers, policy) {
+    const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy: policy });
+    window.pc = pc;
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    for (const t of stream.getTracks()) pc.addTrack(t, stream);
+    await pc.setLocalDescription(await pc.createOffer());
+    await new Promise((resolve) => {
+      if (pc.iceGatheringState === 'complete') return resolve();
+      pc.addEventListener('icegatheringstatechange', () => {
+        if (pc.iceGatheringState === 'complete') resolve();
+      });
+      setTimeout(resolve, 10000);
+    });
+    return pc.localDescription.sdp;
+  },
+  addCandidate(c) {
+    return window.pc.addIceCandidate(c);
+  },
+  answer(sdp) {
+    return window.pc.setRemoteDescription({ type: 'answer', sdp });
+  },
+  async stats() {
+    const out = { packetsSent: 0, packetsReceived: 0, localType: '', remoteType: '' };
+    const byId = new Map();
+    (await window.pc.getStats()).forEach((s) => byId.set(s.id, s));
+    for (const s of byId.values()) {
+      if (s.type === 'outbound-rtp' && s.kind === 'audio') out.packetsSent = s.packetsSent;
+      if (s.type === 'inbound-rtp' && s.kind === 'audio') out.packetsReceived = s.packetsReceived;
+      if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') {
+        out.localType = byId.get(s.localCandidateId)?.candidateType ?? '';
+        out.remoteType = byId.get(s.remoteCandidateId)?.candidateType ?? '';
+      }
+    }
+    return out;
+  },
+};
+`;
+
 interface PageStats {
   packetsSent: number;
   packetsReceived: number;
@@ -67,19 +108,17 @@ test(
           }),
         ],
       },
-      iceServers: relay
-        .iceServersFor('call-c', 'werift', now)
-        .flatMap((s) =>
-          s.username === undefined
-            ? []
-            : [
-                {
-                  urls: s.urls.find((u) => u.endsWith('udp'))!,
-                  username: s.username,
-                  credential: s.credential ?? '',
-                },
-              ],
-        ),
+      iceServers: relay.iceServersFor('call-c', 'werift', now).flatMap((s) =>
+        s.username === undefined
+          ? []
+          : [
+              {
+                urls: s.urls.find((u) => u.endsWith('udp'))!,
+                username: s.username,
+                credential: s.credential ?? '',
+              },
+            ],
+      ),
       iceTransportPolicy: 'relay',
       iceUseIpv6: false,
     });
@@ -88,23 +127,10 @@ test(
       await page.goto(`http://127.0.0.1:${sitePort}/`);
       const iceServers = relay.iceServersFor('call-c', 'browser', now);
       assert.equal(relay.relayOnly, true);
-      const offer = await page.evaluate(
-        async ({ iceServers, policy }) => {
-          const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy: policy });
-          (window as unknown as { pc: RTCPeerConnection }).pc = pc;
-          const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
-          for (const t of stream.getTracks()) pc.addTrack(t, stream);
-          await pc.setLocalDescription(await pc.createOffer());
-          await new Promise<void>((resolve) => {
-            if (pc.iceGatheringState === 'complete') return resolve();
-            pc.addEventListener('icegatheringstatechange', () => {
-              if (pc.iceGatheringState === 'complete') resolve();
-            });
-            setTimeout(resolve, 10_000);
-          });
-          return pc.localDescription!.sdp;
-        },
-        { iceServers, policy: relay.relayOnly ? ('relay' as const) : ('all' as const) },
+      await page.addScriptTag({ content: PAGE_JS });
+      const policy = relay.relayOnly ? 'relay' : 'all';
+      const offer = await page.evaluate<string>(
+        `turnTest.offer(${JSON.stringify(iceServers)}, ${JSON.stringify(policy)})`,
       );
       assert.match(offer, /typ relay/, 'Chromium gathered no relayed candidate from our TURN');
       assert.doesNotMatch(offer, /typ host/);
@@ -115,27 +141,16 @@ test(
       werift.onIceCandidate.subscribe((c) => {
         if (!c) return;
         const init = c.toJSON();
-        void page
-          .evaluate(
-            (cand) => (window as unknown as { pc: RTCPeerConnection }).pc.addIceCandidate(cand),
-            {
-              candidate: init.candidate ?? '',
-              sdpMid: init.sdpMid ?? '0',
-              sdpMLineIndex: init.sdpMLineIndex ?? 0,
-            },
-          )
-          .catch(() => {});
+        const cand = {
+          candidate: init.candidate ?? '',
+          sdpMid: init.sdpMid ?? '0',
+          sdpMLineIndex: init.sdpMLineIndex ?? 0,
+        };
+        void page.evaluate(`turnTest.addCandidate(${JSON.stringify(cand)})`).catch(() => {});
       });
       await werift.setRemoteDescription({ type: 'offer', sdp: offer });
       await werift.setLocalDescription(await werift.createAnswer());
-      await page.evaluate(
-        (sdp) =>
-          (window as unknown as { pc: RTCPeerConnection }).pc.setRemoteDescription({
-            type: 'answer',
-            sdp,
-          }),
-        werift.localDescription!.sdp,
-      );
+      await page.evaluate(`turnTest.answer(${JSON.stringify(werift.localDescription!.sdp)})`);
 
       // werift sends Opus-silence frames (RFC 6716 TOC 0xF8 + empty) every 20 ms.
       let seq = 1;
@@ -155,31 +170,7 @@ test(
         }
         await new Promise((r) => setTimeout(r, 20));
         if (i % 25 === 24) {
-          stats = await page.evaluate(async () => {
-            const pc = (window as unknown as { pc: RTCPeerConnection }).pc;
-            const out: PageStats = {
-              packetsSent: 0,
-              packetsReceived: 0,
-              localType: '',
-              remoteType: '',
-            };
-            const report = await pc.getStats();
-            const byId = new Map<string, Record<string, unknown>>();
-            report.forEach((s: Record<string, unknown>) => byId.set(s.id as string, s));
-            for (const s of byId.values()) {
-              if (s.type === 'outbound-rtp' && s.kind === 'audio')
-                out.packetsSent = Number(s.packetsSent ?? 0);
-              if (s.type === 'inbound-rtp' && s.kind === 'audio')
-                out.packetsReceived = Number(s.packetsReceived ?? 0);
-              if (s.type === 'candidate-pair' && s.nominated === true && s.state === 'succeeded') {
-                out.localType = String(byId.get(s.localCandidateId as string)?.candidateType ?? '');
-                out.remoteType = String(
-                  byId.get(s.remoteCandidateId as string)?.candidateType ?? '',
-                );
-              }
-            }
-            return out;
-          });
+          stats = await page.evaluate<PageStats>('turnTest.stats()');
           if (stats.packetsReceived >= 25 && stats.packetsSent >= 25 && weriftReceived >= 25) break;
         }
       }
