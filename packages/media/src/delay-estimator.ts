@@ -19,6 +19,8 @@
 export interface DelayEstimatorOptions {
   /** Quantile of relative delay the target covers, 0..1. Default 0.99. */
   quantile?: number;
+  /** Proportional headroom on the risk quantile, e.g. 0.08 = +8 %. Default 0.08. */
+  riskHeadroom?: number;
   /** Quantile of relative delay over all packets the target covers, 0..1. Default 0.95. */
   inOrderQuantile?: number;
   /** Window for the minimum transit (the "fastest packet" reference), ms. Default 2000. */
@@ -36,6 +38,7 @@ export interface DelayEstimatorOptions {
 export class DelayEstimator {
   readonly #quantile: number;
   readonly #inOrderQuantile: number;
+  readonly #riskHeadroom: number;
   readonly #minWindowMs: number;
   readonly #historyMs: number;
   readonly #maxSamples: number;
@@ -48,6 +51,7 @@ export class DelayEstimator {
 
   constructor(options: DelayEstimatorOptions = {}) {
     this.#quantile = Math.min(1, Math.max(0, options.quantile ?? 0.99));
+    this.#riskHeadroom = Math.max(0, options.riskHeadroom ?? 0.08);
     this.#inOrderQuantile = Math.min(1, Math.max(0, options.inOrderQuantile ?? 0.95));
     this.#minWindowMs = options.minWindowMs ?? 2000;
     this.#historyMs = options.historyMs ?? 10000;
@@ -64,10 +68,18 @@ export class DelayEstimator {
   insert(arrivalMs: number, sendMs: number, reordered = false): number {
     const transit = arrivalMs - sendMs;
     const dq = this.#minDeque;
+    const oldMin = dq[0]?.transit;
     while (dq.length > 0 && (dq[dq.length - 1]?.transit ?? -Infinity) >= transit) dq.pop();
     dq.push({ at: arrivalMs, transit });
     while (dq.length > 1 && (dq[0]?.at ?? arrivalMs) < arrivalMs - this.#minWindowMs) dq.shift();
-    const rel = transit - (dq[0]?.transit ?? transit);
+    const newMin = dq[0]?.transit ?? transit;
+    if (oldMin !== undefined && newMin - oldMin > REBASE_MS) {
+      // The path got slower (route change) and the old minimum just left the window: the
+      // samples of the last window were measured against that stale minimum, so they carry the
+      // step. Re-base them, or the target would stay a whole step too high for `historyMs`.
+      this.#rebase(arrivalMs - this.#minWindowMs, newMin - oldMin);
+    }
+    const rel = transit - newMin;
     const risk = reordered ? rel : 0;
     this.#history.push({ at: arrivalMs, rel, risk });
     insertSorted(this.#sorted, rel);
@@ -86,6 +98,18 @@ export class DelayEstimator {
     return rel;
   }
 
+  #rebase(sinceMs: number, stepMs: number): void {
+    for (const h of this.#history) {
+      if (h.at < sinceMs) continue;
+      removeSorted(this.#sorted, h.rel);
+      removeSorted(this.#sortedRisk, h.risk);
+      h.rel = Math.max(0, h.rel - stepMs);
+      h.risk = h.risk > 0 ? Math.max(0, h.risk - stepMs) : 0;
+      insertSorted(this.#sorted, h.rel);
+      insertSorted(this.#sortedRisk, h.risk);
+    }
+  }
+
   /** Minimum transit over the recent window, ms (arrival clock − sender clock). */
   get minTransitMs(): number | undefined {
     return this.#minDeque[0]?.transit;
@@ -101,9 +125,13 @@ export class DelayEstimator {
     return pick(this.#sortedRisk, q);
   }
 
-  /** Delay that covers both quantiles, ms: the buffer's target before bounds and margin. */
+  /**
+   * Delay that covers both quantiles, ms: the buffer's target before bounds and margin. The risk
+   * quantile gets `riskHeadroom` (8 %) on top: the quantile of a finite window is noisy, and a
+   * proportional headroom costs little where the distribution is narrow.
+   */
   targetMs(): number {
-    return Math.max(this.quantileMs(), this.riskQuantileMs());
+    return Math.max(this.quantileMs(), this.riskQuantileMs() * (1 + this.#riskHeadroom));
   }
 
   /** Number of samples in the history. */
@@ -125,6 +153,9 @@ function pick(s: number[], q: number): number {
   const idx = Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1));
   return s[idx] ?? 0;
 }
+
+/** A rise of the path's minimum transit larger than this is treated as a route change, ms. */
+const REBASE_MS = 10;
 
 function lowerBound(a: number[], v: number): number {
   let lo = 0;

@@ -130,7 +130,7 @@ export interface JitterBufferOptions {
   maxDelayMs?: number;
   /** Ring size, packets. Default 1024. */
   capacity?: number;
-  /** Quantile of lateness risk (reordered packets' delay) the target covers. Default 0.995. */
+  /** Quantile of lateness risk (reordered packets' delay) the target covers. Default 0.99. */
   quantile?: number;
   /** Quantile of relative delay of all packets the target covers. Default 0.95. */
   inOrderQuantile?: number;
@@ -224,7 +224,7 @@ export class JitterBuffer {
     this.#maxDelayMs = 2000;
     this.setDelayBounds({ minMs: options.minDelayMs ?? 0, maxMs: options.maxDelayMs ?? 2000 });
     this.#estimator = new DelayEstimator({
-      quantile: options.quantile ?? 0.995,
+      quantile: options.quantile ?? 0.99,
       inOrderQuantile: options.inOrderQuantile ?? 0.95,
       historyMs: options.historyMs ?? 10000,
     });
