@@ -12,6 +12,7 @@ import {
   untilSignal,
 } from '../signaling/run-server.ts';
 import { approveFromTerminal, startHost } from '../signaling/host-mode.ts';
+import { attachHostAudio } from '../engine/host-audio.ts';
 
 export const command: Command = {
   usage: `Usage: parloir host --user NAME [--accept-all] [--profile DIR] [server options]
@@ -23,12 +24,18 @@ Options:
   --user NAME                 the host's display name (required)
   --accept-all                accept every connection (scripts)
   --profile DIR               profile directory with the host's key (default ~/.config/parloir)
+  --in DEV / --out DEV        the host's capture and playback (alsa:NAME, wav:FILE, null;
+                              default alsa:default); calls from approved guests are answered
+  --host-address IP           offer only this local address as ICE host candidate
 ${SERVER_CLI_USAGE}`,
   options: {
     ...SERVER_CLI_OPTIONS,
     user: { type: 'string' },
     'accept-all': { type: 'boolean' },
     profile: { type: 'string' },
+    in: { type: 'string', default: 'alsa:default' },
+    out: { type: 'string', default: 'alsa:default' },
+    'host-address': { type: 'string' },
   },
   allowPositionals: false,
   async run(args) {
@@ -44,8 +51,17 @@ ${SERVER_CLI_USAGE}`,
     console.log(`host "${user}" is online (user id ${host.client.session.userId ?? '?'})`);
     const stop =
       args.values['accept-all'] === true ? () => undefined : approveFromTerminal(host.client);
+    const hostAddress = stringOpt(args, 'host-address');
+    const stopAudio = attachHostAudio({
+      client: host.client,
+      input: stringOpt(args, 'in') ?? 'alsa:default',
+      output: stringOpt(args, 'out') ?? 'alsa:default',
+      profileDir,
+      hostAddresses: hostAddress === undefined ? undefined : [hostAddress],
+    });
     return untilSignal(async () => {
       stop();
+      await stopAudio();
       await host.close();
     });
   },

@@ -10,13 +10,17 @@ export interface CliRun {
   child: ChildProcess;
   /** Resolves when it exits. */
   done: Promise<{ code: number | null; stdout: string; stderr: string }>;
+  /** stdout so far. */
+  stdout(): string;
   /** stderr so far (progress lines). */
   stderr(): string;
+  /** Writes one line to its stdin. */
+  send(line: string): void;
 }
 
 /** Starts `parloir ARGS…`; kills it after `timeoutMs`. */
 export function runCli(args: string[], timeoutMs = 60_000): CliRun {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString('utf8')));
@@ -29,16 +33,39 @@ export function runCli(args: string[], timeoutMs = 60_000): CliRun {
       setImmediate(() => res({ code, stdout: out, stderr: err }));
     });
   });
-  return { child, done, stderr: () => err };
+  return {
+    child,
+    done,
+    stdout: () => out,
+    stderr: () => err,
+    send: (line) => {
+      child.stdin?.write(`${line}\n`);
+    },
+  };
 }
 
-/** Resolves when `run`'s stderr matches `re`, rejects after `timeoutMs`. */
-export async function waitForStderr(run: CliRun, re: RegExp, timeoutMs = 40_000): Promise<void> {
+/** Resolves with the match when `which` output of `run` matches `re`; rejects after `timeoutMs`. */
+export async function waitForOutput(
+  run: CliRun,
+  re: RegExp,
+  which: 'stdout' | 'stderr' = 'stdout',
+  timeoutMs = 40_000,
+): Promise<RegExpExecArray> {
   const end = Date.now() + timeoutMs;
-  while (!re.test(run.stderr())) {
+  for (;;) {
+    const text = which === 'stdout' ? run.stdout() : run.stderr();
+    const m = re.exec(text);
+    if (m !== null) return m;
     if (Date.now() > end || run.child.exitCode !== null) {
-      throw new Error(`stderr never matched ${re}:\n${run.stderr()}`);
+      throw new Error(
+        `${which} never matched ${re}:\n${run.stdout()}\n--- stderr:\n${run.stderr()}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** Resolves when `run`'s stderr matches `re`. */
+export async function waitForStderr(run: CliRun, re: RegExp, timeoutMs = 40_000): Promise<void> {
+  await waitForOutput(run, re, 'stderr', timeoutMs);
 }
