@@ -116,14 +116,11 @@ test(
         uclient(relay.port, ['-y', '-R', '-n', '20'], 8_000),
         uclient(relay.port, ['-t', '-y', '-R', '-n', '20'], 8_000),
       ]);
-      const allocationsLeft = relay.stats().allocations;
       const clean = await uclient(relay.port, ['-y', '-n', '20']);
       assert.equal(clean.code, 0);
       assert.equal(clean.lost, 0);
       assert.equal(clean.received, clean.sent);
       assert.ok(clean.sent >= 40);
-      // The clean run's own allocations came and went; nothing leaked past the corrupted ones.
-      assert.ok(relay.stats().allocations <= allocationsLeft);
     } finally {
       await relay.close();
     }
