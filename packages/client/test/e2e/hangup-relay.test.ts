@@ -62,7 +62,7 @@ test('hang-up from either side ends both within 1 s and frees the relay allocati
       await timeOfNth(bob, /= media up \(relayed\)/, round, 30_000);
       await sleep(1000);
       assert.ok(relay.stats().allocations >= 2, `allocations during call ${round}`);
-      const packets = relay.stats().packetsRelayed;
+      const packets: number = relay.stats().packetsRelayed;
       assert.ok(packets > 50, `relayed ${packets} packets`);
       const t0 = performance.now();
       hanger.send('hangup');
@@ -79,7 +79,7 @@ test('hang-up from either side ends both within 1 s and frees the relay allocati
       const deadline = performance.now() + 1000;
       while (relay.stats().allocations > 0 && performance.now() < deadline) await sleep(20);
       assert.equal(relay.stats().allocations, 0, `allocations left after call ${round}`);
-      const relayedAtEnd = relay.stats().packetsRelayed;
+      const relayedAtEnd: number = relay.stats().packetsRelayed;
       await sleep(500);
       assert.equal(relay.stats().packetsRelayed, relayedAtEnd, 'nothing relayed after the hang-up');
     }
