@@ -118,6 +118,27 @@ test('two browsers connect, see each other, refuse then accept, talk, chat, hang
   await alice.getByTestId('quality').waitFor();
   await screenshot(alice, 'in-call');
 
+  // Settings mid-call: bitrate via setParameters, frame size and FEC via the Opus fmtp, applied
+  // without renegotiating with the other side; the call stays up and audio keeps flowing.
+  await alice.getByText('Call settings').click();
+  await alice.getByLabel('Bitrate (kbit/s)', { exact: true }).fill('20');
+  await alice.getByLabel('Frame size (ms)').selectOption('40');
+  await alice.getByLabel('Forward error correction (FEC)').uncheck();
+  await alice.getByRole('button', { name: 'Apply settings' }).click();
+  await alice.waitForTimeout(1000);
+  const s0 = await mediaCounters(alice);
+  const r0 = await mediaCounters(bob);
+  await alice.waitForTimeout(2500);
+  const s1 = await mediaCounters(alice);
+  const r1 = await mediaCounters(bob);
+  assert.ok(s0 && s1 && r0 && r1);
+  assert.ok(r1.bytesReceived - r0.bytesReceived > 2000, 'Bob still hears Alice after the change');
+  assert.ok(s1.bytesReceived - s0.bytesReceived > 2000, 'Alice still hears Bob after the change');
+  assert.equal(await alice.evaluate(() => window.parloirDebug?.peer()?.connection), 'connected');
+  // Counters are polled once a second: rate per poll is packets per second, 25 at 40 ms frames.
+  const pps = (r1.packetsReceived - r0.packetsReceived) / (r1.polls - r0.polls);
+  assert.ok(pps > 15 && pps < 38, `Bob receives ${pps} packets/s after frame size 40 ms`);
+
   // M mutes, M unmutes.
   const mute = alice.getByRole('button', { name: 'Mute', exact: true });
   await alice.locator('body').press('m');

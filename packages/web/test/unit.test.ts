@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { ClientSession, generateIdentity, type SessionTransport } from '@parloir/protocol';
 import { deriveSas as nativeSas } from '../../client/src/transport/sas.ts';
-import { mosFromR, rFactor } from '../src/app/quality.ts';
+import { SuggestionAdvisor, quality, settingsFromChange } from '../src/app/quality.ts';
 import { SessionBinding, outcomeOf } from '../src/app/session-binding.ts';
 import { initialState, QOS_WINDOW_S, Store } from '../src/app/store.ts';
 import { wsUrlFor } from '../src/browser/browser-backend.ts';
@@ -80,18 +80,40 @@ test('server field → WebSocket URL', () => {
   assert.equal(wsUrlFor(' wss://h/ws ', 'http:'), 'wss://h/ws');
 });
 
-test('E-model: defaults give R 93.2 / MOS 4.41; loss and delay lower it monotonically', () => {
-  assert.equal(rFactor({ oneWayDelayMs: 0, lossPct: 0 }), 93.2);
-  assert.ok(Math.abs(mosFromR(93.2) - 4.41) < 0.01);
-  let prev = 5;
+test('quality uses the media E-model: clean wideband Opus is excellent, loss and delay lower it', () => {
+  const clean = quality({ oneWayDelayMs: 40, lossPct: 0, bitrateKbps: 32, fec: true });
+  assert.equal(clean.grade, 'excellent');
+  assert.ok(clean.mos > 4.2 && clean.mos <= 4.5, `MOS ${clean.mos}`);
+  let prev = clean.mos + 1;
   for (const lossPct of [0, 1, 2, 5, 10, 20]) {
-    const mos = mosFromR(rFactor({ oneWayDelayMs: 50, lossPct }));
+    const { mos } = quality({ oneWayDelayMs: 50, lossPct, bitrateKbps: 32, fec: false });
     assert.ok(mos < prev, `MOS falls with loss (${lossPct} %)`);
     prev = mos;
   }
-  assert.ok(mosFromR(rFactor({ oneWayDelayMs: 400, lossPct: 0 })) < 4.0);
-  assert.equal(mosFromR(-5), 1);
-  assert.equal(mosFromR(120), 4.5);
+  assert.ok(
+    quality({ oneWayDelayMs: 450, lossPct: 0, bitrateKbps: 32, fec: true }).mos < clean.mos,
+  );
+});
+
+test('the media policy advises FEC on under sustained loss; applying a suggestion removes it', () => {
+  const settings = { bitrateKbps: 32, frameMs: 20, fec: false };
+  const advisor = new SuggestionAdvisor(settings);
+  let shown: ReturnType<SuggestionAdvisor['next']> = [];
+  for (let s = 0; s < 12; s++) shown = advisor.next({ lossPct: 6, jitterMs: 5 }, settings);
+  const fec = shown.find((s) => s.id === 'fec-on');
+  assert.ok(fec, `suggestions: ${shown.map((s) => s.id).join(', ')}`);
+  assert.equal(fec.change.fec, true);
+  assert.match(fec.fr, /FEC/);
+  advisor.dismiss('fec-on');
+  assert.equal(
+    advisor
+      .next({ lossPct: 0, jitterMs: 1 }, { ...settings, fec: true })
+      .find((s) => s.id === 'fec-on'),
+    undefined,
+  );
+  assert.deepEqual(settingsFromChange({ jitterMinDelayMs: 60, expectedLossPct: 5 }), {
+    jbMinMs: 60,
+  });
 });
 
 test('store keeps 60 s of samples and replaces a pending chat message by its ack', () => {

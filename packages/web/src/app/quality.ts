@@ -1,35 +1,102 @@
 /**
- * Call quality from network measurements: a simplified ITU-T G.107 E-model giving R and MOS, used
- * for the browser's getStats() samples (the native engine computes its own with @parloir/media).
- *
- * R = 93.2 − Id − Ie,eff (G.107 §7 defaults: Ro − Is = 93.2, A = 0). Id uses the Cole–Rosenbluth
- * (2001) fit of G.107's delay impairment. Ie,eff = Ie + (95 − Ie)·Ppl/(Ppl/BurstR + Bpl) (G.107
- * eq. 7-29) with BurstR = 1. For Opus we take Ie = 0 and Bpl = 20 at wideband: an approximation
- * (no Opus values are standardised in G.113), stated as such in docs/web-ui.md.
+ * Call quality and suggestions from a once-a-second measurement, shared by both modes' display:
+ * the E-model (ITU-T G.107) and the adaptation policy come from @parloir/media, the same code the
+ * native engine runs; this file only adapts browser measurements to their inputs and their
+ * outputs to the UI's shapes.
  */
+import {
+  adapt,
+  eModel,
+  initialAdaptationState,
+  opusImpairment,
+  type AdaptationState,
+  type ParamChange,
+  type Suggestion as MediaSuggestion,
+} from '@parloir/media';
+import type { CallSettings, Grade, Suggestion } from './types.ts';
 
-/** Inputs of the quality estimate. */
+/** What one browser sample gives the E-model. */
 export interface QualityInput {
-  /** One-way mouth-to-ear delay, in ms. */
+  /** Mouth-to-ear one-way delay, in ms. */
   oneWayDelayMs: number;
-  /** Packet loss, in percent (0..100). */
+  /** Packet loss over the interval, in percent. */
   lossPct: number;
+  /** Opus bitrate, in kbit/s. */
+  bitrateKbps: number;
+  /** Whether Opus in-band FEC is on. */
+  fec: boolean;
 }
 
-/** Transmission rating factor R (0..100). */
-export function rFactor({ oneWayDelayMs, lossPct }: QualityInput): number {
-  const d = Math.max(0, oneWayDelayMs);
-  const id = 0.024 * d + (d > 177.3 ? 0.11 * (d - 177.3) : 0);
-  const ie = 0;
-  const bpl = 20;
-  const ppl = Math.min(100, Math.max(0, lossPct));
-  const ieEff = ie + ((95 - ie) * ppl) / (ppl + bpl);
-  return Math.min(100, Math.max(0, 93.2 - id - ieEff));
+/** MOS and grade of a sample (G.107 with the media package's Opus Ie/Bpl approximation). */
+export function quality(input: QualityInput): { r: number; mos: number; grade: Grade } {
+  const codec = opusImpairment(input.bitrateKbps, input.fec);
+  const e = eModel({ ta: input.oneWayDelayMs, ppl: input.lossPct, ie: codec.ie, bpl: codec.bpl });
+  return { r: e.r, mos: e.mos, grade: e.grade };
 }
 
-/** MOS from R (G.107 Annex B, eq. B-4). */
-export function mosFromR(r: number): number {
-  if (r <= 0) return 1;
-  if (r >= 100) return 4.5;
-  return 1 + 0.035 * r + r * (r - 60) * (100 - r) * 7e-6;
+/** A media-policy parameter change as UI settings (fields the UI cannot express are dropped). */
+export function settingsFromChange(change: ParamChange | undefined): CallSettings {
+  const out: CallSettings = {};
+  if (change === undefined) return out;
+  if (change.bitrateKbps !== undefined) out.bitrateKbps = change.bitrateKbps;
+  if (change.fec !== undefined) out.fec = change.fec;
+  if (change.frameMs !== undefined) out.frameMs = change.frameMs;
+  if (change.jitterMinDelayMs !== undefined) out.jbMinMs = change.jitterMinDelayMs;
+  return out;
+}
+
+/** A media-policy suggestion as the UI shows it. */
+export function toUiSuggestion(
+  s: Pick<MediaSuggestion, 'en' | 'fr'> & {
+    id?: string;
+    change?: ParamChange;
+  },
+): Suggestion {
+  return { id: s.id ?? s.en, en: s.en, fr: s.fr, change: settingsFromChange(s.change) };
+}
+
+/**
+ * Runs the media adaptation policy as an advisor: it sees each window, its suggestions are shown
+ * with an [Apply] button, but nothing is applied behind the user's back (the policy's state is
+ * reset to the settings actually in force after each window).
+ */
+export class SuggestionAdvisor {
+  #state: AdaptationState;
+  #current: Suggestion[] = [];
+
+  /** Starts from the call's initial settings. */
+  constructor(settings: CallSettings) {
+    this.#state = initialAdaptationState(paramsOf(settings));
+  }
+
+  /** Feeds one window; returns the suggestions to show (the latest per id, at most four). */
+  next(
+    window: { lossPct: number; jitterMs: number; rttMs?: number; oneWayDelayMs?: number },
+    settings: CallSettings,
+  ): Suggestion[] {
+    const r = adapt(window, this.#state);
+    this.#state = { ...r.state, params: paramsOf(settings) };
+    if (r.suggestions.length > 0) {
+      const fresh = r.suggestions.map(toUiSuggestion);
+      const ids = new Set(fresh.map((s) => s.id));
+      this.#current = [...fresh, ...this.#current.filter((s) => !ids.has(s.id))].slice(0, 4);
+    }
+    return this.#current;
+  }
+
+  /** Forgets a suggestion once applied. */
+  dismiss(id: string): void {
+    this.#current = this.#current.filter((s) => s.id !== id);
+  }
+}
+
+function paramsOf(s: CallSettings) {
+  const frame = s.frameMs === 10 || s.frameMs === 40 || s.frameMs === 60 ? s.frameMs : 20;
+  return {
+    bitrateKbps: s.bitrateKbps ?? 32,
+    fec: s.fec ?? true,
+    expectedLossPct: 0,
+    frameMs: frame,
+    jitterMinDelayMs: s.jbMinMs ?? 0,
+  } as const;
 }

@@ -75,6 +75,8 @@ export interface QosSample {
   bitrateKbps: number | null;
   /** Jitter-buffer (playout) delay, in ms. */
   bufferDelayMs: number | null;
+  /** Quality grade from the E-model, when known. */
+  grade?: Grade;
 }
 
 /** Quality grade names, from MOS. */
@@ -108,7 +110,7 @@ export interface Suggestion {
   en: string;
   /** Human text, French. */
   fr: string;
-  /** The change it proposes. */
+  /** The change it proposes; empty for advice nothing can apply (e.g. "use a cable"). */
   change: CallSettings;
 }
 

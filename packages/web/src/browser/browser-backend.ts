@@ -12,6 +12,7 @@ import {
   type CallState,
 } from '@parloir/protocol';
 import type { Backend, ConnectOptions } from '../app/backend.ts';
+import { SuggestionAdvisor } from '../app/quality.ts';
 import { SessionBinding, toUiMessage } from '../app/session-binding.ts';
 import { initialState, type Store } from '../app/store.ts';
 import type { CallSettings, PresenceStatus, Suggestion, UiError } from '../app/types.ts';
@@ -84,6 +85,7 @@ export class BrowserBackend implements Backend {
   #statsTimer: ReturnType<typeof setInterval> | null = null;
   #settings: CallSettings = { ...DEFAULT_BROWSER_SETTINGS };
   #nextLocalId = 1;
+  #advisor: SuggestionAdvisor | null = null;
   #debug: DebugInfo = {
     lastStats: null,
     polls: 0,
@@ -305,7 +307,8 @@ export class BrowserBackend implements Backend {
     if (session.call.phase !== 'active' || session.call.callId !== callId) return;
     this.#stopMedia();
     this.#settings = { ...DEFAULT_BROWSER_SETTINGS };
-    this.#store.update({ samples: [], settings: this.#settings });
+    this.#advisor = new SuggestionAdvisor(this.#settings);
+    this.#store.update({ samples: [], suggestions: [], settings: this.#settings });
     for (const t of mic.getAudioTracks()) t.enabled = !(this.#store.get().call?.muted ?? false);
     this.#rtcCallId = callId;
     const rtc = new WebRtcCall({
@@ -359,6 +362,18 @@ export class BrowserBackend implements Backend {
     this.#debug.lastStats = s;
     this.#debug.polls++;
     this.#store.pushSample(s.sample);
+    if (this.#advisor !== null && s.sample.lossPct !== null) {
+      const suggestions = this.#advisor.next(
+        {
+          lossPct: s.sample.lossPct,
+          jitterMs: s.sample.jitterMs ?? 0,
+          oneWayDelayMs: s.oneWayDelayMs,
+          ...(s.sample.rttMs !== null ? { rttMs: s.sample.rttMs } : {}),
+        },
+        this.#settings,
+      );
+      if (suggestions !== this.#store.get().suggestions) this.#store.update({ suggestions });
+    }
     if (s.path !== undefined && this.#store.get().call?.path !== s.path)
       this.#store.updateCall({ path: s.path });
   }
@@ -510,6 +525,7 @@ export class BrowserBackend implements Backend {
 
   applySuggestion(s: Suggestion): void {
     this.applySettings(s.change);
+    this.#advisor?.dismiss(s.id);
     this.#store.update((st) => ({ appliedSuggestions: [...st.appliedSuggestions, s.id] }));
   }
 }

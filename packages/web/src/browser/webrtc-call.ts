@@ -7,7 +7,7 @@
  * re-applied locally — RFC 7587 §6.1 `useinbandfec`, RFC 4566 `a=ptime`).
  */
 import type { CallSignal } from '@parloir/protocol';
-import { mosFromR, rFactor } from '../app/quality.ts';
+import { quality } from '../app/quality.ts';
 import type { CallSettings, QosSample } from '../app/types.ts';
 import { deriveSas, sdpFingerprint } from './sas.ts';
 
@@ -41,6 +41,8 @@ export interface CallStatsSample {
   bytesReceived: number;
   /** Total audio packets received so far. */
   packetsReceived: number;
+  /** Estimated mouth-to-ear delay, in ms. */
+  oneWayDelayMs: number;
 }
 
 /** Rewrites the Opus fmtp/ptime of an SDP for our wishes: RFC 7587 §6.1 parameters. */
@@ -285,16 +287,17 @@ export class WebRtcCall {
         : null;
     const rttMs = rttS !== undefined ? rttS * 1000 : null;
     const frameMs = this.#settings.frameMs ?? 20;
-    const mos =
+    // Mouth-to-ear: half the RTT, the playout buffer, one frame plus Opus look-ahead (6.5 ms).
+    const oneWayDelayMs = (rttMs ?? 0) / 2 + (bufferDelayMs ?? 0) + frameMs + 6.5;
+    const q =
       lossPct === null
         ? null
-        : mosFromR(
-            rFactor({
-              // Mouth-to-ear: half the RTT, playout buffer, one frame plus Opus look-ahead (6.5 ms).
-              oneWayDelayMs: (rttMs ?? 0) / 2 + (bufferDelayMs ?? 0) + frameMs + 6.5,
-              lossPct,
-            }),
-          );
+        : quality({
+            oneWayDelayMs,
+            lossPct,
+            bitrateKbps: this.#settings.bitrateKbps ?? 32,
+            fec: this.#settings.fec ?? true,
+          });
 
     let path: 'direct' | 'relay' | undefined;
     if (pair !== undefined) {
@@ -309,14 +312,16 @@ export class WebRtcCall {
         jitterMs: jitterS !== undefined ? jitterS * 1000 : null,
         lossPct,
         rttMs,
-        mos,
+        mos: q?.mos ?? null,
         bitrateKbps,
         bufferDelayMs,
+        ...(q !== null ? { grade: q.grade } : {}),
       },
       ...(path !== undefined ? { path } : {}),
       bytesSent,
       bytesReceived,
       packetsReceived: received,
+      oneWayDelayMs,
     };
   }
 

@@ -9,9 +9,17 @@
 import type { ClientSessionEvents, UserInfo } from '@parloir/protocol';
 import type { Backend, ConnectOptions } from '../app/backend.ts';
 import { WebError } from '../errors.ts';
+import { toUiSuggestion } from '../app/quality.ts';
 import { SessionBinding, toUiMessage, type SessionEventSource } from '../app/session-binding.ts';
 import type { Store } from '../app/store.ts';
-import type { CallSettings, PresenceStatus, QosSample, Suggestion, UiError } from '../app/types.ts';
+import type {
+  CallSettings,
+  Grade,
+  PresenceStatus,
+  QosSample,
+  Suggestion,
+  UiError,
+} from '../app/types.ts';
 
 /** The native engine's settings as the control API reports them (bit/s, ms). */
 interface NativeSettings {
@@ -43,17 +51,17 @@ interface NativeQos {
   sendKbps?: number;
   mos?: number;
   jitterBuffer?: { delayMs?: number };
-  suggestions?: {
-    id?: string;
-    en: string;
-    fr: string;
-    change?: Record<string, unknown>;
-    set?: Record<string, string>;
-  }[];
+  /** Media-policy suggestions (`@parloir/media` Suggestion: id, en, fr, change). */
+  suggestions?: Parameters<typeof toUiSuggestion>[0][];
+  grade?: string;
   settings?: NativeSettings;
 }
 
 type Listener = (payload: never) => void;
+
+function isGrade(g: unknown): g is Grade {
+  return g === 'excellent' || g === 'good' || g === 'fair' || g === 'poor' || g === 'bad';
+}
 
 function uiError(err: WebError): UiError {
   return { code: err.code, message: err.message };
@@ -81,18 +89,6 @@ export function toSetCommands(change: CallSettings): [string, string][] {
   if (change.jbMaxMs !== undefined) out.push(['jb-max', String(change.jbMaxMs)]);
   if (change.alsaPeriodMs !== undefined) out.push(['period', String(change.alsaPeriodMs)]);
   return out;
-}
-
-/** A native suggestion with a machine-readable change becomes an appliable UI suggestion. */
-function toSuggestion(s: NonNullable<NativeQos['suggestions']>[number]): Suggestion {
-  const c = s.change ?? {};
-  const num = (k: string) => (typeof c[k] === 'number' ? c[k] : undefined);
-  const native: NativeSettings = {};
-  if (num('bitrateBps') !== undefined) native.bitrateBps = num('bitrateBps');
-  if (num('frameMs') !== undefined) native.frameMs = num('frameMs');
-  if (typeof c.fec === 'boolean') native.fec = c.fec;
-  if (num('jbMinMs') !== undefined) native.jbMinMs = num('jbMinMs');
-  return { id: s.id ?? s.en, en: s.en, fr: s.fr, change: fromNativeSettings(native) };
 }
 
 /** The native backend. */
@@ -271,10 +267,11 @@ export class NativeBackend implements Backend {
       mos: q.mos ?? null,
       bitrateKbps: q.sendKbps ?? null,
       bufferDelayMs: q.jitterBuffer?.delayMs ?? null,
+      ...(isGrade(q.grade) ? { grade: q.grade } : {}),
     };
     this.#store.pushSample(sample);
     if (q.suggestions !== undefined)
-      this.#store.update({ suggestions: q.suggestions.map(toSuggestion) });
+      this.#store.update({ suggestions: q.suggestions.map(toUiSuggestion) });
     if (q.settings !== undefined) this.#store.update({ settings: fromNativeSettings(q.settings) });
     if (q.path !== undefined && q.path !== 'unknown')
       this.#store.updateCall({ path: q.path === 'direct' ? 'direct' : 'relay' });

@@ -108,7 +108,7 @@ export function CallPanel() {
 
   const last = state.samples.at(-1);
   const mos = last?.mos ?? null;
-  const grade = mos === null ? null : gradeOf(mos);
+  const grade = last?.grade ?? (mos === null ? null : gradeOf(mos));
   return (
     <section
       className="card call-card active"
@@ -196,14 +196,16 @@ function Suggestions() {
             return (
               <li key={s.id} data-suggestion={s.id}>
                 <span>{lang === 'fr' ? s.fr : s.en}</span>
-                <button
-                  type="button"
-                  disabled={applied}
-                  onClick={() => backend.applySuggestion(s)}
-                  aria-label={`${t('apply')}: ${lang === 'fr' ? s.fr : s.en}`}
-                >
-                  {applied ? t('applied') : t('apply')}
-                </button>
+                {Object.keys(s.change).length > 0 && (
+                  <button
+                    type="button"
+                    disabled={applied}
+                    onClick={() => backend.applySuggestion(s)}
+                    aria-label={`${t('apply')}: ${lang === 'fr' ? s.fr : s.en}`}
+                  >
+                    {applied ? t('applied') : t('apply')}
+                  </button>
+                )}
               </li>
             );
           })}

@@ -11,7 +11,7 @@ import type { MsgKey } from '../i18n.ts';
 import { useAppState, useT } from './context.ts';
 
 interface Series {
-  key: Exclude<keyof QosSample, 't'>;
+  key: Exclude<keyof QosSample, 't' | 'grade'>;
   label: MsgKey;
   colour: string;
   /** Fixed y range, or undefined for auto. */
