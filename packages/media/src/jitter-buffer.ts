@@ -378,10 +378,11 @@ export class JitterBuffer {
       }
       if (this.#queue.length >= this.#tickSamples + want) {
         const overlap = Math.min(this.#tickSamples, Math.round(this.#sampleRate / 400));
-        const cut = shortenPcm(this.#queue, want, overlap);
+        const search = this.#queue.length - want - overlap;
+        const cut = shortenPcm(this.#queue, want, overlap, search);
         if (cut.removed > 0) {
           this.#queue = cut.pcm;
-          this.#shiftStarts(cut.removed, overlap);
+          this.#shiftStarts(cut.at, cut.removed);
           this.#stats.accelerateCount++;
           raise('accelerate');
         }
@@ -498,11 +499,12 @@ export class JitterBuffer {
     this.#queue = q;
   }
 
-  #shiftStarts(removed: number, overlap: number): void {
+  /** Moves queued packet starts after a cut of `removed` samples at `at`. */
+  #shiftStarts(at: number, removed: number): void {
     // A packet whose start fell inside the cut still played (time-compressed): keep it.
     this.#queueStarts = this.#queueStarts.map((s) => ({
       seq: s.seq,
-      offset: s.offset < overlap ? s.offset : Math.max(overlap, s.offset - removed),
+      offset: s.offset <= at ? s.offset : Math.max(at, s.offset - removed),
     }));
   }
 
