@@ -54,7 +54,7 @@ interface Summary {
   log: string;
 }
 
-async function callOnce(tag: string, relay: boolean): Promise<void> {
+async function callOnce(tag: string, relay: boolean, diag: (m: string) => void): Promise<void> {
   const common = ['--server', srv.serverArg, '--json', '--host-address', '127.0.0.1'];
   const outA = join(dir, `${tag}-alice-out.wav`);
   const outB = join(dir, `${tag}-bob-out.wav`);
@@ -107,6 +107,7 @@ async function callOnce(tag: string, relay: boolean): Promise<void> {
   const aHearsA = envelopeSimilarity(a, loadWav(outA));
   const bHearsB = envelopeSimilarity(b, loadWav(outB));
   const msg = `${tag}: B hears A ${bHearsA.correlation.toFixed(3)}, A hears B ${aHearsB.correlation.toFixed(3)}, A hears A ${aHearsA.correlation.toFixed(3)}, B hears B ${bHearsB.correlation.toFixed(3)}`;
+  diag(msg);
   assert.ok(bHearsA.correlation >= HEARS, `${msg}\n${ra.stdout}\n${rb.stdout}`);
   assert.ok(aHearsB.correlation >= HEARS, msg);
   assert.ok(aHearsA.correlation < ECHO, msg);
@@ -114,10 +115,10 @@ async function callOnce(tag: string, relay: boolean): Promise<void> {
   assert.ok(sa.mosMean > 4, `MOS ${sa.mosMean}`);
 }
 
-test('server mode, direct: 10 s call, each side hears the other and not itself', async () => {
-  await callOnce('d', false);
+test('server mode, direct: 10 s call, each side hears the other and not itself', async (t) => {
+  await callOnce('d', false, (m) => t.diagnostic(m));
 });
 
-test('server mode, --relay: 10 s call through the TURN relay', async () => {
-  await callOnce('r', true);
+test('server mode, --relay: 10 s call through the TURN relay', async (t) => {
+  await callOnce('r', true, (m) => t.diagnostic(m));
 });
