@@ -183,6 +183,23 @@ test('two browsers connect, see each other, refuse then accept, talk, chat, hang
   // Unblock: Alice can call again.
   await bob.getByRole('button', { name: 'Unblock Alice', exact: true }).click();
   await callBob.waitFor();
+
+  // Bob leaves; Alice writes to him from "Recent conversations"; when Bob comes back the message
+  // arrives (unread badge) and opening the chat loads the history.
+  await bob.getByRole('button', { name: 'Disconnect', exact: true }).click();
+  await callBob.waitFor({ state: 'detached' });
+  await alice.getByRole('region', { name: 'Recent conversations (offline)' }).waitFor();
+  await alice.getByRole('button', { name: 'Chat with Bob' }).click();
+  await alice
+    .getByRole('textbox', { name: 'Message', exact: true })
+    .fill('Call me when you are back');
+  await alice.getByRole('textbox', { name: 'Message', exact: true }).press('Enter');
+  await alice.locator('.msg.mine:not(.pending)').getByText('Call me when you are back').waitFor();
+  await connectAs(bob, server, 'Bob');
+  await bob.getByLabel('1 unread').waitFor();
+  await bob.getByRole('button', { name: 'Chat with Alice' }).click();
+  for (const text of ['Can you hear me?', 'Loud and clear.', 'Call me when you are back'])
+    await bob.getByRole('region', { name: 'Chat with Alice' }).getByText(text).waitFor();
 });
 
 async function screenshotConnect(page: Page): Promise<void> {

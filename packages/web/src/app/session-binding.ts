@@ -131,7 +131,13 @@ export class SessionBinding {
     this.#publishPeople();
   }
 
+  #publishNames(): void {
+    const names = Object.fromEntries(this.#names);
+    this.#store.update({ names });
+  }
+
   #publishPeople(): void {
+    this.#publishNames();
     const people: Person[] = [...this.#online.values()]
       .map((u) => ({
         id: u.userId,
@@ -184,6 +190,7 @@ export class SessionBinding {
         break;
       case 'incoming':
         this.#names.set(c.peer.userId, c.peer.name);
+        this.#publishNames();
         next = {
           ...keep(c.callId, c.peer.userId),
           id: c.callId,

@@ -45,8 +45,10 @@ export interface AppState {
   serverFingerprint: string | null;
   /** Last connect/session error, shown on the connect screen or as a toast. */
   error: UiError | null;
-  /** Online people except me, in arrival order. */
+  /** Online people except me, sorted by name. */
   people: Person[];
+  /** Display names of every user id seen (online or not), for conversations with absent people. */
+  names: Record<string, string>;
   /** Host-mode requests waiting for my answer. */
   hostRequests: HostRequest[];
   /** The call in progress. */
@@ -84,6 +86,7 @@ export function initialState(languages: readonly string[], mode: 'browser' | 'na
     serverFingerprint: null,
     error: null,
     people: [],
+    names: {},
     hostRequests: [],
     call: null,
     lastOutcome: null,

@@ -65,7 +65,7 @@ function Header() {
         >
           {state.theme === 'dark' ? '☀' : '☾'}
         </button>
-        {connected && (
+        {connected && state.mode === 'browser' && (
           <button
             type="button"
             className="ghost disconnect"
@@ -73,7 +73,15 @@ function Header() {
             title={t('disconnect')}
             onClick={() => backend.disconnect()}
           >
-            <span aria-hidden="true">⏻</span>
+            <svg width="16" height="16" viewBox="0 0 24 24" aria-hidden="true">
+              <path
+                d="M12 3v8M6.3 6.3a8 8 0 1 0 11.4 0"
+                fill="none"
+                stroke="currentColor"
+                strokeWidth="2.2"
+                strokeLinecap="round"
+              />
+            </svg>
             <span className="label">{t('disconnect')}</span>
           </button>
         )}

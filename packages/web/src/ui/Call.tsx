@@ -290,28 +290,32 @@ function SettingsPanel() {
         </label>
         {mode === 'native' && (
           <>
-            <label>
-              <span>{t('alsaCapture')}</span>
-              <select
-                value={draft.captureDevice ?? ''}
-                onChange={(e) => setDraft((d) => ({ ...d, captureDevice: e.target.value }))}
-              >
-                {devices.capture.map((d) => (
-                  <option key={d}>{d}</option>
-                ))}
-              </select>
-            </label>
-            <label>
-              <span>{t('alsaPlayback')}</span>
-              <select
-                value={draft.playbackDevice ?? ''}
-                onChange={(e) => setDraft((d) => ({ ...d, playbackDevice: e.target.value }))}
-              >
-                {devices.playback.map((d) => (
-                  <option key={d}>{d}</option>
-                ))}
-              </select>
-            </label>
+            {devices.capture.length > 0 && (
+              <label>
+                <span>{t('alsaCapture')}</span>
+                <select
+                  value={draft.captureDevice ?? ''}
+                  onChange={(e) => setDraft((d) => ({ ...d, captureDevice: e.target.value }))}
+                >
+                  {devices.capture.map((d) => (
+                    <option key={d}>{d}</option>
+                  ))}
+                </select>
+              </label>
+            )}
+            {devices.playback.length > 0 && (
+              <label>
+                <span>{t('alsaPlayback')}</span>
+                <select
+                  value={draft.playbackDevice ?? ''}
+                  onChange={(e) => setDraft((d) => ({ ...d, playbackDevice: e.target.value }))}
+                >
+                  {devices.playback.map((d) => (
+                    <option key={d}>{d}</option>
+                  ))}
+                </select>
+              </label>
+            )}
             <label>
               <span>{t('alsaPeriod')}</span>
               <input

@@ -68,7 +68,8 @@ function Chart({ series, samples }: { series: Series; samples: QosSample[] }) {
           width: 2,
           fill: `${series.colour}22`,
           spanGaps: true,
-          points: { show: false },
+          // Dots only while there are too few samples to draw a line.
+          points: { show: (u: uPlot) => u.data[0].length < 3, size: 5 },
         },
       ],
     };

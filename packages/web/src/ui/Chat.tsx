@@ -23,7 +23,7 @@ export function ChatPanel() {
   }, [count, peerId]);
 
   if (peerId === null) return null;
-  const peerName = peer?.name ?? conv?.messages.find((m) => m.from === peerId)?.from ?? peerId;
+  const peerName = peer?.name ?? state.names[peerId] ?? peerId.slice(0, 8);
   const submit = (e: FormEvent) => {
     e.preventDefault();
     const body = text.trim();

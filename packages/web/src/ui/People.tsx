@@ -139,6 +139,51 @@ export function HostRequests() {
   );
 }
 
+/** Conversations with people who are not online now: chat stays possible (stored, delivered later). */
+function OfflineConversations() {
+  const { backend } = useApp();
+  const { people, chats, names, openChat } = useAppState();
+  const t = useT();
+  const online = new Set(people.map((p) => p.id));
+  const ids = Object.keys(chats).filter((id) => !online.has(id));
+  if (ids.length === 0) return null;
+  return (
+    <section className="offline" aria-label={t('recentConversations')}>
+      <h3>{t('recentConversations')}</h3>
+      <ul className="person-list">
+        {ids.map((id) => {
+          const name = names[id] ?? id.slice(0, 8);
+          const unread = chats[id]?.unread ?? 0;
+          return (
+            <li key={id} className={`person ${openChat === id ? 'selected' : ''}`}>
+              <button
+                type="button"
+                className="person-main"
+                onClick={() => backend.openChat(id)}
+                aria-label={t('chatWith', { name })}
+              >
+                <span className="avatar-wrap">
+                  <Avatar name={name} />
+                  <span className="dot dot-offline" aria-hidden="true" />
+                </span>
+                <span className="person-text">
+                  <span className="person-name">{name}</span>
+                  <span className="person-status">{t('status_offline')}</span>
+                </span>
+                {unread > 0 && (
+                  <span className="badge" aria-label={t('unread', { count: unread })}>
+                    {unread}
+                  </span>
+                )}
+              </button>
+            </li>
+          );
+        })}
+      </ul>
+    </section>
+  );
+}
+
 /** The searchable online list. */
 export function People() {
   const { people } = useAppState();
@@ -172,6 +217,7 @@ export function People() {
           ))}
         </ul>
       )}
+      <OfflineConversations />
     </section>
   );
 }
