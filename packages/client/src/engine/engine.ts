@@ -376,7 +376,15 @@ export class CallEngine {
     // One-way mouth-to-ear estimate: half the RTT (network), the buffer, one frame of
     // packetisation and one device period each side.
     const oneWayDelayMs = (rttMs ?? 0) / 2 + jb.delayMs + s.frameMs + 2 * s.periodMs;
-    const q = o.quality.assess({ oneWayDelayMs, lossPct: cumulativeLossPct, burstRatio: 1 });
+    // G.107 Ppl is the loss the decoder has to conceal: packets rebuilt from in-band FEC are not
+    // counted (they lose some quality, which G.107 has no term for; noted in docs/engine.md).
+    const lost = Math.max(0, expected - this.#received);
+    const residual = lost === 0 ? 0 : Math.max(0, lost - jb.fecRecovered) / lost;
+    const q = o.quality.assess({
+      oneWayDelayMs,
+      lossPct: cumulativeLossPct * residual,
+      burstRatio: 1,
+    });
     const remoteLossPct = ts.remoteFractionLost === undefined ? null : ts.remoteFractionLost * 100;
     let suggestions: Suggestion[] = [];
     const adapted = o.quality.adapt({
