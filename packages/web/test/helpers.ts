@@ -5,6 +5,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -84,7 +85,7 @@ export interface ServerHandle {
 }
 
 /**
- * Starts `parloir server --port 0 --insecure-http` (plus `extra` flags) as a child process and
+ * Starts `parloir server --port 0 --insecure-http` (plus `extra` flags; a `--port` there wins) as a child process and
  * waits for the line that prints its URL.
  */
 export async function startServer(
@@ -99,8 +100,7 @@ export async function startServer(
       command,
       '--bind',
       '127.0.0.1',
-      '--port',
-      '0',
+      ...(extra.includes('--port') ? [] : ['--port', '0']),
       '--insecure-http',
       '--data-dir',
       dataDir,
@@ -205,6 +205,15 @@ export async function waitForMedia(page: Page, timeoutMs = 10_000): Promise<Medi
 export async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
   await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}.png`), fullPage: false });
+}
+
+/** A TCP port free right now on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  const srv = createNetServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
 }
 
 /** Removes temporary directories, ignoring errors. */

@@ -15,7 +15,7 @@ import type { Backend, ConnectOptions } from '../app/backend.ts';
 import { SuggestionAdvisor } from '../app/quality.ts';
 import { SessionBinding, toUiMessage } from '../app/session-binding.ts';
 import { initialState, type Store } from '../app/store.ts';
-import type { CallSettings, PresenceStatus, Suggestion, UiError } from '../app/types.ts';
+import type { CallSettings, CallView, PresenceStatus, Suggestion, UiError } from '../app/types.ts';
 import { loadIdentity } from './identity.ts';
 import { WebRtcCall, type CallStatsSample } from './webrtc-call.ts';
 
@@ -86,6 +86,11 @@ export class BrowserBackend implements Backend {
   #settings: CallSettings = { ...DEFAULT_BROWSER_SETTINGS };
   #nextLocalId = 1;
   #advisor: SuggestionAdvisor | null = null;
+  #endedCallIds = new Set<string>();
+  /** The call's media outlived its signalling (server restart); only media ends it now. */
+  #orphan = false;
+  #lastView: CallView | null = null;
+  #disconnectedTimer: ReturnType<typeof setTimeout> | null = null;
   #debug: DebugInfo = {
     lastStats: null,
     polls: 0,
@@ -153,10 +158,30 @@ export class BrowserBackend implements Backend {
     session.on('unread', (u) => {
       if (u.count > 0 && this.#store.get().openChat === u.peerId) session.markRead(u.peerId);
     });
+    session.on('callEnded', (e) => this.#endedCallIds.add(e.callId));
     session.on('call', (c: CallState) => {
-      if (c.phase === 'idle' || (this.#rtcCallId !== null && c.phase !== 'active'))
-        this.#stopMedia();
       this.#store.update({ myStatus: c.phase === 'active' ? 'in-call' : session.status });
+      if (c.phase !== 'idle') {
+        if (this.#rtcCallId !== null && c.phase !== 'active') this.#stopMedia();
+        return;
+      }
+      this.#earlySignals = [];
+      const rtc = this.#rtc;
+      const callId = this.#rtcCallId;
+      const view = this.#store.get().call ?? this.#lastView;
+      if (rtc === null || callId === null) return;
+      // `callEnded` follows `call` in the same tick when the server ended the call. Without it,
+      // the session dropped the call because the server forgot it (restart): keep the call while
+      // its media path is alive, as a call signalling no longer knows about.
+      setTimeout(() => {
+        if (this.#rtc !== rtc) return;
+        if (this.#endedCallIds.has(callId) || !rtc.connected || view === null) {
+          this.#stopMedia();
+          return;
+        }
+        this.#orphan = true;
+        this.#store.update({ call: view, lastOutcome: null });
+      }, 0);
     });
     session.on('callAccepted', (c) => {
       this.#startMedia(c.callId, c.role, c.iceServers, c.relayOnly).catch((err: unknown) => {
@@ -224,7 +249,7 @@ export class BrowserBackend implements Backend {
     }
     // A live call keeps its media path: RTCPeerConnection does not depend on the WebSocket.
     this.#store.update({ phase: 'reconnecting' });
-    const delay = backoffDelayMs(this.#attempt++, { baseMs: 500, maxMs: 10_000 });
+    const delay = backoffDelayMs(this.#attempt++, { baseMs: 500, maxMs: 5000 });
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = null;
       this.#open();
@@ -349,10 +374,21 @@ export class BrowserBackend implements Backend {
         this.#statsTimer = setInterval(() => void this.#pollStats(rtc), 1000);
       }
     } else if (state === 'failed') {
-      this.#store.endCall('failed', 'media connection failed');
-      void this.#session?.hangup().catch(() => undefined);
+      this.#store.endCall(this.#orphan ? 'hangup' : 'failed', 'media connection failed');
+      if (!this.#orphan) void this.#session?.hangup().catch(() => undefined);
       this.#stopMedia();
+    } else if (this.#orphan && this.#disconnectedTimer === null) {
+      // Nobody will signal the end of an orphan call: a peer gone for 5 s has hung up.
+      this.#disconnectedTimer = setTimeout(() => {
+        this.#disconnectedTimer = null;
+        if (this.#rtc === rtc && !rtc.connected) this.#endOrphan();
+      }, 5000);
     }
+  }
+
+  #endOrphan(): void {
+    this.#stopMedia();
+    this.#store.endCall('hangup');
   }
 
   async #pollStats(rtc: WebRtcCall): Promise<void> {
@@ -362,6 +398,7 @@ export class BrowserBackend implements Backend {
     this.#debug.lastStats = s;
     this.#debug.polls++;
     this.#store.pushSample(s.sample);
+    this.#lastView = this.#store.get().call ?? this.#lastView;
     if (this.#advisor !== null && s.sample.lossPct !== null) {
       const suggestions = this.#advisor.next(
         {
@@ -379,6 +416,10 @@ export class BrowserBackend implements Backend {
   }
 
   #stopMedia(): void {
+    this.#orphan = false;
+    this.#lastView = null;
+    if (this.#disconnectedTimer !== null) clearTimeout(this.#disconnectedTimer);
+    this.#disconnectedTimer = null;
     if (this.#statsTimer !== null) clearInterval(this.#statsTimer);
     this.#statsTimer = null;
     this.#rtc?.close();
@@ -441,7 +482,8 @@ export class BrowserBackend implements Backend {
   }
 
   hangUp(): void {
-    this.#withSession((s) => s.hangup());
+    if (this.#orphan) this.#endOrphan();
+    else this.#withSession((s) => s.hangup());
   }
 
   setMuted(muted: boolean): void {

@@ -202,6 +202,11 @@ export class WebRtcCall {
     return (await deriveSas(local, remote)).words;
   }
 
+  /** Whether the media path is up (ICE and DTLS connected). */
+  get connected(): boolean {
+    return this.#pc.connectionState === 'connected';
+  }
+
   /** Current settings (what was last applied). */
   get settings(): CallSettings {
     return { ...this.#settings };
