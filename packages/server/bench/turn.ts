@@ -48,28 +48,6 @@ interface ServerResult {
   cpuUsPerPacket: number;
 }
 
-if (values['serve-ours'] !== undefined) {
-  // Child mode: our relay in its own process so its CPU can be read from /proc.
-  const { createTurnRelay } = await import('../src/turn/index.ts');
-  const [min, max] = (values['relay-ports'] ?? '49152-65535').split('-').map(Number);
-  const relay = await createTurnRelay({
-    listenHost: '127.0.0.1',
-    relayAddress: '127.0.0.1',
-    port: Number(values['serve-ours']),
-    relayPorts: { min: min ?? 49152, max: max ?? 65535 },
-    secret: values.secret ?? '',
-    bench: true,
-    maxAllocations: 100_000,
-    requestsPerSecPerIp: 1_000_000,
-  });
-  process.stdout.write(`READY ${relay.port}\n`);
-  process.on('SIGTERM', () => {
-    void relay.close().then(() => process.exit(0));
-  });
-} else {
-  await main();
-}
-
 function log(line: string): void {
   if (!values.json) console.log(line);
 }
@@ -303,3 +281,26 @@ async function main(): Promise<void> {
   }
   console.log(`ratio parloir/coturn (µs CPU per packet): ${ratio.toFixed(3)} (target ≤ 1.0)`);
 }
+
+async function serveOurs(): Promise<void> {
+  // Child mode: our relay in its own process so its CPU can be read from /proc.
+  const { createTurnRelay } = await import('../src/turn/index.ts');
+  const [min, max] = (values['relay-ports'] ?? '49152-65535').split('-').map(Number);
+  const relay = await createTurnRelay({
+    listenHost: '127.0.0.1',
+    relayAddress: '127.0.0.1',
+    port: Number(values['serve-ours']),
+    relayPorts: { min: min ?? 49152, max: max ?? 65535 },
+    secret: values.secret ?? '',
+    bench: true,
+    maxAllocations: 100_000,
+    requestsPerSecPerIp: 1_000_000,
+  });
+  process.stdout.write(`READY ${relay.port}\n`);
+  process.on('SIGTERM', () => {
+    void relay.close().then(() => process.exit(0));
+  });
+}
+
+if (values['serve-ours'] !== undefined) await serveOurs();
+else await main();

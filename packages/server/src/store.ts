@@ -1,7 +1,11 @@
 /**
  * Persistence over node:sqlite: users, blocks, messages, calls. WAL journal, versioned
- * migrations (PRAGMA user_version), synchronous=FULL so that a committed row (an acked chat
- * message) survives kill -9 and power loss alike. All calls are synchronous: node:sqlite is.
+ * migrations (PRAGMA user_version). In WAL mode every commit reaches the OS before the call
+ * returns, so any committed row survives kill -9 of the server. Chat messages are also fsynced
+ * (synchronous=FULL for their transaction) so an acked message survives power loss; call
+ * records and the rest use synchronous=NORMAL (fsync at checkpoints only): an fsync per call
+ * event would put disk latency on the invite→ringing path. All calls are synchronous, as
+ * node:sqlite is.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -236,9 +240,15 @@ export class Store {
       'SELECT * FROM messages WHERE sender = ? AND client_msg_id = ?',
     ).get(m.from, m.clientMsgId);
     if (existing) return { message: toMessage(existing), duplicate: true };
-    const r = this.#stmt(
-      'INSERT INTO messages (sender, recipient, client_msg_id, body, ts, dropped) VALUES (?, ?, ?, ?, ?, ?)',
-    ).run(m.from, m.to, m.clientMsgId, m.text, m.ts, dropped ? 1 : 0);
+    this.#db.exec('PRAGMA synchronous = FULL');
+    let r: { lastInsertRowid: number | bigint };
+    try {
+      r = this.#stmt(
+        'INSERT INTO messages (sender, recipient, client_msg_id, body, ts, dropped) VALUES (?, ?, ?, ?, ?, ?)',
+      ).run(m.from, m.to, m.clientMsgId, m.text, m.ts, dropped ? 1 : 0);
+    } finally {
+      this.#db.exec('PRAGMA synchronous = NORMAL');
+    }
     return { message: { ...m, msgId: Number(r.lastInsertRowid) }, duplicate: false };
   }
 

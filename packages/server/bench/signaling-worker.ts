@@ -1,0 +1,228 @@
+/**
+ * Load generator process for bench/signaling.ts. Runs a slice of the simulated clients with a
+ * minimal protocol client (ws + JSON.parse + a bitset of who is online) so thousands of
+ * clients fit in one process; authentication is the real Ed25519 challenge-response.
+ * Driven by the parent over IPC.
+ */
+import { WebSocket } from 'ws';
+import {
+  authSigningText,
+  generateIdentity,
+  toBase64,
+  userIdOf,
+  type GeneratedIdentity,
+} from '@parloir/protocol';
+
+interface BenchClient {
+  index: number;
+  identity: GeneratedIdentity;
+  userId: string;
+  ws?: WebSocket;
+  seen: Uint8Array;
+  online: number;
+  complete: boolean;
+  nextId: number;
+  onFrame?: (f: Record<string, unknown>) => void;
+}
+
+type ParentMsg =
+  | { cmd: 'init'; count: number; offset: number }
+  | { cmd: 'connect'; url: string; allIds: string[]; concurrency: number }
+  | { cmd: 'calls'; calls: number; ratePerSec: number }
+  | { cmd: 'exit' };
+
+const now = () => performance.timeOrigin + performance.now();
+const send = (m: object) => process.send?.(m);
+
+let clients: BenchClient[] = [];
+let indexOf = new Map<string, number>();
+let total = 0;
+let completeCount = 0;
+let presenceReported = false;
+
+function handleFrame(c: BenchClient, f: Record<string, unknown>): void {
+  const mark = (id: unknown, on: boolean) => {
+    const i = typeof id === 'string' ? indexOf.get(id) : undefined;
+    if (i === undefined || i === c.index) return;
+    if (on && !c.seen[i]) {
+      c.seen[i] = 1;
+      c.online++;
+    } else if (!on && c.seen[i]) {
+      c.seen[i] = 0;
+      c.online--;
+    }
+  };
+  if (f.type === 'presence.snapshot' && Array.isArray(f.users)) {
+    for (const u of f.users as { userId: string }[]) mark(u.userId, true);
+  } else if (f.type === 'presence.diff') {
+    for (const u of (f.joined as { userId: string }[] | undefined) ?? []) mark(u.userId, true);
+    for (const id of (f.left as string[] | undefined) ?? []) mark(id, false);
+  }
+  if (!c.complete && c.online === total - 1) {
+    c.complete = true;
+    completeCount++;
+    if (completeCount === clients.length && !presenceReported) {
+      presenceReported = true;
+      send({ ev: 'presence-complete', at: now() });
+    }
+  }
+  c.onFrame?.(f);
+}
+
+function connectOne(c: BenchClient, url: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false });
+    c.ws = ws;
+    let authed = false;
+    ws.on('message', (data: Buffer) => {
+      const f = JSON.parse(data.toString('utf8')) as Record<string, unknown>;
+      if (!authed && f.type === 'hello') {
+        const text = authSigningText(String(f.challenge), `b${c.index}`);
+        c.identity.sign(new TextEncoder().encode(text)).then(
+          (sig) =>
+            ws.send(
+              JSON.stringify({
+                type: 'auth',
+                id: c.nextId++,
+                protocolVersion: 1,
+                name: `b${c.index}`,
+                publicKey: toBase64(c.identity.publicKey),
+                signature: toBase64(sig),
+              }),
+            ),
+          reject,
+        );
+        return;
+      }
+      if (!authed && f.type === 'result') {
+        authed = true;
+        resolve();
+      } else if (!authed && f.type === 'error') reject(new Error(String(f.message)));
+      handleFrame(c, f);
+    });
+    ws.on('error', reject);
+    ws.on('close', (code) => {
+      if (!authed) reject(new Error(`closed ${code}`));
+    });
+  });
+}
+
+async function connectAll(url: string, concurrency: number): Promise<void> {
+  let next = 0;
+  const failures: string[] = [];
+  const lane = async () => {
+    while (next < clients.length) {
+      const c = clients[next++] as BenchClient;
+      try {
+        await connectOne(c, url);
+      } catch (err) {
+        failures.push(String(err));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, lane));
+  send({ ev: 'connected', at: now(), failures: failures.length, firstFailure: failures[0] });
+}
+
+function request(c: BenchClient, type: string, fields: object): void {
+  c.ws?.send(JSON.stringify({ ...fields, type, id: c.nextId++ }));
+}
+
+async function runCalls(calls: number, ratePerSec: number): Promise<void> {
+  const inviteToRinging: number[] = [];
+  const acceptToNotified: number[] = [];
+  let failures = 0;
+  const one = (caller: BenchClient, callee: BenchClient) =>
+    new Promise<void>((resolve) => {
+      let tInvite = 0;
+      let tAccept = 0;
+      let notified = 0;
+      const timer = setTimeout(() => {
+        failures++;
+        finish();
+      }, 10_000);
+      const finish = () => {
+        clearTimeout(timer);
+        caller.onFrame = undefined;
+        callee.onFrame = undefined;
+        resolve();
+      };
+      const bothNotified = () => {
+        if (++notified < 2) return;
+        acceptToNotified.push(now() - tAccept);
+        const callId = lastCallId;
+        request(caller, 'call.hangup', { callId });
+      };
+      let lastCallId = '';
+      caller.onFrame = (f) => {
+        if (f.type === 'call.ringing') {
+          inviteToRinging.push(now() - tInvite);
+        } else if (f.type === 'call.accepted') bothNotified();
+        else if (f.type === 'call.ended') finish();
+        else if (f.type === 'error') {
+          failures++;
+          finish();
+        }
+      };
+      callee.onFrame = (f) => {
+        if (f.type === 'call.incoming') {
+          lastCallId = String(f.callId);
+          request(callee, 'call.ring', { callId: f.callId });
+          // Answer a moment after ringing, like a person would (not measured).
+          setTimeout(() => {
+            tAccept = now();
+            request(callee, 'call.accept', { callId: lastCallId });
+          }, 20);
+        } else if (f.type === 'call.accepted') bothNotified();
+      };
+      tInvite = now();
+      request(caller, 'call.invite', { to: callee.userId });
+    });
+  const pending: Promise<void>[] = [];
+  const gapMs = 1000 / ratePerSec;
+  const start = now();
+  for (let i = 0; i < calls; i++) {
+    const caller = clients[2 * i];
+    const callee = clients[2 * i + 1];
+    if (!caller || !callee) break;
+    const due = start + i * gapMs;
+    const wait = due - now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    pending.push(one(caller, callee));
+  }
+  await Promise.all(pending);
+  send({ ev: 'calls-done', inviteToRinging, acceptToNotified, failures });
+}
+
+process.on('message', (m: ParentMsg) => {
+  if (m.cmd === 'init') {
+    void (async () => {
+      const list: BenchClient[] = [];
+      for (let i = 0; i < m.count; i++) {
+        const identity = await generateIdentity();
+        list.push({
+          index: m.offset + i,
+          identity,
+          userId: await userIdOf(identity.publicKey),
+          seen: new Uint8Array(0),
+          online: 0,
+          complete: false,
+          nextId: 1,
+        });
+      }
+      clients = list;
+      send({ ev: 'ids', ids: list.map((c) => c.userId) });
+    })();
+  } else if (m.cmd === 'connect') {
+    total = m.allIds.length;
+    indexOf = new Map(m.allIds.map((id, i) => [id, i]));
+    for (const c of clients) c.seen = new Uint8Array(total);
+    void connectAll(m.url, m.concurrency);
+  } else if (m.cmd === 'calls') {
+    void runCalls(m.calls, m.ratePerSec);
+  } else {
+    for (const c of clients) c.ws?.terminate();
+    process.exit(0);
+  }
+});
+send({ ev: 'up' });

@@ -1,0 +1,287 @@
+/**
+ * bench:signaling — the signalling server under N clients and M calls on loopback.
+ *
+ *   npm run bench:signaling -- --clients 5000 --calls 1000 [--workers 4] [--rate 500] [--json]
+ *
+ * The server runs in its own process (`parloir server`, plain WS on 127.0.0.1), the load
+ * generators in `--workers` other processes (signaling-worker.ts). Reports connect time, time
+ * until every online list is complete (counted from the last connect), invite→ringing and
+ * accept→both-notified percentiles, server RSS per idle client and server CPU. The baseline
+ * measured in the same run is a bare request/response round trip (`ping`) on an idle server:
+ * invite→ringing is printed as a ratio to it.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { WebSocket } from 'ws';
+
+const { values } = parseArgs({
+  options: {
+    clients: { type: 'string', default: '5000' },
+    calls: { type: 'string', default: '1000' },
+    workers: { type: 'string', default: '4' },
+    rate: { type: 'string', default: '500' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const CLIENTS = Number(values.clients);
+const CALLS = Number(values.calls);
+const WORKERS = Math.max(1, Number(values.workers));
+const RATE = Number(values.rate);
+if (!(CLIENTS >= 2) || !(CALLS >= 0) || CALLS * 2 > CLIENTS) {
+  console.error('bench:signaling: need --clients ≥ 2 and --calls ≤ clients/2');
+  process.exit(2);
+}
+const log = (s: string) => {
+  if (!values.json) console.log(s);
+};
+const now = () => performance.timeOrigin + performance.now();
+const CLK_TCK = 100;
+
+function procStat(pid: number): { cpuSec: number; rssKB: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const cpuSec = (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+  const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return { cpuSec, rssKB: Number(rss?.[1] ?? 0) };
+}
+
+function pct(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+const r1 = (x: number) => Math.round(x * 10) / 10;
+
+async function startServerProcess(dataDir: string): Promise<{ proc: ChildProcess; url: string }> {
+  const cli = resolve(import.meta.dirname, '../../client/src/cli.ts');
+  const proc = spawn(
+    process.execPath,
+    [
+      cli,
+      'server',
+      '--bind',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--insecure-http',
+      '--data-dir',
+      dataDir,
+      '--log-level',
+      'warn',
+      '--no-web',
+      '--max-connections-per-ip',
+      '1000000',
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  const url = await new Promise<string>((res, rej) => {
+    proc.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening url=(\S+)/.exec(out);
+      if (m) res(m[1] as string);
+    });
+    proc.on('exit', () => rej(new Error(`server exited: ${out}`)));
+  });
+  return { proc, url };
+}
+
+/** Baseline: sequential ping round trips (25 ms apart) on one connection of the idle server, ms. */
+async function pingBaseline(url: string, n: number): Promise<number[]> {
+  const ws = new WebSocket(url, { perMessageDeflate: false });
+  await new Promise((r, j) => {
+    ws.once('open', r);
+    ws.once('error', j);
+  });
+  const rtts: number[] = [];
+  for (let i = 1; i <= n; i++) {
+    const t = now();
+    await new Promise<void>((res) => {
+      const on = (d: Buffer) => {
+        const f = JSON.parse(d.toString()) as { id?: number };
+        if (f.id === i) {
+          ws.off('message', on);
+          res();
+        }
+      };
+      ws.on('message', on);
+      ws.send(JSON.stringify({ type: 'ping', id: i }));
+    });
+    rtts.push(now() - t);
+    // Stay under the per-connection message bucket (50/s).
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  ws.close();
+  return rtts.sort((a, b) => a - b);
+}
+
+type WorkerEv =
+  | { ev: 'up' }
+  | { ev: 'ids'; ids: string[] }
+  | { ev: 'connected'; at: number; failures: number; firstFailure?: string }
+  | { ev: 'presence-complete'; at: number }
+  | { ev: 'calls-done'; inviteToRinging: number[]; acceptToNotified: number[]; failures: number };
+
+function waitAll<T extends WorkerEv['ev']>(
+  workers: ChildProcess[],
+  ev: T,
+  timeoutMs: number,
+): Promise<Extract<WorkerEv, { ev: T }>[]> {
+  return new Promise((res, rej) => {
+    const got: Extract<WorkerEv, { ev: T }>[] = [];
+    const timer = setTimeout(
+      () => rej(new Error(`timeout waiting for ${ev} (${got.length}/${workers.length})`)),
+      timeoutMs,
+    );
+    for (const w of workers) {
+      const on = (m: WorkerEv) => {
+        if (m.ev !== ev) return;
+        w.off('message', on);
+        got.push(m as Extract<WorkerEv, { ev: T }>);
+        if (got.length === workers.length) {
+          clearTimeout(timer);
+          res(got);
+        }
+      };
+      w.on('message', on);
+    }
+  });
+}
+
+async function main(): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'parloir-bench-'));
+  const { proc: server, url } = await startServerProcess(dataDir);
+  const pid = server.pid as number;
+  const workers: ChildProcess[] = [];
+  try {
+    log(
+      `server pid ${pid} at ${url}; ${CLIENTS} clients in ${WORKERS} load processes, ${CALLS} calls at ${RATE}/s`,
+    );
+    const baseline = await pingBaseline(url, 100);
+    const base = procStat(pid);
+    log(
+      `baseline: ping round trip p50 ${r1(pct(baseline, 50))} ms, p99 ${r1(pct(baseline, 99))} ms; server RSS ${base.rssKB} kB idle`,
+    );
+
+    for (let i = 0; i < WORKERS; i++) {
+      workers.push(
+        fork(resolve(import.meta.dirname, 'signaling-worker.ts'), [], {
+          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        }),
+      );
+    }
+    await waitAll(workers, 'up', 30_000);
+    const per = Math.ceil(CLIENTS / WORKERS);
+    const counts = workers.map((_, i) => Math.max(0, Math.min(per, CLIENTS - i * per)));
+    const idsP = waitAll(workers, 'ids', 120_000);
+    workers.forEach((w, i) => w.send({ cmd: 'init', count: counts[i], offset: i * per }));
+    const idLists = await idsP;
+    // Workers answered in any order: rebuild the id list in index order via offsets.
+    const allIds: string[] = [];
+    const byLen = [...idLists];
+    for (let i = 0; i < workers.length; i++) {
+      const list = byLen.find((l) => l.ids.length === counts[i]);
+      if (!list) throw new Error('worker id list mismatch');
+      byLen.splice(byLen.indexOf(list), 1);
+    }
+    for (const l of idLists) allIds.push(...l.ids);
+
+    const cpu0 = procStat(pid).cpuSec;
+    const t0 = now();
+    const connectedP = waitAll(workers, 'connected', 300_000);
+    const presenceP = waitAll(workers, 'presence-complete', 300_000);
+    for (const w of workers) w.send({ cmd: 'connect', url, allIds, concurrency: 64 });
+    const connected = await connectedP;
+    const lastConnect = Math.max(...connected.map((c) => c.at));
+    const connectAllMs = lastConnect - t0;
+    const failures = connected.reduce((n, c) => n + c.failures, 0);
+    log(
+      `connected and authenticated ${CLIENTS - failures}/${CLIENTS} in ${Math.round(connectAllMs)} ms${failures ? ` (first failure: ${connected.find((c) => c.firstFailure)?.firstFailure})` : ''}`,
+    );
+    let presenceCompleteMs = NaN;
+    try {
+      const complete = await Promise.race([
+        presenceP,
+        new Promise<never>((_, j) => setTimeout(() => j(new Error('presence timeout')), 60_000)),
+      ]);
+      presenceCompleteMs = Math.max(0, Math.max(...complete.map((c) => c.at)) - lastConnect);
+      log(`every online list complete ${Math.round(presenceCompleteMs)} ms after the last connect`);
+    } catch (err) {
+      log(`online lists NOT complete within 60 s after the last connect: ${String(err)}`);
+    }
+
+    await new Promise((r) => setTimeout(r, 1500));
+    const idle = procStat(pid);
+    const rssPerClientKB = (idle.rssKB - base.rssKB) / CLIENTS;
+    log(
+      `server RSS ${idle.rssKB} kB with ${CLIENTS} idle clients: ${r1(rssPerClientKB)} kB per client`,
+    );
+
+    const callsPer = workers.map((_, i) =>
+      Math.min(Math.floor((counts[i] ?? 0) / 2), Math.round((CALLS * (counts[i] ?? 0)) / CLIENTS)),
+    );
+    let extra = CALLS - callsPer.reduce((a, b) => a + b, 0);
+    for (let i = 0; extra > 0 && i < callsPer.length; i++) {
+      const room = Math.floor((counts[i] ?? 0) / 2) - (callsPer[i] ?? 0);
+      const add = Math.min(room, extra);
+      callsPer[i] = (callsPer[i] ?? 0) + add;
+      extra -= add;
+    }
+    const callsP = waitAll(workers, 'calls-done', 300_000);
+    workers.forEach((w, i) =>
+      w.send({
+        cmd: 'calls',
+        calls: callsPer[i],
+        ratePerSec: (RATE * (callsPer[i] ?? 0)) / Math.max(1, CALLS),
+      }),
+    );
+    const done = await callsP;
+    const t1 = now();
+    const cpu1 = procStat(pid).cpuSec;
+    const inv = done.flatMap((d) => d.inviteToRinging).sort((a, b) => a - b);
+    const acc = done.flatMap((d) => d.acceptToNotified).sort((a, b) => a - b);
+    const callFailures = done.reduce((n, d) => n + d.failures, 0);
+    const serverCpuPct = ((cpu1 - cpu0) / ((t1 - t0) / 1000)) * 100;
+    log(`${inv.length} calls rang, ${acc.length} accepted, ${callFailures} failed`);
+    log(
+      `invite→ringing p50 ${r1(pct(inv, 50))} ms, p99 ${r1(pct(inv, 99))} ms (ratio to ping baseline p50: ${r1(pct(inv, 50) / pct(baseline, 50))}×)`,
+    );
+    log(`accept→both notified p50 ${r1(pct(acc, 50))} ms, p99 ${r1(pct(acc, 99))} ms`);
+    log(`server CPU ${r1(serverCpuPct)} % of one core over ${Math.round((t1 - t0) / 1000)} s`);
+    log(
+      `targets: p99 invite→ringing ≤ 20 ms: ${pct(inv, 99) <= 20 ? 'met' : 'NOT met'}; ≤ 30 kB/client: ${rssPerClientKB <= 30 ? 'met' : 'NOT met'}; list complete ≤ 5 s: ${presenceCompleteMs <= 5000 ? 'met' : 'NOT met'}`,
+    );
+    if (values.json) {
+      console.log(
+        JSON.stringify({
+          clients: CLIENTS - failures,
+          connectAllMs: Math.round(connectAllMs),
+          presenceCompleteMs: Number.isNaN(presenceCompleteMs)
+            ? null
+            : Math.round(presenceCompleteMs),
+          inviteToRingingP50Ms: r1(pct(inv, 50)),
+          inviteToRingingP99Ms: r1(pct(inv, 99)),
+          acceptToNotifiedP99Ms: r1(pct(acc, 99)),
+          rssPerClientKB: r1(rssPerClientKB),
+          serverCpuPct: r1(serverCpuPct),
+        }),
+      );
+    }
+  } finally {
+    for (const w of workers) {
+      if (w.connected) w.send({ cmd: 'exit' });
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    for (const w of workers) w.kill('SIGKILL');
+    server.kill('SIGTERM');
+    await new Promise((r) => server.once('exit', r));
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
