@@ -96,6 +96,11 @@ export class PacedCapture implements CapturePort {
     this.#frameSamples = options.frameSamples;
   }
 
+  /** `performance.now()` of capture sample 0 (the device clock origin), ms. */
+  get startedAtMs(): number {
+    return this.#t0;
+  }
+
   start(onFrame: (pcm: Int16Array, clockSamples: number) => void): void {
     this.#t0 = performance.now();
     const tick = (): void => {
@@ -144,6 +149,11 @@ export class PacedPlayback implements PlaybackPort {
   /** `path`: WAV file to write at close, or undefined for `null`. */
   constructor(options: { path: string | undefined }) {
     this.#path = options.path;
+  }
+
+  /** `performance.now()` of playback sample 0 (the device clock origin), ms. */
+  get startedAtMs(): number {
+    return this.#t0;
   }
 
   /** Samples played so far (the device frame clock). */

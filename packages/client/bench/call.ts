@@ -1,0 +1,360 @@
+/**
+ * `npm run bench:call [-- --json] [-- --cpu-seconds 30]`
+ *
+ * 1. One-way latency on a clean loopback, at 10 and 20 ms frames: clicks (5 ms bursts, every
+ *    400 ms) are written into the caller's capture; the latency of each is the callee's playback
+ *    device clock at the click's first loud sample minus the caller's capture device clock at
+ *    the click's onset (both device clocks are anchored to the same monotonic clock). Probes in
+ *    the engine split it into capture (frame fill + delivery), encode (Opus + hand-off),
+ *    network (werift SRTP on loopback, both ways of the socket), jitter buffer (waiting for
+ *    playout) and playback (from the pull to the sample's device time). Median over the clicks.
+ *    Baseline, measured in the same run with the same paced devices: raw PCM in 10 ms frames
+ *    over a plain UDP socket straight into the playback FIFO (no codec, no SRTP, no buffer).
+ * 2. CPU per client: a 30 s call between `parloir answer` and `parloir call` (separate
+ *    processes, real server, 20 ms frames, 32 kbit/s, speech in, null out); process CPU seconds
+ *    (/proc/PID/stat utime+stime) over wall seconds between "connected" and just before the
+ *    hang-up, averaged over the two clients.
+ *
+ * --json prints {latencyMs: {"10", "20"}, breakdownMs: {capture, encode, network, jitterBuffer,
+ * playback}, cpuPctPerClient} (the breakdown is at 10 ms frames), plus baselineMs and ratio.
+ */
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { CallEngine } from '../src/engine/engine.ts';
+import { PacedCapture, PacedPlayback } from '../src/engine/interim-devices.ts';
+import { InterimJitterBuffer } from '../src/engine/interim-jitter-buffer.ts';
+import { InterimQualityModel } from '../src/engine/interim-quality.ts';
+import { NativeOpusDecoder, NativeOpusEncoder } from '../src/engine/native-adapters.ts';
+import { connectedPair } from '../test/helpers/pair.ts';
+import { runCli, waitForOutput, waitForStderr } from '../test/helpers/cli.ts';
+import { startTestServer } from '../test/helpers/server.ts';
+import { makeSpeech } from '../test/helpers/speech.ts';
+
+const { values } = parseArgs({
+  options: {
+    json: { type: 'boolean', default: false },
+    'cpu-seconds': { type: 'string', default: '30' },
+    clicks: { type: 'string', default: '12' },
+  },
+});
+const RATE = 48;
+const CLICK_EVERY_MS = 400;
+const CLICK_MS = 5;
+const THRESHOLD = 4000;
+const clicks = Number(values.clicks);
+
+/** Silence with a 5 ms 2 kHz burst every 400 ms, starting at 600 ms; onsets in samples. */
+function clickTrack(): { pcm: Int16Array; onsets: number[] } {
+  const total = (600 + clicks * CLICK_EVERY_MS + 1000) * RATE;
+  const pcm = new Int16Array(total);
+  const onsets: number[] = [];
+  for (let k = 0; k < clicks; k++) {
+    const start = (600 + k * CLICK_EVERY_MS) * RATE;
+    onsets.push(start);
+    for (let i = 0; i < CLICK_MS * RATE; i++) {
+      pcm[start + i] = Math.round(20000 * Math.sin((2 * Math.PI * 2000 * i) / 48000));
+    }
+  }
+  return { pcm, onsets };
+}
+
+function median(v: number[]): number {
+  const s = [...v].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length === 0
+    ? Number.NaN
+    : s.length % 2
+      ? (s[m] ?? 0)
+      : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
+}
+
+interface Breakdown {
+  capture: number;
+  encode: number;
+  network: number;
+  jitterBuffer: number;
+  playback: number;
+}
+
+/** One latency run with our engine at `frameMs`. */
+async function engineLatency(frameMs: number): Promise<{ total: number; breakdown: Breakdown }> {
+  const { pcm, onsets } = clickTrack();
+  const [ta, tb] = await connectedPair();
+  const capture = new PacedCapture({ source: pcm, frameSamples: frameMs * RATE });
+  const playback = new PacedPlayback({ path: undefined });
+  const settings = { frameMs, adapt: false, jbMinMs: 0, periodMs: 5 };
+  // Per click k: times (performance.now, ms) along the path.
+  const delivered = new Map<number, number>();
+  const sent = new Map<number, number>();
+  const received = new Map<number, number>();
+  const pulled = new Map<number, number>();
+  const played = new Map<number, number>();
+  const clickOfFrame = (clock: number, len: number): number =>
+    onsets.findIndex((o) => o >= clock && o < clock + len);
+  let firstTs: number | undefined;
+  let firstClock: number | undefined;
+  const frameLen = frameMs * RATE;
+  const sender = new CallEngine({
+    transport: ta,
+    capture,
+    playback: new PacedPlayback({ path: undefined }),
+    encoder: new NativeOpusEncoder(),
+    jitterBuffer: new InterimJitterBuffer({
+      decoder: new NativeOpusDecoder(),
+      minMs: 0,
+      maxMs: 400,
+    }),
+    quality: new InterimQualityModel(),
+    settings,
+    probes: {
+      captured(_p, clock, now) {
+        firstClock ??= clock;
+        const k = clickOfFrame(clock, frameLen);
+        if (k >= 0) delivered.set(k, now);
+      },
+      sent(clock, now) {
+        const k = clickOfFrame(clock, frameLen);
+        if (k >= 0) sent.set(k, now);
+      },
+    },
+  });
+  let lastClick = -1;
+  const receiver = new CallEngine({
+    transport: tb,
+    capture: new PacedCapture({ source: new Int16Array(0), frameSamples: frameLen }),
+    playback,
+    encoder: new NativeOpusEncoder(),
+    jitterBuffer: new InterimJitterBuffer({
+      decoder: new NativeOpusDecoder(),
+      minMs: 0,
+      maxMs: 400,
+    }),
+    quality: new InterimQualityModel(),
+    settings,
+    probes: {
+      received(p, now) {
+        firstTs ??= p.timestamp;
+        const clock = ((p.timestamp - firstTs) >>> 0) + (firstClock ?? 0);
+        const k = clickOfFrame(clock, frameLen);
+        if (k >= 0) received.set(k, now);
+      },
+      played(out, clock, now) {
+        for (let i = 0; i < out.length; i++) {
+          if (Math.abs(out[i] ?? 0) > THRESHOLD) {
+            const t = playback.startedAtMs + (clock + i) / RATE;
+            const k = lastClick + 1;
+            // One detection per click: the next click is at least 300 ms later.
+            if (k < onsets.length && (played.get(lastClick) ?? -1e9) < t - 300) {
+              played.set(k, t);
+              pulled.set(k, now);
+              lastClick = k;
+            }
+            break;
+          }
+        }
+      },
+    },
+  });
+  receiver.start();
+  sender.start();
+  await sleep(600 + clicks * CLICK_EVERY_MS + 600);
+  await Promise.all([sender.stop(), receiver.stop()]);
+  await Promise.all([ta.close(), tb.close()]);
+  const totals: number[] = [];
+  const parts: Breakdown[] = [];
+  for (let k = 0; k < onsets.length; k++) {
+    const onset = capture.startedAtMs + (onsets[k] ?? 0) / RATE;
+    const [d, s, r, p, y] = [delivered, sent, received, pulled, played].map((m) => m.get(k));
+    if (d === undefined || s === undefined || r === undefined || p === undefined || y === undefined)
+      continue;
+    totals.push(y - onset);
+    parts.push({
+      capture: d - onset,
+      encode: s - d,
+      network: r - s,
+      jitterBuffer: p - r,
+      playback: y - p,
+    });
+  }
+  const keys: (keyof Breakdown)[] = ['capture', 'encode', 'network', 'jitterBuffer', 'playback'];
+  const breakdown = Object.fromEntries(
+    keys.map((key) => [key, median(parts.map((x) => x[key]))]),
+  ) as unknown as Breakdown;
+  if (process.env.BENCH_DEBUG) console.error(frameMs, totals, parts);
+  return { total: median(totals), breakdown };
+}
+
+/** Baseline: raw PCM over UDP between the same paced devices. */
+async function baselineLatency(): Promise<number> {
+  const { pcm, onsets } = clickTrack();
+  const capture = new PacedCapture({ source: pcm, frameSamples: 10 * RATE });
+  const playback = new PacedPlayback({ path: undefined });
+  const rx = createSocket('udp4');
+  const tx = createSocket('udp4');
+  await new Promise<void>((r) => rx.bind(0, '127.0.0.1', () => r()));
+  const port = rx.address().port;
+  const fifo: Int16Array[] = [];
+  let offset = 0;
+  rx.on('message', (m) =>
+    fifo.push(new Int16Array(m.buffer.slice(m.byteOffset, m.byteOffset + m.byteLength))),
+  );
+  const times: number[] = [];
+  let last = -1e9;
+  playback.start((out, clock) => {
+    let w = 0;
+    while (w < out.length && fifo.length > 0) {
+      const head = fifo[0];
+      if (head === undefined) break;
+      const n = Math.min(out.length - w, head.length - offset);
+      out.set(head.subarray(offset, offset + n), w);
+      w += n;
+      offset += n;
+      if (offset === head.length) {
+        fifo.shift();
+        offset = 0;
+      }
+    }
+    for (let i = 0; i < out.length; i++) {
+      if (Math.abs(out[i] ?? 0) > THRESHOLD) {
+        const t = playback.startedAtMs + (clock + i) / RATE;
+        if (t - last > 300) {
+          times.push(t);
+          last = t;
+        }
+        break;
+      }
+    }
+  });
+  capture.start((frame) => {
+    tx.send(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength), port, '127.0.0.1');
+  });
+  await sleep(600 + clicks * CLICK_EVERY_MS + 600);
+  await Promise.all([capture.close(), playback.close()]);
+  rx.close();
+  tx.close();
+  const lat = times
+    .slice(0, onsets.length)
+    .map((t, k) => t - (capture.startedAtMs + (onsets[k] ?? 0) / RATE));
+  if (process.env.BENCH_DEBUG) console.error('baseline', lat, times.length);
+  return median(lat);
+}
+
+/** utime+stime of a process, seconds. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks; USER_HZ is 100 on Linux
+}
+
+async function cpuPerClient(seconds: number): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'parloir-bench-'));
+  const srv = await startTestServer();
+  try {
+    const speech = makeSpeech(
+      dir,
+      's',
+      'Measuring the processor time of a call that lasts half a minute.',
+      seconds + 5,
+    );
+    const common = [
+      '--server',
+      srv.serverArg,
+      '--host-address',
+      '127.0.0.1',
+      '--bitrate',
+      '32k',
+      '--frame-ms',
+      '20',
+      '--duration',
+      String(seconds + 2),
+    ];
+    const bob = runCli(
+      [
+        'answer',
+        ...common,
+        '--user',
+        'bob',
+        '--accept-all',
+        '--profile',
+        join(dir, 'b'),
+        '--in',
+        `wav:${speech}`,
+        '--out',
+        'null',
+      ],
+      (seconds + 60) * 1000,
+    );
+    await waitForStderr(bob, /waiting for a call/);
+    const alice = runCli(
+      [
+        'call',
+        ...common,
+        '--user',
+        'alice',
+        '--to',
+        'bob',
+        '--profile',
+        join(dir, 'a'),
+        '--in',
+        `wav:${speech}`,
+        '--out',
+        'null',
+      ],
+      (seconds + 60) * 1000,
+    );
+    await waitForStderr(alice, /connected to bob/);
+    await waitForOutput(bob, /connected to alice/, 'stderr');
+    const pids = [alice.child.pid ?? 0, bob.child.pid ?? 0];
+    // Skip the first second (jitter-buffer warm-up, first RTCP).
+    await sleep(1000);
+    const c0 = pids.map(cpuSeconds);
+    const t0 = performance.now();
+    await sleep(seconds * 1000);
+    const c1 = pids.map(cpuSeconds);
+    const wall = (performance.now() - t0) / 1000;
+    await Promise.all([alice.done, bob.done]);
+    const pct = c1.map((c, i) => (100 * (c - (c0[i] ?? 0))) / wall);
+    return pct.reduce((a, b) => a + b, 0) / pct.length;
+  } finally {
+    await srv.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const at10 = await engineLatency(10);
+const at20 = await engineLatency(20);
+const baseline = await baselineLatency();
+const cpu = await cpuPerClient(Number(values['cpu-seconds']));
+const round = (v: number): number => Math.round(v * 10) / 10;
+const result = {
+  latencyMs: { '10': round(at10.total), '20': round(at20.total) },
+  breakdownMs: Object.fromEntries(
+    Object.entries(at10.breakdown as unknown as Record<string, number>).map(([k, v]) => [
+      k,
+      round(v),
+    ]),
+  ),
+  cpuPctPerClient: round(cpu),
+  baselineMs: round(baseline),
+  ratio: round(at10.total / baseline),
+};
+if (values.json) console.log(JSON.stringify(result));
+else {
+  console.log(`one-way latency, 10 ms frames: ${result.latencyMs['10']} ms (target ≤ 40 ms)`);
+  console.log(`one-way latency, 20 ms frames: ${result.latencyMs['20']} ms`);
+  console.log(
+    `  breakdown at 10 ms: ${Object.entries(result.breakdownMs)
+      .map(([k, v]) => `${k} ${v} ms`)
+      .join(', ')}`,
+  );
+  console.log(
+    `baseline (raw PCM over UDP, same devices): ${result.baselineMs} ms; ratio ${result.ratio}×`,
+  );
+  console.log(
+    `CPU per client, ${values['cpu-seconds']} s call at 20 ms / 32 kbit/s: ${result.cpuPctPerClient} % of one core (target ≤ 3 %)`,
+  );
+}
