@@ -1,0 +1,160 @@
+/**
+ * The sans-IO core driven directly with a fake clock: no sockets, no sleeps. Timeouts (ring,
+ * auth, ping) are checked by advancing time.
+ */
+import assert from 'node:assert/strict';
+import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
+import { test } from 'node:test';
+import {
+  authSigningText,
+  generateIdentity,
+  toBase64,
+  type GeneratedIdentity,
+} from '@parloir/protocol';
+import { Store } from '../store.ts';
+import { SignalingCore, type CoreOutput } from './signaling-core.ts';
+
+const SPKI = Buffer.from('302a300506032b6570032100', 'hex');
+
+function makeCore(opts: Partial<ConstructorParameters<typeof SignalingCore>[0]> = {}) {
+  const store = new Store({ path: ':memory:' });
+  const core = new SignalingCore({
+    store,
+    verifySignature: (pub, sig, data) =>
+      verify(
+        null,
+        data,
+        createPublicKey({ key: Buffer.concat([SPKI, pub]), format: 'der', type: 'spki' }),
+        sig,
+      ),
+    randomId: (n) => randomBytes(n).toString('base64url'),
+    userIdOf: (pub) => createHash('sha256').update(pub).digest('hex').slice(0, 32),
+    ringTimeoutMs: 30_000,
+    ...opts,
+  });
+  return { core, store };
+}
+
+/** Frames sent to each connection, parsed. */
+function collect(
+  core: SignalingCore,
+  sink: Map<number, Record<string, unknown>[]>,
+  closes: CoreOutput[],
+): void {
+  for (const o of core.pollOutput()) {
+    if (o.type === 'send') {
+      const list = sink.get(o.connId) ?? [];
+      list.push(JSON.parse(o.text) as Record<string, unknown>);
+      sink.set(o.connId, list);
+    } else closes.push(o);
+  }
+}
+
+async function login(
+  core: SignalingCore,
+  sink: Map<number, Record<string, unknown>[]>,
+  closes: CoreOutput[],
+  connId: number,
+  name: string,
+  now: number,
+): Promise<{ id: GeneratedIdentity; userId: string }> {
+  const id = await generateIdentity();
+  core.handleInput({ type: 'open', connId, address: '127.0.0.1' }, now);
+  collect(core, sink, closes);
+  const hello = sink.get(connId)?.find((f) => f.type === 'hello');
+  const sig = await id.sign(
+    new TextEncoder().encode(authSigningText(String(hello?.challenge), name)),
+  );
+  const text = JSON.stringify({
+    type: 'auth',
+    id: 1,
+    protocolVersion: 1,
+    name,
+    publicKey: toBase64(id.publicKey),
+    signature: toBase64(sig),
+  });
+  core.handleInput({ type: 'text', connId, text }, now);
+  collect(core, sink, closes);
+  const res = sink.get(connId)?.find((f) => f.id === 1) as { result: { userId: string } };
+  return { id, userId: res.result.userId };
+}
+
+test('ring timeout: both parties told, driven by a fake clock', async () => {
+  const { core, store } = makeCore();
+  const sink = new Map<number, Record<string, unknown>[]>();
+  const closes: CoreOutput[] = [];
+  let now = 1_000_000;
+  await login(core, sink, closes, 1, 'a', now);
+  const b = await login(core, sink, closes, 2, 'b', now);
+  core.handleInput(
+    { type: 'text', connId: 1, text: JSON.stringify({ type: 'call.invite', id: 2, to: b.userId }) },
+    now,
+  );
+  collect(core, sink, closes);
+  const callId = (sink.get(1)?.find((f) => f.id === 2) as { result: { callId: string } }).result
+    .callId;
+  assert.ok(sink.get(2)?.some((f) => f.type === 'call.incoming' && f.callId === callId));
+  assert.deepEqual(core.partiesOf(callId)?.length, 2);
+  for (const t of [10_000, 29_000]) {
+    now = 1_000_000 + t;
+    core.handleInput({ type: 'alive', connId: 1 }, now);
+    core.handleInput({ type: 'alive', connId: 2 }, now);
+    core.handleInput({ type: 'tick' }, now);
+    collect(core, sink, closes);
+    assert.ok(!sink.get(1)?.some((f) => f.type === 'call.ended'), `not ended at +${t} ms`);
+  }
+  now = 1_030_300;
+  core.handleInput({ type: 'tick' }, now);
+  collect(core, sink, closes);
+  for (const c of [1, 2]) {
+    assert.ok(
+      sink.get(c)?.some((f) => f.type === 'call.ended' && f.reason === 'timeout'),
+      `conn ${c} told`,
+    );
+  }
+  assert.equal(core.partiesOf(callId), undefined);
+  assert.equal(store.callsOf(b.userId)[0]?.endReason, 'timeout');
+  store.close();
+});
+
+test('auth and ping timeouts close with their codes; the leaver is announced', async () => {
+  const { core, store } = makeCore({
+    authTimeoutMs: 10_000,
+    pingTimeoutMs: 30_000,
+    presenceBatchMs: 50,
+  });
+  const sink = new Map<number, Record<string, unknown>[]>();
+  const closes: CoreOutput[] = [];
+  let now = 0;
+  core.handleInput({ type: 'open', connId: 9, address: '10.0.0.1' }, now);
+  const a = await login(core, sink, closes, 1, 'a', now);
+  const b = await login(core, sink, closes, 2, 'b', now);
+  now = 9_999;
+  core.handleInput({ type: 'tick' }, now);
+  collect(core, sink, closes);
+  assert.equal(closes.length, 0);
+  now = 10_300;
+  core.handleInput({ type: 'alive', connId: 1 }, now);
+  core.handleInput({ type: 'tick' }, now);
+  collect(core, sink, closes);
+  assert.deepEqual(
+    closes.map((c) => c.type === 'close' && [c.connId, c.code]),
+    [[9, 4010]],
+  );
+  // b stays silent; a keeps answering pings.
+  now = 30_500;
+  core.handleInput({ type: 'alive', connId: 1 }, now);
+  core.handleInput({ type: 'tick' }, now);
+  collect(core, sink, closes);
+  assert.ok(closes.some((c) => c.type === 'close' && c.connId === 2 && c.code === 4011));
+  assert.ok(
+    sink
+      .get(1)
+      ?.some(
+        (f) => f.type === 'presence.diff' && (f.left as string[] | undefined)?.includes(b.userId),
+      ),
+  );
+  assert.equal(core.stats().online, 1);
+  assert.ok(a.userId);
+  store.close();
+});
