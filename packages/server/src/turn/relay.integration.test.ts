@@ -372,3 +372,43 @@ test('bench mode is refused unless every listener is on loopback', async () => {
     (e: Error & { code?: string }) => e.code === 'TURN_ERR_BAD_OPTION',
   );
 });
+
+test('a fixed port gets several SO_REUSEPORT listeners, and every client is served', async () => {
+  const probe = dgram.createSocket('udp4');
+  await new Promise<void>((r) => probe.bind(0, '127.0.0.1', r));
+  const port = probe.address().port;
+  probe.close();
+  const relay = await createTurnRelay({
+    listenHost: '127.0.0.1',
+    port,
+    udpSockets: 3,
+    relayPorts: { min: 61000, max: 61999 },
+    secret: SECRET,
+    bench: true,
+  });
+  const clients = Array.from({ length: 8 }, () => new UdpTurn(relay.port, benchCreds()));
+  try {
+    assert.equal(relay.port, port);
+    await Promise.all(clients.map((c) => c.open()));
+    const relayed = await Promise.all(clients.map((c) => c.allocate()));
+    for (const r of relayed) assert.equal(r.errorCode, 0);
+    // Pair them up: 0↔1, 2↔3, …; each pair exchanges one ChannelData each way.
+    for (let i = 0; i < clients.length; i += 2) {
+      const [a, b] = [clients[i]!, clients[i + 1]!];
+      const [ra, rb] = [relayed[i]!.relayed!, relayed[i + 1]!.relayed!];
+      assert.equal((await a.call(a.tc.channelBind(0x4000, rb))).errorCode, 0);
+      assert.equal((await b.call(b.tc.channelBind(0x4000, ra))).errorCode, 0);
+      a.send(buildChannelData(0x4000, Buffer.from(`a${i}`), false));
+      b.send(buildChannelData(0x4000, Buffer.from(`b${i}`), false));
+      const [toB, toA] = [await b.next(), await a.next()];
+      assert.ok(toA && toB);
+      const [da, db] = [parseChannelData(toA), parseChannelData(toB)];
+      assert.ok(da.ok && db.ok);
+      assert.equal(da.value.data.toString(), `b${i}`);
+      assert.equal(db.value.data.toString(), `a${i}`);
+    }
+  } finally {
+    for (const c of clients) c.close();
+    await relay.close();
+  }
+});

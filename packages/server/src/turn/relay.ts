@@ -28,6 +28,11 @@ export interface TurnRelayOptions {
   listenHost?: string;
   /** Listening port for UDP and TCP; 0 picks an ephemeral one (tests). Default 3478. */
   port?: number;
+  /**
+   * UDP listening sockets sharing the port through SO_REUSEPORT (default 2). More sockets mean
+   * more kernel receive buffer to ride out a stalled event loop without loss.
+   */
+  udpSockets?: number;
   /** Listen on TCP as well as UDP (default true). */
   tcp?: boolean;
   /** IPv4 address relay sockets bind and advertise (default: `listenHost`, or 127.0.0.1 for 0.0.0.0). */
@@ -132,6 +137,7 @@ class RelayAdapter {
   #relayIp: string;
   #relayPorts: { min: number; max: number };
   #udp: dgram.Socket | undefined;
+  #udpSockets: dgram.Socket[] = [];
   #tcp: net.Server | undefined;
   #tcpConns = new Map<string, net.Socket>();
   #relaySockets = new Map<number, dgram.Socket>();
@@ -160,13 +166,8 @@ class RelayAdapter {
     return this.#relayIp;
   }
 
-  async listen(port: number, tcp: boolean): Promise<number> {
-    const udp = dgram.createSocket({
-      type: 'udp4',
-      recvBufferSize: 4 << 20,
-      sendBufferSize: 4 << 20,
-    });
-    udp.on('message', (msg, rinfo) => {
+  async listen(port: number, tcp: boolean, udpSockets: number): Promise<number> {
+    const onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
       const key = `udp:${rinfo.address}:${rinfo.port}`;
       let client = this.#clients.get(key);
       if (!client) {
@@ -175,17 +176,33 @@ class RelayAdapter {
         this.#clients.set(key, client);
       }
       this.#onClientPacket(client, msg);
-    });
-    udp.on('error', (err) => this.#logger.warn({ err: err.message }, 'turn udp listener error'));
-    await new Promise<void>((resolve, reject) => {
-      udp.once('error', reject);
-      udp.bind(port, this.#listenHost, () => {
-        udp.off('error', reject);
-        resolve();
+    };
+    // Several sockets on one port (SO_REUSEPORT): the kernel spreads clients over them by
+    // 4-tuple hash, so a stalled event loop has N receive buffers to fill before anything drops.
+    // Any of them can answer: they share the source address.
+    let bound = port;
+    for (let i = 0; i < udpSockets; i++) {
+      const udp = dgram.createSocket({
+        type: 'udp4',
+        recvBufferSize: 4 << 20,
+        sendBufferSize: 4 << 20,
+        reusePort: udpSockets > 1,
+        lookup: literalLookup,
       });
-    });
+      udp.on('message', onMessage);
+      udp.on('error', (err) => this.#logger.warn({ err: err.message }, 'turn udp listener error'));
+      await new Promise<void>((resolve, reject) => {
+        udp.once('error', reject);
+        udp.bind(bound, this.#listenHost, () => {
+          udp.off('error', reject);
+          resolve();
+        });
+      });
+      this.#udpSockets.push(udp);
+      bound = udp.address().port;
+    }
+    const udp = this.#udpSockets[0];
     this.#udp = udp;
-    const bound = udp.address().port;
     if (tcp) {
       const server = net.createServer((sock) => this.#onTcpConnection(sock));
       server.on('error', (err) =>
@@ -403,8 +420,9 @@ class RelayAdapter {
     for (const r of this.#reservations.values()) r.socket.close();
     this.#reservations.clear();
     for (const s of this.#tcpConns.values()) s.destroy();
-    const udp = this.#udp;
-    if (udp) await new Promise<void>((resolve) => udp.close(() => resolve()));
+    await Promise.all(
+      this.#udpSockets.map((u) => new Promise<void>((resolve) => u.close(() => resolve()))),
+    );
     const tcp = this.#tcp;
     if (tcp) await new Promise<void>((resolve) => tcp.close(() => resolve()));
   }
@@ -488,7 +506,13 @@ export async function createTurnRelay(options: TurnRelayOptions): Promise<TurnRe
     logger,
   });
   const adapter = new RelayAdapter(core, listenHost, relayAddress, relayPorts, logger);
-  const port = await adapter.listen(options.port ?? 3478, options.tcp ?? true);
+  const port = await adapter.listen(
+    options.port ?? 3478,
+    options.tcp ?? true,
+    // An ephemeral port gets one socket: Linux may give a SO_REUSEPORT bind to port 0 a port
+    // that another reuse-port socket of this user already holds.
+    options.port === 0 ? 1 : (options.udpSockets ?? 2),
+  );
   if (bench) {
     logger.warn(
       { port },
