@@ -320,7 +320,8 @@ export class QosMonitor {
     // Loss pattern of the window for the burst ratio, in sequence order.
     this.#bursts.reset();
     if (this.#highest !== undefined && interval.expected > 0) {
-      const from = this.#highest - interval.expected + 1;
+      // Bounded: a hostile sequence jump cannot make this loop long.
+      const from = this.#highest - Math.min(interval.expected, 5000) + 1;
       for (let s = from; s <= this.#highest; s++) this.#bursts.record(!this.#seen.has(s));
       for (const s of this.#seen) if (s < from - 2000) this.#seen.delete(s);
     }

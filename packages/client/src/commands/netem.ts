@@ -6,6 +6,7 @@
  */
 import type { Command, ParsedArgs } from '../command.ts';
 import { stringOpt } from '../command.ts';
+import { ClientError } from '../errors.ts';
 import { NetemProxy } from '../netem/proxy.ts';
 import { impairmentFromFlags, parseDurationMs, parseHostPort } from '../netem/spec.ts';
 
@@ -72,7 +73,19 @@ export const command: Command = {
       routeChange: Array.isArray(rc) ? rc.map(String) : undefined,
     });
     const statsEvery = stringOpt(args, 'stats-every');
-    const proxy = await NetemProxy.start({ listen, to, impairment });
+    let proxy: NetemProxy;
+    try {
+      proxy = await NetemProxy.start({ listen, to, impairment });
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      throw new ClientError(
+        'NETEM_ERR_BIND',
+        `cannot listen on ${listen.host}:${listen.port}: ${msg}`,
+        {
+          cause: err,
+        },
+      );
+    }
     const a = proxy.address;
     console.log(
       `parloir netem: ${a.host}:${a.port} <-> ${to.host}:${to.port} (seed ${impairment.seed})`,
