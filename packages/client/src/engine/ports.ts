@@ -37,6 +37,8 @@ export interface JitterPacket {
   timestamp: number;
   /** Marker bit. */
   marker: boolean;
+  /** Synchronisation source (a change resets the buffer). */
+  ssrc?: number;
   /** Opus payload. */
   payload: Buffer;
 }

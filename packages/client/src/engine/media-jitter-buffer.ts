@@ -1,0 +1,94 @@
+/**
+ * Adapter from `@parloir/media`'s adaptive {@link JitterBuffer} (delay quantiles, FEC/PLC,
+ * time-stretch accelerate/expand) to the engine's {@link JitterBufferPort}, with libopus as its
+ * decoder. The playback device pulls 10 ms ticks, so the buffer runs with a 10 ms tick whatever
+ * the sender's frame size.
+ */
+import { JitterBuffer, type AudioDecoder, type PlayoutDecision } from '@parloir/media';
+import { OpusDecoder } from '@parloir/native';
+import type { JitterBufferSnapshot } from '../qos-log/qos-log.ts';
+import type { JitterBufferPort, JitterPacket, PullDecision } from './ports.ts';
+
+/** libopus decoder as the media core's {@link AudioDecoder}. */
+class OpusAudioDecoder implements AudioDecoder {
+  #dec = new OpusDecoder({ sampleRate: 48_000, channels: 1 });
+  decode(packet: Uint8Array): Int16Array {
+    return this.#dec.decode(packet);
+  }
+  decodeFec(nextPacket: Uint8Array, samples: number): Int16Array {
+    return this.#dec.decodeFec(nextPacket, samples);
+  }
+  conceal(samples: number): Int16Array {
+    return this.#dec.conceal(samples);
+  }
+  reset(): void {
+    this.#dec.reset();
+  }
+}
+
+const DECISION: Record<PlayoutDecision, PullDecision> = {
+  normal: 'normal',
+  fec: 'fec',
+  plc: 'plc',
+  accelerate: 'accelerate',
+  expand: 'expand',
+  reset: 'reset',
+  buffering: 'silence',
+};
+
+/** The media core's jitter buffer behind the engine's port. */
+export class MediaJitterBuffer implements JitterBufferPort {
+  #jb: JitterBuffer;
+
+  /** `minMs`/`maxMs`: initial delay bounds, ms. */
+  constructor(options: { minMs: number; maxMs: number }) {
+    this.#jb = new JitterBuffer({
+      decoder: new OpusAudioDecoder(),
+      codec: 'opus',
+      tickMs: 10,
+      minDelayMs: options.minMs,
+      maxDelayMs: options.maxMs,
+    });
+  }
+
+  push(packet: JitterPacket, arrivalMs: number): void {
+    this.#jb.insert(
+      {
+        sequenceNumber: packet.sequenceNumber,
+        timestamp: packet.timestamp,
+        ssrc: packet.ssrc ?? 0,
+        marker: packet.marker,
+        payload: packet.payload,
+      },
+      arrivalMs,
+    );
+  }
+
+  pull(out: Int16Array, nowMs: number): PullDecision {
+    // The device pulls 10 ms at a time, one buffer tick; longer pulls take several ticks.
+    let decision: PullDecision = 'normal';
+    for (let off = 0; off < out.length; off += this.#jb.tickSamples) {
+      const r = this.#jb.pull(nowMs);
+      out.set(r.pcm.subarray(0, Math.min(r.pcm.length, out.length - off)), off);
+      if (r.decision !== 'normal') decision = DECISION[r.decision];
+    }
+    return decision;
+  }
+
+  setBounds(minMs: number, maxMs: number): void {
+    this.#jb.setDelayBounds({ minMs, maxMs });
+  }
+
+  snapshot(): JitterBufferSnapshot {
+    const s = this.#jb.stats();
+    return {
+      delayMs: s.currentDelayMs,
+      targetMs: s.targetDelayMs,
+      latePackets: s.latePackets,
+      concealedMs: s.concealedMs,
+      fecRecovered: s.fecRecovered,
+      accelerate: s.accelerateCount,
+      expand: s.expandCount,
+    };
+  }
+}
