@@ -190,8 +190,9 @@ async function main(): Promise<void> {
 
     const cpu0 = procStat(pid).cpuSec;
     const t0 = now();
-    const connectedP = waitAll(workers, 'connected', 300_000);
-    const presenceP = waitAll(workers, 'presence-complete', 300_000);
+    const connectedP = waitAll(workers, 'connected', 1_800_000);
+    const presenceP = waitAll(workers, 'presence-complete', 3_600_000);
+    presenceP.catch(() => undefined);
     for (const w of workers) w.send({ cmd: 'connect', url, allIds, concurrency: 64 });
     const connected = await connectedP;
     const lastConnect = Math.max(...connected.map((c) => c.at));

@@ -221,8 +221,13 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const perIp = new Map<string, number>();
   let nextConnId = 1;
 
+  // A broadcast is one string pushed for many connections: encode it to UTF-8 once.
+  let lastText = '';
+  let lastBuf = Buffer.alloc(0);
   const drain = (): void => {
     for (const o of core.pollOutput()) apply(o);
+    lastText = '';
+    lastBuf = Buffer.alloc(0);
   };
   const apply = (o: CoreOutput): void => {
     const ws = sockets.get(o.connId);
@@ -234,7 +239,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         ws.terminate();
         return;
       }
-      ws.send(o.text);
+      if (o.text !== lastText) {
+        lastText = o.text;
+        lastBuf = Buffer.from(o.text, 'utf8');
+      }
+      ws.send(lastBuf, { binary: false });
     } else {
       ws.close(o.code, o.reason);
       setTimeout(() => ws.terminate(), 1000).unref();

@@ -103,7 +103,7 @@ export class Store {
       if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
       this.#db = new DatabaseSync(options.path);
       this.#db.exec(
-        'PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;',
+        'PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;',
       );
     } catch (err) {
       throw new ServerError(

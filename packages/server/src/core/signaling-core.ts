@@ -92,7 +92,10 @@ export interface SignalingCoreOptions {
   pingTimeoutMs?: number;
   /** Unauthenticated connections are closed after this long, ms. Default 10 000. */
   authTimeoutMs?: number;
-  /** Presence diffs are coalesced over this window, ms. Default 50. */
+  /**
+   * Presence diffs are coalesced over at least this window, ms. Default 50. With many users
+   * online the window grows (users / 20 ms, at most 1 s) to bound frames per second.
+   */
   presenceBatchMs?: number;
   /** Protocol violations tolerated per connection before closing it. Default 10. */
   maxViolations?: number;
@@ -156,6 +159,10 @@ interface Session {
   conn: Conn;
   chosen: 'available' | 'dnd' | 'away';
   isHost: boolean;
+  /** Cached JSON of this user's presence entry, and what it was built from. */
+  fragment?: string;
+  fragmentStatus?: Status;
+  fragmentName?: string;
 }
 
 const textEncoder = new TextEncoder();
@@ -563,12 +570,26 @@ export class SignalingCore implements CallDirectory {
   }
 
   #sendSnapshot(session: Session): void {
-    const users: UserInfo[] = [];
+    // Built from cached per-user JSON fragments: a snapshot of N users costs a string join,
+    // not N object serializations (it is the O(N) part of every join).
+    const parts: string[] = [];
     for (const s of this.#sessions.values()) {
-      if (s !== session && !this.#blocks.get(s.userId)?.has(session.userId))
-        users.push(this.#infoOf(s));
+      if (s !== session && !this.#blocks.get(s.userId)?.has(session.userId)) {
+        parts.push(this.#fragmentOf(s));
+      }
     }
-    this.#event(session.conn, 'presence.snapshot', { users });
+    this.#sendText(session.conn, `{"type":"presence.snapshot","users":[${parts.join(',')}]}`);
+  }
+
+  /** `{"userId":…,"name":…,"status":…}` for `s`, cached until its name or status changes. */
+  #fragmentOf(s: Session): string {
+    const status = this.#statusOf(s);
+    if (s.fragment === undefined || s.fragmentStatus !== status || s.fragmentName !== s.name) {
+      s.fragment = JSON.stringify({ userId: s.userId, name: s.name, status } satisfies UserInfo);
+      s.fragmentStatus = status;
+      s.fragmentName = s.name;
+    }
+    return s.fragment;
   }
 
   #deliverStored(session: Session): void {
@@ -616,7 +637,10 @@ export class SignalingCore implements CallDirectory {
     }
     if (nowMs >= this.#nextFlushMs) {
       this.#flushPresence();
-      this.#nextFlushMs = nowMs + this.#o.presenceBatchMs;
+      // Every flush costs one frame per online user, so the window widens with the crowd:
+      // 50 ms up to 1,000 users, then 1 ms per 20 users (250 ms at 5,000), at most 1 s.
+      const window = Math.max(this.#o.presenceBatchMs, Math.min(1000, this.#sessions.size / 20));
+      this.#nextFlushMs = nowMs + window;
     }
   }
 
