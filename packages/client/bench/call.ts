@@ -62,6 +62,15 @@ function clickTrack(): { pcm: Int16Array; onsets: number[] } {
   return { pcm, onsets };
 }
 
+/** Index of the latest click onset (device time) before `t`, or -1. */
+function latestOnset(onsets: number[], captureStartMs: number, t: number): number {
+  let k = -1;
+  for (let i = 0; i < onsets.length; i++) {
+    if (captureStartMs + (onsets[i] ?? 0) / RATE < t) k = i;
+  }
+  return k;
+}
+
 function median(v: number[]): number {
   const s = [...v].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -146,9 +155,10 @@ async function engineLatency(frameMs: number): Promise<{ total: number; breakdow
         for (let i = 0; i < out.length; i++) {
           if (Math.abs(out[i] ?? 0) > THRESHOLD) {
             const t = playback.startedAtMs + (clock + i) / RATE;
-            const k = lastClick + 1;
-            // One detection per click: the next click is at least 300 ms later.
-            if (k < onsets.length && (played.get(lastClick) ?? -1e9) < t - 300) {
+            // The click this is: the latest onset before it (a lost click must not shift the
+            // mapping); one detection per click.
+            const k = latestOnset(onsets, capture.startedAtMs, t);
+            if (k > lastClick) {
               played.set(k, t);
               pulled.set(k, now);
               lastClick = k;
@@ -221,7 +231,7 @@ async function baselineLatency(): Promise<number> {
     for (let i = 0; i < out.length; i++) {
       if (Math.abs(out[i] ?? 0) > THRESHOLD) {
         const t = playback.startedAtMs + (clock + i) / RATE;
-        if (t - last > 300) {
+        if (t - last > CLICK_EVERY_MS / 2) {
           times.push(t);
           last = t;
         }
@@ -236,9 +246,10 @@ async function baselineLatency(): Promise<number> {
   await Promise.all([capture.close(), playback.close()]);
   rx.close();
   tx.close();
-  const lat = times
-    .slice(0, onsets.length)
-    .map((t, k) => t - (capture.startedAtMs + (onsets[k] ?? 0) / RATE));
+  const lat = times.flatMap((t) => {
+    const k = latestOnset(onsets, capture.startedAtMs, t);
+    return k < 0 ? [] : [t - (capture.startedAtMs + (onsets[k] ?? 0) / RATE)];
+  });
   if (process.env.BENCH_DEBUG) console.error('baseline', lat, times.length);
   return median(lat);
 }
