@@ -124,6 +124,9 @@ function literalLookup(
   callback(null, address, 4);
 }
 
+/** Bytes queued toward one TCP client beyond which relayed packets are dropped. */
+const TCP_QUEUE_LIMIT_BYTES = 256 * 1024;
+
 interface Reservation {
   socket: dgram.Socket;
   port: number;
@@ -259,7 +262,8 @@ class RelayAdapter {
       this.#udp?.send(data, client.port, client.ip);
     } else {
       const sock = this.#tcpConns.get(client.key);
-      if (sock && !sock.destroyed) sock.write(data);
+      // A client that does not read gets its media dropped rather than queued without bound.
+      if (sock && !sock.destroyed && sock.writableLength < TCP_QUEUE_LIMIT_BYTES) sock.write(data);
     }
   }
 
