@@ -25,6 +25,8 @@ const EN = {
   search: 'Search people',
   nobodyOnline: 'Nobody else is online yet.',
   recentConversations: 'Recent conversations (offline)',
+  welcome: 'Welcome, {name}',
+  pickSomeone: 'Pick someone in the list to call or chat. Calls are end-to-end encrypted.',
   noMatch: 'Nobody matches.',
   you: 'You',
   myStatus: 'My status',
@@ -145,6 +147,9 @@ const FR: Record<MsgKey, string> = {
   search: 'Chercher une personne',
   nobodyOnline: 'Personne d’autre n’est encore connecté.',
   recentConversations: 'Conversations récentes (hors ligne)',
+  welcome: 'Bienvenue, {name}',
+  pickSomeone:
+    'Choisissez quelqu’un dans la liste pour appeler ou discuter. Les appels sont chiffrés de bout en bout.',
   noMatch: 'Personne ne correspond.',
   you: 'Vous',
   myStatus: 'Mon statut',

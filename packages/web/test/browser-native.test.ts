@@ -29,7 +29,7 @@ import {
 } from './helpers.ts';
 
 const HEARS = 0.6;
-const TALK_MS = 7000;
+const TALK_MS = 5000;
 
 let dir = '';
 let server: ServerHandle;

@@ -64,7 +64,7 @@ test('a call survives a server restart; the pages reconnect with a banner', asyn
     await p.getByRole('alert').getByText('Connection lost. Reconnecting…').waitFor();
   await screenshot(a, 'reconnecting');
   const before = await mediaCounters(b);
-  await b.waitForTimeout(2500);
+  await b.waitForTimeout(2000);
   const during = await mediaCounters(b);
   assert.ok(before && during);
   assert.ok(
@@ -82,7 +82,7 @@ test('a call survives a server restart; the pages reconnect with a banner', asyn
   await b.locator('[data-person="Amélie"]').waitFor();
   // Still in the call, audio still flowing.
   const after1 = await mediaCounters(b);
-  await b.waitForTimeout(1500);
+  await b.waitForTimeout(1000);
   const after2 = await mediaCounters(b);
   assert.ok(after1 && after2);
   assert.ok(after2.bytesReceived > after1.bytesReceived, 'audio still flows after reconnecting');

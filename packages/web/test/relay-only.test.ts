@@ -24,8 +24,7 @@ import {
 let dir = '';
 let server: RunningServer | undefined;
 let relay: TurnRelay;
-let browserA: Browser;
-let browserB: Browser;
+let browser: Browser;
 
 before(async () => {
   const build = spawnSync(process.execPath, ['scripts/build-web.ts'], { cwd: ROOT, stdio: 'pipe' });
@@ -48,13 +47,12 @@ before(async () => {
     logLevel: 'warn',
     relay,
   });
-  const wavA = speechWav(dir, 'a', 'Relay test, first speaker, one two three four.');
-  const wavB = speechWav(dir, 'b', 'Relay test, second speaker, five six seven eight.');
-  [browserA, browserB] = await Promise.all([launchChromium(wavA), launchChromium(wavB)]);
+  // One fake-microphone WAV, so one browser instance; this test counts bytes, not words.
+  browser = await launchChromium(speechWav(dir, 'a', 'Relay test: one two three four.'));
 });
 
 after(async () => {
-  await Promise.allSettled([browserA?.close(), browserB?.close()]);
+  await browser?.close();
   await server?.close(500);
   await relay?.close();
   cleanup(dir);
@@ -63,8 +61,8 @@ after(async () => {
 test('a browser-to-browser call goes through the TURN relay with --relay-only', async () => {
   assert.ok(server);
   const target = { url: server.httpUrl, hostPort: `127.0.0.1:${server.port}` };
-  const a = await (await newContext(browserA)).newPage();
-  const b = await (await newContext(browserB)).newPage();
+  const a = await (await newContext(browser)).newPage();
+  const b = await (await newContext(browser)).newPage();
   await connectAs(a, target, 'Ana');
   await connectAs(b, target, 'Ben');
   await a.getByRole('button', { name: 'Call Ben', exact: true }).click();
@@ -76,15 +74,15 @@ test('a browser-to-browser call goes through the TURN relay with --relay-only', 
   const before = relay.stats().packetsRelayed;
   const a0 = await mediaCounters(a);
   const b0 = await mediaCounters(b);
-  await a.waitForTimeout(3000);
+  await a.waitForTimeout(2000);
   const a1 = await mediaCounters(a);
   const b1 = await mediaCounters(b);
   assert.ok(a0 && a1 && b0 && b1);
   assert.equal(a1.path, 'relay');
-  assert.ok(a1.bytesReceived - a0.bytesReceived > 4000, 'Ana hears Ben through the relay');
-  assert.ok(b1.bytesReceived - b0.bytesReceived > 4000, 'Ben hears Ana through the relay');
+  assert.ok(a1.bytesReceived - a0.bytesReceived > 3000, 'Ana hears Ben through the relay');
+  assert.ok(b1.bytesReceived - b0.bytesReceived > 3000, 'Ben hears Ana through the relay');
   // ~50 packets/s each way at 20 ms frames.
-  assert.ok(relay.stats().packetsRelayed - before > 150, 'the relay forwarded the audio');
+  assert.ok(relay.stats().packetsRelayed - before > 100, 'the relay forwarded the audio');
   await screenshot(a, 'relay-in-call');
   await a.getByRole('button', { name: 'Hang up', exact: true }).click();
   await b.locator('[data-outcome="hangup"]').waitFor();

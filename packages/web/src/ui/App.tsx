@@ -218,9 +218,11 @@ export function App() {
             <CallPanel />
             <ChatPanel />
             {!focus && (
-              <div className="placeholder muted">
+              <div className="placeholder">
                 <Logo size={56} />
-                <p>{t('shortcuts')}</p>
+                <h2>{t('welcome', { name: state.myName })}</h2>
+                <p className="muted">{t('pickSomeone')}</p>
+                <p className="muted small">{t('shortcuts')}</p>
               </div>
             )}
           </div>
