@@ -2,7 +2,9 @@
  * Jitter-buffer benchmark: replays packet traces through the adaptive buffer and compares it
  * with the hindsight-optimal constant buffer (the oracle) and a fixed 60 ms buffer (baseline).
  *
- *   npm run bench:jitter -- [--trace FILE.csv …] [--json] [--tick 10|20]  (default 10 ms)
+ *   npm run bench:jitter -- [--trace FILE.csv …] [--json] [--tick 10|20] [--accelerate-at TICKS]
+ *
+ * Defaults: 10 ms tick, accelerate one tick above target (see JitterBufferOptions).
  *
  * With no --trace it runs every CSV in packages/media/traces/. One line per trace; with --json,
  * one JSON object per line. Exit status 1 if a trace misses the targets
@@ -21,6 +23,7 @@ try {
       trace: { type: 'string', multiple: true },
       json: { type: 'boolean', default: false },
       tick: { type: 'string', default: '10' },
+      'accelerate-at': { type: 'string', default: '1' },
     },
     allowPositionals: true,
   });
@@ -30,6 +33,11 @@ try {
 }
 const { values, positionals } = args;
 const tickMs = Number(values.tick);
+const accelerateAtTicks = Number(values['accelerate-at']);
+if (!(tickMs > 0 && tickMs <= 60) || !(accelerateAtTicks > 0)) {
+  console.error('bench:jitter: --tick must be in (0, 60] ms and --accelerate-at > 0');
+  process.exit(2);
+}
 const shipped = resolve(import.meta.dirname, '../traces');
 const files = [...(values.trace ?? []), ...positionals];
 if (files.length === 0) {
@@ -56,7 +64,10 @@ for (const file of files) {
     continue;
   }
   const name = basename(file, '.csv');
-  const m = { ...simulateTrace(parsed.value, { name, tickMs }), changing: changing.has(name) };
+  const m = {
+    ...simulateTrace(parsed.value, { name, tickMs, buffer: { accelerateAtTicks } }),
+    changing: changing.has(name),
+  };
   results.push(m);
   if (values.json) {
     console.log(JSON.stringify(m));
