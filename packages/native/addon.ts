@@ -58,7 +58,10 @@ export interface RawPcmStats {
   error: string;
 }
 
-/** Capture frames arrive as (frame, index); a fatal device error as (null, 0, code, message). */
+/**
+ * Capture frames arrive as (frame, index); a fatal device error as (null, 0, code, message);
+ * (null, -1) means more frames are waiting: call `drain()` on a later turn of the event loop.
+ */
 export type RawPcmCallback = (
   frame: Int16Array | null,
   firstFrameIndex: number,
@@ -69,6 +72,7 @@ export type RawPcmCallback = (
 export interface RawPcm {
   write(frame: Int16Array): number;
   setFrameSamples(frames: number): void;
+  drain(): boolean;
   setFillSilence(fill: boolean): void;
   reconfigure(
     periodFrames: number,

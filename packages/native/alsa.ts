@@ -214,10 +214,25 @@ export class PcmCapture extends PcmStream {
     if (typeof onFrame !== 'function') {
       throw new AlsaError('ALSA_ERR_BAD_ARG', 'onFrame must be a function');
     }
-    const raw = open(options, true, options.frameSamples, false, (frame, index, code, msg) => {
-      if (frame !== null) onFrame(frame, index);
-      else onError?.(errorFrom(code, msg));
-    });
+    // The addon delivers a bounded batch per call; when more is waiting it says so with index -1
+    // and the rest is drained from setImmediate, so a capture device running faster than real
+    // time (a file) cannot starve the event loop.
+    const drainLater = (): void => {
+      setImmediate(() => {
+        if (raw.drain()) drainLater();
+      });
+    };
+    const raw: RawPcm = open(
+      options,
+      true,
+      options.frameSamples,
+      false,
+      (frame, index, code, msg) => {
+        if (frame !== null) onFrame(frame, index);
+        else if (index === -1) drainLater();
+        else onError?.(errorFrom(code, msg));
+      },
+    );
     super(raw, options.sampleRate, options.channels);
   }
 

@@ -433,43 +433,75 @@ static void wrapper_finalize(napi_env env, void *data, void *hint) {
 
 static void tsfn_finalize(napi_env env, void *data, void *hint) { pcm_unref(data); }
 
-// Runs on the JavaScript thread: hands every complete frame to the callback as
-// (frame: Int16Array, firstFrameIndex: number), or reports a fatal device error as
-// (null, 0, code, message).
-static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
-  Pcm *s = context;
-  if (env == NULL || s->closed || s->callback == NULL) return;
-  atomic_store(&s->notify_pending, 0);
-  napi_value cb, undef;
-  if (napi_get_reference_value(env, s->callback, &cb) != napi_ok || cb == NULL) return;
+// Hands up to `max` complete frames to the callback as (frame: Int16Array, firstFrameIndex).
+// Returns true if another complete frame is already waiting.
+static bool deliver(napi_env env, Pcm *s, napi_value cb, int max) {
+  napi_value undef;
   napi_get_undefined(env, &undef);
-  while (s->capture && !s->closed) {
+  for (int i = 0; i < max && s->capture && !s->closed; i++) {
     uint32_t jf = atomic_load(&s->js_frames);
     uint64_t r = atomic_load_explicit(&s->rpos, memory_order_relaxed);
     uint64_t w = atomic_load_explicit(&s->wpos, memory_order_acquire);
-    if (w - r < jf) break;
+    if (w - r < jf) return false;
     napi_value ab, ta, idx;
     void *dst;
-    if (napi_create_arraybuffer(env, (size_t)jf * s->channels * 2, &dst, &ab) != napi_ok) break;
+    if (napi_create_arraybuffer(env, (size_t)jf * s->channels * 2, &dst, &ab) != napi_ok)
+      return false;
     ring_read(s, r, dst, jf);
     atomic_store_explicit(&s->rpos, r + jf, memory_order_release);
     napi_create_typedarray(env, napi_int16_array, (size_t)jf * s->channels, ab, 0, &ta);
     napi_create_double(env, (double)r, &idx);
     napi_value argv[2] = {ta, idx};
+    if (napi_call_function(env, undef, cb, 2, argv, NULL) != napi_ok) return false;
+  }
+  if (s->closed || !s->capture) return false;
+  return atomic_load(&s->wpos) - atomic_load(&s->rpos) >= atomic_load(&s->js_frames);
+}
+
+// One bounded round of delivery, entered with notify_pending set. Returns true if frames remain:
+// notify_pending then stays set (the thread queues no more calls) and JavaScript continues on a
+// later turn of the event loop, so a device faster than real time cannot starve it.
+static bool deliver_round(napi_env env, Pcm *s, napi_value cb) {
+  if (deliver(env, s, cb, 64)) return true;
+  atomic_store(&s->notify_pending, 0);
+  // A frame completed after the last check but before the store above would wait for the next
+  // period without this second look.
+  bool waiting = atomic_load(&s->wpos) - atomic_load(&s->rpos) >= atomic_load(&s->js_frames);
+  return waiting && !s->closed && !atomic_exchange(&s->notify_pending, 1);
+}
+
+// Reports a fatal device error once, as (null, 0, code, message).
+static void report_fatal(napi_env env, Pcm *s, napi_value cb) {
+  int fatal = atomic_load(&s->fatal);
+  if (fatal == 0 || s->error_reported || s->closed) return;
+  s->error_reported = true;
+  napi_value undef, argv[4];
+  napi_get_undefined(env, &undef);
+  napi_get_null(env, &argv[0]);
+  napi_create_double(env, 0, &argv[1]);
+  napi_create_string_utf8(env, alsa_code(fatal), NAPI_AUTO_LENGTH, &argv[2]);
+  char msg[300];
+  snprintf(msg, sizeof msg, "%s: %s", s->name, snd_strerror(fatal));
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &argv[3]);
+  napi_call_function(env, undef, cb, 4, argv, NULL);
+}
+
+// Runs on the JavaScript thread when the I/O thread has frames (or an error) for it. If frames
+// remain after one round it calls back with (null, -1): the wrapper then calls drain() again
+// from setImmediate.
+static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
+  Pcm *s = context;
+  if (env == NULL || s->closed || s->callback == NULL) return;
+  napi_value cb, undef;
+  if (napi_get_reference_value(env, s->callback, &cb) != napi_ok || cb == NULL) return;
+  if (deliver_round(env, s, cb) && !s->closed) {
+    napi_value argv[2];
+    napi_get_undefined(env, &undef);
+    napi_get_null(env, &argv[0]);
+    napi_create_double(env, -1, &argv[1]);
     if (napi_call_function(env, undef, cb, 2, argv, NULL) != napi_ok) return;
   }
-  int fatal = atomic_load(&s->fatal);
-  if (fatal != 0 && !s->error_reported && !s->closed) {
-    s->error_reported = true;
-    napi_value argv[4];
-    napi_get_null(env, &argv[0]);
-    napi_create_double(env, 0, &argv[1]);
-    napi_create_string_utf8(env, alsa_code(fatal), NAPI_AUTO_LENGTH, &argv[2]);
-    char msg[300];
-    snprintf(msg, sizeof msg, "%s: %s", s->name, snd_strerror(fatal));
-    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &argv[3]);
-    napi_call_function(env, undef, cb, 4, argv, NULL);
-  }
+  report_fatal(env, s, cb);
 }
 
 static Pcm *pcm_this(napi_env env, napi_value self, bool must_be_open) {
@@ -680,6 +712,23 @@ static napi_value pcm_set_js_frames(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// drain(): boolean. Continues delivery after call_js signalled (null, -1); true if frames remain
+// (call again on a later turn of the event loop).
+static napi_value pcm_drain(napi_env env, napi_callback_info info) {
+  napi_value self, cb, res;
+  if (!pn_args(env, info, 0, NULL, NULL, &self)) return NULL;
+  Pcm *s = pcm_this(env, self, false);
+  if (!s) return NULL;
+  bool more = false;
+  if (!s->closed && s->callback &&
+      napi_get_reference_value(env, s->callback, &cb) == napi_ok && cb != NULL) {
+    more = deliver_round(env, s, cb) && !s->closed;
+    report_fatal(env, s, cb);
+  }
+  napi_get_boolean(env, more, &res);
+  return res;
+}
+
 static napi_value pcm_set_fill_silence(napi_env env, napi_callback_info info) {
   napi_value argv[1], self;
   if (!pn_args(env, info, 1, argv, NULL, &self)) return NULL;
@@ -819,6 +868,7 @@ napi_value pn_pcm_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"write", NULL, pcm_write, NULL, NULL, NULL, napi_default, NULL},
       {"setFrameSamples", NULL, pcm_set_js_frames, NULL, NULL, NULL, napi_default, NULL},
+      {"drain", NULL, pcm_drain, NULL, NULL, NULL, napi_default, NULL},
       {"setFillSilence", NULL, pcm_set_fill_silence, NULL, NULL, NULL, napi_default, NULL},
       {"reconfigure", NULL, pcm_reconfigure, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, pcm_stats, NULL, NULL, NULL, napi_default, NULL},

@@ -176,6 +176,32 @@ test('playback plays silence when starved and can be reconfigured on the fly', a
   assert.ok(out.length / 2 < RATE, `${out.length / 2} frames written in ~120 ms`);
 });
 
+test('a capture device faster than real time cannot starve the event loop', async () => {
+  // The file plugin over `null` has no clock: past the end of its infile it returns silence as
+  // fast as it is read. Frames must still come in bounded batches with timers running between.
+  let frames = 0;
+  const cap = new PcmCapture({
+    device: 'tcap',
+    sampleRate: RATE,
+    channels: 1,
+    frameSamples: 480,
+    onFrame: () => {
+      frames++;
+      const until = performance.now() + 0.05; // a little work per frame
+      while (performance.now() < until);
+    },
+  });
+  const t0 = performance.now();
+  await sleep(20);
+  const late = performance.now() - t0 - 20;
+  const seen = frames;
+  await sleep(100);
+  cap.close();
+  assert.ok(seen > 100, `${seen} frames before the timer fired`);
+  assert.ok(late < 250, `a 20 ms timer fired ${late.toFixed(0)} ms late`);
+  assert.ok(frames > seen, 'delivery went on after the timer');
+});
+
 test('bad input and device errors are typed AlsaErrors with the ALSA message', () => {
   const bad = (x: unknown) => x as never;
   const base = { sampleRate: RATE, channels: 1, frameSamples: 480, onFrame: () => {} };
