@@ -1,13 +1,13 @@
 /**
- * The jitter buffer with the real libopus decoder of the native addon (tests may use it; media's
- * own source may not): bit-exact playout before any loss, FEC rebuilding a lost packet better
- * than PLC, and every tick exactly 20 ms.
+ * The media jitter buffer with the real libopus decoder of the native addon: bit-exact playout
+ * before any loss, FEC rebuilding a lost packet better than PLC, every tick exactly 20 ms.
+ * It lives in the client package because the boundary check keeps the addon out of every file
+ * of packages/media, tests included; the client is where media and native meet.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { OpusDecoder, OpusEncoder } from '@parloir/native';
-import { JitterBuffer, type PlayoutDecision } from './jitter-buffer.ts';
-import { RtpPacketizer } from './rtp.ts';
+import { JitterBuffer, RtpPacketizer, type PlayoutDecision } from '@parloir/media';
 
 const RATE = 48000;
 const FRAME = 960;
