@@ -75,6 +75,21 @@ test('two browsers connect, see each other, refuse then accept, talk, chat, hang
   await alice.getByRole('searchbox', { name: 'Search people' }).fill('bo');
   await callBob.waitFor();
 
+  // Do-not-disturb: Alice sees Bob's status change live; her call is refused automatically.
+  await bob.getByRole('combobox', { name: 'My status' }).selectOption('dnd');
+  await alice.locator('[data-person="Bob"]').getByText('Do not disturb').waitFor();
+  await callBob.click();
+  await alice.locator('[data-outcome="dnd"]').waitFor();
+  await bob.getByRole('combobox', { name: 'My status' }).selectOption('available');
+  await alice.locator('[data-person="Bob"]').getByText('Available').waitFor();
+
+  // Alice calls and cancels: Bob's incoming dialog disappears.
+  await callBob.click();
+  await bob.getByRole('dialog').waitFor();
+  await alice.getByRole('button', { name: 'Cancel', exact: true }).click();
+  await bob.getByRole('dialog').waitFor({ state: 'detached' });
+  await bob.locator('[data-outcome="cancelled"]').waitFor();
+
   // First call: Bob refuses. The incoming dialog is an overlay: nothing behind it moves.
   const before = await bob.getByRole('region', { name: 'People' }).boundingBox();
   await callBob.click();
