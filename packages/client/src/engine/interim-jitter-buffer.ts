@@ -2,7 +2,9 @@
  * Interim adaptive jitter buffer, used until `packages/media`'s lands: packets are stored by
  * extended sequence number, decoded in order into a PCM FIFO, and the playout tick drains the
  * FIFO. Loss is rebuilt from FEC when the next packet is there, otherwise concealed. The target
- * delay follows 3× the RFC 3550 §A.8 jitter estimate plus one frame, within [min, max]; when the
+ * delay follows 3× the RFC 3550 §A.8 jitter estimate plus one frame, plus 10 ms per recent
+ * underrun (decaying by 2 ms/s, as NetEQ raises its target after underruns), within
+ * [min, max]; when the
  * buffered delay exceeds target + one frame, one frame is dropped (accelerate).
  */
 import type { JitterBufferSnapshot } from '../qos-log/qos-log.ts';
@@ -36,6 +38,8 @@ export class InterimJitterBuffer implements JitterBufferPort {
   #frameSamples = 960;
   #jitterTicks = 0;
   #lastTransit: number | undefined;
+  /** Extra target after underruns, ms: +10 per expand, decaying by 2 ms per second. */
+  #underrunFloorMs = 0;
   #stats: JitterBufferSnapshot = {
     delayMs: 0,
     targetMs: 0,
@@ -74,6 +78,7 @@ export class InterimJitterBuffer implements JitterBufferPort {
   pull(out: Int16Array, _nowMs: number): PullDecision {
     void _nowMs;
     let decision: PullDecision = 'normal';
+    this.#underrunFloorMs = Math.max(0, this.#underrunFloorMs - (2 * out.length) / 48_000);
     const target = this.#targetMs();
     if (!this.#started) {
       if (this.#bufferedMs() < target || this.#nextExt < 0) {
@@ -117,7 +122,7 @@ export class InterimJitterBuffer implements JitterBufferPort {
 
   #targetMs(): number {
     const jitterMs = this.#jitterTicks / SAMPLES_PER_MS;
-    const want = 3 * jitterMs + this.#frameSamples / SAMPLES_PER_MS;
+    const want = 3 * jitterMs + this.#frameSamples / SAMPLES_PER_MS + this.#underrunFloorMs;
     return Math.min(this.#maxMs, Math.max(this.#minMs, want));
   }
 
@@ -153,6 +158,7 @@ export class InterimJitterBuffer implements JitterBufferPort {
       pcm = this.#decoder.conceal(this.#frameSamples);
       this.#stats.concealedMs += pcm.length / SAMPLES_PER_MS;
       this.#stats.expand++;
+      this.#underrunFloorMs = Math.min(this.#maxMs, this.#underrunFloorMs + 10);
       decision = 'expand';
     }
     this.#append(pcm);
