@@ -155,12 +155,14 @@ export async function connectAs(
   page: Page,
   server: { url: string; hostPort: string },
   name: string,
-  opts: { lang?: Lang; waitForPeople?: boolean } = {},
+  opts: { lang?: Lang; waitForPeople?: boolean; password?: string } = {},
 ): Promise<void> {
   const lang = opts.lang ?? 'en';
   await page.goto(server.url);
   await page.getByLabel(t(lang, 'server'), { exact: true }).fill(server.hostPort);
   await page.getByLabel(t(lang, 'name'), { exact: true }).fill(name);
+  if (opts.password !== undefined)
+    await page.getByLabel(t(lang, 'password'), { exact: true }).fill(opts.password);
   await page.getByRole('button', { name: t(lang, 'connect'), exact: true }).click();
   if (opts.waitForPeople !== false)
     await page.getByRole('region', { name: t(lang, 'people') }).waitFor({ timeout: 15_000 });

@@ -1,7 +1,9 @@
 /**
  * Host mode in the UI, real Chromium against a real server in host mode (in-process startServer
- * with `host`): the host, whose Ed25519 identity is seeded into its page's storage, sees each join
- * request with [Accept] / [Refuse]; the accepted person gets in, the refused one sees why.
+ * with `host` and a server password): the host, whose Ed25519 identity is seeded into its page's
+ * storage, sees each join request with [Accept] / [Refuse]; the accepted person gets in, the
+ * refused one sees why. Also the connect screen's clear errors: wrong password, name taken. The
+ * host uses the dark theme (screenshot).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -23,6 +25,7 @@ let dir = '';
 let server: RunningServer;
 let browser: Browser;
 let hostIdentity: { pkcs8: string; publicKey: string };
+const PASSWORD = 'sesame';
 
 before(async () => {
   const build = spawnSync(process.execPath, ['scripts/build-web.ts'], { cwd: ROOT, stdio: 'pipe' });
@@ -37,6 +40,7 @@ before(async () => {
     dataDir: `${dir}/data`,
     logLevel: 'warn',
     host: { name: 'Host', userId: await userIdOf(id.publicKey), acceptAll: false },
+    password: PASSWORD,
   });
   browser = await launchChromium();
 });
@@ -49,16 +53,19 @@ after(async () => {
 
 test('the host accepts one request and refuses another, in the UI', async () => {
   const target = { url: server.httpUrl, hostPort: `127.0.0.1:${server.port}` };
-  const hostCtx = await newContext(browser);
+  const hostCtx = await newContext(browser, { colorScheme: 'dark' });
   await hostCtx.addInitScript((identity) => {
     localStorage.setItem('parloir.identity.host', identity);
   }, JSON.stringify(hostIdentity));
   const host = await hostCtx.newPage();
-  await connectAs(host, target, 'Host');
+  await connectAs(host, target, 'Host', { password: PASSWORD });
 
   // Jules asks to join: waits, the host accepts, Jules is in and sees the host.
   const jules = await (await newContext(browser)).newPage();
-  await connectAs(jules, target, 'Jules', { waitForPeople: false });
+  await connectAs(jules, target, 'Jules', { waitForPeople: false, password: 'wrong' });
+  await jules.getByRole('alert').getByText('Wrong server password.').waitFor();
+  await jules.getByLabel('Server password (if any)').fill(PASSWORD);
+  await jules.getByRole('button', { name: 'Connect', exact: true }).click();
   await jules.getByText('Waiting for the host to let you in…').waitFor();
   const requests = host.getByRole('region', { name: 'Connection requests' });
   const julesRequest = requests.locator('[data-request="Jules"]');
@@ -71,11 +78,19 @@ test('the host accepts one request and refuses another, in the UI', async () => 
 
   // Mallory asks: the host refuses; Mallory is told and never sees anyone.
   const mallory = await (await newContext(browser)).newPage();
-  await connectAs(mallory, target, 'Mallory', { waitForPeople: false });
+  await connectAs(mallory, target, 'Mallory', { waitForPeople: false, password: PASSWORD });
   const malloryRequest = requests.locator('[data-request="Mallory"]');
   await malloryRequest.getByRole('button', { name: 'Refuse', exact: true }).click();
   await mallory.getByRole('alert').getByText('The host refused your connection.').waitFor();
   assert.equal(await mallory.getByRole('region', { name: 'People' }).count(), 0);
   assert.equal(await host.getByRole('button', { name: 'Call Mallory' }).count(), 0);
   await requests.waitFor({ state: 'detached' });
+
+  // Someone else (another key) cannot take the name Jules.
+  const impostor = await (await newContext(browser)).newPage();
+  await connectAs(impostor, target, 'Jules', { waitForPeople: false, password: PASSWORD });
+  await impostor
+    .getByRole('alert')
+    .getByText('This name is already taken by someone else. Pick another one.')
+    .waitFor();
 });
