@@ -82,7 +82,7 @@ export function svgChart(
   parts.push(
     `<line x1="${PAD_L}" x2="${PAD_L}" y1="${PAD_T}" y2="${PAD_T + plotH}" class="axis"/>`,
     `<line x1="${PAD_L}" x2="${WIDTH - PAD_R}" y1="${PAD_T + plotH}" y2="${PAD_T + plotH}" class="axis"/>`,
-    `<text x="${WIDTH - PAD_R}" y="${HEIGHT - 2}" class="xl" text-anchor="end">time (s)</text>`,
+    `<text x="${WIDTH - PAD_R}" y="${HEIGHT - 2}" class="xt">time (s)</text>`,
   );
   series.forEach((s, i) => {
     let d = '';
@@ -239,7 +239,7 @@ h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.6em}
 table{border-collapse:collapse}td,th{padding:2px 10px;border-bottom:1px solid #ddd;text-align:left}
 figure{margin:1em 0}figcaption{font-weight:600}.unit{font-weight:400;color:#666}
 svg .grid{stroke:#eee}svg .axis{stroke:#888}svg text{font-size:10px;fill:#555}
-svg .yl{text-anchor:end;dominant-baseline:middle}svg .xl{text-anchor:middle}
+svg .yl{text-anchor:end;dominant-baseline:middle}svg .xl{text-anchor:middle}svg .xt{text-anchor:end}
 .src{color:#666;font-size:12px}
 </style></head><body>
 <h1>Parloir call report</h1>
