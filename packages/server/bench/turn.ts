@@ -153,7 +153,7 @@ async function startOurs(port: number, secret: string): Promise<ChildProcess> {
       '--serve-ours',
       String(port),
       '--relay-ports',
-      '40000-44999',
+      '24000-27999',
       '--secret',
       secret,
     ],
@@ -183,8 +183,8 @@ async function startCoturn(port: number, secret: string, dir: string): Promise<C
       '--realm=parloir',
       '--no-tls',
       '--no-dtls',
-      '--min-port=45000',
-      '--max-port=49999',
+      '--min-port=28000',
+      '--max-port=31999',
       '--allow-loopback-peers',
       '--no-cli',
       `--log-file=${join(dir, 'turnserver.log')}`,
@@ -193,7 +193,12 @@ async function startCoturn(port: number, secret: string, dir: string): Promise<C
     ],
     { stdio: 'ignore' },
   );
-  await waitStun(port, 10_000);
+  try {
+    await waitStun(port, 10_000);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
   return child;
 }
 
@@ -240,17 +245,20 @@ function add(a: ServerResult | undefined, b: ServerResult): ServerResult {
 async function main(): Promise<void> {
   const secret = randomBytes(12).toString('hex');
   const dir = mkdtempSync(join(tmpdir(), 'parloir-bench-turn-'));
-  const oursPort = 34000 + Math.floor(Math.random() * 500);
-  const coturnPort = oursPort + 500;
+  // Below the kernel's ephemeral range (32768+), so no outgoing connection can hold them.
+  const oursPort = 20000 + Math.floor(Math.random() * 1000);
+  const coturnPort = oursPort + 1000;
   log(
     `bench:turn — turnutils_uclient -y, ${values.clients} clients × ${values.pps} pkt/s × ` +
       `${values.bytes} B for ${values.seconds} s, ${values.rounds} round(s); CLK_TCK ${CLK_TCK}`,
   );
-  const coturn = await startCoturn(coturnPort, secret, dir);
-  const ours = await startOurs(oursPort, secret);
+  let coturn: ChildProcess | undefined;
+  let ours: ChildProcess | undefined;
   let coturnTotal: ServerResult | undefined;
   let oursTotal: ServerResult | undefined;
   try {
+    coturn = await startCoturn(coturnPort, secret, dir);
+    ours = await startOurs(oursPort, secret);
     for (let round = 0; round < Number(values.rounds); round++) {
       // Alternate the order so neither server always runs on a warmer (or busier) machine.
       if (round % 2 === 0) {
@@ -262,7 +270,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    await Promise.all([stop(coturn), stop(ours)]);
+    await Promise.all([coturn && stop(coturn), ours && stop(ours)]);
     rmSync(dir, { recursive: true, force: true });
   }
   const servers = [coturnTotal!, oursTotal!];
