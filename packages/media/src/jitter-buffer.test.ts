@@ -398,3 +398,27 @@ test('property: no input sequence crashes the buffer or makes it grow without bo
     assert.ok(st.bufferedPackets <= 20);
   }
 });
+
+test('a long silence (DTX or a stalled sender) stays bounded and the next talkspurt plays promptly', () => {
+  const talk1 = stream(50, () => 20);
+  // 5 s later the talkspurt resumes with the next sequence number (RFC 3551 §4.1 marker case).
+  const talk2 = stream(50, () => 20, 50, 50 * 960 + 5000 * 48).map((a, k) => ({
+    ...a,
+    at: 1000 + 5000 + 20 * k + 20,
+    tag: 51 + k,
+  }));
+  const r = run(
+    new JitterBuffer({ decoder: new TagDecoder(), maxDelayMs: 500 }),
+    [...talk1, ...talk2],
+    7040,
+  );
+  const s = r.jb.stats();
+  assert.ok(s.accelerateCount <= 3, `idling is not accelerating (${s.accelerateCount})`);
+  assert.equal(s.lostPackets, 0);
+  assert.equal(s.packetsPlayed, 100);
+  assert.ok(s.currentDelayMs < 80, `delay back near target after the silence: ${s.currentDelayMs}`);
+  assert.deepEqual(
+    r.tags,
+    Array.from({ length: 100 }, (_, k) => k + 1),
+  );
+});

@@ -345,20 +345,24 @@ export class JitterBuffer {
       if (rank(d) > rank(decision)) decision = d;
     };
     let level = this.#level(nowMs);
-    // Hard cap: never hold more than maxDelayMs; drop whole packets (counted as accelerate).
-    if (level > this.#maxDelayMs) {
+    // Hard cap: never hold more than maxDelayMs. First jump over silence (a DTX gap before the
+    // next packet), then drop whole packets (counted as lost), until back at the target.
+    if (level > this.#maxDelayMs && this.#count > 0) {
       while (level > target && this.#count > 0) {
-        const slot = this.#take(this.#nextSeq ?? 0);
-        if (slot) {
-          this.#markFate(slot.seq, FATE_PLAYED);
-          this.#nextTs = slot.ts + slot.dur;
-        } else {
-          this.#markFate(this.#nextSeq ?? 0, FATE_SKIPPED);
-          this.#nextTs += this.#lastDur;
-        }
-        this.#nextSeq = (this.#nextSeq ?? 0) + 1;
+        const seq = this.#nextSeq ?? 0;
+        const slot = this.#peek(seq);
         this.#queue = new Int16Array(0);
         this.#queueStarts = [];
+        if (slot && slot.ts > this.#nextTs) {
+          const excessTs = Math.ceil(((level - target) * this.#clockRate) / 1000);
+          this.#nextTs = Math.min(slot.ts, this.#nextTs + excessTs);
+        } else {
+          if (slot) this.#take(seq);
+          this.#markFate(seq, FATE_SKIPPED);
+          this.#stats.lostPackets++;
+          this.#nextTs = slot ? slot.ts + slot.dur : this.#nextTs + this.#lastDur;
+          this.#nextSeq = seq + 1;
+        }
         level = this.#level(nowMs);
       }
       this.#stats.accelerateCount++;
@@ -378,8 +382,8 @@ export class JitterBuffer {
       raise(step);
     }
     // Accelerate: `accelerateAtTicks` above target, cut exactly one tick of decoded audio (two
-    // ticks played in the time of one). Cutting whole ticks keeps packet starts on tick boundaries, so
-    // no buffered time is wasted waiting for a misaligned packet.
+    // ticks played in the time of one). Cutting whole ticks keeps packet starts on tick
+    // boundaries, so no buffered time is wasted waiting for a misaligned packet.
     level = this.#level(nowMs);
     if (expandFrom < 0 && level - target >= this.#tickMs * this.#accelerateAtTicks) {
       const want = this.#tickSamples;
