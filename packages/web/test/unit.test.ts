@@ -182,9 +182,7 @@ test('session binding turns real ClientSession events into UI state', async () =
     result: { userId: idA, name: 'Alice', state: 'ready', resumed: false },
   });
   await new Promise((r) => setTimeout(r, 0));
-  assert.equal(store.get().phase, 'connected');
-  assert.equal(store.get().myId, idA);
-
+  // The server follows the auth result with the presence snapshot; `ready` may wait for it.
   frame({
     type: 'presence.snapshot',
     users: [
@@ -192,6 +190,8 @@ test('session binding turns real ClientSession events into UI state', async () =
       { userId: idB, name: 'Bob', status: 'available' },
     ],
   });
+  assert.equal(store.get().phase, 'connected');
+  assert.equal(store.get().myId, idA);
   assert.deepEqual(
     store.get().people.map((p) => [p.name, p.status]),
     [
