@@ -87,7 +87,7 @@ hangs up, --duration passes, or Ctrl-C, and prints a QoS summary.
         console.error('parloir answer: no call came');
         return 1;
       }
-      const up = await client.waitMediaUp(20_000);
+      const up = await client.waitMediaUp(30_000);
       console.error(
         `connected to ${peer} (${up.path ?? 'path unknown'}); verification code: ${up.sas?.words ?? 'n/a'} (${up.sas?.digits ?? ''})`,
       );

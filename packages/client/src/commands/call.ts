@@ -109,7 +109,7 @@ media failed (the reason is printed).`,
         ended,
       ]);
       if (outcome !== 'accepted') throw callEndError(outcome.reason);
-      const up = await client.waitMediaUp(20_000);
+      const up = await client.waitMediaUp(30_000);
       console.error(
         `connected to ${to} (${up.path ?? 'path unknown'}); verification code: ${up.sas?.words ?? 'n/a'} (${up.sas?.digits ?? ''})`,
       );

@@ -45,9 +45,9 @@ test('hang-up from either side ends both within 1 s and frees the relay allocati
   const common = ['--server', srv.serverArg, '--relay', '--in', 'null', '--out', 'null'];
   const alice = runCli(
     ['connect', ...common, '--user', 'alice', '--profile', join(dir, 'a')],
-    90_000,
+    150_000,
   );
-  const bob = runCli(['connect', ...common, '--user', 'bob', '--profile', join(dir, 'b')], 90_000);
+  const bob = runCli(['connect', ...common, '--user', 'bob', '--profile', join(dir, 'b')], 150_000);
   try {
     await waitForOutput(alice, /bob is online|online: .*bob/);
     await waitForOutput(bob, /alice is online|online: .*alice/);

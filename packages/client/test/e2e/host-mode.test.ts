@@ -59,7 +59,7 @@ test('host approves one guest, refuses another, and talks with the approved one'
       '--host-address',
       '127.0.0.1',
     ],
-    90_000,
+    150_000,
   );
   try {
     const port = (await waitForOutput(host, /port=(\d+)/))[1] ?? '';

@@ -61,7 +61,7 @@ test('5 % loss and 30 ms jitter through parloir netem: the call completes with c
       '--seed',
       '7',
     ],
-    120_000,
+    150_000,
   );
   const netemPort = (await waitForOutput(netem, /parloir netem: 127\.0\.0\.1:(\d+)/))[1] ?? '';
   const r = relay;

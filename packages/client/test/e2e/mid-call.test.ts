@@ -53,7 +53,7 @@ test('bitrate, frame size and mute change mid-call and show at the far end', asy
       '--out',
       `wav:${bobOut}`,
     ],
-    90_000,
+    150_000,
   );
   await waitForStderr(bob, /waiting for a call/);
   const alice = runCli(
@@ -69,7 +69,7 @@ test('bitrate, frame size and mute change mid-call and show at the far end', asy
       '--out',
       'null',
     ],
-    90_000,
+    150_000,
   );
   try {
     await waitForOutput(alice, /bob is online|online: .*bob/);

@@ -47,7 +47,7 @@ function startServer(port: number): CliRun {
       '--log-level',
       'silent',
     ],
-    90_000,
+    150_000,
   );
 }
 

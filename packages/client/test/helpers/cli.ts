@@ -19,7 +19,7 @@ export interface CliRun {
 }
 
 /** Starts `parloir ARGS…`; kills it after `timeoutMs`. */
-export function runCli(args: string[], timeoutMs = 60_000): CliRun {
+export function runCli(args: string[], timeoutMs = 150_000): CliRun {
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -49,7 +49,7 @@ export async function waitForOutput(
   run: CliRun,
   re: RegExp,
   which: 'stdout' | 'stderr' = 'stdout',
-  timeoutMs = 40_000,
+  timeoutMs = 90_000,
 ): Promise<RegExpExecArray> {
   const end = Date.now() + timeoutMs;
   for (;;) {
@@ -66,6 +66,6 @@ export async function waitForOutput(
 }
 
 /** Resolves when `run`'s stderr matches `re`. */
-export async function waitForStderr(run: CliRun, re: RegExp, timeoutMs = 40_000): Promise<void> {
+export async function waitForStderr(run: CliRun, re: RegExp, timeoutMs = 90_000): Promise<void> {
   await waitForOutput(run, re, 'stderr', timeoutMs);
 }
