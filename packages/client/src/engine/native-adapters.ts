@@ -153,7 +153,8 @@ export class AlsaPlayback implements PlaybackPort {
         queued += tick;
       }
     };
-    this.#timer = setInterval(pump, 5);
+    // Half a period: the ring never drains below one period between two pumps.
+    this.#timer = setInterval(pump, Math.max(2, this.#periodMs / 2));
   }
   setPeriodMs(ms: number): void {
     this.#periodMs = ms;
