@@ -100,3 +100,9 @@ if ! fresh native "$key" || [[ ! -f packages/native/build/Release/parloir_native
     || { tail -n 40 "$stamps/native.log" >&2; exit 1; }
   stamp native "$key"
 fi
+
+# 6. The web UI (served by `parloir server`); build-web.ts skips the build when its inputs' hash
+# matches the stamp in packages/web/dist.
+if [[ -f packages/web/vite.config.ts ]]; then
+  node scripts/build-web.ts >"$stamps/web.log" 2>&1 || { tail -n 40 "$stamps/web.log" >&2; exit 1; }
+fi
