@@ -30,7 +30,7 @@ export const TURN_CLI_OPTIONS = {
   'turn-external': { type: 'string', multiple: true },
   /** Listen address of the relay (default 0.0.0.0). */
   'turn-listen': { type: 'string' },
-  /** Address relay sockets bind and advertise (default: listen address, 127.0.0.1 for 0.0.0.0). */
+  /** Address relay sockets bind and advertise (default: listen address; for 0.0.0.0 the first non-internal IPv4). */
   'turn-relay-address': { type: 'string' },
   /** Host put in the `turn:` URLs handed to clients (default: relay address). */
   'turn-public-host': { type: 'string' },

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { networkInterfaces } from 'node:os';
 import type { Registry } from 'prom-client';
 import type { CallDirectory, IceServerInfo, MediaRelay } from '../relay-types.ts';
 import {
@@ -35,7 +36,10 @@ export interface TurnRelayOptions {
   udpSockets?: number;
   /** Listen on TCP as well as UDP (default true). */
   tcp?: boolean;
-  /** IPv4 address relay sockets bind and advertise (default: `listenHost`, or 127.0.0.1 for 0.0.0.0). */
+  /**
+   * IPv4 address relay sockets bind and advertise. Default: `listenHost`; for 0.0.0.0, the first
+   * non-internal IPv4 address of the machine (127.0.0.1 if there is none).
+   */
   relayAddress?: string;
   /** Host name or IP put in the `turn:` URLs handed to clients (default: `relayAddress`). */
   publicHost?: string;
@@ -106,6 +110,14 @@ export interface TurnRelay extends MediaRelay {
   stats(): TurnRelayStats;
   /** Closes every socket and the timer. */
   close(): Promise<void>;
+}
+
+/** The first non-internal IPv4 address of this machine, if any. */
+function firstExternalIPv4(): string | undefined {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return undefined;
 }
 
 function isLoopbackHost(host: string): boolean {
@@ -441,7 +453,8 @@ export async function createTurnRelay(options: TurnRelayOptions): Promise<TurnRe
   const logger = options.logger ?? { info() {}, warn() {} };
   const listenHost = options.listenHost ?? '0.0.0.0';
   const relayAddress =
-    options.relayAddress ?? (listenHost === '0.0.0.0' ? '127.0.0.1' : listenHost);
+    options.relayAddress ??
+    (listenHost === '0.0.0.0' ? (firstExternalIPv4() ?? '127.0.0.1') : listenHost);
   const publicHost = options.publicHost ?? relayAddress;
   const realm = options.realm ?? 'parloir';
   const ttlSec = options.credentialTtlSec ?? 21_600;
