@@ -292,6 +292,7 @@ export class ClientSession {
   /** The connection closed: pending requests fail with SIG_ERR_DISCONNECTED. */
   handleClose(code?: number, reason?: string): void {
     this.#transport = undefined;
+    this.#readyPending = undefined;
     for (const [id, p] of this.#pending) {
       this.#opts.clock.clearTimeout(p.timer);
       p.reject(
@@ -416,25 +417,26 @@ export class ClientSession {
     const signature = await identity.sign(
       new TextEncoder().encode(authSigningText(hello.challenge, name)),
     );
-    let result: RequestResult<'auth'>;
-    try {
-      result = await this.request('auth', {
+    // Handled when the answer is read: the snapshot that follows it must find us ready for it.
+    await this.#send(
+      'auth',
+      {
         protocolVersion: PROTOCOL_VERSION,
         name,
         publicKey: toBase64(identity.publicKey),
         signature: toBase64(signature),
         ...(password !== undefined ? { password } : {}),
-      });
-    } catch (err) {
-      if (err instanceof SignalingError) this.#emit('error', err);
-      return;
-    }
-    this.#userId = result.userId;
-    if (result.state === 'pending') {
-      this.#setConnection({ kind: 'pending-approval' });
-      return;
-    }
-    this.#becomeReady(result.resumed, result.callId);
+      },
+      (result, err) => {
+        if (!result) {
+          if (err) this.#emit('error', err);
+          return;
+        }
+        this.#userId = result.userId;
+        if (result.state === 'pending') this.#setConnection({ kind: 'pending-approval' });
+        else this.#becomeReady(result.resumed, result.callId);
+      },
+    ).catch(() => undefined);
   }
 
   #becomeReady(resumed: boolean, callId: string | undefined): void {
@@ -446,8 +448,22 @@ export class ClientSession {
     ) {
       this.#applyCall({ kind: 'ended', callId: this.#call.callId, reason: 'disconnected' });
     }
+    // `ready` waits for the presence snapshot, which the server sends right after.
+    this.#readyPending = { resumed };
+  }
+
+  #readyPending: { resumed: boolean } | undefined;
+
+  #finishReady(): void {
+    const pending = this.#readyPending;
+    if (!pending) return;
+    this.#readyPending = undefined;
     this.#setConnection({ kind: 'ready' });
-    this.#emit('ready', { userId: this.#userId ?? '', name: this.#opts.name, resumed });
+    this.#emit('ready', {
+      userId: this.#userId ?? '',
+      name: this.#opts.name,
+      resumed: pending.resumed,
+    });
     if (this.#myStatus !== 'available' && this.#myStatus !== 'in-call') {
       this.#requestQuietly('presence.set', { status: this.#myStatus });
     }
@@ -474,6 +490,7 @@ export class ClientSession {
         this.#online = new Map(users.map((u) => [u.userId, u]));
         const left = [...before.keys()].filter((k) => !this.#online.has(k));
         this.#emit('presence', { online: this.#online, joined: users, left, changed: [] });
+        this.#finishReady();
         return;
       }
       case 'presence.diff': {

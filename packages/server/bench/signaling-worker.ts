@@ -32,6 +32,7 @@ type ParentMsg =
   | { cmd: 'exit' };
 
 const now = () => performance.timeOrigin + performance.now();
+const PRESENCE_PREFIX = Buffer.from('{"type":"presence.');
 const send = (m: object) => process.send?.(m);
 
 let clients: BenchClient[] = [];
@@ -75,6 +76,10 @@ function connectOne(c: BenchClient, url: string): Promise<void> {
     c.ws = ws;
     let authed = false;
     ws.on('message', (data: Buffer) => {
+      // Once every list here is complete, presence frames (in-call status changes) are no
+      // longer measured: skip parsing them so the generator's CPU goes to the calls.
+      if (presenceReported && data.subarray(0, PRESENCE_PREFIX.length).equals(PRESENCE_PREFIX))
+        return;
       const f = JSON.parse(data.toString('utf8')) as Record<string, unknown>;
       if (!authed && f.type === 'hello') {
         const text = authSigningText(String(f.challenge), `b${c.index}`);
