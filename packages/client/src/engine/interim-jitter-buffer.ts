@@ -4,14 +4,22 @@
  * FIFO. Loss is rebuilt from FEC when the next packet is there, otherwise concealed. The target
  * delay follows 3× the RFC 3550 §A.8 jitter estimate plus one frame, plus 10 ms per recent
  * underrun (decaying by 2 ms/s, as NetEQ raises its target after underruns), within
- * [min, max]; when the
- * buffered delay exceeds target + one frame, one frame is dropped (accelerate).
+ * [min, max]. When the buffered delay exceeds target + one frame, the next frame is dropped
+ * (accelerate) if it is quiet, or whatever it is once the excess passes 80 ms.
  */
 import type { JitterBufferSnapshot } from '../qos-log/qos-log.ts';
 import type { DecoderPort, JitterBufferPort, JitterPacket, PullDecision } from './ports.ts';
 
 const SAMPLES_PER_MS = 48;
 const FIFO_SAMPLES = 48_000; // 1 s
+/** RMS below which a frame counts as quiet enough to drop: -40 dBFS. */
+const QUIET_RMS = 328;
+
+function rms(pcm: Int16Array): number {
+  let acc = 0;
+  for (const v of pcm) acc += v * v;
+  return pcm.length === 0 ? 0 : Math.sqrt(acc / pcm.length);
+}
 
 /** Options of {@link InterimJitterBuffer}. */
 export interface InterimJitterBufferOptions {
@@ -92,14 +100,21 @@ export class InterimJitterBuffer implements JitterBufferPort {
       const d = this.#decodeNext();
       if (d !== 'normal') decision = d;
     }
-    // Accelerate: too much buffered → drop one frame of PCM.
-    if (this.#bufferedMs() > target + this.#frameSamples / SAMPLES_PER_MS + 10) {
+    // Accelerate: too much buffered → drop the next frame, but only if it is quiet (below
+    // -40 dBFS) unless the excess exceeds 80 ms: dropping speech is audible, silence is not.
+    const excessMs = this.#bufferedMs() - target - this.#frameSamples / SAMPLES_PER_MS;
+    if (excessMs > 10) {
       const pkt = this.#packets.get(this.#nextExt);
       if (pkt !== undefined) {
         this.#packets.delete(this.#nextExt);
         this.#nextExt++;
-        this.#stats.accelerate++;
-        decision = 'accelerate';
+        const pcm = this.#decoder.decode(pkt.payload);
+        if (excessMs > 80 || rms(pcm) < QUIET_RMS) {
+          this.#stats.accelerate++;
+          decision = 'accelerate';
+        } else {
+          this.#append(pcm);
+        }
       }
     }
     for (let i = 0; i < out.length; i++) {
