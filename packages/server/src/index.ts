@@ -30,3 +30,14 @@ export {
 } from './tls-cert.ts';
 export { ServerError, type ServerErrorCode } from './errors.ts';
 export type { MediaRelay, CallDirectory, IceServerInfo } from './relay-types.ts';
+export {
+  createTurnRelay,
+  TURN_CLI_OPTIONS,
+  turnOptionsFromFlags,
+  TurnError,
+  type TurnRelay,
+  type TurnRelayOptions,
+  type TurnFlagValues,
+} from './turn/index.ts';
+/** The prom-client registry class, so one registry can be shared by signalling and the relay. */
+export { Registry } from 'prom-client';

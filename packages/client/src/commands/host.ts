@@ -6,6 +6,7 @@ import type { Command } from '../command.ts';
 import { stringOpt } from '../command.ts';
 import {
   announce,
+  relayFromArgs,
   SERVER_CLI_OPTIONS,
   SERVER_CLI_USAGE,
   serverOptionsFromArgs,
@@ -41,12 +42,17 @@ ${SERVER_CLI_USAGE}`,
   async run(args) {
     const user = stringOpt(args, 'user', true);
     const profileDir = stringOpt(args, 'profile');
+    const turn = await relayFromArgs(args, serverOptionsFromArgs(args));
     const host = await startHost({
       user,
       acceptAll: args.values['accept-all'] === true,
-      server: serverOptionsFromArgs(args),
+      server: turn.serverOptions,
       ...(profileDir !== undefined ? { profileDir } : {}),
+    }).catch(async (err: unknown) => {
+      await turn.close();
+      throw err;
     });
+    turn.attach(host.server);
     announce(host.server, 'host');
     console.log(`host "${user}" is online (user id ${host.client.session.userId ?? '?'})`);
     const stop =
@@ -63,6 +69,7 @@ ${SERVER_CLI_USAGE}`,
       stop();
       await stopAudio();
       await host.close();
+      await turn.close();
     });
   },
 };

@@ -3,7 +3,19 @@
  * `ServerOptions`, the parseable start line, and graceful shutdown on SIGTERM/SIGINT.
  */
 import type { ParseArgsOptionsConfig } from 'node:util';
-import { startServer, type RunningServer, type ServerOptions } from '@parloir/server';
+import pino from 'pino';
+import {
+  createTurnRelay,
+  defaultDataDir,
+  Registry,
+  startServer,
+  TURN_CLI_OPTIONS,
+  TurnError,
+  turnOptionsFromFlags,
+  type RunningServer,
+  type ServerOptions,
+  type TurnRelay,
+} from '@parloir/server';
 import type { ParsedArgs } from '../command.ts';
 import { UsageError } from '../errors.ts';
 
@@ -23,6 +35,8 @@ export const SERVER_CLI_OPTIONS: ParseArgsOptionsConfig = {
   'max-connections-per-ip': { type: 'string' },
   'web-root': { type: 'string' },
   'no-web': { type: 'boolean' },
+  'no-turn': { type: 'boolean' },
+  ...TURN_CLI_OPTIONS,
 };
 
 /** Usage lines for {@link SERVER_CLI_OPTIONS}. */
@@ -37,7 +51,20 @@ export const SERVER_CLI_USAGE = `  --bind ADDR                 listen address (d
   --ping-timeout-ms N         drop clients silent this long (default 30000)
   --ring-timeout-ms N         unanswered calls end after this long (default 30000)
   --max-connections-per-ip N  (default 32)
-  --web-root DIR | --no-web   web UI directory to serve (default packages/web/dist if built)`;
+  --web-root DIR | --no-web   web UI directory to serve (default packages/web/dist if built)
+
+Media relay (built-in TURN server, RFC 8656; it forwards SRTP it cannot decrypt):
+  --no-turn                   do not start the built-in relay (calls are direct only)
+  --turn-port N               TURN/STUN port, UDP and TCP (default 3478)
+  --turn-relay-ports A-B      relay port range (default: ephemeral ports)
+  --turn-secret S             shared secret (default: random, kept in the data dir)
+  --turn-listen ADDR          relay listen address (default: --bind)
+  --turn-relay-address ADDR   address relay sockets bind and advertise
+  --turn-public-host HOST     host name put in the turn: URLs handed to clients
+  --relay-only                every call goes through the relay (relayed candidates only)
+  --turn-external URL         hand out this external TURN server instead (repeatable; same secret)
+  --turn-bench                interop tests and benchmarks only: any unexpired REST credential,
+                              loopback peers allowed; refused unless listening on loopback`;
 
 function intFlag(args: ParsedArgs, key: string, min: number, max: number): number | undefined {
   const v = args.values[key];
@@ -99,6 +126,7 @@ export function serverOptionsFromArgs(args: ParsedArgs): ServerOptions {
 export function announce(server: RunningServer, what = 'server'): void {
   const fp = server.fingerprint ? ` fingerprint=${server.fingerprint}` : ' fingerprint=none';
   console.log(`parloir ${what} listening url=${server.url} port=${server.port}${fp}`);
+  console.log(`Web UI: ${server.httpUrl}`);
   if (server.fingerprint) {
     console.log(`TLS certificate SHA-256 fingerprint: ${server.fingerprint}`);
   } else {
@@ -127,9 +155,80 @@ export function untilSignal(close: () => Promise<void>): Promise<number> {
   });
 }
 
-/** Starts a server from flags (used by `parloir server`). */
+/** The built-in relay started from the flags, before the server it serves. */
+export interface RelayFromArgs {
+  /** The server options, with the relay, a shared logger and a shared metrics registry. */
+  serverOptions: ServerOptions;
+  /** The relay, or undefined with `--no-turn`. */
+  relay: TurnRelay | undefined;
+  /** Gives the relay the server's live-call directory, once the server runs. */
+  attach(server: RunningServer): void;
+  /** Stops the relay. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the built-in TURN relay from the flags (unless `--no-turn`). The relay needs the
+ * server's call directory and the server needs the relay, so the directory is attached after
+ * the server starts; until then no call is live, so every credential is refused.
+ */
+export async function relayFromArgs(args: ParsedArgs, base: ServerOptions): Promise<RelayFromArgs> {
+  const logger = base.logger ?? pino({ level: base.logLevel ?? 'info' }, pino.destination(2));
+  const registry = base.registry ?? new Registry();
+  const serverOptions: ServerOptions = { ...base, logger, registry };
+  if (args.values['no-turn'] === true) {
+    return { serverOptions, relay: undefined, attach: () => undefined, close: async () => {} };
+  }
+  const ref: { server?: RunningServer } = {};
+  let relay: TurnRelay;
+  try {
+    const opts = turnOptionsFromFlags(args.values, {
+      dataDir: base.dataDir ?? defaultDataDir(),
+      calls: { partiesOf: (callId) => ref.server?.core.partiesOf(callId) },
+      logger,
+      registry,
+    });
+    if (args.values['turn-listen'] === undefined && base.bind !== undefined) {
+      opts.listenHost = base.bind;
+    }
+    relay = await createTurnRelay(opts);
+  } catch (err) {
+    if (err instanceof TurnError) {
+      throw new UsageError('CLI_ERR_BAD_ARGS', `TURN relay: ${err.message} [${err.code}]`, {
+        cause: err,
+      });
+    }
+    throw err;
+  }
+  serverOptions.relay = relay;
+  return {
+    serverOptions,
+    relay,
+    attach: (server) => {
+      ref.server = server;
+    },
+    close: () => relay.close(),
+  };
+}
+
+/** Starts a server and its relay from flags (used by `parloir server`). */
 export async function runServerCommand(args: ParsedArgs): Promise<number> {
-  const server = await startServer(serverOptionsFromArgs(args));
+  const turn = await relayFromArgs(args, serverOptionsFromArgs(args));
+  let server: RunningServer;
+  try {
+    server = await startServer(turn.serverOptions);
+  } catch (err) {
+    await turn.close();
+    throw err;
+  }
+  turn.attach(server);
   announce(server);
-  return untilSignal(() => server.close(2500));
+  if (turn.relay) {
+    const mode = turn.relay.relayOnly ? ', relay-only' : '';
+    console.log(`TURN relay on port ${turn.relay.port} (UDP and TCP${mode})`);
+  }
+  return untilSignal(async () => {
+    await server.close(2500);
+    await turn.close();
+  });
 }
