@@ -71,7 +71,7 @@ export interface CallMediaOptions {
   hostAddresses?: string[] | undefined;
   /** Measurement probes passed to the engine. */
   probes?: EngineProbes;
-  /** How long ICE+DTLS may take, ms. Default 15000. */
+  /** How long ICE+DTLS may take, ms. Default 25000. */
   connectTimeoutMs?: number;
 }
 
@@ -221,7 +221,7 @@ export class CallMedia {
         const offer = await transport.createOffer();
         await session.sendSignal({ kind: 'offer', sdp: offer.sdp });
       }
-      await transport.waitConnected(this.#o.connectTimeoutMs ?? 15_000);
+      await transport.waitConnected(this.#o.connectTimeoutMs ?? 25_000);
       if (this.#callId !== callId) return;
       const engine = createEngine({
         transport,
