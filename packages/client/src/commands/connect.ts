@@ -238,7 +238,8 @@ The control API's URL and token are written to <profile>/control.json (see docs/
     });
     const info = await control.listen();
     print(`* control API on ${info.url} (token in ${client.profileDir}/control.json)`);
-    if (uiDir !== undefined) print(`* web UI: ${info.url}/`);
+    // The page takes the token from the URL fragment (never sent to any server).
+    if (uiDir !== undefined) print(`* web UI: ${info.url}/#native=${info.token}`);
     const users = [...client.session.online.values()];
     print(
       `* ${users.length} online: ${users.map((u) => u.name).join(', ') || 'nobody'} (help for commands)`,
