@@ -11,4 +11,5 @@ export * from './identity.ts';
 export * from './backoff.ts';
 export * from './call-state.ts';
 export * from './client-session.ts';
+export * from './sas.ts';
 export { validate, type Schema, type Infer, type Validation } from './schema.ts';

@@ -6,13 +6,18 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { ClientSession, generateIdentity, type SessionTransport } from '@parloir/protocol';
+import {
+  ClientSession,
+  deriveSas,
+  generateIdentity,
+  sdpFingerprint,
+  type SessionTransport,
+} from '@parloir/protocol';
 import { deriveSas as nativeSas } from '../../client/src/transport/sas.ts';
 import { SuggestionAdvisor, quality, settingsFromChange } from '../src/app/quality.ts';
 import { SessionBinding, outcomeOf } from '../src/app/session-binding.ts';
 import { initialState, QOS_WINDOW_S, Store } from '../src/app/store.ts';
 import { wsUrlFor } from '../src/browser/browser-backend.ts';
-import { deriveSas, sdpFingerprint } from '../src/browser/sas.ts';
 import { mungeOpus } from '../src/browser/webrtc-call.ts';
 import { MSG_KEYS, STRINGS, detectLang, t } from '../src/i18n.ts';
 

@@ -9,7 +9,7 @@
 import type { CallSignal } from '@parloir/protocol';
 import { quality } from '../app/quality.ts';
 import type { CallSettings, QosSample } from '../app/types.ts';
-import { deriveSas, sdpFingerprint } from './sas.ts';
+import { deriveSas, sdpFingerprint } from '@parloir/protocol';
 
 /** Options of {@link WebRtcCall}. */
 export interface WebRtcCallOptions {
