@@ -4,14 +4,9 @@
  */
 import type { Command } from '../command.ts';
 import { stringOpt } from '../command.ts';
-import {
-  NativeClient,
-  callSummary,
-  formatSummary,
-  settingsFromFlags,
-} from '../engine/native-client.ts';
+import { NativeClient } from '../engine/native-client.ts';
 import { UsageError } from '../errors.ts';
-import { CALL_OPTIONS, durationMs, hostAddresses } from './call.ts';
+import { CALL_OPTIONS, clientOptionsFromArgs, durationMs, talkAndReport } from './call.ts';
 
 export const command: Command = {
   usage: `Usage: parloir answer --server URL --user NAME (--accept-from PEER | --accept-all) [options]
@@ -32,7 +27,6 @@ hangs up, --duration passes, or Ctrl-C, and prints a QoS summary.
   },
   allowPositionals: false,
   async run(args) {
-    const server = stringOpt(args, 'server', true);
     const user = stringOpt(args, 'user', true);
     const from = stringOpt(args, 'accept-from');
     const all = args.values['accept-all'] === true;
@@ -45,18 +39,9 @@ hangs up, --duration passes, or Ctrl-C, and prints a QoS summary.
     const duration = durationMs(stringOpt(args, 'duration'));
     const waitMs = durationMs(stringOpt(args, 'wait'));
     const json = args.values.json === true;
-    const client = await NativeClient.open({
-      server,
-      user,
-      password: stringOpt(args, 'password'),
-      profileDir: stringOpt(args, 'profile'),
-      input: stringOpt(args, 'in') ?? 'alsa:default',
-      output: stringOpt(args, 'out') ?? 'alsa:default',
-      relayOnly: args.values.relay === true,
-      settings: settingsFromFlags(args.values),
-      hostAddresses: hostAddresses(args.values),
-      onNotice: (m) => console.error(`parloir: ${m}`),
-    });
+    const client = await NativeClient.open(
+      clientOptionsFromArgs(args, (m) => console.error(`parloir: ${m}`)),
+    );
     try {
       console.error(`${user} is waiting for a call…`);
       const peer = await new Promise<string | undefined>((resolve) => {
@@ -87,14 +72,7 @@ hangs up, --duration passes, or Ctrl-C, and prints a QoS summary.
         console.error('parloir answer: no call came');
         return 1;
       }
-      const up = await client.waitMediaUp(30_000);
-      console.error(
-        `connected to ${peer} (${up.path ?? 'path unknown'}); verification code: ${up.sas?.words ?? 'n/a'} (${up.sas?.digits ?? ''})`,
-      );
-      const { reason, logPath } = await client.talk(duration);
-      const summary = callSummary(peer, reason, up.sas?.words, logPath);
-      console.log(json ? JSON.stringify(summary) : formatSummary(summary));
-      return 0;
+      return await talkAndReport(client, peer, duration, json);
     } finally {
       await client.close();
     }

@@ -2,7 +2,7 @@
  * `parloir call`: calls someone through a server, waits for the answer, talks, hangs up, then
  * prints a QoS summary. Refused, busy, unanswered or offline: exits 1 with the reason.
  */
-import type { Command } from '../command.ts';
+import type { Command, ParsedArgs } from '../command.ts';
 import { stringOpt } from '../command.ts';
 import {
   NativeClient,
@@ -10,6 +10,7 @@ import {
   callSummary,
   formatSummary,
   settingsFromFlags,
+  type NativeClientOptions,
 } from '../engine/native-client.ts';
 import { EngineError } from '../engine/errors.ts';
 
@@ -46,6 +47,45 @@ export function hostAddresses(values: Record<string, unknown>): string[] | undef
   return typeof v === 'string' ? [v] : undefined;
 }
 
+/** The {@link NativeClient} options that `call`, `answer` and `connect` take from their flags. */
+export function clientOptionsFromArgs(
+  args: ParsedArgs,
+  onNotice: (message: string) => void,
+): NativeClientOptions {
+  return {
+    server: stringOpt(args, 'server', true),
+    user: stringOpt(args, 'user', true),
+    password: stringOpt(args, 'password'),
+    profileDir: stringOpt(args, 'profile'),
+    input: stringOpt(args, 'in') ?? 'alsa:default',
+    output: stringOpt(args, 'out') ?? 'alsa:default',
+    relayOnly: args.values.relay === true,
+    settings: settingsFromFlags(args.values),
+    hostAddresses: hostAddresses(args.values),
+    onNotice,
+  };
+}
+
+/**
+ * Once a call is accepted: waits for the media path, prints the path and verification code,
+ * talks for `durationMs` (or until hang-up), then prints the QoS summary. Resolves to exit 0.
+ */
+export async function talkAndReport(
+  client: NativeClient,
+  peer: string,
+  durationMs: number | undefined,
+  json: boolean,
+): Promise<number> {
+  const up = await client.waitMediaUp(30_000);
+  console.error(
+    `connected to ${peer} (${up.path ?? 'path unknown'}); verification code: ${up.sas?.words ?? 'n/a'} (${up.sas?.digits ?? ''})`,
+  );
+  const { reason, logPath } = await client.talk(durationMs);
+  const summary = callSummary(peer, reason, up.sas?.words, logPath);
+  console.log(json ? JSON.stringify(summary) : formatSummary(summary));
+  return 0;
+}
+
 export const command: Command = {
   usage: `Usage: parloir call --server URL --user NAME --to PEER [options]
 
@@ -71,23 +111,12 @@ media failed (the reason is printed).`,
   options: { ...CALL_OPTIONS, to: { type: 'string' } },
   allowPositionals: false,
   async run(args) {
-    const server = stringOpt(args, 'server', true);
-    const user = stringOpt(args, 'user', true);
     const to = stringOpt(args, 'to', true);
     const duration = durationMs(stringOpt(args, 'duration'));
     const json = args.values.json === true;
-    const client = await NativeClient.open({
-      server,
-      user,
-      password: stringOpt(args, 'password'),
-      profileDir: stringOpt(args, 'profile'),
-      input: stringOpt(args, 'in') ?? 'alsa:default',
-      output: stringOpt(args, 'out') ?? 'alsa:default',
-      relayOnly: args.values.relay === true,
-      settings: settingsFromFlags(args.values),
-      hostAddresses: hostAddresses(args.values),
-      onNotice: (m) => console.error(`parloir: ${m}`),
-    });
+    const client = await NativeClient.open(
+      clientOptionsFromArgs(args, (m) => console.error(`parloir: ${m}`)),
+    );
     try {
       const peer = await client.findUser(to);
       if (peer === undefined) {
@@ -109,14 +138,7 @@ media failed (the reason is printed).`,
         ended,
       ]);
       if (outcome !== 'accepted') throw callEndError(outcome.reason);
-      const up = await client.waitMediaUp(30_000);
-      console.error(
-        `connected to ${to} (${up.path ?? 'path unknown'}); verification code: ${up.sas?.words ?? 'n/a'} (${up.sas?.digits ?? ''})`,
-      );
-      const { reason, logPath } = await client.talk(duration);
-      const summary = callSummary(to, reason, up.sas?.words, logPath);
-      console.log(json ? JSON.stringify(summary) : formatSummary(summary));
-      return 0;
+      return await talkAndReport(client, to, duration, json);
     } finally {
       await client.close();
     }

@@ -10,8 +10,8 @@ import type { Command } from '../command.ts';
 import { stringOpt } from '../command.ts';
 import { ControlServer } from '../control/control-server.ts';
 import { EngineError } from '../engine/errors.ts';
-import { NativeClient, callEndError, settingsFromFlags } from '../engine/native-client.ts';
-import { CALL_OPTIONS, hostAddresses } from './call.ts';
+import { NativeClient, callEndError } from '../engine/native-client.ts';
+import { CALL_OPTIONS, clientOptionsFromArgs } from './call.ts';
 
 const HELP = `commands:
   list                      who is online
@@ -201,22 +201,11 @@ The control API's URL and token are written to <profile>/control.json (see docs/
   },
   allowPositionals: false,
   async run(args) {
-    const server = stringOpt(args, 'server', true);
-    const user = stringOpt(args, 'user', true);
     const print = (line: string): void => {
       process.stdout.write(`${line}\n`);
     };
     const client = await NativeClient.open({
-      server,
-      user,
-      password: stringOpt(args, 'password'),
-      profileDir: stringOpt(args, 'profile'),
-      input: stringOpt(args, 'in') ?? 'alsa:default',
-      output: stringOpt(args, 'out') ?? 'alsa:default',
-      relayOnly: args.values.relay === true,
-      settings: settingsFromFlags(args.values),
-      hostAddresses: hostAddresses(args.values),
-      onNotice: (m) => print(`* ${m}`),
+      ...clientOptionsFromArgs(args, (m) => print(`* ${m}`)),
       untilReady: false,
     });
     const offEvents = printEvents(client, print);
