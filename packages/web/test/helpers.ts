@@ -101,6 +101,8 @@ export async function startServer(
       '--bind',
       '127.0.0.1',
       ...(extra.includes('--port') ? [] : ['--port', '0']),
+      // The built-in TURN relay defaults to port 3478; tests take any free port.
+      ...(extra.includes('--turn-port') || extra.includes('--no-turn') ? [] : ['--turn-port', '0']),
       '--insecure-http',
       '--data-dir',
       dataDir,

@@ -46,6 +46,8 @@ function startServer(port: number): CliRun {
       join(dir, 'data'),
       '--log-level',
       'silent',
+      '--turn-port',
+      '0',
     ],
     150_000,
   );
