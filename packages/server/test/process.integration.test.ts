@@ -43,7 +43,10 @@ async function spawnServer(dataDir: string, port = 0): Promise<Child> {
   );
   let out = '';
   const line = await new Promise<string>((resolveLine, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 60_000);
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`server did not start: ${out}`));
+    }, 60_000);
     proc.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /parloir server listening url=(\S+) port=(\d+)/.exec(out);
