@@ -50,6 +50,8 @@ steps.push({
     '--test',
     '--test-reporter=spec',
     '--test-timeout=180000',
+    // A test file whose tests are done exits even if something it spawned leaked a handle.
+    '--test-force-exit',
     ...(positionals.length > 0 ? positionals : TEST_GLOBS),
   ],
 });
