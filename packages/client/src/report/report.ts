@@ -55,7 +55,8 @@ export function svgChart(
   const all = series.flatMap((s) => s.points).filter(([, y]) => Number.isFinite(y));
   const xMax = Math.max(1, ...all.map(([x]) => x));
   let yMin = yFixed?.[0] ?? 0;
-  let yMax = yFixed?.[1] ?? Math.max(1e-9, ...all.map(([, y]) => y));
+  // An all-zero series (e.g. no loss) still gets a readable 0–1 axis.
+  let yMax = yFixed?.[1] ?? (Math.max(0, ...all.map(([, y]) => y)) || 1);
   if (yFixed === undefined) {
     yMin = Math.min(0, ...all.map(([, y]) => y));
     yMax = yMax * 1.1;
