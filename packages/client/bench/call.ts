@@ -25,9 +25,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { CallEngine } from '../src/engine/engine.ts';
-import { PacedCapture, PacedPlayback } from '../src/engine/interim-devices.ts';
+import { writeWav } from '../src/audio/index.ts';
+import { DeviceCapture, DevicePlayback } from '../src/engine/audio-devices.ts';
 import { InterimJitterBuffer } from '../src/engine/interim-jitter-buffer.ts';
-import { InterimQualityModel } from '../src/engine/interim-quality.ts';
+import { MediaQualityModel } from '../src/engine/media-quality.ts';
 import { NativeOpusDecoder, NativeOpusEncoder } from '../src/engine/native-adapters.ts';
 import { connectedPair } from '../test/helpers/pair.ts';
 import { runCli, waitForOutput, waitForStderr } from '../test/helpers/cli.ts';
@@ -62,6 +63,15 @@ function clickTrack(): { pcm: Int16Array; onsets: number[] } {
   return { pcm, onsets };
 }
 
+/** The click track as a `wav:` capture device (real-time paced, device frame clock). */
+function clickCapture(pcm: Int16Array, frameSamples: number): DeviceCapture {
+  const dir = mkdtempSync(join(tmpdir(), 'parloir-bench-clicks-'));
+  const path = join(dir, 'clicks.wav');
+  writeWav(path, { sampleRate: 48_000, channels: 1, samples: pcm });
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return new DeviceCapture({ spec: `wav:${path}`, frameSamples });
+}
+
 /** Index of the latest click onset (device time) before `t`, or -1. */
 function latestOnset(onsets: number[], captureStartMs: number, t: number): number {
   let k = -1;
@@ -93,8 +103,8 @@ interface Breakdown {
 async function engineLatency(frameMs: number): Promise<{ total: number; breakdown: Breakdown }> {
   const { pcm, onsets } = clickTrack();
   const [ta, tb] = await connectedPair();
-  const capture = new PacedCapture({ source: pcm, frameSamples: frameMs * RATE });
-  const playback = new PacedPlayback({ path: undefined });
+  const capture = clickCapture(pcm, frameMs * RATE);
+  const playback = new DevicePlayback({ spec: 'null' });
   const settings = { frameMs, adapt: false, jbMinMs: 0, periodMs: 5 };
   // Per click k: times (performance.now, ms) along the path.
   const delivered = new Map<number, number>();
@@ -110,14 +120,14 @@ async function engineLatency(frameMs: number): Promise<{ total: number; breakdow
   const sender = new CallEngine({
     transport: ta,
     capture,
-    playback: new PacedPlayback({ path: undefined }),
+    playback: new DevicePlayback({ spec: 'null' }),
     encoder: new NativeOpusEncoder(),
     jitterBuffer: new InterimJitterBuffer({
       decoder: new NativeOpusDecoder(),
       minMs: 0,
       maxMs: 400,
     }),
-    quality: new InterimQualityModel(),
+    quality: new MediaQualityModel(),
     settings,
     probes: {
       captured(_p, clock, now) {
@@ -134,7 +144,7 @@ async function engineLatency(frameMs: number): Promise<{ total: number; breakdow
   let lastClick = -1;
   const receiver = new CallEngine({
     transport: tb,
-    capture: new PacedCapture({ source: new Int16Array(0), frameSamples: frameLen }),
+    capture: new DeviceCapture({ spec: 'null', frameSamples: frameLen }),
     playback,
     encoder: new NativeOpusEncoder(),
     jitterBuffer: new InterimJitterBuffer({
@@ -142,7 +152,7 @@ async function engineLatency(frameMs: number): Promise<{ total: number; breakdow
       minMs: 0,
       maxMs: 400,
     }),
-    quality: new InterimQualityModel(),
+    quality: new MediaQualityModel(),
     settings,
     probes: {
       received(p, now) {
@@ -154,10 +164,10 @@ async function engineLatency(frameMs: number): Promise<{ total: number; breakdow
       played(out, clock, now) {
         for (let i = 0; i < out.length; i++) {
           if (Math.abs(out[i] ?? 0) > THRESHOLD) {
-            const t = playback.startedAtMs + (clock + i) / RATE;
+            const t = (playback.startedAtMs ?? 0) + (clock + i) / RATE;
             // The click this is: the latest onset before it (a lost click must not shift the
             // mapping); one detection per click.
-            const k = latestOnset(onsets, capture.startedAtMs, t);
+            const k = latestOnset(onsets, capture.startedAtMs ?? 0, t);
             if (k > lastClick) {
               played.set(k, t);
               pulled.set(k, now);
@@ -177,7 +187,7 @@ async function engineLatency(frameMs: number): Promise<{ total: number; breakdow
   const totals: number[] = [];
   const parts: Breakdown[] = [];
   for (let k = 0; k < onsets.length; k++) {
-    const onset = capture.startedAtMs + (onsets[k] ?? 0) / RATE;
+    const onset = (capture.startedAtMs ?? 0) + (onsets[k] ?? 0) / RATE;
     const [d, s, r, p, y] = [delivered, sent, received, pulled, played].map((m) => m.get(k));
     if (d === undefined || s === undefined || r === undefined || p === undefined || y === undefined)
       continue;
@@ -201,8 +211,8 @@ async function engineLatency(frameMs: number): Promise<{ total: number; breakdow
 /** Baseline: raw PCM over UDP between the same paced devices. */
 async function baselineLatency(): Promise<number> {
   const { pcm, onsets } = clickTrack();
-  const capture = new PacedCapture({ source: pcm, frameSamples: 10 * RATE });
-  const playback = new PacedPlayback({ path: undefined });
+  const capture = clickCapture(pcm, 10 * RATE);
+  const playback = new DevicePlayback({ spec: 'null' });
   const rx = createSocket('udp4');
   const tx = createSocket('udp4');
   await new Promise<void>((r) => rx.bind(0, '127.0.0.1', () => r()));
@@ -230,7 +240,7 @@ async function baselineLatency(): Promise<number> {
     }
     for (let i = 0; i < out.length; i++) {
       if (Math.abs(out[i] ?? 0) > THRESHOLD) {
-        const t = playback.startedAtMs + (clock + i) / RATE;
+        const t = (playback.startedAtMs ?? 0) + (clock + i) / RATE;
         if (t - last > CLICK_EVERY_MS / 2) {
           times.push(t);
           last = t;
@@ -247,8 +257,8 @@ async function baselineLatency(): Promise<number> {
   rx.close();
   tx.close();
   const lat = times.flatMap((t) => {
-    const k = latestOnset(onsets, capture.startedAtMs, t);
-    return k < 0 ? [] : [t - (capture.startedAtMs + (onsets[k] ?? 0) / RATE)];
+    const k = latestOnset(onsets, capture.startedAtMs ?? 0, t);
+    return k < 0 ? [] : [t - ((capture.startedAtMs ?? 0) + (onsets[k] ?? 0) / RATE)];
   });
   if (process.env.BENCH_DEBUG) console.error('baseline', lat, times.length);
   return median(lat);

@@ -11,24 +11,19 @@ import {
   type EngineProbes,
   type MediaTransportPort,
 } from './engine.ts';
-import { openCapture, openPlayback } from './interim-devices.ts';
+import { DeviceCapture, DevicePlayback } from './audio-devices.ts';
 import { InterimJitterBuffer } from './interim-jitter-buffer.ts';
 import { MediaJitterBuffer } from './media-jitter-buffer.ts';
-import {
-  AlsaCapture,
-  AlsaPlayback,
-  NativeOpusDecoder,
-  NativeOpusEncoder,
-} from './native-adapters.ts';
-import { InterimQualityModel } from './interim-quality.ts';
+import { MediaQualityModel } from './media-quality.ts';
+import { NativeOpusDecoder, NativeOpusEncoder } from './native-adapters.ts';
 
 /** Options of {@link createEngine}. */
 export interface CreateEngineOptions {
   /** The media transport. */
   transport: MediaTransportPort;
-  /** Capture spec: `wav:FILE` or `null`. */
+  /** Capture spec: `alsa:NAME`, `wav:FILE` or `null` (src/audio). */
   input: string;
-  /** Playback spec: `wav:FILE` or `null`. */
+  /** Playback spec: `alsa:NAME`, `wav:FILE` or `null` (src/audio). */
   output: string;
   /** Initial settings. */
   settings?: Partial<CallSettings>;
@@ -41,12 +36,8 @@ export interface CreateEngineOptions {
 /** Builds an engine (not started). Device errors are `ENGINE_ERR_DEVICE`. */
 export function createEngine(options: CreateEngineOptions): CallEngine {
   const settings = { ...DEFAULT_SETTINGS, ...options.settings };
-  const capture = options.input.startsWith('alsa:')
-    ? new AlsaCapture({ device: options.input.slice(5), frameSamples: settings.frameMs * 48 })
-    : openCapture(options.input, settings.frameMs * 48);
-  const playback = options.output.startsWith('alsa:')
-    ? new AlsaPlayback({ device: options.output.slice(5) })
-    : openPlayback(options.output);
+  const capture = new DeviceCapture({ spec: options.input, frameSamples: settings.frameMs * 48 });
+  const playback = new DevicePlayback({ spec: options.output });
   return new CallEngine({
     transport: options.transport,
     capture,
@@ -63,7 +54,7 @@ export function createEngine(options: CreateEngineOptions): CallEngine {
             minMs: settings.jbMinMs,
             maxMs: settings.jbMaxMs,
           }),
-    quality: new InterimQualityModel(),
+    quality: new MediaQualityModel(),
     settings,
     ...(options.onSnapshot === undefined ? {} : { onSnapshot: options.onSnapshot }),
     ...(options.probes === undefined ? {} : { probes: options.probes }),

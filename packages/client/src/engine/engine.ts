@@ -186,7 +186,7 @@ export class CallEngine {
   #received = 0;
   #jitterTicks = 0;
   #lastTransit: number | undefined;
-  #prev = { expected: 0, received: 0, bytesSent: 0, bytesReceived: 0, tMs: 0 };
+  #prev = { expected: 0, received: 0, bytesSent: 0, bytesReceived: 0, tMs: 0, late: 0 };
   #lastSnapshot: QosSnapshot | undefined;
   #suggestions: Suggestion[] = [];
 
@@ -362,14 +362,16 @@ export class CallEngine {
     const dt = Math.max(1, now - this.#prev.tMs) / 1000;
     const sendKbps = ((ts.bytesSent - this.#prev.bytesSent) * 8) / 1000 / dt;
     const recvKbps = ((ts.bytesReceived - this.#prev.bytesReceived) * 8) / 1000 / dt;
+    const jb = o.jitterBuffer.snapshot();
+    const latePackets = Math.max(0, jb.latePackets - this.#prev.late);
     this.#prev = {
       expected,
       received: this.#received,
       bytesSent: ts.bytesSent,
       bytesReceived: ts.bytesReceived,
       tMs: now,
+      late: jb.latePackets,
     };
-    const jb = o.jitterBuffer.snapshot();
     const jitterMs = this.#jitterTicks / SAMPLES_PER_MS;
     const s = this.#settings;
     const rttMs = ts.rttMs ?? null;
@@ -384,6 +386,8 @@ export class CallEngine {
       oneWayDelayMs,
       lossPct: cumulativeLossPct * residual,
       burstRatio: 1,
+      bitrateBps: s.bitrateBps,
+      fec: s.fec,
     });
     const remoteLossPct = ts.remoteFractionLost === undefined ? null : ts.remoteFractionLost * 100;
     let suggestions: Suggestion[] = [];
@@ -392,8 +396,12 @@ export class CallEngine {
       lossPct,
       jitterMs,
       rttMs: rttMs ?? 0,
+      oneWayDelayMs,
+      latePackets,
+      jbTargetMs: jb.targetMs,
       bitrateBps: s.bitrateBps,
       fec: s.fec,
+      expectedLossPct: s.expectedLossPct,
       frameMs: s.frameMs,
       jbMinMs: s.jbMinMs,
     });
@@ -405,7 +413,10 @@ export class CallEngine {
         ...(c.bitrateBps === undefined ? {} : { bitrateBps: c.bitrateBps }),
         ...(c.fec === undefined ? {} : { fec: c.fec }),
         ...(c.expectedLossPct === undefined ? {} : { expectedLossPct: c.expectedLossPct }),
-        ...(c.jbMinMs === undefined ? {} : { jbMinMs: c.jbMinMs }),
+        ...(c.frameMs === undefined ? {} : { frameMs: c.frameMs }),
+        ...(c.jbMinMs === undefined
+          ? {}
+          : { jbMinMs: c.jbMinMs, jbMaxMs: Math.max(c.jbMinMs, s.jbMaxMs) }),
       });
     }
     this.#suggestions = suggestions;

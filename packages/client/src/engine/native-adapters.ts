@@ -1,15 +1,9 @@
 /**
- * Adapters from `@parloir/native` (libopus and ALSA) to the engine's ports.
+ * Adapters from `@parloir/native`'s libopus to the engine's ports. (Devices, ALSA included, go
+ * through `src/audio`: see `audio-devices.ts`.)
  */
-import {
-  OpusDecoder,
-  OpusEncoder,
-  PcmCapture,
-  PcmPlayback,
-  type OpusFrameMs,
-} from '@parloir/native';
-import { EngineError } from './errors.ts';
-import type { CapturePort, DecoderPort, EncoderPort, PlaybackPort } from './ports.ts';
+import { OpusDecoder, OpusEncoder, type OpusFrameMs } from '@parloir/native';
+import type { DecoderPort, EncoderPort } from './ports.ts';
 
 const RATE = 48_000;
 const SAMPLES_PER_MS = RATE / 1000;
@@ -64,106 +58,5 @@ export class NativeOpusDecoder implements DecoderPort {
   }
   conceal(samples: number): Int16Array {
     return this.#dec.conceal(samples);
-  }
-}
-
-/** ALSA capture (`alsa:NAME`). */
-export class AlsaCapture implements CapturePort {
-  #device: string;
-  #frameSamples: number;
-  #periodMs = 10;
-  #pcm: PcmCapture | undefined;
-
-  constructor(options: { device: string; frameSamples: number }) {
-    this.#device = options.device;
-    this.#frameSamples = options.frameSamples;
-  }
-
-  start(onFrame: (pcm: Int16Array, clockSamples: number) => void): void {
-    try {
-      this.#pcm = new PcmCapture({
-        device: this.#device,
-        sampleRate: RATE,
-        channels: 1,
-        periodFrames: this.#periodMs * SAMPLES_PER_MS,
-        frameSamples: this.#frameSamples,
-        onFrame,
-      });
-    } catch (err) {
-      throw new EngineError('ENGINE_ERR_DEVICE', `capture alsa:${this.#device}: ${String(err)}`, {
-        cause: err,
-      });
-    }
-  }
-  setFrameSamples(samples: number): void {
-    this.#frameSamples = samples;
-    if (this.#pcm !== undefined) this.#pcm.frameSamples = samples;
-  }
-  setPeriodMs(ms: number): void {
-    this.#periodMs = ms;
-    this.#pcm?.reconfigure({ periodFrames: ms * SAMPLES_PER_MS });
-  }
-  close(): Promise<void> {
-    this.#pcm?.close();
-    return Promise.resolve();
-  }
-}
-
-/**
- * ALSA playback (`alsa:NAME`). The native stream is push-based; a timer keeps its ring at about
- * two periods, pulling 10 ms ticks from the jitter buffer, so the device clock sets the pace:
- * a tick is pulled only when the device has consumed one.
- */
-export class AlsaPlayback implements PlaybackPort {
-  #device: string;
-  #periodMs = 10;
-  #pcm: PcmPlayback | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #written = 0;
-
-  constructor(options: { device: string }) {
-    this.#device = options.device;
-  }
-
-  start(pull: (out: Int16Array, clockSamples: number) => void): void {
-    try {
-      this.#pcm = new PcmPlayback({
-        device: this.#device,
-        sampleRate: RATE,
-        channels: 1,
-        periodFrames: this.#periodMs * SAMPLES_PER_MS,
-      });
-    } catch (err) {
-      throw new EngineError('ENGINE_ERR_DEVICE', `playback alsa:${this.#device}: ${String(err)}`, {
-        cause: err,
-      });
-    }
-    const tick = 10 * SAMPLES_PER_MS;
-    const pump = (): void => {
-      const pcm = this.#pcm;
-      if (pcm === undefined) return;
-      const st = pcm.stats();
-      const target = Math.max(2 * st.periodFrames, 2 * tick);
-      let queued = st.ringFrames;
-      while (queued + tick <= target) {
-        const out = new Int16Array(tick);
-        pull(out, this.#written);
-        pcm.write(out);
-        this.#written += tick;
-        queued += tick;
-      }
-    };
-    // Half a period: the ring never drains below one period between two pumps.
-    this.#timer = setInterval(pump, Math.max(2, this.#periodMs / 2));
-  }
-  setPeriodMs(ms: number): void {
-    this.#periodMs = ms;
-    this.#pcm?.reconfigure({ periodFrames: ms * SAMPLES_PER_MS });
-  }
-  close(): Promise<void> {
-    clearInterval(this.#timer);
-    this.#pcm?.close();
-    this.#pcm = undefined;
-    return Promise.resolve();
   }
 }

@@ -1,9 +1,10 @@
 /**
  * The narrow interfaces the call engine is wired through. Each is implemented by an adapter over
- * another package (native Opus and devices, the media jitter buffer and E-model) or, until that
- * package lands, by the interim implementations in this directory.
+ * another package: native Opus and ALSA, `@parloir/media`'s jitter buffer, E-model and policy,
+ * and `src/audio`'s devices.
  */
-import type { JitterBufferSnapshot, Suggestion } from '../qos-log/qos-log.ts';
+import type { Suggestion as MediaSuggestion } from '@parloir/media';
+import type { JitterBufferSnapshot } from '../qos-log/qos-log.ts';
 
 /** An Opus encoder at 48 kHz mono whose settings change between frames. */
 export interface EncoderPort {
@@ -88,8 +89,17 @@ export interface PlaybackPort {
 
 /** The E-model and adaptation policy as the engine needs them. */
 export interface QualityModelPort {
-  /** R factor and MOS from one-way delay (ms), loss (%) and burst ratio (1 = random). */
-  assess(input: { oneWayDelayMs: number; lossPct: number; burstRatio: number }): {
+  /**
+   * R factor and MOS from one-way delay (ms), loss left after FEC (%), burst ratio (1 = random)
+   * and the codec configuration (bit/s, FEC), which sets Ie and Bpl.
+   */
+  assess(input: {
+    oneWayDelayMs: number;
+    lossPct: number;
+    burstRatio: number;
+    bitrateBps: number;
+    fec: boolean;
+  }): {
     rFactor: number;
     mos: number;
     grade: string;
@@ -108,10 +118,18 @@ export interface AdaptInput {
   jitterMs: number;
   /** RTT, ms. */
   rttMs: number;
+  /** Estimated mouth-to-ear delay, ms. */
+  oneWayDelayMs: number;
+  /** Packets that arrived too late to play in the last window. */
+  latePackets: number;
+  /** Jitter-buffer target delay now, ms. */
+  jbTargetMs: number;
   /** Current bitrate, bit/s. */
   bitrateBps: number;
   /** FEC on. */
   fec: boolean;
+  /** Expected loss given to the encoder, %. */
+  expectedLossPct: number;
   /** Frame, ms. */
   frameMs: number;
   /** Jitter-buffer minimum, ms. */
@@ -121,7 +139,13 @@ export interface AdaptInput {
 /** Output of the adaptation policy. */
 export interface AdaptOutput {
   /** Changes to apply (absent = keep). */
-  changes: { bitrateBps?: number; fec?: boolean; expectedLossPct?: number; jbMinMs?: number };
-  /** Suggestions to show. */
-  suggestions: Suggestion[];
+  changes: {
+    bitrateBps?: number;
+    fec?: boolean;
+    expectedLossPct?: number;
+    frameMs?: number;
+    jbMinMs?: number;
+  };
+  /** Suggestions to show: en/fr text, a stable `id` and the change each proposes. */
+  suggestions: MediaSuggestion[];
 }

@@ -4,7 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { readWav } from '../../src/engine/interim-devices.ts';
+import { readWav } from '../../src/audio/index.ts';
 
 /** Writes `<dir>/<name>.wav` with `sentence` spoken, optionally repeated to fill `seconds`. */
 export function makeSpeech(dir: string, name: string, sentence: string, seconds?: number): string {
@@ -33,5 +33,5 @@ export function makeSpeech(dir: string, name: string, sentence: string, seconds?
 
 /** Reads a WAV written by a wav: device or {@link makeSpeech}. */
 export function loadWav(path: string): Int16Array {
-  return readWav(path);
+  return readWav(path).samples;
 }

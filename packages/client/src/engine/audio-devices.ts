@@ -1,0 +1,166 @@
+/**
+ * The engine's {@link CapturePort} and {@link PlaybackPort} over `src/audio`'s
+ * {@link AudioDevice} backends (`alsa:NAME`, `wav:PATH`, `null`): 48 kHz mono S16, device frame
+ * clocks (capture `sampleIndex`, playback device sample index) and `startedAtMs` anchors on
+ * `performance.now()`. Playback is pull-style through {@link startPlayout}: the jitter buffer is
+ * asked for one 10 ms tick at a time when the device queue runs low, and real-time `wav:`/`null`
+ * play silence on underrun like a sound card, so an output file's sample index is device time.
+ * Audio errors (`AUDIO_ERR_*`) surface as `ENGINE_ERR_DEVICE` with the original as `cause`.
+ */
+import {
+  openAudioDevice,
+  parseDeviceSpec,
+  readWav,
+  startPlayout,
+  type AudioDevice,
+  type CaptureStream,
+  type Playout,
+  type PlaybackStream,
+} from '../audio/index.ts';
+import { EngineError } from './errors.ts';
+import type { CapturePort, PlaybackPort } from './ports.ts';
+
+const RATE = 48_000;
+/** The playback pulls the jitter buffer in 10 ms ticks. */
+const TICK_SAMPLES = 480;
+
+function deviceError(what: string, spec: string, err: unknown): EngineError {
+  const msg = err instanceof Error ? err.message : String(err);
+  return new EngineError('ENGINE_ERR_DEVICE', `${what} ${spec}: ${msg}`, { cause: err });
+}
+
+function open(spec: string, what: string): AudioDevice {
+  try {
+    return openAudioDevice(spec);
+  } catch (err) {
+    throw deviceError(what, spec, err);
+  }
+}
+
+/** Capture from an audio device spec. The stream opens at {@link DeviceCapture.start}. */
+export class DeviceCapture implements CapturePort {
+  #spec: string;
+  #device: AudioDevice;
+  #frameSamples: number;
+  #periodMs = 10;
+  #stream: CaptureStream | undefined;
+
+  /** `spec`: `alsa:NAME`, `wav:PATH` or `null`; `frameSamples`: initial frame, samples. */
+  constructor(options: { spec: string; frameSamples: number }) {
+    this.#spec = options.spec;
+    this.#device = open(options.spec, 'capture');
+    this.#frameSamples = options.frameSamples;
+    // Check a wav: input now, so a bad file fails the command before any call is placed.
+    const s = parseDeviceSpec(options.spec);
+    if (s.kind === 'wav') {
+      try {
+        const w = readWav(s.path);
+        if (w.sampleRate !== RATE || w.channels !== 1) {
+          throw new Error(`need 48000 Hz mono, got ${w.sampleRate} Hz × ${w.channels} ch`);
+        }
+      } catch (err) {
+        throw deviceError('capture', options.spec, err);
+      }
+    }
+  }
+
+  /** `performance.now()` of capture sample 0 (device clock origin), ms, once started. */
+  get startedAtMs(): number | undefined {
+    return this.#stream?.startedAtMs;
+  }
+
+  start(onFrame: (pcm: Int16Array, clockSamples: number) => void): void {
+    if (this.#stream !== undefined) return;
+    try {
+      this.#stream = this.#device.openCapture({
+        sampleRate: RATE,
+        channels: 1,
+        frameSamples: this.#frameSamples,
+        periodMs: this.#periodMs,
+        onFrame: (frame, info) => onFrame(frame, info.sampleIndex),
+      });
+    } catch (err) {
+      throw deviceError('capture', this.#spec, err);
+    }
+  }
+
+  setFrameSamples(samples: number): void {
+    this.#frameSamples = samples;
+    if (this.#stream !== undefined) this.#stream.frameSamples = samples;
+  }
+
+  setPeriodMs(ms: number): void {
+    this.#periodMs = ms;
+    if (this.#stream === undefined) return;
+    try {
+      this.#stream.reconfigure({ periodMs: ms });
+    } catch (err) {
+      throw deviceError('capture', this.#spec, err);
+    }
+  }
+
+  close(): Promise<void> {
+    this.#stream?.close();
+    return Promise.resolve();
+  }
+}
+
+/** Playback to an audio device spec, pulling 10 ms ticks. The stream opens at `start`. */
+export class DevicePlayback implements PlaybackPort {
+  #spec: string;
+  #device: AudioDevice;
+  #periodMs = 10;
+  #stream: PlaybackStream | undefined;
+  #playout: Playout | undefined;
+
+  /** `spec`: `alsa:NAME`, `wav:PATH` or `null`. */
+  constructor(options: { spec: string }) {
+    this.#spec = options.spec;
+    this.#device = open(options.spec, 'playback');
+  }
+
+  /** `performance.now()` when device sample 0 played, ms, once started. */
+  get startedAtMs(): number | undefined {
+    return this.#stream?.startedAtMs;
+  }
+
+  start(pull: (out: Int16Array, clockSamples: number) => void): void {
+    if (this.#stream !== undefined) return;
+    try {
+      this.#stream = this.#device.openPlayback({
+        sampleRate: RATE,
+        channels: 1,
+        periodMs: this.#periodMs,
+        fillSilence: true,
+      });
+    } catch (err) {
+      throw deviceError('playback', this.#spec, err);
+    }
+    // Keep two ticks (or two device periods, if longer) ahead of the device; read at every
+    // timer tick, so a period change applies at once.
+    const period = (): number => this.#periodMs;
+    this.#playout = startPlayout(this.#stream, {
+      frameSamples: TICK_SAMPLES,
+      get targetQueuedSamples() {
+        return Math.max(2 * TICK_SAMPLES, Math.round((2 * period() * RATE) / 1000));
+      },
+      pull,
+    });
+  }
+
+  setPeriodMs(ms: number): void {
+    this.#periodMs = ms;
+    if (this.#stream === undefined) return;
+    try {
+      this.#stream.reconfigure({ periodMs: ms });
+    } catch (err) {
+      throw deviceError('playback', this.#spec, err);
+    }
+  }
+
+  close(): Promise<void> {
+    this.#playout?.stop();
+    this.#stream?.close();
+    return Promise.resolve();
+  }
+}
