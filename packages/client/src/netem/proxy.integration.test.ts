@@ -75,6 +75,48 @@ test('netem proxy: measured loss and delay match the configured impairment, both
   }
 });
 
+test('netem proxy: jitter without a reorder option keeps bursts in send order (FIFO link)', async () => {
+  // Back-to-back datagrams (a DTLS flight, a burst of RTP) that the FIFO model gives the same
+  // arrival time must leave in send order; one timer per datagram used to reverse them.
+  const impairment = impairmentFromFlags({ seed: '7', jitter: '21ms' });
+  const target = createSocket('udp4');
+  await bind(target);
+  const got: number[] = [];
+  target.on('message', (msg) => got.push(msg.readUInt32BE(0)));
+  const proxy = await NetemProxy.start({
+    listen: { host: '127.0.0.1', port: 0 },
+    to: { host: '127.0.0.1', port: target.address().port },
+    impairment,
+  });
+  const client = createSocket('udp4');
+  await bind(client);
+  const BURSTS = 60;
+  const PER_BURST = 6;
+  try {
+    let seq = 0;
+    for (let b = 0; b < BURSTS; b++) {
+      for (let i = 0; i < PER_BURST; i++) {
+        const buf = Buffer.alloc(4);
+        buf.writeUInt32BE(seq++, 0);
+        client.send(buf, proxy.address.port, '127.0.0.1');
+      }
+      await sleep(3);
+    }
+    const deadline = performance.now() + 2000;
+    while (got.length < seq && performance.now() < deadline) await sleep(20);
+    assert.equal(got.length, seq, 'every datagram delivered (no loss configured)');
+    const inversions = got.filter((v, i) => i > 0 && v < (got[i - 1] ?? -1)).length;
+    assert.equal(inversions, 0, `delivery order: ${got.join(',')}`);
+    // The jitter really was applied (so bursts did share clamped arrival times).
+    const st = proxy.stats();
+    assert.ok(st.up.delaySumMs / st.up.delivered > 8, `mean applied delay ${st.up.delaySumMs}`);
+  } finally {
+    client.close();
+    target.close();
+    await proxy.close();
+  }
+});
+
 test('parloir netem CLI: forwards, prints counters on SIGINT, rejects bad options', async () => {
   const bin = resolve(import.meta.dirname, '../../bin/parloir');
   const bad = spawn(bin, [

@@ -3,6 +3,13 @@
  * sans-IO {@link Impairment} generator. Datagrams from a client to `listen` go out to `to` from a
  * per-client upstream socket; replies come back the same way. Each direction has its own
  * generator (seed and seed + 1), so a run is reproducible in its loss/delay decisions.
+ *
+ * Delivery order is the generator's: each direction keeps one queue sorted by arrival time (ties
+ * in send order) drained by a single timer. One `setTimeout` per datagram would not do that:
+ * Node schedules a timer from the event loop's cached clock, not from the `performance.now()`
+ * the delay was computed with, so datagrams of one burst that the FIFO model gives the same
+ * arrival fire in reverse order. That reordered DTLS handshake flights (Finished before
+ * ClientKeyExchange), which a lossy-but-FIFO link never does.
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { Impairment, type ImpairmentOptions } from '@parloir/media';
@@ -42,6 +49,29 @@ export interface NetemStats {
   clients: number;
 }
 
+/** A datagram waiting for its arrival time. */
+interface Scheduled {
+  /** Arrival, ms since the proxy started. */
+  atMs: number;
+  msg: Buffer;
+  via: Socket;
+  dest: { address: string; port: number };
+}
+
+/** One direction's delivery queue, sorted by `atMs`, ties in insertion order. */
+interface DeliveryQueue {
+  items: Scheduled[];
+  timer: NodeJS.Timeout | undefined;
+  /** Arrival the timer is set for, ms (Infinity when none). */
+  timerAtMs: number;
+}
+
+/**
+ * A datagram due within this much of now is sent in the current pass, ms: timers fire on a
+ * 1 ms clock, so waiting for the sub-millisecond rest would only add a pass.
+ */
+const DUE_SLACK_MS = 0.5;
+
 interface Session {
   upstream: Socket;
   client: { address: string; port: number };
@@ -65,7 +95,10 @@ export class NetemProxy {
   readonly #up: Impairment;
   readonly #down: Impairment;
   readonly #sessions = new Map<string, Session>();
-  readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #queues: Record<'up' | 'down', DeliveryQueue> = {
+    up: { items: [], timer: undefined, timerAtMs: Infinity },
+    down: { items: [], timer: undefined, timerAtMs: Infinity },
+  };
   readonly #stats: NetemStats = { up: emptyStats(), down: emptyStats(), clients: 0 };
   #closed = false;
 
@@ -119,8 +152,11 @@ export class NetemProxy {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const t of this.#timers) clearTimeout(t);
-    this.#timers.clear();
+    for (const q of Object.values(this.#queues)) {
+      clearTimeout(q.timer);
+      q.timer = undefined;
+      q.items.length = 0;
+    }
     const closing = [this.#listen, ...[...this.#sessions.values()].map((s) => s.upstream)].map(
       (s) => new Promise<void>((resolve) => s.close(() => resolve())),
     );
@@ -163,15 +199,48 @@ export class NetemProxy {
       stats.dropped++;
       return;
     }
+    const queue = this.#queues[dir];
     for (const arrival of fate.arrivalsMs) {
       const delay = Math.max(0, arrival - now);
       stats.delivered++;
       stats.delaySumMs += delay;
-      const timer = setTimeout(() => {
-        this.#timers.delete(timer);
-        if (!this.#closed) via.send(msg, dest.port, dest.address);
-      }, delay);
-      this.#timers.add(timer);
+      insertByArrival(queue.items, { atMs: now + delay, msg, via, dest });
     }
+    this.#schedule(queue);
   }
+
+  /** Sends every due datagram of `queue` in order, then re-arms its timer for the next one. */
+  #drain(queue: DeliveryQueue): void {
+    queue.timer = undefined;
+    queue.timerAtMs = Infinity;
+    if (this.#closed) return;
+    const now = this.#now() - this.#start;
+    let due = 0;
+    while (due < queue.items.length && (queue.items[due]?.atMs ?? Infinity) <= now + DUE_SLACK_MS)
+      due++;
+    for (const d of queue.items.splice(0, due)) d.via.send(d.msg, d.dest.port, d.dest.address);
+    this.#schedule(queue);
+  }
+
+  /** Arms `queue`'s timer for its head, unless it is already armed for that time or earlier. */
+  #schedule(queue: DeliveryQueue): void {
+    const head = queue.items[0];
+    if (head === undefined || this.#closed || head.atMs >= queue.timerAtMs) return;
+    clearTimeout(queue.timer);
+    queue.timerAtMs = head.atMs;
+    const delay = Math.max(0, head.atMs - (this.#now() - this.#start));
+    queue.timer = setTimeout(() => this.#drain(queue), delay);
+  }
+}
+
+/** Inserts `d` after every queued datagram arriving at or before it (binary search). */
+function insertByArrival(items: Scheduled[], d: Scheduled): void {
+  let lo = 0;
+  let hi = items.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((items[mid]?.atMs ?? Infinity) <= d.atMs) lo = mid + 1;
+    else hi = mid;
+  }
+  items.splice(lo, 0, d);
 }
