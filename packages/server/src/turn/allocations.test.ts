@@ -312,6 +312,50 @@ test('Allocate retransmission gets the same answer; a second Allocate is 437', (
   assert.equal(errorOf(tc, core.handleClientPacket(c, tc.allocate(), T0)), 437);
 });
 
+test('an Allocate retransmitted while the first copy is still binding its relay socket gets the same success', () => {
+  const { core } = makeCore();
+  const c = client();
+  const tc = creds('c1', 'alice');
+  tc.read(reply(core.handleClientPacket(c, tc.allocate(), T0)));
+  const req = tc.allocate();
+  // Both copies pass the checks before either relay socket is bound (the adapter binds async).
+  const first = core.handleClientPacket(c, req, T0);
+  const again = core.handleClientPacket(c, req, T0 + 50);
+  assert.ok(first?.kind === 'allocate' && again?.kind === 'allocate');
+  const won = core.completeAllocate(
+    first.pending,
+    { address: { ip: '192.0.2.1', port: 1300 } },
+    T0,
+  );
+  assert.ok(won.allocation);
+  const late = core.completeAllocate(
+    again.pending,
+    { address: { ip: '192.0.2.1', port: 1301 } },
+    T0,
+  );
+  // No second allocation (the adapter closes the spare socket), and not 437: the same answer.
+  assert.equal(late.allocation, undefined);
+  assert.deepEqual(late.reply, won.reply);
+  assert.equal(tc.read(late.reply)?.errorCode, 0);
+  assert.equal(core.allocationCount, 1);
+});
+
+test('two different Allocates racing for one 5-tuple: the second to bind gets 437', () => {
+  const { core } = makeCore();
+  const c = client();
+  const tc = creds('c1', 'alice');
+  tc.read(reply(core.handleClientPacket(c, tc.allocate(), T0)));
+  const a = core.handleClientPacket(c, tc.allocate(), T0);
+  const b = core.handleClientPacket(c, tc.allocate(), T0);
+  assert.ok(a?.kind === 'allocate' && b?.kind === 'allocate');
+  assert.ok(
+    core.completeAllocate(a.pending, { address: { ip: '192.0.2.1', port: 1302 } }, T0).allocation,
+  );
+  const lost = core.completeAllocate(b.pending, { address: { ip: '192.0.2.1', port: 1303 } }, T0);
+  assert.equal(lost.allocation, undefined);
+  assert.equal(tc.read(lost.reply)?.errorCode, 437);
+});
+
 test('malformed requests get 400, 420, 442 or 440', () => {
   const { core } = makeCore();
   const c = client();

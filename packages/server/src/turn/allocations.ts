@@ -296,7 +296,11 @@ export class TurnCore {
     const tidHex = pending.transactionId.toString('hex');
     const existing = this.#byClient.get(pending.client.key);
     if (existing) {
-      // Two Allocates raced for one 5-tuple: the first one won (RFC 8656 §7.2: 437).
+      // A retransmission of the Allocate that won (it arrived while the relay socket was being
+      // bound) gets that same success response (RFC 8489 §6.3.1, RFC 8656 §7.2); a different
+      // Allocate raced for this 5-tuple and lost: 437.
+      if (existing.allocateTid === tidHex)
+        return { reply: existing.allocateResponse, allocation: undefined };
       return {
         reply: this.#errorRaw(
           Method.ALLOCATE,
