@@ -27,9 +27,9 @@ import { parseArgs } from 'node:util';
 import { CallEngine } from '../src/engine/engine.ts';
 import { writeWav } from '../src/audio/index.ts';
 import { DeviceCapture, DevicePlayback } from '../src/engine/audio-devices.ts';
-import { InterimJitterBuffer } from '../src/engine/interim-jitter-buffer.ts';
+import { MediaJitterBuffer } from '../src/engine/media-jitter-buffer.ts';
 import { MediaQualityModel } from '../src/engine/media-quality.ts';
-import { NativeOpusDecoder, NativeOpusEncoder } from '../src/engine/native-adapters.ts';
+import { NativeOpusEncoder } from '../src/engine/native-adapters.ts';
 import { connectedPair } from '../test/helpers/pair.ts';
 import { runCli, waitForOutput, waitForStderr } from '../test/helpers/cli.ts';
 import { startTestServer } from '../test/helpers/server.ts';
@@ -122,11 +122,7 @@ async function engineLatency(frameMs: number): Promise<{ total: number; breakdow
     capture,
     playback: new DevicePlayback({ spec: 'null' }),
     encoder: new NativeOpusEncoder(),
-    jitterBuffer: new InterimJitterBuffer({
-      decoder: new NativeOpusDecoder(),
-      minMs: 0,
-      maxMs: 400,
-    }),
+    jitterBuffer: new MediaJitterBuffer({ minMs: 0, maxMs: 400 }),
     quality: new MediaQualityModel(),
     settings,
     probes: {
@@ -147,11 +143,7 @@ async function engineLatency(frameMs: number): Promise<{ total: number; breakdow
     capture: new DeviceCapture({ spec: 'null', frameSamples: frameLen }),
     playback,
     encoder: new NativeOpusEncoder(),
-    jitterBuffer: new InterimJitterBuffer({
-      decoder: new NativeOpusDecoder(),
-      minMs: 0,
-      maxMs: 400,
-    }),
+    jitterBuffer: new MediaJitterBuffer({ minMs: 0, maxMs: 400 }),
     quality: new MediaQualityModel(),
     settings,
     probes: {

@@ -124,7 +124,7 @@ export class DevicePlayback implements PlaybackPort {
     return this.#stream?.startedAtMs;
   }
 
-  start(pull: (out: Int16Array, clockSamples: number) => void): void {
+  start(pull: (out: Int16Array, clockSamples: number, playAtMs: number) => void): void {
     if (this.#stream !== undefined) return;
     try {
       this.#stream = this.#device.openPlayback({
@@ -144,7 +144,14 @@ export class DevicePlayback implements PlaybackPort {
       get targetQueuedSamples() {
         return Math.max(2 * TICK_SAMPLES, Math.round((2 * period() * RATE) / 1000));
       },
-      pull,
+      pull: (out, deviceSample) => {
+        const t0 = this.#stream?.startedAtMs;
+        pull(
+          out,
+          deviceSample,
+          t0 === undefined ? performance.now() : t0 + (deviceSample * 1000) / RATE,
+        );
+      },
     });
   }
 

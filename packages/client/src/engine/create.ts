@@ -1,8 +1,7 @@
 /**
  * Assembles a {@link CallEngine} from device spec strings and a transport. This is the one place
- * that chooses implementations: libopus and ALSA from the native addon; the interim jitter buffer,
- * E-model and wav/null devices of this directory until the media core's and the AudioDevice
- * backends land and replace them here.
+ * that chooses implementations: libopus from the native addon; `@parloir/media`'s jitter buffer,
+ * E-model and adaptation policy; `src/audio`'s devices (`alsa:`, `wav:`, `null`).
  */
 import type { CallSettings, QosSnapshot } from '../qos-log/qos-log.ts';
 import {
@@ -12,10 +11,9 @@ import {
   type MediaTransportPort,
 } from './engine.ts';
 import { DeviceCapture, DevicePlayback } from './audio-devices.ts';
-import { InterimJitterBuffer } from './interim-jitter-buffer.ts';
 import { MediaJitterBuffer } from './media-jitter-buffer.ts';
 import { MediaQualityModel } from './media-quality.ts';
-import { NativeOpusDecoder, NativeOpusEncoder } from './native-adapters.ts';
+import { NativeOpusEncoder } from './native-adapters.ts';
 
 /** Options of {@link createEngine}. */
 export interface CreateEngineOptions {
@@ -43,17 +41,7 @@ export function createEngine(options: CreateEngineOptions): CallEngine {
     capture,
     playback,
     encoder: new NativeOpusEncoder(),
-    jitterBuffer:
-      // The media core's buffer is wired but not the default yet: on this 2-core machine under
-      // load it chose 100–185 ms targets and time-stretched often, which the e2e similarity
-      // checks did not survive (docs/engine.md). PARLOIR_JB=media selects it.
-      process.env.PARLOIR_JB === 'media'
-        ? new MediaJitterBuffer({ minMs: settings.jbMinMs, maxMs: settings.jbMaxMs })
-        : new InterimJitterBuffer({
-            decoder: new NativeOpusDecoder(),
-            minMs: settings.jbMinMs,
-            maxMs: settings.jbMaxMs,
-          }),
+    jitterBuffer: new MediaJitterBuffer({ minMs: settings.jbMinMs, maxMs: settings.jbMaxMs }),
     quality: new MediaQualityModel(),
     settings,
     ...(options.onSnapshot === undefined ? {} : { onSnapshot: options.onSnapshot }),

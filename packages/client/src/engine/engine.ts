@@ -179,6 +179,8 @@ export class CallEngine {
   #timer: NodeJS.Timeout | undefined;
   #offRtp: (() => void) | undefined;
   #firstPacket = true;
+  /** Smoothed time between a pull and the playout of its first sample, ms. */
+  #pullLeadMs: number | undefined;
   #captureClock = 0;
   // Receive-side statistics (RFC 3550 §A.3 loss, §A.8 jitter).
   #baseExt = -1;
@@ -221,9 +223,18 @@ export class CallEngine {
     const o = this.#o;
     this.#offRtp = o.transport.on('rtp', (p) => this.#onRtp(p));
     o.capture.start((pcm, clock) => this.#onCapture(pcm, clock));
-    o.playback.start((out, clock) => {
+    o.playback.start((out, clock, playAtMs) => {
       const now = this.#now();
-      const d = o.jitterBuffer.pull(out, now);
+      // The buffer's playout clock is the playback device's: the time `out[0]` will play, less
+      // the average lead of a pull over it (device buffer plus queue, smoothed), so it runs on
+      // the same monotonic clock as the arrival times and ≈ now, but advances exactly one tick
+      // per tick. Timer jitter on a busy event loop (pulls bunched or late by ±10 ms and more)
+      // then no longer reads as buffer-level swings, which made the buffer expand and
+      // accelerate in turn (docs/engine.md).
+      const lead = playAtMs - now;
+      this.#pullLeadMs =
+        this.#pullLeadMs === undefined ? lead : this.#pullLeadMs + (lead - this.#pullLeadMs) / 64;
+      const d = o.jitterBuffer.pull(out, playAtMs - this.#pullLeadMs);
       o.probes?.played?.(out, clock, now, d);
     });
     this.#timer = setInterval(() => void this.#snapshot(), o.snapshotMs ?? 1000);

@@ -1,30 +1,15 @@
 /**
- * Adapter from `@parloir/media`'s adaptive {@link JitterBuffer} (delay quantiles, FEC/PLC,
- * time-stretch accelerate/expand) to the engine's {@link JitterBufferPort}, with libopus as its
- * decoder. The playback device pulls 10 ms ticks, so the buffer runs with a 10 ms tick whatever
- * the sender's frame size.
+ * The engine's receive buffer: `@parloir/media`'s adaptive {@link JitterBuffer} (delay quantiles,
+ * FEC/PLC, time-stretch accelerate/expand) behind the engine's {@link JitterBufferPort}, with
+ * libopus as its decoder. The playback device pulls 10 ms ticks, so the buffer runs with a 10 ms
+ * tick whatever the sender's frame size. Arrival times (`push`) and pull times (`pull`) must be
+ * on the same monotonic clock: the engine stamps arrivals with `performance.now()` when the
+ * packet is read and pulls on the playback device's clock mapped onto it (engine.ts).
  */
-import { JitterBuffer, type AudioDecoder, type PlayoutDecision } from '@parloir/media';
-import { OpusDecoder } from '@parloir/native';
+import { JitterBuffer, type PlayoutDecision } from '@parloir/media';
 import type { JitterBufferSnapshot } from '../qos-log/qos-log.ts';
-import type { JitterBufferPort, JitterPacket, PullDecision } from './ports.ts';
-
-/** libopus decoder as the media core's {@link AudioDecoder}. */
-class OpusAudioDecoder implements AudioDecoder {
-  #dec = new OpusDecoder({ sampleRate: 48_000, channels: 1 });
-  decode(packet: Uint8Array): Int16Array {
-    return this.#dec.decode(packet);
-  }
-  decodeFec(nextPacket: Uint8Array, samples: number): Int16Array {
-    return this.#dec.decodeFec(nextPacket, samples);
-  }
-  conceal(samples: number): Int16Array {
-    return this.#dec.conceal(samples);
-  }
-  reset(): void {
-    this.#dec.reset();
-  }
-}
+import { NativeOpusDecoder } from './native-adapters.ts';
+import type { DecoderPort, JitterBufferPort, JitterPacket, PullDecision } from './ports.ts';
 
 const DECISION: Record<PlayoutDecision, PullDecision> = {
   normal: 'normal',
@@ -40,10 +25,10 @@ const DECISION: Record<PlayoutDecision, PullDecision> = {
 export class MediaJitterBuffer implements JitterBufferPort {
   #jb: JitterBuffer;
 
-  /** `minMs`/`maxMs`: initial delay bounds, ms. */
-  constructor(options: { minMs: number; maxMs: number }) {
+  /** `minMs`/`maxMs`: initial delay bounds, ms; `decoder`: default libopus. */
+  constructor(options: { minMs: number; maxMs: number; decoder?: DecoderPort }) {
     this.#jb = new JitterBuffer({
-      decoder: new OpusAudioDecoder(),
+      decoder: options.decoder ?? new NativeOpusDecoder(),
       codec: 'opus',
       tickMs: 10,
       minDelayMs: options.minMs,

@@ -47,16 +47,22 @@ export class NativeOpusEncoder implements EncoderPort {
   }
 }
 
-/** libopus decoder, 48 kHz mono, with FEC and exact-length PLC. */
+/**
+ * libopus decoder, 48 kHz mono, with FEC and exact-length PLC. Also `@parloir/media`'s
+ * `AudioDecoder` (the jitter buffer drives it).
+ */
 export class NativeOpusDecoder implements DecoderPort {
   #dec = new OpusDecoder({ sampleRate: RATE, channels: 1 });
-  decode(packet: Buffer): Int16Array {
+  decode(packet: Uint8Array): Int16Array {
     return this.#dec.decode(packet);
   }
-  decodeFec(nextPacket: Buffer, samples: number): Int16Array {
+  decodeFec(nextPacket: Uint8Array, samples: number): Int16Array {
     return this.#dec.decodeFec(nextPacket, samples);
   }
   conceal(samples: number): Int16Array {
     return this.#dec.conceal(samples);
+  }
+  reset(): void {
+    this.#dec.reset();
   }
 }

@@ -20,14 +20,16 @@ export interface EncoderPort {
   setDtx(on: boolean): void;
 }
 
-/** An Opus decoder at 48 kHz mono. */
+/** An Opus decoder at 48 kHz mono (the shape of `@parloir/media`'s `AudioDecoder`). */
 export interface DecoderPort {
   /** Decodes one packet. */
-  decode(packet: Buffer): Int16Array;
+  decode(packet: Uint8Array): Int16Array;
   /** Rebuilds the frame before `nextPacket` from its FEC data, `samples` long. */
-  decodeFec(nextPacket: Buffer, samples: number): Int16Array;
+  decodeFec(nextPacket: Uint8Array, samples: number): Int16Array;
   /** Packet-loss concealment of exactly `samples` samples. */
   conceal(samples: number): Int16Array;
+  /** Forgets decoder state (new stream). */
+  reset(): void;
 }
 
 /** One RTP packet as handed to the jitter buffer. */
@@ -77,10 +79,11 @@ export interface CapturePort {
 /** A playback device that pulls PCM on its own clock. */
 export interface PlaybackPort {
   /**
-   * Starts playout. The device calls `pull(out, clockSamples)` each period to fill `out`;
-   * `clockSamples` is the device frame clock (samples played since start) at `out[0]`.
+   * Starts playout. The device calls `pull(out, clockSamples, playAtMs)` each period to fill
+   * `out`; `clockSamples` is the device frame clock (samples played since start) at `out[0]`, and
+   * `playAtMs` the `performance.now()` time (ms) at which `out[0]` will play.
    */
-  start(pull: (out: Int16Array, clockSamples: number) => void): void;
+  start(pull: (out: Int16Array, clockSamples: number, playAtMs: number) => void): void;
   /** Changes the device period, ms. */
   setPeriodMs(ms: number): void;
   /** Stops; idempotent. */

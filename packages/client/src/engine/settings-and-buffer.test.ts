@@ -1,12 +1,13 @@
 /**
- * Unit tests: setting parsing, `--server` URL forms, and the interim jitter buffer driven with
- * real Opus packets (libopus through the native addon) and a simulated arrival clock.
+ * Unit tests: setting parsing, `--server` URL forms, and the engine's receive buffer
+ * (`@parloir/media`'s JitterBuffer behind MediaJitterBuffer) driven with real Opus packets
+ * (libopus through the native addon) and a simulated arrival clock.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { applySetting, DEFAULT_SETTINGS, parseBitrate } from './engine.ts';
-import { InterimJitterBuffer } from './interim-jitter-buffer.ts';
-import { NativeOpusDecoder, NativeOpusEncoder } from './native-adapters.ts';
+import { MediaJitterBuffer } from './media-jitter-buffer.ts';
+import { NativeOpusEncoder } from './native-adapters.ts';
 import { serverToWsUrl } from './native-client.ts';
 
 test('set values parse, and bad ones are ENGINE_ERR_BAD_SETTING', () => {
@@ -66,7 +67,7 @@ function packets(): Buffer[] {
 
 test('jitter buffer: reorder, duplicate, loss (FEC then PLC), late, sequence wrap', () => {
   const payloads = packets();
-  const jb = new InterimJitterBuffer({ decoder: new NativeOpusDecoder(), minMs: 40, maxMs: 200 });
+  const jb = new MediaJitterBuffer({ minMs: 40, maxMs: 200 });
   const base = 65_500; // wraps past 65535
   const lost = new Set([30, 50, 51]);
   const out = new Int16Array(480);
