@@ -103,3 +103,33 @@ test('jitter buffer: reorder, duplicate, loss (FEC then PLC), late, sequence wra
     'audio still plays after the wrap',
   );
 });
+
+test('jitter buffer: stall bursts of in-order packets do not inflate the target', () => {
+  const payloads = packets();
+  /** 12 s of 20 ms packets; every 3 s a 300 ms stall delivers the stalled ones at once. */
+  const run = (inOrderQuantile?: number): number => {
+    const jb = new MediaJitterBuffer({
+      minMs: 20,
+      maxMs: 400,
+      ...(inOrderQuantile === undefined ? {} : { inOrderQuantile }),
+    });
+    const out = new Int16Array(480);
+    let maxTarget = 0;
+    let k = 0;
+    for (let now = 0; now < 12_000; now += 10) {
+      const stalled = now % 3000 >= 2700;
+      while (!stalled && k * 20 <= now) {
+        const payload = payloads[k % payloads.length] ?? Buffer.alloc(0);
+        jb.push({ sequenceNumber: k & 0xffff, timestamp: k * 960, marker: k === 0, payload }, now);
+        k++;
+      }
+      jb.pull(out, now);
+      if (now > 3000) maxTarget = Math.max(maxTarget, jb.snapshot().targetMs);
+    }
+    return maxTarget;
+  };
+  const engineTarget = run();
+  const netEqTarget = run(0.95);
+  assert.ok(engineTarget <= 40, `engine's buffer target ${engineTarget} ms`);
+  assert.ok(netEqTarget >= 100, `with the 0.95 quantile: ${netEqTarget} ms`);
+});
