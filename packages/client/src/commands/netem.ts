@@ -30,7 +30,9 @@ Options:
   --drift 0.3%            receiver clock drift (also 3000ppm)
   --spike 300ms --spike-every 15s   path stalls (handover) of that length, on average that often
   --route-change 30s:+80ms          step in base delay at a time (repeatable)
-  --stats-every 5s        print counters periodically (default: only at exit)`;
+  --stats-every 5s        print counters periodically (default: only at exit)
+  --spare-dtls-handshake  never drop DTLS handshake records (still delayed): measures loss
+                          during the call without werift's known handshake-loss defect`;
 
 export const command: Command = {
   usage,
@@ -51,6 +53,7 @@ export const command: Command = {
     'spike-every': { type: 'string' },
     'route-change': { type: 'string', multiple: true },
     'stats-every': { type: 'string' },
+    'spare-dtls-handshake': { type: 'boolean', default: false },
   },
   allowPositionals: false,
   async run(args: ParsedArgs): Promise<number> {
@@ -75,7 +78,12 @@ export const command: Command = {
     const statsEvery = stringOpt(args, 'stats-every');
     let proxy: NetemProxy;
     try {
-      proxy = await NetemProxy.start({ listen, to, impairment });
+      proxy = await NetemProxy.start({
+        listen,
+        to,
+        impairment,
+        spareDtlsHandshake: args.values['spare-dtls-handshake'] === true,
+      });
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
       throw new ClientError(

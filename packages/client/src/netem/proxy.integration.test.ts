@@ -4,7 +4,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { Impairment } from '@parloir/media';
-import { NetemProxy } from './proxy.ts';
+import { isDtlsHandshake, NetemProxy } from './proxy.ts';
 import { impairmentFromFlags } from './spec.ts';
 
 const bind = (s: Socket) => new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
@@ -173,5 +173,55 @@ test('parloir netem CLI: forwards, prints counters on SIGINT, rejects bad option
   } finally {
     child.kill('SIGKILL');
     target.close();
+  }
+});
+
+test('netem proxy: --spare-dtls-handshake delivers DTLS handshake records through 100 % loss', async () => {
+  const dtlsRecord = (contentType: number) =>
+    Buffer.concat([Buffer.from([contentType, 0xfe, 0xfd]), Buffer.alloc(10)]);
+  const channelData = (inner: Buffer) => {
+    const head = Buffer.alloc(4);
+    head.writeUInt16BE(0x4001, 0);
+    head.writeUInt16BE(inner.length, 2);
+    return Buffer.concat([head, inner]);
+  };
+  assert.ok(isDtlsHandshake(dtlsRecord(22)));
+  assert.ok(isDtlsHandshake(channelData(dtlsRecord(22))));
+  assert.ok(!isDtlsHandshake(dtlsRecord(23)), 'application data is not spared');
+  assert.ok(
+    !isDtlsHandshake(channelData(Buffer.from([0x80, 111, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]))),
+  );
+  assert.ok(!isDtlsHandshake(Buffer.from([22])), 'too short to be a record');
+
+  const target = createSocket('udp4');
+  await bind(target);
+  const got: number[] = [];
+  target.on('message', (msg) => got.push(msg[0] === 0x40 ? (msg[4] ?? -1) : (msg[0] ?? -1)));
+  const proxy = await NetemProxy.start({
+    listen: { host: '127.0.0.1', port: 0 },
+    to: { host: '127.0.0.1', port: target.address().port },
+    impairment: impairmentFromFlags({ seed: '3', loss: '100%' }),
+    spareDtlsHandshake: true,
+  });
+  const client = createSocket('udp4');
+  await bind(client);
+  try {
+    for (const msg of [
+      dtlsRecord(22),
+      dtlsRecord(23),
+      channelData(dtlsRecord(22)),
+      channelData(dtlsRecord(23)),
+    ]) {
+      client.send(msg, proxy.address.port, '127.0.0.1');
+    }
+    const deadline = performance.now() + 2000;
+    while (got.length < 2 && performance.now() < deadline) await sleep(10);
+    await sleep(50);
+    assert.deepEqual(got, [22, 22], 'only the two handshake records crossed');
+    assert.equal(proxy.stats().up.dropped, 2);
+  } finally {
+    client.close();
+    target.close();
+    await proxy.close();
   }
 });

@@ -25,6 +25,26 @@ export interface NetemProxyOptions {
   impairment: ImpairmentOptions;
   /** Clock in ms; default performance.now. */
   now?: () => number;
+  /**
+   * Never drop DTLS handshake records (sent bare or inside TURN ChannelData); they are still
+   * delayed. werift's DTLS 1.2 handshake cannot recover from some single lost flight-4/5
+   * datagrams (docs/engine.md, "Known limitations"), so tests of loss *during a call* use this
+   * to keep that known handshake defect out of what they measure.
+   */
+  spareDtlsHandshake?: boolean;
+}
+
+/**
+ * Whether `msg` carries a DTLS handshake record: first byte 22 (RFC 6347 §4.1, demultiplexed per
+ * RFC 7983 §7), either bare or after a 4-byte TURN ChannelData header (RFC 8656 §12.4, channel
+ * numbers 0x4000–0x7FFF).
+ */
+export function isDtlsHandshake(msg: Uint8Array): boolean {
+  const isHandshakeRecord = (offset: number): boolean =>
+    msg.length >= offset + 13 && msg[offset] === 22 && msg[offset + 1] === 0xfe;
+  const first = msg[0] ?? 0;
+  if (first >= 0x40 && first <= 0x7f) return isHandshakeRecord(4);
+  return isHandshakeRecord(0);
 }
 
 /** Per-direction counters. */
@@ -196,8 +216,12 @@ export class NetemProxy {
     const now = this.#now() - this.#start;
     const fate = (dir === 'up' ? this.#up : this.#down).process(now);
     if (fate.arrivalsMs.length === 0) {
-      stats.dropped++;
-      return;
+      if (this.#o.spareDtlsHandshake === true && isDtlsHandshake(msg)) {
+        fate.arrivalsMs.push(now + (this.#o.impairment.baseDelayMs ?? 0));
+      } else {
+        stats.dropped++;
+        return;
+      }
     }
     const queue = this.#queues[dir];
     for (const arrival of fate.arrivalsMs) {

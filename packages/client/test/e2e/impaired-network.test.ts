@@ -60,6 +60,10 @@ test('5 % loss and 30 ms jitter through parloir netem: the call completes with c
       '21ms',
       '--seed',
       '7',
+      // werift's DTLS handshake can stall for good after one lost flight-4/5 datagram (a known
+      // werift defect, docs/engine.md); this test is about loss during the call, so handshake
+      // records are delayed but never dropped. Media, RTCP and TURN control are impaired.
+      '--spare-dtls-handshake',
     ],
     150_000,
   );
