@@ -6,6 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { createTurnRelay } from '../../src/turn/index.ts';
 
 const SECRET = 'uclient-secret';
@@ -123,6 +126,47 @@ test(
       assert.ok(clean.sent >= 40);
     } finally {
       await relay.close();
+    }
+  },
+);
+
+test(
+  'turnutils_uclient against `parloir server --turn-bench` (the CLI wiring): UDP and TCP -y, zero loss',
+  { skip: !HAVE_UCLIENT, timeout: 90_000 },
+  async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'parloir-turn-cli-'));
+    const cli = resolve(import.meta.dirname, '../../../client/src/cli.ts');
+    const server = spawn(process.execPath, [
+      ...[cli, 'server', '--bind', '127.0.0.1', '--port', '0', '--insecure-http', '--no-web'],
+      ...['--data-dir', dataDir, '--log-level', 'warn', '--turn-bench', '--turn-secret', SECRET],
+      ...['--turn-port', '0', '--turn-relay-ports', '58000-58999'],
+    ]);
+    try {
+      const port = await new Promise<number>((resolvePort, reject) => {
+        let out = '';
+        const timer = setTimeout(() => reject(new Error(`no TURN port printed:\n${out}`)), 60_000);
+        server.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /TURN relay on port (\d+)/.exec(out);
+          if (m) {
+            clearTimeout(timer);
+            resolvePort(Number(m[1]));
+          }
+        });
+        server.on('exit', () => reject(new Error(`server exited:\n${out}`)));
+      });
+      const results = await Promise.all([
+        uclient(port, ['-y', '-n', '20']),
+        uclient(port, ['-t', '-y', '-n', '20']),
+      ]);
+      for (const r of results) {
+        assert.equal(r.code, 0, r.output.slice(-2000));
+        assert.equal(r.lost, 0, r.output.slice(-2000));
+        assert.ok(r.sent >= 40 && r.received === r.sent, `sent ${r.sent}, received ${r.received}`);
+      }
+    } finally {
+      server.kill('SIGKILL');
+      rmSync(dataDir, { recursive: true, force: true });
     }
   },
 );
