@@ -131,7 +131,7 @@ test(
 );
 
 test(
-  'turnutils_uclient against `parloir server --turn-bench` (the CLI wiring): UDP and TCP -y, zero loss',
+  'turnutils_uclient against `parloir server --turn-bench` (the CLI wiring): UDP, TCP, -y, -m 100, zero loss',
   { skip: !HAVE_UCLIENT, timeout: 90_000 },
   async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'parloir-turn-cli-'));
@@ -158,6 +158,7 @@ test(
       const results = await Promise.all([
         uclient(port, ['-y', '-n', '20']),
         uclient(port, ['-t', '-y', '-n', '20']),
+        uclient(port, ['-y', '-m', '100', '-n', '10']),
       ]);
       for (const r of results) {
         assert.equal(r.code, 0, r.output.slice(-2000));
