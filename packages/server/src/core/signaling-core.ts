@@ -806,7 +806,9 @@ export class SignalingCore implements CallDirectory {
       if (mine.caller === to && mine.callee === s.userId && mine.state !== 'accepted') {
         this.#calls.forceAccept(mine, nowMs);
         this.#o.store.answerCall(mine.callId, nowMs);
-        this.#queueAfterResult(() => this.#announceAccepted(mine, nowMs, [s.userId, to]));
+        // Deterministic whichever invite the server saw first: the lower user id offers.
+        const offerer = s.userId < to ? s.userId : to;
+        this.#queueAfterResult(() => this.#announceAccepted(mine, nowMs, [s.userId, to], offerer));
         return { callId: mine.callId, glare: true };
       }
       return new SignalingError('SIG_ERR_ALREADY_IN_CALL', 'you are already in a call');
@@ -865,13 +867,17 @@ export class SignalingCore implements CallDirectory {
     return {};
   }
 
-  #announceAccepted(call: LiveCall, nowMs: number, changedUsers: string[]): void {
+  #announceAccepted(
+    call: LiveCall,
+    nowMs: number,
+    changedUsers: string[],
+    offerer: string = call.caller,
+  ): void {
     const before: Status[] = changedUsers.map(() => 'available');
     for (const [i, userId] of changedUsers.entries()) {
       const sess = this.#sessions.get(userId);
       if (sess) before[i] = sess.chosen;
     }
-    const offerer = call.caller;
     for (const userId of [call.caller, call.callee]) {
       const sess = this.#sessions.get(userId);
       if (!sess) continue;
