@@ -31,7 +31,7 @@ import { MediaJitterBuffer } from '../src/engine/media-jitter-buffer.ts';
 import { MediaQualityModel } from '../src/engine/media-quality.ts';
 import { NativeOpusEncoder } from '../src/engine/native-adapters.ts';
 import { connectedPair } from '../test/helpers/pair.ts';
-import { runCli, waitForOutput, waitForStderr } from '../test/helpers/cli.ts';
+import { answerThenCall, waitForOutput, waitForStderr } from '../test/helpers/cli.ts';
 import { startTestServer } from '../test/helpers/server.ts';
 import { makeSpeech } from '../test/helpers/speech.ts';
 
@@ -285,40 +285,15 @@ async function cpuPerClient(seconds: number): Promise<number> {
       '--duration',
       String(seconds + 2),
     ];
-    const bob = runCli(
-      [
-        'answer',
-        ...common,
-        '--user',
-        'bob',
-        '--accept-all',
-        '--profile',
-        join(dir, 'b'),
-        '--in',
-        `wav:${speech}`,
-        '--out',
-        'null',
-      ],
-      (seconds + 60) * 1000,
-    );
-    await waitForStderr(bob, /waiting for a call/);
-    const alice = runCli(
-      [
-        'call',
-        ...common,
-        '--user',
-        'alice',
-        '--to',
-        'bob',
-        '--profile',
-        join(dir, 'a'),
-        '--in',
-        `wav:${speech}`,
-        '--out',
-        'null',
-      ],
-      (seconds + 60) * 1000,
-    );
+    const { alice, bob } = await answerThenCall({
+      common,
+      dir,
+      bobIn: `wav:${speech}`,
+      bobOut: 'null',
+      aliceIn: `wav:${speech}`,
+      aliceOut: 'null',
+      timeoutMs: (seconds + 60) * 1000,
+    });
     await waitForStderr(alice, /connected to bob/);
     await waitForOutput(bob, /connected to alice/, 'stderr');
     const pids = [alice.child.pid ?? 0, bob.child.pid ?? 0];

@@ -18,7 +18,7 @@ import { after, before, test } from 'node:test';
 import { startServer, type RunningServer } from '@parloir/server';
 import { createTurnRelay } from '../../../server/src/turn/index.ts';
 import { parseQosLog, type ParsedQosLog } from '../../src/qos-log/qos-log.ts';
-import { runCli, waitForOutput, waitForStderr, type CliRun } from '../helpers/cli.ts';
+import { answerThenCall, runCli, waitForOutput, type CliRun } from '../helpers/cli.ts';
 import { envelopeSimilarity } from '../helpers/similarity.ts';
 import { loadWav, makeSpeech } from '../helpers/speech.ts';
 
@@ -104,34 +104,14 @@ test('5 % loss and 30 ms jitter through parloir netem: the call completes with c
   const outB = join(dir, 'b-out.wav');
   // 10 ms frames: ~1000 packets each way, so the measured loss is within ±0.7 % (1σ) of the truth.
   const common = ['--server', srvArg, '--relay', '--json', '--duration', '10', '--frame-ms', '10'];
-  const bob = runCli([
-    'answer',
-    ...common,
-    '--user',
-    'bob',
-    '--accept-all',
-    '--profile',
-    join(dir, 'b'),
-    '--in',
-    `wav:${speechB}`,
-    '--out',
-    `wav:${outB}`,
-  ]);
-  await waitForStderr(bob, /waiting for a call/);
-  const alice = runCli([
-    'call',
-    ...common,
-    '--user',
-    'alice',
-    '--to',
-    'bob',
-    '--profile',
-    join(dir, 'a'),
-    '--in',
-    `wav:${speechA}`,
-    '--out',
-    `wav:${outA}`,
-  ]);
+  const { alice, bob } = await answerThenCall({
+    common,
+    dir,
+    bobIn: `wav:${speechB}`,
+    bobOut: `wav:${outB}`,
+    aliceIn: `wav:${speechA}`,
+    aliceOut: `wav:${outA}`,
+  });
   const [ra, rb] = await Promise.all([alice.done, bob.done]);
   const both = `alice:\n${ra.stderr}\n--- bob:\n${rb.stderr}`;
   assert.equal(ra.code, 0, both);

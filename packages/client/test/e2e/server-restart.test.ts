@@ -13,7 +13,13 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadOrCreateProfile, SignalingClient } from '../../src/signaling/index.ts';
 import { parseQosLog } from '../../src/qos-log/qos-log.ts';
-import { runCli, waitForOutput, waitForStderr, type CliRun } from '../helpers/cli.ts';
+import {
+  answerThenCall,
+  runCli,
+  waitForOutput,
+  waitForStderr,
+  type CliRun,
+} from '../helpers/cli.ts';
 import { envelopeSimilarity } from '../helpers/similarity.ts';
 import { loadWav, makeSpeech } from '../helpers/speech.ts';
 
@@ -66,34 +72,14 @@ test('killing the server mid-call: direct media continues, clients reconnect', a
   );
   const bobOut = join(dir, 'bob-out.wav');
   const common = ['--server', server, '--host-address', '127.0.0.1', '--json', '--duration', '10'];
-  const bob = runCli([
-    'answer',
-    ...common,
-    '--user',
-    'bob',
-    '--accept-all',
-    '--profile',
-    join(dir, 'b'),
-    '--in',
-    'null',
-    '--out',
-    `wav:${bobOut}`,
-  ]);
-  await waitForStderr(bob, /waiting for a call/);
-  const alice = runCli([
-    'call',
-    ...common,
-    '--user',
-    'alice',
-    '--to',
-    'bob',
-    '--profile',
-    join(dir, 'a'),
-    '--in',
-    `wav:${speech}`,
-    '--out',
-    'null',
-  ]);
+  const { alice, bob } = await answerThenCall({
+    common,
+    dir,
+    bobIn: 'null',
+    bobOut: `wav:${bobOut}`,
+    aliceIn: `wav:${speech}`,
+    aliceOut: 'null',
+  });
   const watcher = new SignalingClient({
     url: `ws://127.0.0.1:${port}/ws`,
     identity: (await loadOrCreateProfile(join(dir, 'w'))).signer,

@@ -1,6 +1,6 @@
 /** Runs the `parloir` CLI as a child process (Node 24 running the .ts entry directly). */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 
 const CLI = resolve(import.meta.dirname, '../../src/cli.ts');
 
@@ -68,4 +68,44 @@ export async function waitForOutput(
 /** Resolves when `run`'s stderr matches `re`. */
 export async function waitForStderr(run: CliRun, re: RegExp, timeoutMs = 90_000): Promise<void> {
   await waitForOutput(run, re, 'stderr', timeoutMs);
+}
+
+/** Devices and flags of {@link answerThenCall}. */
+export interface AnswerThenCallOptions {
+  /** Flags both sides take (`--server …`, `--relay`, `--duration …`). */
+  common: string[];
+  /** Profiles go in `<dir>/b` (bob) and `<dir>/a` (alice). */
+  dir: string;
+  /** Device specs (`wav:FILE` or `null`). */
+  bobIn: string;
+  bobOut: string;
+  aliceIn: string;
+  aliceOut: string;
+  /** Per-process timeout, ms. */
+  timeoutMs?: number;
+}
+
+/**
+ * Starts `parloir answer` as bob (accepting every call) and, once it waits, `parloir call` from
+ * alice to bob: the two-client setup the end-to-end tests and the call benchmark share.
+ */
+export async function answerThenCall(
+  o: AnswerThenCallOptions,
+): Promise<{ alice: CliRun; bob: CliRun }> {
+  const bob = runCli(
+    [
+      ...['answer', ...o.common, '--user', 'bob', '--accept-all'],
+      ...['--profile', join(o.dir, 'b'), '--in', o.bobIn, '--out', o.bobOut],
+    ],
+    o.timeoutMs,
+  );
+  await waitForStderr(bob, /waiting for a call/);
+  const alice = runCli(
+    [
+      ...['call', ...o.common, '--user', 'alice', '--to', 'bob'],
+      ...['--profile', join(o.dir, 'a'), '--in', o.aliceIn, '--out', o.aliceOut],
+    ],
+    o.timeoutMs,
+  );
+  return { alice, bob };
 }
