@@ -8,6 +8,7 @@ export type { NativeVersions } from './addon.ts';
 export * from './errors.ts';
 export * from './opus.ts';
 export * from './alsa.ts';
+export * from './relay.ts';
 
 /** Reports the libasound and libopus versions the addon was built against. */
 export function versions(): NativeVersions {

@@ -1,4 +1,4 @@
-// Parloir native addon: ALSA (libasound) and libopus behind N-API.
+// Parloir native addon: ALSA (libasound), libopus and the TURN forwarding thread behind N-API.
 #include <alsa/asoundlib.h>
 #include <opus.h>
 #include <stdarg.h>
@@ -111,5 +111,6 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "versions", fn);
   pn_opus_init(env, exports);
   pn_pcm_init(env, exports);
+  pn_relay_init(env, exports);
   return exports;
 }

@@ -36,5 +36,6 @@ void pn_set_str(napi_env env, napi_value obj, const char *key, const char *v);
 // Module parts.
 napi_value pn_opus_init(napi_env env, napi_value exports);
 napi_value pn_pcm_init(napi_env env, napi_value exports);
+napi_value pn_relay_init(napi_env env, napi_value exports);
 
 #endif

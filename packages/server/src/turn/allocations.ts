@@ -2,7 +2,7 @@
  * TURN allocation state (RFC 8656): authentication, nonces, allocations, permissions, channels,
  * lifetimes, quotas, the "no open relay" policy and the bandwidth cap. Sans-IO: bytes and the
  * current time come in, replies and forwarding instructions go out; the socket adapters in
- * `udp-tcp.ts` do the I/O. The counterpart of pion/turn's `internal/allocation`.
+ * `relay.ts` do the I/O. The counterpart of pion/turn's `internal/allocation`.
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import type { CallDirectory } from '../relay-types.ts';
@@ -149,6 +149,12 @@ export interface TurnCoreOptions {
   nonceLifetimeMs?: number;
   /** Logger. */
   logger?: TurnLogger;
+  /**
+   * Called whenever an allocation's forwarding state changes: created, refreshed, a permission or
+   * channel installed (`deleted` false), or deleted (`deleted` true, before the deletion is logged,
+   * so the hook may add to `packets`). The native forwarding thread mirrors its tables from here.
+   */
+  onAllocationChange?: (allocation: Allocation, deleted: boolean) => void;
 }
 
 /** RFC 8656 §3.2: default allocation lifetime, s. */
@@ -177,7 +183,10 @@ function indicationId(): Buffer {
 
 /** The TURN allocation manager. */
 export class TurnCore {
-  #opts: Required<Omit<TurnCoreOptions, 'calls'>> & { calls: CallDirectory | undefined };
+  #opts: Required<Omit<TurnCoreOptions, 'calls' | 'onAllocationChange'>> & {
+    calls: CallDirectory | undefined;
+  };
+  #onChange: ((allocation: Allocation, deleted: boolean) => void) | undefined;
   #nonceKey = randomBytes(16);
   #byClient = new Map<string, Allocation>();
   #byRelayPort = new Map<number, Allocation>();
@@ -209,6 +218,7 @@ export class TurnCore {
       nonceLifetimeMs: options.nonceLifetimeMs ?? 600_000,
       logger: options.logger ?? NOOP_LOGGER,
     };
+    this.#onChange = options.onAllocationChange;
   }
 
   /** Number of live allocations. */
@@ -358,6 +368,7 @@ export class TurnCore {
     set.add(allocation);
     const userKey = `${pending.callId}\n${pending.userId}`;
     this.#byUser.set(userKey, (this.#byUser.get(userKey) ?? 0) + 1);
+    this.#onChange?.(allocation, false);
     this.#opts.logger.info(
       {
         client: `${pending.client.transport}:${pending.client.ip}:${pending.client.port}`,
@@ -476,6 +487,7 @@ export class TurnCore {
     const n = (this.#byUser.get(userKey) ?? 1) - 1;
     if (n <= 0) this.#byUser.delete(userKey);
     else this.#byUser.set(userKey, n);
+    this.#onChange?.(a, true);
     this.#opts.logger.info(
       { relay: `${a.relay.ip}:${a.relay.port}`, callId: a.callId, packets: a.packets, reason },
       'turn allocation deleted',
@@ -689,7 +701,10 @@ export class TurnCore {
     if ('kind' in a) return a;
     const lifetime = this.#lifetime(msg, DEFAULT_LIFETIME_SEC);
     if (lifetime === 0) this.#delete(a, 'refresh with lifetime 0');
-    else a.expiresAtMs = nowMs + lifetime * 1000;
+    else {
+      a.expiresAtMs = nowMs + lifetime * 1000;
+      this.#onChange?.(a, false);
+    }
     const reply = new StunBuilder(Method.REFRESH, MessageClass.SUCCESS, msg.transactionId)
       .addUint32(Attr.LIFETIME, lifetime)
       .addString(Attr.SOFTWARE, SOFTWARE)
@@ -738,6 +753,7 @@ export class TurnCore {
     }
     // RFC 8656 §10.2: all or nothing, so permissions are installed only after every check.
     for (const ip of peers) a.permissions.set(ip, nowMs + PERMISSION_LIFETIME_MS);
+    this.#onChange?.(a, false);
     const reply = new StunBuilder(Method.CREATE_PERMISSION, MessageClass.SUCCESS, msg.transactionId)
       .addString(Attr.SOFTWARE, SOFTWARE)
       .build({ integrityKey: a.key, fingerprint: true });
@@ -791,6 +807,7 @@ export class TurnCore {
     });
     a.channelByPeer.set(peerKey, channel);
     a.permissions.set(peer.value.ip, nowMs + PERMISSION_LIFETIME_MS);
+    this.#onChange?.(a, false);
     const reply = new StunBuilder(Method.CHANNEL_BIND, MessageClass.SUCCESS, msg.transactionId)
       .addString(Attr.SOFTWARE, SOFTWARE)
       .build({ integrityKey: a.key, fingerprint: true });

@@ -5,8 +5,15 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { TurnCore } from './allocations.ts';
 
-/** Registers the relay's metrics on `registry`; returns a function that removes them. */
-export function registerTurnMetrics(registry: Registry, core: TurnCore): () => void {
+/**
+ * Registers the relay's metrics on `registry`; returns a function that removes them. `sync`, if
+ * given, runs before each scrape (it folds the native forwarding thread's counters into the core).
+ */
+export function registerTurnMetrics(
+  registry: Registry,
+  core: TurnCore,
+  sync?: () => void,
+): () => void {
   const names = [
     'parloir_turn_allocations',
     'parloir_turn_packets_relayed_total',
@@ -19,6 +26,7 @@ export function registerTurnMetrics(registry: Registry, core: TurnCore): () => v
     help: 'Live TURN allocations.',
     registers: [registry],
     collect() {
+      sync?.();
       this.set(core.allocationCount);
     },
   });

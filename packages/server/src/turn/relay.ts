@@ -3,11 +3,18 @@
  * STUN and padded ChannelData framed on the stream), one UDP relay socket per allocation, and the
  * timer. `createTurnRelay` builds the whole thing and implements the signalling contract
  * ({@link MediaRelay}).
+ *
+ * Two ways to move UDP packets, with the same behaviour: the native forwarding thread of
+ * `@parloir/native` (`TurnForwarder`: it owns the UDP listener and the relay sockets and forwards
+ * by tables mirrored from the core through `onAllocationChange`, handing everything else up), or
+ * Node `dgram` sockets (the fallback when the addon cannot load, or `nativeForwarding: false`).
  */
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { isIPv4 } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import type { ForwarderPacket, TurnForwarder } from '@parloir/native';
 import type { Registry } from 'prom-client';
 import type { CallDirectory, IceServerInfo, MediaRelay } from '../relay-types.ts';
 import {
@@ -82,6 +89,11 @@ export interface TurnRelayOptions {
   registry?: Registry;
   /** Logger (pino). */
   logger?: TurnLogger;
+  /**
+   * Forward UDP in the native addon's thread (default true). Falls back to Node `dgram` when the
+   * addon cannot load or the listen/relay addresses are not IPv4 literals; `false` forces `dgram`.
+   */
+  nativeForwarding?: boolean;
 }
 
 /** Counters and sizes, for tests and the bench. */
@@ -106,6 +118,8 @@ export interface TurnRelay extends MediaRelay {
   readonly port: number;
   /** IPv4 address of relayed transport addresses. */
   readonly relayAddress: string;
+  /** How UDP is forwarded: the native thread, Node `dgram`, or nothing (external URLs only). */
+  readonly forwarding: 'native' | 'dgram' | 'none';
   /** Counters. */
   stats(): TurnRelayStats;
   /** Closes every socket and the timer. */
@@ -139,8 +153,14 @@ function literalLookup(
 /** Bytes queued toward one TCP client beyond which relayed packets are dropped. */
 const TCP_QUEUE_LIMIT_BYTES = 256 * 1024;
 
+/** A relay socket: a `dgram` socket, or a port of the native forwarding thread. */
+interface RelaySocket {
+  send(data: Buffer, port: number, ip: string): void;
+  close(): void;
+}
+
 interface Reservation {
-  socket: dgram.Socket;
+  socket: RelaySocket;
   port: number;
   expiresAtMs: number;
 }
@@ -155,13 +175,20 @@ class RelayAdapter {
   #udpSockets: dgram.Socket[] = [];
   #tcp: net.Server | undefined;
   #tcpConns = new Map<string, net.Socket>();
-  #relaySockets = new Map<number, dgram.Socket>();
+  #relaySockets = new Map<number, RelaySocket>();
   #reservations = new Map<string, Reservation>();
   #clients = new Map<string, ClientRef>();
   #timer: NodeJS.Timeout | undefined;
   #nextConnId = 1;
   #logger: TurnLogger;
   #closed = false;
+  #fwd: TurnForwarder | undefined;
+  #fwdLast = { packets: 0, bytes: 0, bandwidthDropped: 0, crossCall: 0, malformed: 0 };
+  /** Call groups of the forwarding thread: callId → group number and live allocations. */
+  #groups = new Map<string, { group: number; count: number }>();
+  #mirrored = new Set<Allocation>();
+  #nextGroup = 1;
+  #bench: boolean;
 
   constructor(
     core: TurnCore,
@@ -169,28 +196,153 @@ class RelayAdapter {
     relayIp: string,
     relayPorts: { min: number; max: number },
     logger: TurnLogger,
+    bench: boolean,
   ) {
     this.core = core;
     this.#listenHost = listenHost;
     this.#relayIp = relayIp;
     this.#relayPorts = relayPorts;
     this.#logger = logger;
+    this.#bench = bench;
   }
 
   get relayIp(): string {
     return this.#relayIp;
   }
 
-  async listen(port: number, tcp: boolean, udpSockets: number): Promise<number> {
+  get forwarding(): 'native' | 'dgram' {
+    return this.#fwd ? 'native' : 'dgram';
+  }
+
+  #clientRef(ip: string, port: number): ClientRef {
+    const key = `udp:${ip}:${port}`;
+    let client = this.#clients.get(key);
+    if (!client) {
+      client = { transport: 'udp', ip, port, key };
+      if (this.#clients.size > 100_000) this.#clients.clear();
+      this.#clients.set(key, client);
+    }
+    return client;
+  }
+
+  /** Packets the forwarding thread did not cover: STUN requests, strangers, TCP allocations. */
+  #onForwarderPackets(packets: ForwarderPacket[]): void {
+    for (const p of packets) {
+      if (this.#closed) return;
+      if (p.kind === 'client') this.#onClientPacket(this.#clientRef(p.ip, p.port), p.data);
+      else this.#onPeerPacket(p.relayPort, p.data, { address: p.ip, port: p.port });
+    }
+  }
+
+  /** Mirrors one allocation into the forwarding thread's tables (core `onAllocationChange`). */
+  onAllocationChange(a: Allocation, deleted: boolean): void {
+    if (deleted) {
+      if (this.#fwd && this.#mirrored.has(a)) a.packets += this.#fwd.deleteAllocation(a.relay.port);
+      this.#closeRelay(a);
+      if (!this.#mirrored.delete(a)) return;
+      const g = this.#groups.get(a.callId);
+      if (g && --g.count === 0) this.#groups.delete(a.callId);
+      return;
+    }
+    const fwd = this.#fwd;
+    if (!fwd || a.deleted) return;
+    let g = this.#groups.get(a.callId);
+    if (!this.#mirrored.has(a)) {
+      if (!g) this.#groups.set(a.callId, (g = { group: this.#nextGroup++, count: 0 }));
+      g.count++;
+      this.#mirrored.add(a);
+    }
+    fwd.setAllocation({
+      relayPort: a.relay.port,
+      clientIp: a.client.ip,
+      clientPort: a.client.port,
+      tcp: a.client.transport === 'tcp',
+      // Bench mode relays between any allocations: one group.
+      group: this.#bench ? 0 : (g?.group ?? 0),
+      expiresAtMs: a.expiresAtMs,
+      permissions: a.permissions,
+      channels: a.channels,
+    });
+  }
+
+  /** Folds the forwarding thread's counters into the core's. */
+  syncCounters(): void {
+    const fwd = this.#fwd;
+    if (!fwd || this.#closed) return;
+    const c = fwd.counters();
+    const last = this.#fwdLast;
+    const k = this.core.counters;
+    k.packetsRelayed += c.packets - last.packets;
+    k.bytesRelayed += c.bytes - last.bytes;
+    k.bandwidthDropped += c.bandwidthDropped - last.bandwidthDropped;
+    k.malformed += c.malformed - last.malformed;
+    if (c.crossCall !== last.crossCall) {
+      k.refusals.set(
+        'cross-call',
+        (k.refusals.get('cross-call') ?? 0) + c.crossCall - last.crossCall,
+      );
+    }
+    this.#fwdLast = { ...c };
+  }
+
+  async listen(
+    port: number,
+    tcp: boolean,
+    udpSockets: number,
+    native: typeof TurnForwarder | undefined,
+    bandwidthBytesPerSec: number,
+  ): Promise<number> {
+    let bound = native
+      ? this.#listenNative(native, port, udpSockets, bandwidthBytesPerSec)
+      : await this.#listenDgram(port, udpSockets);
+    if (tcp) {
+      const server = net.createServer((sock) => this.#onTcpConnection(sock));
+      server.on('error', (err) =>
+        this.#logger.warn({ err: err.message }, 'turn tcp listener error'),
+      );
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(bound, this.#listenHost, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      }).catch((err: unknown) => {
+        // Undo the UDP side, so that the caller may try another port.
+        this.#fwd?.close();
+        this.#fwd = undefined;
+        for (const u of this.#udpSockets) u.close();
+        this.#udpSockets = [];
+        this.#udp = undefined;
+        throw err;
+      });
+      this.#tcp = server;
+      bound = (server.address() as net.AddressInfo).port;
+    }
+    this.#timer = setInterval(() => this.#tick(), 1000);
+    this.#timer.unref();
+    return bound;
+  }
+
+  #listenNative(
+    native: typeof TurnForwarder,
+    port: number,
+    udpSockets: number,
+    bandwidthBytesPerSec: number,
+  ): number {
+    this.#fwd = new native({
+      listenIp: this.#listenHost,
+      port,
+      sockets: udpSockets,
+      relayIp: this.#relayIp,
+      bandwidthBytesPerSec,
+      onPackets: (packets) => this.#onForwarderPackets(packets),
+    });
+    return this.#fwd.port;
+  }
+
+  async #listenDgram(port: number, udpSockets: number): Promise<number> {
     const onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
-      const key = `udp:${rinfo.address}:${rinfo.port}`;
-      let client = this.#clients.get(key);
-      if (!client) {
-        client = { transport: 'udp', ip: rinfo.address, port: rinfo.port, key };
-        if (this.#clients.size > 100_000) this.#clients.clear();
-        this.#clients.set(key, client);
-      }
-      this.#onClientPacket(client, msg);
+      this.#onClientPacket(this.#clientRef(rinfo.address, rinfo.port), msg);
     };
     // Several sockets on one port (SO_REUSEPORT): the kernel spreads clients over them by
     // 4-tuple hash, so a stalled event loop has N receive buffers to fill before anything drops.
@@ -216,24 +368,7 @@ class RelayAdapter {
       this.#udpSockets.push(udp);
       bound = udp.address().port;
     }
-    const udp = this.#udpSockets[0];
-    this.#udp = udp;
-    if (tcp) {
-      const server = net.createServer((sock) => this.#onTcpConnection(sock));
-      server.on('error', (err) =>
-        this.#logger.warn({ err: err.message }, 'turn tcp listener error'),
-      );
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(bound, this.#listenHost, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-      this.#tcp = server;
-    }
-    this.#timer = setInterval(() => this.#tick(), 1000);
-    this.#timer.unref();
+    this.#udp = this.#udpSockets[0];
     return bound;
   }
 
@@ -271,7 +406,8 @@ class RelayAdapter {
 
   #sendToClient(client: ClientRef, data: Buffer): void {
     if (client.transport === 'udp') {
-      this.#udp?.send(data, client.port, client.ip);
+      if (this.#fwd) this.#fwd.sendToClient(client.ip, client.port, data);
+      else this.#udp?.send(data, client.port, client.ip);
     } else {
       const sock = this.#tcpConns.get(client.key);
       // A client that does not read gets its media dropped rather than queued without bound.
@@ -294,7 +430,9 @@ class RelayAdapter {
 
   /** Sends from `from`'s relayed address to `peer`, short-circuiting peers on this server. */
   #forward(from: Allocation, peer: TransportAddress, data: Buffer, now: number): void {
-    if (peer.ip === this.#relayIp) {
+    // With the native thread the kernel hop is kept: the target's packets are then all counted
+    // and capped in one place (the thread), whichever way they come.
+    if (!this.#fwd && peer.ip === this.#relayIp) {
       const target = this.core.allocationByRelayPort(peer.port);
       if (target) {
         // Both ends relayed here: skip the kernel round trip, same checks as a real datagram.
@@ -314,7 +452,7 @@ class RelayAdapter {
     this.#relaySockets.get(from.relay.port)?.send(data, peer.port, peer.ip);
   }
 
-  #onPeerPacket(port: number, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+  #onPeerPacket(port: number, msg: Buffer, rinfo: { address: string; port: number }): void {
     const allocation = this.core.allocationByRelayPort(port);
     if (!allocation) return;
     const now = Date.now();
@@ -324,7 +462,15 @@ class RelayAdapter {
     if (out) this.#sendToClient(allocation.client, out);
   }
 
-  async #bindRelay(port: number): Promise<dgram.Socket | undefined> {
+  async #bindRelay(port: number): Promise<RelaySocket | undefined> {
+    const fwd = this.#fwd;
+    if (fwd) {
+      if (!fwd.openRelay(port)) return undefined;
+      return {
+        send: (data, peerPort, ip) => void fwd.sendFromRelay(port, ip, peerPort, data),
+        close: () => fwd.closeRelay(port),
+      };
+    }
     const sock = dgram.createSocket({ type: 'udp4', lookup: literalLookup });
     const ok = await new Promise<boolean>((resolve) => {
       sock.once('error', () => resolve(false));
@@ -350,7 +496,7 @@ class RelayAdapter {
 
   async #allocate(pending: PendingAllocate): Promise<void> {
     const now = Date.now();
-    let socket: dgram.Socket | undefined;
+    let socket: RelaySocket | undefined;
     let port = 0;
     let reservationToken: Buffer | undefined;
     if (pending.reservationToken) {
@@ -399,8 +545,10 @@ class RelayAdapter {
       socket ? { address: { ip: this.#relayIp, port }, reservationToken } : undefined,
       Date.now(),
     );
-    if (allocation && socket) this.#relaySockets.set(port, socket);
-    else socket?.close();
+    if (allocation && socket) {
+      this.#relaySockets.set(port, socket);
+      // completeAllocate mirrored the allocation before its socket was recorded here.
+    } else socket?.close();
     this.#sendToClient(pending.client, reply);
   }
 
@@ -417,6 +565,7 @@ class RelayAdapter {
   }
 
   #tick(): void {
+    this.syncCounters();
     const now = Date.now();
     for (const a of this.core.tick(now)) this.#closeRelay(a);
     for (const [hex, r] of this.#reservations) {
@@ -428,14 +577,16 @@ class RelayAdapter {
   }
 
   async close(): Promise<void> {
-    this.#closed = true;
+    this.syncCounters();
     if (this.#timer) clearInterval(this.#timer);
     for (const a of this.core.allocations()) this.core.clientGone(a.client.key);
+    this.#closed = true;
     for (const s of this.#relaySockets.values()) s.close();
     this.#relaySockets.clear();
     for (const r of this.#reservations.values()) r.socket.close();
     this.#reservations.clear();
     for (const s of this.#tcpConns.values()) s.destroy();
+    this.#fwd?.close();
     await Promise.all(
       this.#udpSockets.map((u) => new Promise<void>((resolve) => u.close(() => resolve()))),
     );
@@ -491,6 +642,7 @@ export async function createTurnRelay(options: TurnRelayOptions): Promise<TurnRe
     return {
       port: 0,
       relayAddress: '',
+      forwarding: 'none',
       relayOnly,
       iceServersFor(callId, userId, nowMs) {
         const c = issueTurnCredential(secret, callId, userId, nowMs, ttlSec);
@@ -509,6 +661,19 @@ export async function createTurnRelay(options: TurnRelayOptions): Promise<TurnRe
     };
   }
 
+  let native: typeof TurnForwarder | undefined;
+  if ((options.nativeForwarding ?? true) && isIPv4(listenHost) && isIPv4(relayAddress)) {
+    try {
+      const mod = await import('@parloir/native');
+      if (mod.TurnForwarder.available) native = mod.TurnForwarder;
+    } catch (err) {
+      logger.warn(
+        { err: err instanceof Error ? err.message : String(err) },
+        'turn: the native addon did not load, forwarding with dgram',
+      );
+    }
+  }
+  const hook: { adapter?: RelayAdapter } = {};
   const core = new TurnCore({
     secret,
     realm,
@@ -521,15 +686,29 @@ export async function createTurnRelay(options: TurnRelayOptions): Promise<TurnRe
     bandwidthBytesPerSec: options.bandwidthBytesPerSec,
     requestsPerSecPerIp: options.requestsPerSecPerIp,
     logger,
+    onAllocationChange: (a, deleted) => hook.adapter?.onAllocationChange(a, deleted),
   });
-  const adapter = new RelayAdapter(core, listenHost, relayAddress, relayPorts, logger);
-  const port = await adapter.listen(
-    options.port ?? 3478,
-    options.tcp ?? true,
-    // An ephemeral port gets one socket: Linux may give a SO_REUSEPORT bind to port 0 a port
-    // that another reuse-port socket of this user already holds.
-    options.port === 0 ? 1 : (options.udpSockets ?? 2),
-  );
+  const adapter = new RelayAdapter(core, listenHost, relayAddress, relayPorts, logger, bench);
+  hook.adapter = adapter;
+  let port = 0;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      port = await adapter.listen(
+        options.port ?? 3478,
+        options.tcp ?? true,
+        // An ephemeral port gets one socket: Linux may give a SO_REUSEPORT bind to port 0 a port
+        // that another reuse-port socket of this user already holds.
+        options.port === 0 ? 1 : (options.udpSockets ?? 2),
+        native,
+        options.bandwidthBytesPerSec ?? 125_000,
+      );
+      break;
+    } catch (err) {
+      // An ephemeral UDP port whose number is taken on the TCP side: draw another one.
+      const inUse = (err as { code?: string }).code === 'EADDRINUSE';
+      if (options.port !== 0 || !inUse || attempt >= 5) throw err;
+    }
+  }
   if (bench) {
     logger.warn(
       { port },
@@ -537,21 +716,33 @@ export async function createTurnRelay(options: TurnRelayOptions): Promise<TurnRe
     );
   }
   logger.info(
-    { listen: `${listenHost}:${port}`, relay: relayAddress, relayPorts, tcp: options.tcp ?? true },
+    {
+      listen: `${listenHost}:${port}`,
+      relay: relayAddress,
+      relayPorts,
+      tcp: options.tcp ?? true,
+      forwarding: adapter.forwarding,
+    },
     'turn relay listening',
   );
-  const unregister = options.registry ? registerTurnMetrics(options.registry, core) : () => {};
-  const stats = (): TurnRelayStats => ({
-    allocations: core.allocationCount,
-    packetsRelayed: core.counters.packetsRelayed,
-    bytesRelayed: core.counters.bytesRelayed,
-    refusals: Object.fromEntries(core.counters.refusals),
-    malformed: core.counters.malformed,
-    bandwidthDropped: core.counters.bandwidthDropped,
-  });
+  const unregister = options.registry
+    ? registerTurnMetrics(options.registry, core, () => adapter.syncCounters())
+    : () => {};
+  const stats = (): TurnRelayStats => {
+    adapter.syncCounters();
+    return {
+      allocations: core.allocationCount,
+      packetsRelayed: core.counters.packetsRelayed,
+      bytesRelayed: core.counters.bytesRelayed,
+      refusals: Object.fromEntries(core.counters.refusals),
+      malformed: core.counters.malformed,
+      bandwidthDropped: core.counters.bandwidthDropped,
+    };
+  };
   return {
     port,
     relayAddress,
+    forwarding: adapter.forwarding,
     relayOnly,
     iceServersFor(callId: string, userId: string, nowMs: number): IceServerInfo[] {
       const c = issueTurnCredential(secret, callId, userId, nowMs, ttlSec);
