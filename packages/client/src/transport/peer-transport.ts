@@ -17,6 +17,10 @@ import {
 } from 'werift';
 import { EngineError } from '../engine/errors.ts';
 import { deriveSas, type ShortAuthString } from './sas.ts';
+import { installWeriftDtlsFix } from './werift-dtls-fix.ts';
+
+// werift's DTLS handshake does not survive a lost flight-4/5 datagram without this (see there).
+installWeriftDtlsFix();
 
 /** Dynamic payload type we offer for Opus (the value browsers use too). */
 export const OPUS_PAYLOAD_TYPE = 111;
