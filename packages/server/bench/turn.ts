@@ -2,7 +2,7 @@
  * bench:turn — coturn and our relay side by side under the same `turnutils_uclient -y` load.
  *
  *   npm run bench:turn [-- --json] [--clients 200] [--pps 50] [--bytes 172] [--seconds 20]
- *                      [--rounds 1]
+ *                      [--rounds 1] [--forwarding native|dgram] [--compare-dgram]
  *
  * Both servers run on loopback as their own processes (ours in bench mode, coturn with an
  * equivalent config: use-auth-secret, static-auth-secret, no TLS/DTLS, a relay port range,
@@ -10,6 +10,11 @@
  * (uclient's received count), loss, uclient's average RTT, the server's CPU seconds from
  * /proc/PID/stat (utime + stime, all threads) and µs of CPU per relayed packet. The ratio is
  * ours / coturn in µs per packet: below 1.0 means we spend less CPU per packet.
+ *
+ * `--forwarding` picks how our relay forwards UDP (default `native`: the addon's forwarding
+ * thread; `dgram`: Node sockets, the fallback). `--compare-dgram` adds a third server, our relay
+ * with `dgram`, measured in the same rounds, so before and after come from one run; `--json` then
+ * also prints `dgramRatio` (parloir-dgram / coturn).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -30,8 +35,13 @@ const { values } = parseArgs({
     'serve-ours': { type: 'string' },
     'relay-ports': { type: 'string' },
     secret: { type: 'string' },
+    forwarding: { type: 'string', default: 'native' },
+    'compare-dgram': { type: 'boolean', default: false },
   },
 });
+if (values.forwarding !== 'native' && values.forwarding !== 'dgram') {
+  throw new Error(`--forwarding must be native or dgram, not ${values.forwarding}`);
+}
 
 /** One server's figures, as `--json` prints them. */
 interface ServerResult {
@@ -145,7 +155,12 @@ function stop(child: ChildProcess): Promise<void> {
   });
 }
 
-async function startOurs(port: number, secret: string): Promise<ChildProcess> {
+async function startOurs(
+  port: number,
+  secret: string,
+  forwarding: string,
+  relayPorts: string,
+): Promise<ChildProcess> {
   const child = spawn(
     process.execPath,
     [
@@ -153,9 +168,11 @@ async function startOurs(port: number, secret: string): Promise<ChildProcess> {
       '--serve-ours',
       String(port),
       '--relay-ports',
-      '24000-27999',
+      relayPorts,
       '--secret',
       secret,
+      '--forwarding',
+      forwarding,
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -252,42 +269,69 @@ async function main(): Promise<void> {
     `bench:turn — turnutils_uclient -y, ${values.clients} clients × ${values.pps} pkt/s × ` +
       `${values.bytes} B for ${values.seconds} s, ${values.rounds} round(s); CLK_TCK ${CLK_TCK}`,
   );
+  const dgramPort = oursPort + 2000;
+  const compare = values['compare-dgram'];
   let coturn: ChildProcess | undefined;
   let ours: ChildProcess | undefined;
+  let oursDgram: ChildProcess | undefined;
   let coturnTotal: ServerResult | undefined;
   let oursTotal: ServerResult | undefined;
+  let dgramTotal: ServerResult | undefined;
   try {
     coturn = await startCoturn(coturnPort, secret, dir);
-    ours = await startOurs(oursPort, secret);
+    ours = await startOurs(oursPort, secret, values.forwarding, '24000-27999');
+    if (compare) oursDgram = await startOurs(dgramPort, secret, 'dgram', '16000-19999');
+    const name = values.forwarding === 'native' ? 'parloir' : 'parloir-dgram';
     for (let round = 0; round < Number(values.rounds); round++) {
-      // Alternate the order so neither server always runs on a warmer (or busier) machine.
-      if (round % 2 === 0) {
-        coturnTotal = add(coturnTotal, await measure('coturn', coturn, coturnPort, secret));
-        oursTotal = add(oursTotal, await measure('parloir', ours, oursPort, secret));
-      } else {
-        oursTotal = add(oursTotal, await measure('parloir', ours, oursPort, secret));
-        coturnTotal = add(coturnTotal, await measure('coturn', coturn, coturnPort, secret));
+      const steps: (() => Promise<void>)[] = [
+        async () => {
+          coturnTotal = add(coturnTotal, await measure('coturn', coturn!, coturnPort, secret));
+        },
+        async () => {
+          oursTotal = add(oursTotal, await measure(name, ours!, oursPort, secret));
+        },
+      ];
+      if (oursDgram) {
+        steps.push(async () => {
+          dgramTotal = add(
+            dgramTotal,
+            await measure('parloir-dgram', oursDgram!, dgramPort, secret),
+          );
+        });
       }
+      // Alternate the order so no server always runs on a warmer (or busier) machine.
+      if (round % 2 === 1) steps.reverse();
+      for (const step of steps) await step();
     }
   } finally {
-    await Promise.all([coturn && stop(coturn), ours && stop(ours)]);
+    await Promise.all([coturn && stop(coturn), ours && stop(ours), oursDgram && stop(oursDgram)]);
     rmSync(dir, { recursive: true, force: true });
   }
-  const servers = [coturnTotal!, oursTotal!];
+  const servers = [coturnTotal!, oursTotal!, ...(dgramTotal ? [dgramTotal] : [])];
   const ratio = oursTotal!.cpuUsPerPacket / coturnTotal!.cpuUsPerPacket;
+  const dgramRatio = dgramTotal
+    ? dgramTotal.cpuUsPerPacket / coturnTotal!.cpuUsPerPacket
+    : undefined;
   if (values.json) {
-    console.log(JSON.stringify({ servers, ratio }));
+    console.log(
+      JSON.stringify({ servers, ratio, ...(dgramRatio !== undefined ? { dgramRatio } : {}) }),
+    );
     return;
   }
   console.log('');
-  console.log('server    packets   loss %   rtt ms   cpu s   µs cpu/packet');
+  console.log('server           packets   loss %   rtt ms   cpu s   µs cpu/packet');
   for (const s of servers) {
     console.log(
-      `${s.name.padEnd(8)} ${String(s.packets).padStart(8)} ${s.lossPct.toFixed(3).padStart(8)} ` +
+      `${s.name.padEnd(15)} ${String(s.packets).padStart(8)} ${s.lossPct.toFixed(3).padStart(8)} ` +
         `${s.rttMs.toFixed(3).padStart(8)} ${s.cpuSeconds.toFixed(2).padStart(7)} ${s.cpuUsPerPacket.toFixed(2).padStart(15)}`,
     );
   }
-  console.log(`ratio parloir/coturn (µs CPU per packet): ${ratio.toFixed(3)} (target ≤ 1.0)`);
+  console.log(
+    `ratio ${oursTotal!.name}/coturn (µs CPU per packet): ${ratio.toFixed(3)} (target ≤ 1.0)`,
+  );
+  if (dgramRatio !== undefined) {
+    console.log(`ratio parloir-dgram/coturn (µs CPU per packet): ${dgramRatio.toFixed(3)}`);
+  }
 }
 
 async function serveOurs(): Promise<void> {
@@ -303,7 +347,11 @@ async function serveOurs(): Promise<void> {
     bench: true,
     maxAllocations: 100_000,
     requestsPerSecPerIp: 1_000_000,
+    nativeForwarding: values.forwarding === 'native',
   });
+  if (relay.forwarding !== values.forwarding) {
+    throw new Error(`asked for ${values.forwarding} forwarding, got ${relay.forwarding}`);
+  }
   process.stdout.write(`READY ${relay.port}\n`);
   process.on('SIGTERM', () => {
     void relay.close().then(() => process.exit(0));
