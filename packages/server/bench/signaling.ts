@@ -48,6 +48,18 @@ function procStat(pid: number): { cpuSec: number; rssKB: number } {
   return { cpuSec, rssKB: Number(rss?.[1] ?? 0) };
 }
 
+/** The server's own view of its memory (prom-client default metrics on /metrics), MB. */
+async function serverMemory(wsUrl: string): Promise<{ heapUsedMB: number; externalMB: number }> {
+  const res = await fetch(wsUrl.replace(/^ws/, 'http').replace(/\/ws$/, '/metrics'));
+  const text = await res.text();
+  const metric = (name: string) =>
+    Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20;
+  return {
+    heapUsedMB: metric('nodejs_heap_size_used_bytes'),
+    externalMB: metric('nodejs_external_memory_bytes'),
+  };
+}
+
 function pct(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
@@ -161,8 +173,9 @@ async function main(): Promise<void> {
     );
     const baseline = await pingBaseline(url, 100);
     const base = procStat(pid);
+    const baseMem = await serverMemory(url);
     log(
-      `baseline: ping round trip p50 ${r1(pct(baseline, 50))} ms, p99 ${r1(pct(baseline, 99))} ms; server RSS ${base.rssKB} kB idle`,
+      `baseline: ping round trip p50 ${r1(pct(baseline, 50))} ms, p99 ${r1(pct(baseline, 99))} ms; server RSS ${base.rssKB} kB idle (JS heap used ${r1(baseMem.heapUsedMB)} MB)`,
     );
 
     for (let i = 0; i < WORKERS; i++) {
@@ -216,8 +229,9 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 1500));
     const idle = procStat(pid);
     const rssPerClientKB = (idle.rssKB - base.rssKB) / CLIENTS;
+    const mem = await serverMemory(url);
     log(
-      `server RSS ${idle.rssKB} kB with ${CLIENTS} idle clients: ${r1(rssPerClientKB)} kB per client`,
+      `server RSS ${idle.rssKB} kB with ${CLIENTS} idle clients: ${r1(rssPerClientKB)} kB per client (JS heap used ${r1(mem.heapUsedMB)} MB, external ${r1(mem.externalMB)} MB)`,
     );
 
     const callsPer = workers.map((_, i) =>

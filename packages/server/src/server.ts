@@ -116,6 +116,9 @@ export function defaultWebRoot(): string | undefined {
   return existsSync(join(dir, 'index.html')) ? dir : undefined;
 }
 
+/** Longest stretch of deferred-lane writes (presence fan-out, pings) per event-loop turn, ms. */
+const BULK_SLICE_MS = 4;
+
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
 function verifyEd25519Sync(
@@ -168,7 +171,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     ...(options.relay ? { relay: options.relay } : {}),
   });
   const registry = options.registry ?? new Registry();
-  if (!options.registry) collectDefaultMetrics({ register: registry });
+  // Node process metrics (heap, RSS, event-loop lag), once per registry even when shared.
+  if (!registry.getSingleMetric('nodejs_heap_size_used_bytes'))
+    collectDefaultMetrics({ register: registry });
   registerSignalingMetrics(registry, () => core.stats());
   const webRoot = options.webRoot === null ? undefined : (options.webRoot ?? defaultWebRoot());
   const maxPerIp = options.maxConnectionsPerIp ?? 32;
@@ -221,29 +226,75 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const perIp = new Map<string, number>();
   let nextConnId = 1;
 
+  // Two lanes. Answers and call events are written at once. Presence fan-out (`bulk`: one
+  // frame for every online user per batch) and keepalive pings go to a deferred lane written in
+  // slices of at most BULK_SLICE_MS per event-loop turn, so a request arriving meanwhile (an
+  // invite) is served between two slices instead of behind thousands of writes. A connection's
+  // deferred frames are written before any later direct frame to it: per-connection order holds.
+  const bulk = new Map<number, string[]>();
+  let pingQueue: WebSocket[] = [];
+  let pumpScheduled = false;
   // A broadcast is one string pushed for many connections: encode it to UTF-8 once.
-  let lastText = '';
-  let lastBuf = Buffer.alloc(0);
+  const encoder = { text: '', buf: Buffer.alloc(0) };
+  const bulkEncoder = { text: '', buf: Buffer.alloc(0) };
+  const write = (connId: number, ws: WebSocket, text: string, enc: typeof encoder): void => {
+    if (ws.readyState !== ws.OPEN) return;
+    if (ws.bufferedAmount > maxBuffered) {
+      log.warn({ connId }, 'client too slow, dropping it');
+      ws.terminate();
+      return;
+    }
+    if (text !== enc.text) {
+      enc.text = text;
+      enc.buf = Buffer.from(text, 'utf8');
+    }
+    ws.send(enc.buf, { binary: false });
+  };
+  const pump = (): void => {
+    pumpScheduled = false;
+    const until = performance.now() + BULK_SLICE_MS;
+    let n = 0;
+    for (const [connId, frames] of bulk) {
+      bulk.delete(connId);
+      const ws = sockets.get(connId);
+      if (ws) for (const text of frames) write(connId, ws, text, bulkEncoder);
+      if ((++n & 31) === 0 && performance.now() >= until) break;
+    }
+    while (pingQueue.length > 0 && performance.now() < until) {
+      for (const ws of pingQueue.splice(-64)) if (ws.readyState === ws.OPEN) ws.ping();
+    }
+    if (bulk.size === 0 && pingQueue.length === 0) {
+      bulkEncoder.text = '';
+      bulkEncoder.buf = Buffer.alloc(0);
+    } else schedulePump();
+  };
+  const schedulePump = (): void => {
+    if (pumpScheduled) return;
+    pumpScheduled = true;
+    setImmediate(pump);
+  };
   const drain = (): void => {
     for (const o of core.pollOutput()) apply(o);
-    lastText = '';
-    lastBuf = Buffer.alloc(0);
+    encoder.text = '';
+    encoder.buf = Buffer.alloc(0);
   };
   const apply = (o: CoreOutput): void => {
     const ws = sockets.get(o.connId);
     if (!ws) return;
+    if (o.type === 'send' && o.bulk) {
+      const frames = bulk.get(o.connId);
+      if (frames) frames.push(o.text);
+      else bulk.set(o.connId, [o.text]);
+      schedulePump();
+      return;
+    }
+    const deferred = bulk.get(o.connId);
+    if (deferred) {
+      bulk.delete(o.connId);
+      for (const text of deferred) write(o.connId, ws, text, bulkEncoder);
+    }
     if (o.type === 'send') {
-      if (ws.readyState !== ws.OPEN) return;
-      if (ws.bufferedAmount > maxBuffered) {
-        log.warn({ connId: o.connId }, 'client too slow, dropping it');
-        ws.terminate();
-        return;
-      }
-      if (o.text !== lastText) {
-        lastText = o.text;
-        lastBuf = Buffer.from(o.text, 'utf8');
-      }
-      ws.send(lastBuf, { binary: false });
+      write(o.connId, ws, o.text, encoder);
     } else {
       ws.close(o.code, o.reason);
       setTimeout(() => ws.terminate(), 1000).unref();
@@ -288,6 +339,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       ws.on('error', (err) => log.debug({ err, connId }, 'websocket error'));
       ws.on('close', () => {
         sockets.delete(connId);
+        bulk.delete(connId);
         const n = (perIp.get(ip) ?? 1) - 1;
         if (n <= 0) perIp.delete(ip);
         else perIp.set(ip, n);
@@ -304,7 +356,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   }, tickMs);
   const pingEvery = Math.max(250, Math.floor((options.pingTimeoutMs ?? 30_000) / 3));
   const pinger = setInterval(() => {
-    for (const ws of sockets.values()) if (ws.readyState === ws.OPEN) ws.ping();
+    pingQueue = [...sockets.values()];
+    schedulePump();
   }, pingEvery);
 
   await new Promise<void>((resolvePromise, reject) => {

@@ -158,3 +158,62 @@ test('auth and ping timeouts close with their codes; the leaver is announced', a
   assert.ok(a.userId);
   store.close();
 });
+
+test('presence: a status undone within the batch window costs no diff; a pending change reaches a later viewer', async () => {
+  const { core, store } = makeCore({ presenceBatchMs: 50 });
+  const sink = new Map<number, Record<string, unknown>[]>();
+  const closes: CoreOutput[] = [];
+  let now = 0;
+  const send = (connId: number, msg: object) => {
+    core.handleInput({ type: 'text', connId, text: JSON.stringify(msg) }, now);
+    collect(core, sink, closes);
+  };
+  const tick = (at: number) => {
+    now = at;
+    for (const c of [1, 2, 3]) core.handleInput({ type: 'alive', connId: c }, now);
+    core.handleInput({ type: 'tick' }, now);
+    collect(core, sink, closes);
+  };
+  const changes = (connId: number) =>
+    (sink.get(connId) ?? []).flatMap((f) =>
+      f.type === 'presence.diff'
+        ? ((f.changed as { userId: string; status: string }[] | undefined) ?? [])
+        : [],
+    );
+  const a = await login(core, sink, closes, 1, 'a', now);
+  await login(core, sink, closes, 2, 'b', now);
+  tick(100); // the joins are flushed
+  // a goes away and comes back before the next flush: nobody hears of it.
+  send(1, { type: 'presence.set', id: 2, status: 'away' });
+  send(1, { type: 'presence.set', id: 3, status: 'available' });
+  tick(200);
+  assert.deepEqual(changes(2), []);
+  // A change still pending when c joins: c's snapshot has the status b knows, the diff follows.
+  send(1, { type: 'presence.set', id: 4, status: 'dnd' });
+  await login(core, sink, closes, 3, 'c', now);
+  const snap = sink.get(3)?.find((f) => f.type === 'presence.snapshot') as {
+    users: { userId: string; status: string }[];
+  };
+  assert.equal(snap.users.find((u) => u.userId === a.userId)?.status, 'available');
+  tick(300);
+  for (const viewer of [2, 3]) {
+    assert.deepEqual(changes(viewer), [{ userId: a.userId, status: 'dnd' }], `viewer ${viewer}`);
+  }
+  // Diffs are marked bulk (deferrable); answers are not.
+  core.handleInput(
+    {
+      type: 'text',
+      connId: 1,
+      text: JSON.stringify({ type: 'presence.set', id: 5, status: 'away' }),
+    },
+    now,
+  );
+  const answer = core.pollOutput();
+  assert.ok(answer.every((o) => o.type === 'send' && o.bulk === undefined));
+  now = 400;
+  core.handleInput({ type: 'tick' }, now);
+  const diffs = core.pollOutput();
+  assert.equal(diffs.length, 3);
+  assert.ok(diffs.every((o) => o.type === 'send' && o.bulk === true));
+  store.close();
+});

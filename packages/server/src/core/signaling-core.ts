@@ -56,7 +56,11 @@ export type CoreInput =
 
 /** Outputs for the adapter. */
 export type CoreOutput =
-  | { type: 'send'; connId: number; text: string }
+  /**
+   * A text frame for `connId`. `bulk` frames (presence fan-out) may be deferred behind other
+   * traffic (request answers, call events) but stay in order with the connection's other frames.
+   */
+  | { type: 'send'; connId: number; text: string; bulk?: true }
   | { type: 'close'; connId: number; code: number; reason: string };
 
 /** Minimal structured logger (pino-compatible). */
@@ -159,6 +163,11 @@ interface Session {
   conn: Conn;
   chosen: 'available' | 'dnd' | 'away';
   isHost: boolean;
+  /**
+   * The status the others know: from the last flushed diff, or carried by the pending `joined`
+   * entry. Snapshots show it, so a change still pending reaches a new viewer by the diff.
+   */
+  announced: Status;
   /** Cached JSON of this user's presence entry, and what it was built from. */
   fragment?: string;
   fragmentStatus?: Status;
@@ -247,6 +256,13 @@ export class SignalingCore implements CallDirectory {
     if (conn.state === 'closed') return;
     this.#stats.framesOut++;
     this.#out.push({ type: 'send', connId: conn.id, text });
+  }
+
+  /** A presence fan-out frame: may wait behind request/response traffic (see CoreOutput). */
+  #sendBulk(conn: Conn, text: string): void {
+    if (conn.state === 'closed') return;
+    this.#stats.framesOut++;
+    this.#out.push({ type: 'send', connId: conn.id, text, bulk: true });
   }
 
   #event<K extends EventType>(conn: Conn, type: K, body: EventBody<K>): void {
@@ -494,7 +510,14 @@ export class SignalingCore implements CallDirectory {
       conn.state = 'pending';
       const requestId = this.#o.randomId(9);
       conn.requestId = requestId;
-      conn.session = { userId, name: req.name, conn, chosen: 'available', isHost: false };
+      conn.session = {
+        userId,
+        name: req.name,
+        conn,
+        chosen: 'available',
+        isHost: false,
+        announced: 'available',
+      };
       this.#requests.set(requestId, conn);
       this.#result(conn, req.id, {
         userId,
@@ -535,7 +558,14 @@ export class SignalingCore implements CallDirectory {
       return;
     }
 
-    const session: Session = { userId, name: req.name, conn, chosen: 'available', isHost };
+    const session: Session = {
+      userId,
+      name: req.name,
+      conn,
+      chosen: 'available',
+      isHost,
+      announced: 'available',
+    };
     conn.session = session;
     this.#result(conn, req.id, {
       userId,
@@ -552,7 +582,9 @@ export class SignalingCore implements CallDirectory {
     this.#sessions.set(session.userId, session);
     this.#sendSnapshot(session);
     this.#diffLeft.delete(session.userId);
-    this.#diffJoined.set(session.userId, this.#infoOf(session));
+    const info = this.#infoOf(session);
+    session.announced = info.status;
+    this.#diffJoined.set(session.userId, info);
     this.#deliverStored(session);
     if (session.isHost) {
       for (const [requestId, c] of this.#requests) {
@@ -583,7 +615,7 @@ export class SignalingCore implements CallDirectory {
 
   /** `{"userId":…,"name":…,"status":…}` for `s`, cached until its name or status changes. */
   #fragmentOf(s: Session): string {
-    const status = this.#statusOf(s);
+    const status = s.announced;
     if (s.fragment === undefined || s.fragmentStatus !== status || s.fragmentName !== s.name) {
       s.fragment = JSON.stringify({ userId: s.userId, name: s.name, status } satisfies UserInfo);
       s.fragmentStatus = status;
@@ -664,6 +696,10 @@ export class SignalingCore implements CallDirectory {
     const joined = [...this.#diffJoined.values()];
     const left = [...this.#diffLeft];
     const changed = [...this.#diffChanged].map(([userId, status]) => ({ userId, status }));
+    for (const c of changed) {
+      const s = this.#sessions.get(c.userId);
+      if (s) s.announced = c.status;
+    }
     this.#diffJoined.clear();
     this.#diffLeft.clear();
     this.#diffChanged.clear();
@@ -679,18 +715,21 @@ export class SignalingCore implements CallDirectory {
     for (const u of changed) for (const v of this.#blocks.get(u.userId) ?? []) special.add(v);
     for (const s of this.#sessions.values()) {
       if (!special.has(s.userId)) {
-        this.#sendText(s.conn, shared);
+        this.#sendBulk(s.conn, shared);
         continue;
       }
       const hidden = (id: string) => this.#blocks.get(id)?.has(s.userId) === true;
       const j = joined.filter((u) => !hidden(u.userId));
       const c = changed.filter((u) => !hidden(u.userId));
       if (j.length + left.length + c.length === 0) continue;
-      this.#event(s.conn, 'presence.diff', {
-        ...(j.length ? { joined: j } : {}),
-        ...(left.length ? { left } : {}),
-        ...(c.length ? { changed: c } : {}),
-      });
+      this.#sendBulk(
+        s.conn,
+        encodeEvent('presence.diff', {
+          ...(j.length ? { joined: j } : {}),
+          ...(left.length ? { left } : {}),
+          ...(c.length ? { changed: c } : {}),
+        }),
+      );
     }
   }
 
@@ -702,13 +741,19 @@ export class SignalingCore implements CallDirectory {
     return { userId: s.userId, name: s.name, status: this.#statusOf(s) };
   }
 
-  #statusMaybeChanged(userId: string, before: Status): void {
+  /**
+   * Queues `userId`'s status for the next diff if it differs from what the others know; a
+   * change undone within the batching window (e.g. a very short call) costs no frame at all.
+   */
+  #statusMaybeChanged(userId: string): void {
     const s = this.#sessions.get(userId);
     if (!s) return;
     const now = this.#statusOf(s);
-    if (now === before) return;
     const pendingJoin = this.#diffJoined.get(userId);
-    if (pendingJoin) pendingJoin.status = now;
+    if (pendingJoin) {
+      pendingJoin.status = now;
+      s.announced = now;
+    } else if (now === s.announced) this.#diffChanged.delete(userId);
     else this.#diffChanged.set(userId, now);
   }
 
@@ -718,9 +763,8 @@ export class SignalingCore implements CallDirectory {
     this.#nowHint = nowMs;
     switch (req.type) {
       case 'presence.set': {
-        const before = this.#statusOf(s);
         s.chosen = req.status;
-        this.#statusMaybeChanged(s.userId, before);
+        this.#statusMaybeChanged(s.userId);
         return {};
       }
       case 'call.invite':
@@ -873,11 +917,6 @@ export class SignalingCore implements CallDirectory {
     changedUsers: string[],
     offerer: string = call.caller,
   ): void {
-    const before: Status[] = changedUsers.map(() => 'available');
-    for (const [i, userId] of changedUsers.entries()) {
-      const sess = this.#sessions.get(userId);
-      if (sess) before[i] = sess.chosen;
-    }
     for (const userId of [call.caller, call.callee]) {
       const sess = this.#sessions.get(userId);
       if (!sess) continue;
@@ -896,7 +935,7 @@ export class SignalingCore implements CallDirectory {
         relayOnly: this.#o.relay?.relayOnly ?? false,
       });
     }
-    changedUsers.forEach((u, i) => this.#statusMaybeChanged(u, before[i] as Status));
+    for (const userId of changedUsers) this.#statusMaybeChanged(userId);
   }
 
   /** Ends a live call: tells both parties, frees the relay, records the end. */
@@ -923,7 +962,7 @@ export class SignalingCore implements CallDirectory {
     }
     this.#recordEnd(call, reason, nowMs);
     if (call.state === 'accepted') {
-      for (const userId of [call.caller, call.callee]) this.#statusMaybeChanged(userId, 'in-call');
+      for (const userId of [call.caller, call.callee]) this.#statusMaybeChanged(userId);
     }
   }
 
@@ -1056,6 +1095,7 @@ export class SignalingCore implements CallDirectory {
       conn: undefined as unknown as Conn,
       chosen: 'available',
       isHost: true,
+      announced: 'available',
     };
     this.#nowHint = nowMs;
     const r = this.#decide(fake, requestId, accept);
