@@ -21,6 +21,11 @@ test('flags map to relay options; the generated secret is persisted (0600) and r
     assert.deepEqual(o.relayPorts, { min: 50000, max: 50100 });
     assert.equal(o.relayOnly, true);
     assert.equal(o.bench, false);
+    assert.equal(o.nativeForwarding, undefined, 'native forwarding unless --turn-dgram');
+    assert.equal(
+      turnOptionsFromFlags({ 'turn-dgram': true }, { dataDir, calls }).nativeForwarding,
+      false,
+    );
     assert.ok(o.secret.length >= 32);
     assert.equal(readFileSync(join(dataDir, 'turn-secret'), 'utf8').trim(), o.secret);
     assert.equal(statSync(join(dataDir, 'turn-secret')).mode & 0o777, 0o600);

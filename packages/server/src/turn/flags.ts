@@ -34,6 +34,8 @@ export const TURN_CLI_OPTIONS = {
   'turn-relay-address': { type: 'string' },
   /** Host put in the `turn:` URLs handed to clients (default: relay address). */
   'turn-public-host': { type: 'string' },
+  /** Forward UDP with Node dgram sockets instead of the native forwarding thread. */
+  'turn-dgram': { type: 'boolean', default: false },
 } as const;
 
 /** Parsed values of {@link TURN_CLI_OPTIONS}. */
@@ -47,6 +49,7 @@ export interface TurnFlagValues {
   'turn-listen'?: string;
   'turn-relay-address'?: string;
   'turn-public-host'?: string;
+  'turn-dgram'?: boolean;
 }
 
 /** What the flags cannot say. */
@@ -103,6 +106,7 @@ export function turnOptionsFromFlags(
   if (values['turn-listen']) options.listenHost = values['turn-listen'];
   if (values['turn-relay-address']) options.relayAddress = values['turn-relay-address'];
   if (values['turn-public-host']) options.publicHost = values['turn-public-host'];
+  if (values['turn-dgram']) options.nativeForwarding = false;
   const range = values['turn-relay-ports'];
   if (range !== undefined) {
     const m = /^(\d{1,5})-(\d{1,5})$/.exec(range);

@@ -1,7 +1,8 @@
 /**
  * Interop with coturn's `turnutils_uclient` (Debian package coturn): our relay in bench mode with
  * TURN REST credentials (`-W secret`), UDP and TCP, client-to-client (`-y`), many clients (`-m`),
- * Send indications (`-s`), and uclient's negative tests (`-N`, `-R`).
+ * Send indications (`-s`), and uclient's negative tests (`-N`, `-R`). The relay forwards UDP with
+ * the native forwarding thread (the default); relay.integration.test.ts covers the dgram fallback.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -68,6 +69,8 @@ test(
       bench: true,
       logger: { info() {}, warn: (_o, m) => warnings.push(m) },
     });
+    // The UDP runs go through the addon's forwarding thread, not the dgram fallback.
+    assert.equal(relay.forwarding, 'native');
     try {
       const runs: [string, string[], number][] = [
         // name, args, expected messages (clients × -n; -y pairs each client with another)
