@@ -395,33 +395,56 @@ static void relay_out(Relay *r, Alloc *a, uint32_t ip, uint16_t port, uint8_t *d
   queue_out(r, r->rfd[a->relay_port], ip, port, data, len);
 }
 
-// A Send indication we can take without TypeScript: well-formed, with XOR-PEER-ADDRESS (IPv4)
-// and DATA and nothing but DONT-FRAGMENT besides. Returns false to hand it up.
+static uint32_t crc_table[256];
+
+static void crc_init(void) {
+  for (uint32_t i = 0; i < 256; i++) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; k++) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+    crc_table[i] = c;
+  }
+}
+
+// CRC-32 (ISO-HDLC, as zlib.crc32), for FINGERPRINT (RFC 8489 §14.7).
+static uint32_t crc32_of(const uint8_t *p, size_t n) {
+  uint32_t c = 0xffffffffu;
+  for (size_t i = 0; i < n; i++) c = crc_table[(c ^ p[i]) & 0xff] ^ (c >> 8);
+  return c ^ 0xffffffffu;
+}
+
+static inline uint32_t rd32(const uint8_t *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+// A Send indication we can take without TypeScript: well-formed as stun.ts parseStunMessage
+// requires (lengths, padding, a correct FINGERPRINT if any, nothing after it), no
+// MESSAGE-INTEGRITY, a first XOR-PEER-ADDRESS that is IPv4, and a DATA attribute. Other
+// attributes are ignored, as allocations.ts #onSend ignores them. Returns false to hand it up.
 static bool parse_send(const uint8_t *p, uint32_t len, uint32_t *ip, uint16_t *port,
                        uint32_t *doff, uint32_t *dlen) {
   if (len < 20 || rd16(p) != 0x0016 || rd16(p + 2) + 20u != len || (len & 3) != 0) return false;
-  if (((uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 | p[7]) != MAGIC)
-    return false;
-  bool have_peer = false, have_data = false;
+  if (rd32(p + 4) != MAGIC) return false;
+  bool have_peer = false, have_data = false, saw_fp = false;
   uint32_t off = 20;
   while (off < len) {
-    if (off + 4 > len) return false;
+    if (saw_fp || off + 4 > len) return false;
     uint16_t t = rd16(p + off), l = rd16(p + off + 2);
     uint32_t end = off + 4 + l;
     if (end > len) return false;
     if (t == 0x0012 && !have_peer) {
       if (l != 8 || p[off + 5] != 1) return false;
       *port = htons((uint16_t)(rd16(p + off + 6) ^ (MAGIC >> 16)));
-      uint32_t x = ((uint32_t)p[off + 8] << 24 | (uint32_t)p[off + 9] << 16 |
-                    (uint32_t)p[off + 10] << 8 | p[off + 11]) ^ MAGIC;
-      *ip = htonl(x);
+      *ip = htonl(rd32(p + off + 8) ^ MAGIC);
       have_peer = true;
     } else if (t == 0x0013 && !have_data) {
       *doff = off + 4;
       *dlen = l;
       have_data = true;
-    } else if (t != 0x001a) {
-      return false;
+    } else if (t == 0x0008) {
+      return false;  // MESSAGE-INTEGRITY: let TypeScript parse it
+    } else if (t == 0x8028) {
+      if (l != 4 || rd32(p + off + 4) != (crc32_of(p, off) ^ 0x5354554eu)) return false;
+      saw_fp = true;
     }
     off = end + ((4 - (l & 3)) & 3);
   }
@@ -1021,6 +1044,7 @@ static napi_value relay_close(napi_env env, napi_callback_info info) {
 }
 
 napi_value pn_relay_init(napi_env env, napi_value exports) {
+  crc_init();
   napi_property_descriptor props[] = {
       {"port", NULL, relay_port, NULL, NULL, NULL, napi_default, NULL},
       {"openRelay", NULL, relay_open, NULL, NULL, NULL, napi_default, NULL},

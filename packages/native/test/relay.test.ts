@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
+import { crc32 } from 'node:zlib';
 import { TurnForwarder, type ForwarderPacket, ipv4ToNumber, numberToIpv4 } from '../index.ts';
 
 const LO = '127.0.0.1';
@@ -70,6 +71,21 @@ function sendIndication(ip: string, port: number, payload: Buffer): Buffer {
   out.writeUInt16BE(0x0013, 32);
   out.writeUInt16BE(payload.length, 34);
   payload.copy(out, 36);
+  return out;
+}
+
+/** The same Send indication with SOFTWARE and FINGERPRINT appended (as uclient -s sends). */
+function withFingerprint(send: Buffer, corrupt = false): Buffer {
+  const software = Buffer.from([0x80, 0x22, 0, 4, 0x74, 0x65, 0x73, 0x74]);
+  const out = Buffer.concat([send, software, Buffer.alloc(8)]);
+  out.writeUInt16BE(out.length - 20, 2);
+  const fpAt = out.length - 8;
+  out.writeUInt16BE(0x8028, fpAt);
+  out.writeUInt16BE(4, fpAt + 2);
+  out.writeUInt32BE(
+    (crc32(out.subarray(0, fpAt)) ^ 0x5354554e ^ (corrupt ? 1 : 0)) >>> 0,
+    fpAt + 4,
+  );
   return out;
 }
 
@@ -189,6 +205,15 @@ test('TurnForwarder: ChannelData relay to relay, to an outside peer and back, Se
     r.a.send(sendIndication(LO, r.peer.port, Buffer.from('via-send')), r.fwd.port);
     await r.peer.waitFor(1);
     assert.equal(r.peer.inbox.shift()!.data.toString(), 'via-send');
+    // With SOFTWARE and a good FINGERPRINT it is still forwarded; a bad FINGERPRINT goes up.
+    r.a.send(withFingerprint(sendIndication(LO, r.peer.port, Buffer.from('fp'))), r.fwd.port);
+    await r.peer.waitFor(1);
+    assert.equal(r.peer.inbox.shift()?.data.toString(), 'fp');
+    const bad = withFingerprint(sendIndication(LO, r.peer.port, Buffer.from('bad-fp')), true);
+    r.a.send(bad, r.fwd.port);
+    for (let i = 0; i < 50 && r.up.length === 0; i++)
+      await new Promise((res) => setTimeout(res, 10));
+    assert.deepEqual(r.up.shift()?.data, bad);
     const other = new Endpoint();
     await other.open();
     other.send(Buffer.from('odd-len'), r.pa);
@@ -211,7 +236,7 @@ test('TurnForwarder: ChannelData relay to relay, to an outside peer and back, Se
       data: 'no-channel',
     });
     const c = r.fwd.counters();
-    assert.equal(c.packets, 2 + 1 + 1 + 1 + 1 + 2);
+    assert.equal(c.packets, 2 + 1 + 1 + 1 + 1 + 1 + 2);
     assert.equal(r.up.length, 0, 'nothing was handed up');
   } finally {
     r.close();
