@@ -183,7 +183,14 @@ class RelayAdapter {
   #logger: TurnLogger;
   #closed = false;
   #fwd: TurnForwarder | undefined;
-  #fwdLast = { packets: 0, bytes: 0, bandwidthDropped: 0, crossCall: 0, malformed: 0 };
+  #fwdLast = {
+    packets: 0,
+    bytes: 0,
+    bandwidthDropped: 0,
+    crossCall: 0,
+    malformed: 0,
+    upcallsDropped: 0,
+  };
   /** Call groups of the forwarding thread: callId → group number and live allocations. */
   #groups = new Map<string, { group: number; count: number }>();
   #mirrored = new Set<Allocation>();
@@ -276,12 +283,12 @@ class RelayAdapter {
     k.bytesRelayed += c.bytes - last.bytes;
     k.bandwidthDropped += c.bandwidthDropped - last.bandwidthDropped;
     k.malformed += c.malformed - last.malformed;
-    if (c.crossCall !== last.crossCall) {
-      k.refusals.set(
-        'cross-call',
-        (k.refusals.get('cross-call') ?? 0) + c.crossCall - last.crossCall,
-      );
-    }
+    const refuse = (reason: string, n: number): void => {
+      if (n > 0) k.refusals.set(reason, (k.refusals.get(reason) ?? 0) + n);
+    };
+    refuse('cross-call', c.crossCall - last.crossCall);
+    // Packets for TypeScript beyond the thread's queue bound (a flood outran the event loop).
+    refuse('queue-full', c.upcallsDropped - last.upcallsDropped);
     this.#fwdLast = { ...c };
   }
 
