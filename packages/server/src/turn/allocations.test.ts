@@ -367,11 +367,23 @@ test('malformed requests get 400, 420, 442 or 440', () => {
       tc,
       core.handleClientPacket(
         c,
-        tc.request(Method.ALLOCATE, (b) => b.addUint32(Attr.REQUESTED_TRANSPORT, 6 << 24)),
+        tc.request(Method.ALLOCATE, (b) => b.addUint32(Attr.REQUESTED_TRANSPORT, 132 << 24)),
         T0,
       ),
     ),
     442,
+  );
+  // RFC 6062 §5.1: a TCP allocation asked for over UDP is a bad request.
+  assert.equal(
+    errorOf(
+      tc,
+      core.handleClientPacket(
+        c,
+        tc.request(Method.ALLOCATE, (b) => b.addUint32(Attr.REQUESTED_TRANSPORT, 6 << 24)),
+        T0,
+      ),
+    ),
+    400,
   );
   assert.equal(
     errorOf(

@@ -79,6 +79,8 @@ export interface Allocation {
   packets: number;
   /** Whether it was deleted (late socket events must be ignored). */
   deleted: boolean;
+  /** RFC 6062 TCP allocation: the relayed address is a TCP listener, data goes over connections. */
+  tcpRelay: boolean;
 }
 
 /** An Allocate request that passed every check and now needs a relay socket from the adapter. */
@@ -101,13 +103,39 @@ export interface PendingAllocate {
   reserveNext: boolean;
   /** RESERVATION-TOKEN from the request, if any (8 bytes). */
   reservationToken: Buffer | undefined;
+  /** REQUESTED-TRANSPORT was TCP (RFC 6062): the adapter binds a TCP listener. */
+  tcpRelay: boolean;
+}
+
+/** An RFC 6062 Connect that passed every check: the adapter now opens the TCP connection. */
+export interface PendingConnect {
+  /** The allocation (a TCP one) whose relayed address connects. */
+  allocation: Allocation;
+  /** Peer to connect to. */
+  peer: TransportAddress;
+  /** Request transaction id, for the response. */
+  transactionId: Buffer;
+}
+
+/** An authenticated RFC 6062 ConnectionBind: the adapter looks up the connection id. */
+export interface PendingBind {
+  /** CONNECTION-ID from the request. */
+  connectionId: number;
+  /** Username of the request; it must be the allocation's. */
+  username: string;
+  /** Integrity key, for the response. */
+  key: Buffer;
+  /** Request transaction id. */
+  transactionId: Buffer;
 }
 
 /** What the adapter must do with a client packet. */
 export type ClientAction =
   | { kind: 'reply'; data: Buffer }
   | { kind: 'relay'; allocation: Allocation; peer: TransportAddress; data: Buffer }
-  | { kind: 'allocate'; pending: PendingAllocate };
+  | { kind: 'allocate'; pending: PendingAllocate }
+  | { kind: 'connect'; pending: PendingConnect }
+  | { kind: 'bind'; pending: PendingBind };
 
 /** Counters kept by the core (read by metrics and stats). */
 export interface TurnCounters {
@@ -289,6 +317,10 @@ export class TurnCore {
         return this.#onCreatePermission(client, msg, auth, nowMs);
       case Method.CHANNEL_BIND:
         return this.#onChannelBind(client, msg, auth, nowMs);
+      case Method.CONNECT:
+        return this.#onConnect(client, msg, auth, nowMs);
+      case Method.CONNECTION_BIND:
+        return this.#onConnectionBind(client, msg, auth);
       default:
         return this.#error(msg, client, 400, 'unsupported method', undefined, auth.key);
     }
@@ -360,6 +392,7 @@ export class TurnCore {
       bucketAtMs: nowMs,
       packets: 0,
       deleted: false,
+      tcpRelay: pending.tcpRelay,
     };
     this.#byClient.set(pending.client.key, allocation);
     this.#byRelayPort.set(relay.address.port, allocation);
@@ -533,10 +566,18 @@ export class TurnCore {
     this.counters.refusals.set(reason, (this.counters.refusals.get(reason) ?? 0) + 1);
   }
 
+  /**
+   * What a nonce is bound to: the UDP 5-tuple, or for TCP the client's IP (a TCP source cannot be
+   * spoofed, and RFC 6062 clients reuse the control connection's nonce on data connections).
+   */
+  #nonceScope(client: ClientRef): string {
+    return client.transport === 'tcp' ? `tcp:${client.ip}` : client.key;
+  }
+
   #nonce(client: ClientRef, nowMs: number): string {
     const expiry = (nowMs + this.#opts.nonceLifetimeMs).toString(16);
     const mac = createHmac('sha1', this.#nonceKey)
-      .update(`${expiry}|${client.key}`)
+      .update(`${expiry}|${this.#nonceScope(client)}`)
       .digest('hex')
       .slice(0, 20);
     return `${expiry}-${mac}`;
@@ -548,7 +589,7 @@ export class TurnCore {
     const expiry = nonce.slice(0, dash);
     if (!/^[0-9a-f]{1,13}$/.test(expiry) || parseInt(expiry, 16) <= nowMs) return false;
     const mac = createHmac('sha1', this.#nonceKey)
-      .update(`${expiry}|${client.key}`)
+      .update(`${expiry}|${this.#nonceScope(client)}`)
       .digest('hex')
       .slice(0, 20);
     return mac === nonce.slice(dash + 1);
@@ -626,8 +667,20 @@ export class TurnCore {
     if (!transport || transport.length !== 4) {
       return this.#error(msg, client, 400, 'no REQUESTED-TRANSPORT', undefined, auth.key);
     }
-    if (transport[0] !== 17) {
-      return this.#error(msg, client, 442, 'only UDP relaying', undefined, auth.key);
+    const tcpRelay = transport[0] === 6;
+    if (transport[0] !== 17 && !tcpRelay) {
+      return this.#error(msg, client, 442, 'only UDP and TCP relaying', undefined, auth.key);
+    }
+    if (tcpRelay) {
+      // RFC 6062 §5.1: a TCP allocation needs a TCP control connection, and takes none of these.
+      if (client.transport !== 'tcp') {
+        return this.#error(msg, client, 400, 'TCP relaying needs TCP', undefined, auth.key);
+      }
+      for (const t of [Attr.EVEN_PORT, Attr.RESERVATION_TOKEN, Attr.DONT_FRAGMENT]) {
+        if (getAttribute(msg, t)) {
+          return this.#error(msg, client, 400, 'attribute not allowed', undefined, auth.key);
+        }
+      }
     }
     const family = getAttribute(msg, Attr.REQUESTED_ADDRESS_FAMILY);
     if (family && (family.length !== 4 || family[0] !== 0x01)) {
@@ -667,6 +720,7 @@ export class TurnCore {
         evenPort: even !== undefined,
         reserveNext: even !== undefined && ((even[0] ?? 0) & 0x80) !== 0,
         reservationToken: token ? Buffer.from(token) : undefined,
+        tcpRelay,
       },
     };
   }
@@ -768,6 +822,7 @@ export class TurnCore {
   ): ClientAction {
     const a = this.#ownAllocation(client, msg, auth);
     if ('kind' in a) return a;
+    if (a.tcpRelay) return this.#error(msg, client, 400, 'no channels on TCP', undefined, a.key);
     const numAttr = getAttribute(msg, Attr.CHANNEL_NUMBER);
     const peerAttr = getAttribute(msg, Attr.XOR_PEER_ADDRESS);
     if (!numAttr || numAttr.length !== 4 || !peerAttr) {
@@ -814,6 +869,104 @@ export class TurnCore {
     return { kind: 'reply', data: reply };
   }
 
+  /** RFC 6062 §5.2: Connect from a TCP allocation to a peer the policy allows. */
+  #onConnect(
+    client: ClientRef,
+    msg: StunMessage,
+    auth: { username: string; key: Buffer },
+    nowMs: number,
+  ): ClientAction {
+    const a = this.#ownAllocation(client, msg, auth);
+    if ('kind' in a) return a;
+    if (!a.tcpRelay) return this.#error(msg, client, 400, 'not a TCP allocation', undefined, a.key);
+    const peerAttr = getAttribute(msg, Attr.XOR_PEER_ADDRESS);
+    const peer = peerAttr ? decodeAddress(peerAttr, true, msg.transactionId) : undefined;
+    if (!peer?.ok) return this.#error(msg, client, 400, 'bad XOR-PEER-ADDRESS', undefined, a.key);
+    const code = this.#checkPeer(a, peer.value);
+    if (code !== 0) {
+      return this.#error(msg, client, code, `peer ${peer.value.ip} refused`, undefined, a.key);
+    }
+    // The connection's data is relayed under the peer's permission, as for UDP.
+    a.permissions.set(peer.value.ip, nowMs + PERMISSION_LIFETIME_MS);
+    return {
+      kind: 'connect',
+      pending: {
+        allocation: a,
+        peer: { ip: peer.value.ip, port: peer.value.port },
+        transactionId: Buffer.from(msg.transactionId),
+      },
+    };
+  }
+
+  /** RFC 6062 §5.4: ConnectionBind on a new connection; the adapter checks the id. */
+  #onConnectionBind(
+    client: ClientRef,
+    msg: StunMessage,
+    auth: { username: string; key: Buffer },
+  ): ClientAction {
+    const id = getAttribute(msg, Attr.CONNECTION_ID);
+    if (client.transport !== 'tcp' || !id || id.length !== 4) {
+      return this.#error(
+        msg,
+        client,
+        400,
+        'ConnectionBind needs TCP and CONNECTION-ID',
+        undefined,
+        auth.key,
+      );
+    }
+    return {
+      kind: 'bind',
+      pending: {
+        connectionId: id.readUInt32BE(0),
+        username: auth.username,
+        key: auth.key,
+        transactionId: Buffer.from(msg.transactionId),
+      },
+    };
+  }
+
+  /**
+   * The answer to a Connect or ConnectionBind (RFC 6062): success, with CONNECTION-ID for a
+   * Connect, or the error `code` (400, 446, 447), logged and counted.
+   */
+  connectionResponse(
+    method: number,
+    transactionId: Buffer,
+    key: Buffer,
+    client: ClientRef,
+    result: { connectionId?: number } | { code: number; why: string },
+  ): Buffer {
+    if ('code' in result) {
+      return this.#errorRaw(method, transactionId, result.code, result.why, client, key);
+    }
+    const b = new StunBuilder(method, MessageClass.SUCCESS, transactionId);
+    if (result.connectionId !== undefined) {
+      const id = Buffer.alloc(4);
+      id.writeUInt32BE(result.connectionId, 0);
+      b.add(Attr.CONNECTION_ID, id);
+    }
+    return b.addString(Attr.SOFTWARE, SOFTWARE).build({ integrityKey: key, fingerprint: true });
+  }
+
+  /** RFC 6062 §5.3: the ConnectionAttempt indication for a peer that connected to `a`. */
+  connectionAttempt(peer: TransportAddress, connectionId: number): Buffer {
+    const id = Buffer.alloc(4);
+    id.writeUInt32BE(connectionId, 0);
+    return new StunBuilder(Method.CONNECTION_ATTEMPT, MessageClass.INDICATION, indicationId())
+      .addAddress(Attr.XOR_PEER_ADDRESS, peer)
+      .add(Attr.CONNECTION_ID, id)
+      .addString(Attr.SOFTWARE, SOFTWARE)
+      .build({ fingerprint: true });
+  }
+
+  /** Whether a live allocation `a` has a live permission for `peerIp`. */
+  permits(a: Allocation, peerIp: string, nowMs: number): boolean {
+    if (a.deleted || a.expiresAtMs <= nowMs) return false;
+    const p = a.permissions.get(peerIp);
+    return p !== undefined && p > nowMs;
+  }
+
   #relayAction: { kind: 'relay'; allocation: Allocation; peer: TransportAddress; data: Buffer } = {
     kind: 'relay',
     allocation: undefined as unknown as Allocation,
@@ -840,7 +993,7 @@ export class TurnCore {
 
   #onChannelData(client: ClientRef, buf: Buffer, nowMs: number): ClientAction | undefined {
     const a = this.#byClient.get(client.key);
-    if (!a || a.expiresAtMs <= nowMs) return undefined;
+    if (!a || a.expiresAtMs <= nowMs || a.tcpRelay) return undefined;
     const cd = parseChannelData(buf);
     if (!cd.ok) {
       this.counters.malformed++;
@@ -855,7 +1008,7 @@ export class TurnCore {
 
   #onSend(client: ClientRef, msg: StunMessage, nowMs: number): ClientAction | undefined {
     const a = this.#byClient.get(client.key);
-    if (!a || a.expiresAtMs <= nowMs) return undefined;
+    if (!a || a.expiresAtMs <= nowMs || a.tcpRelay) return undefined;
     const peerAttr = getAttribute(msg, Attr.XOR_PEER_ADDRESS);
     const data = getAttribute(msg, Attr.DATA);
     if (!peerAttr || !data) return undefined;

@@ -29,6 +29,8 @@ export interface TurnResponse {
   mapped?: TransportAddress;
   /** LIFETIME in seconds, if present. */
   lifetimeSec?: number;
+  /** CONNECTION-ID (RFC 6062), if present. */
+  connectionId?: number;
 }
 
 /** Builds TURN requests for one username/password pair. */
@@ -80,6 +82,23 @@ export class TurnTestClient {
       b.addUint32(Attr.REQUESTED_TRANSPORT, 17 << 24);
       if (lifetimeSec !== undefined) b.addUint32(Attr.LIFETIME, lifetimeSec);
     });
+  }
+
+  /** An Allocate request for a TCP relay (RFC 6062). */
+  allocateTcp(): Buffer {
+    return this.request(Method.ALLOCATE, (b) => b.addUint32(Attr.REQUESTED_TRANSPORT, 6 << 24));
+  }
+
+  /** A Connect request (RFC 6062 §5.2). */
+  connect(peer: TransportAddress): Buffer {
+    return this.request(Method.CONNECT, (b) => b.addAddress(Attr.XOR_PEER_ADDRESS, peer));
+  }
+
+  /** A ConnectionBind request (RFC 6062 §5.4). */
+  connectionBind(connectionId: number): Buffer {
+    return this.request(Method.CONNECTION_BIND, (b) =>
+      b.addUint32(Attr.CONNECTION_ID, connectionId),
+    );
   }
 
   /** A Refresh request. */
@@ -134,6 +153,8 @@ export class TurnTestClient {
     }
     const lifetime = getAttribute(msg, Attr.LIFETIME);
     if (lifetime && lifetime.length === 4) out.lifetimeSec = lifetime.readUInt32BE(0);
+    const id = getAttribute(msg, Attr.CONNECTION_ID);
+    if (id && id.length === 4) out.connectionId = id.readUInt32BE(0);
     return out;
   }
 }

@@ -86,6 +86,71 @@ class UdpTurn {
   }
 }
 
+/** A TCP connection to the relay: framed STUN until `raw()`, then raw bytes (RFC 6062 data). */
+class TcpConn {
+  readonly sock: net.Socket;
+  #buf = Buffer.alloc(0);
+  #wake: (() => void) | undefined;
+  closed = false;
+
+  constructor(port: number, host = '127.0.0.1') {
+    this.sock = net.connect(port, host);
+    this.sock.on('data', (chunk: Buffer) => {
+      this.#buf = Buffer.concat([this.#buf, chunk]);
+      this.#wake?.();
+    });
+    this.sock.on('error', () => {});
+    this.sock.on('close', () => {
+      this.closed = true;
+      this.#wake?.();
+    });
+  }
+
+  async opened(): Promise<void> {
+    await new Promise<void>((r) => this.sock.once('connect', r));
+  }
+
+  async #until(ok: () => boolean, ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    while (!ok() && !this.closed && Date.now() < deadline) {
+      await new Promise<void>((r) => {
+        this.#wake = r;
+        setTimeout(r, 20);
+      });
+    }
+    return ok();
+  }
+
+  /** The next STUN message on the stream, or undefined after `ms`. */
+  async frame(ms = 1000): Promise<Buffer | undefined> {
+    const whole = () =>
+      this.#buf.length >= 20 && this.#buf.length >= 20 + this.#buf.readUInt16BE(2);
+    if (!(await this.#until(whole, ms))) return undefined;
+    const len = 20 + this.#buf.readUInt16BE(2);
+    const out = this.#buf.subarray(0, len);
+    this.#buf = this.#buf.subarray(len);
+    return out;
+  }
+
+  async call(tc: TurnTestClient, req: Buffer): Promise<TurnResponse> {
+    this.sock.write(req);
+    const res = await this.frame();
+    assert.ok(res, 'no response from the relay');
+    return tc.read(res)!;
+  }
+
+  /** Raw bytes received so far (after the ConnectionBind response), waiting for `n` of them. */
+  async raw(n: number, ms = 1000): Promise<string> {
+    await this.#until(() => this.#buf.length >= n, ms);
+    return this.#buf.toString();
+  }
+
+  /** Resolves true once the connection is closed, false after `ms`. */
+  async closedWithin(ms: number): Promise<boolean> {
+    return this.#until(() => this.closed, ms);
+  }
+}
+
 /** Credentials for one party of a call, as signalling issues them. */
 function callCreds(callId: string, userId: string): TurnTestClient {
   const c = issueTurnCredential(SECRET, callId, userId, Date.now(), 600);
@@ -184,6 +249,103 @@ for (const nativeForwarding of [true, false]) {
       alice.close();
       bob.close();
       peer.close();
+      await relay.close();
+    }
+  });
+
+  test(`RFC 6062 TCP allocations: Connect, ConnectionAttempt, ConnectionBind, open relay, hang-up (${mode})`, async () => {
+    const calls = new Map<string, readonly [string, string]>([['c1', ['alice', 'bob']]]);
+    const lines: string[] = [];
+    const relay = await startRelay(calls, lines);
+    // bob is on the call, seen from 127.0.0.1: that makes 127.0.0.1 a permitted peer for alice.
+    const bob = new UdpTurn(relay.port, callCreds('c1', 'bob'));
+    const accepted: net.Socket[] = [];
+    const peerServer = net.createServer((s) => accepted.push(s));
+    const tc = callCreds('c1', 'alice');
+    const ctl = new TcpConn(relay.port);
+    const conns: TcpConn[] = [ctl];
+    const dataConn = async (id: number): Promise<[TcpConn, TurnResponse]> => {
+      const d = new TcpConn(relay.port);
+      conns.push(d);
+      await d.opened();
+      // The control connection's nonce is good on a data connection from the same IP.
+      return [d, await d.call(tc, tc.connectionBind(id))];
+    };
+    try {
+      await Promise.all([
+        bob.open(),
+        ctl.opened(),
+        new Promise<void>((r) => peerServer.listen(0, '127.0.0.1', r)),
+      ]);
+      assert.equal((await bob.allocate()).errorCode, 0);
+      const peerPort = (peerServer.address() as net.AddressInfo).port;
+      assert.equal((await ctl.call(tc, tc.allocateTcp())).errorCode, 401);
+      const alloc = await ctl.call(tc, tc.allocateTcp());
+      assert.equal(alloc.errorCode, 0);
+      assert.ok(alloc.relayed);
+      // No channels on a TCP allocation, and no connection toward a stranger.
+      assert.equal(
+        (await ctl.call(tc, tc.channelBind(0x4000, { ip: '127.0.0.1', port: peerPort }))).errorCode,
+        400,
+      );
+      assert.equal(
+        (await ctl.call(tc, tc.connect({ ip: '127.0.0.2', port: peerPort }))).errorCode,
+        403,
+      );
+      // Active: Connect, then bind a data connection to it.
+      const c1 = await ctl.call(tc, tc.connect({ ip: '127.0.0.1', port: peerPort }));
+      assert.equal(c1.errorCode, 0);
+      assert.ok(c1.connectionId);
+      assert.equal(
+        (await ctl.call(tc, tc.connect({ ip: '127.0.0.1', port: peerPort }))).errorCode,
+        446,
+        'one connection per peer address',
+      );
+      const [, badBind] = await dataConn(c1.connectionId + 1);
+      assert.equal(badBind.errorCode, 400);
+      const [d1, bind1] = await dataConn(c1.connectionId);
+      assert.equal(bind1.errorCode, 0);
+      for (let i = 0; i < 50 && accepted.length === 0; i++)
+        await new Promise((r) => setTimeout(r, 10));
+      const p1 = accepted[0]!;
+      const fromPeer: Buffer[] = [];
+      p1.on('data', (b: Buffer) => fromPeer.push(b));
+      d1.sock.write('hello-peer');
+      p1.write('hello-alice');
+      assert.equal(await d1.raw(11), 'hello-alice');
+      for (let i = 0; i < 50 && Buffer.concat(fromPeer).length < 10; i++)
+        await new Promise((r) => setTimeout(r, 10));
+      assert.equal(Buffer.concat(fromPeer).toString(), 'hello-peer');
+      // Passive: the peer connects to the relayed address; alice hears a ConnectionAttempt.
+      const inbound = net.connect(alloc.relayed.port, '127.0.0.1');
+      inbound.on('error', () => {});
+      await new Promise<void>((r) => inbound.once('connect', r));
+      const attempt = await ctl.frame();
+      assert.ok(attempt);
+      const att = tc.read(attempt);
+      assert.ok(att?.connectionId);
+      assert.equal(att.msg.method, 0x00c);
+      inbound.write('early-bytes');
+      const [d2, bind2] = await dataConn(att.connectionId);
+      assert.equal(bind2.errorCode, 0);
+      assert.equal(await d2.raw(11), 'early-bytes', 'bytes sent before the bind are delivered');
+      // Hang-up: every connection of the call closes, the relayed address stops listening.
+      relay.callEnded('c1');
+      assert.ok(await d1.closedWithin(1000), 'data connection closed at hang-up');
+      assert.ok(await d2.closedWithin(1000), 'data connection closed at hang-up');
+      const late = net.connect(alloc.relayed.port, '127.0.0.1');
+      const refused = await new Promise<boolean>((r) => {
+        late.once('error', () => r(true));
+        late.once('connect', () => r(false));
+      });
+      late.destroy();
+      assert.ok(refused, 'the relayed address no longer accepts connections');
+      assert.ok((relay.stats().refusals['446'] ?? 0) >= 1);
+    } finally {
+      for (const c of conns) c.sock.destroy();
+      for (const s of accepted) s.destroy();
+      peerServer.close();
+      bob.close();
       await relay.close();
     }
   });

@@ -29,6 +29,7 @@ import { issueTurnCredential } from './credentials.ts';
 import { TurnError } from './errors.ts';
 import { registerTurnMetrics } from './metrics.ts';
 import { StreamFramer, type TransportAddress } from './stun.ts';
+import { TcpRelays } from './tcp-relay.ts';
 
 /** Options of {@link createTurnRelay}. */
 export interface TurnRelayOptions {
@@ -174,7 +175,8 @@ class RelayAdapter {
   #udp: dgram.Socket | undefined;
   #udpSockets: dgram.Socket[] = [];
   #tcp: net.Server | undefined;
-  #tcpConns = new Map<string, net.Socket>();
+  #tcpConns = new Map<string, { sock: net.Socket; framer: StreamFramer; raw: boolean }>();
+  #tcpRelays: TcpRelays;
   #relaySockets = new Map<number, RelaySocket>();
   #reservations = new Map<string, Reservation>();
   #clients = new Map<string, ClientRef>();
@@ -211,6 +213,9 @@ class RelayAdapter {
     this.#relayPorts = relayPorts;
     this.#logger = logger;
     this.#bench = bench;
+    this.#tcpRelays = new TcpRelays(core, relayIp, logger, (client, data) =>
+      this.#sendToClient(client, data),
+    );
   }
 
   get relayIp(): string {
@@ -252,7 +257,8 @@ class RelayAdapter {
       return;
     }
     const fwd = this.#fwd;
-    if (!fwd || a.deleted) return;
+    // RFC 6062 TCP allocations carry no datagrams: nothing for the forwarding thread.
+    if (!fwd || a.deleted || a.tcpRelay) return;
     let g = this.#groups.get(a.callId);
     if (!this.#mirrored.has(a)) {
       if (!g) this.#groups.set(a.callId, (g = { group: this.#nextGroup++, count: 0 }));
@@ -388,8 +394,9 @@ class RelayAdapter {
       port: sock.remotePort ?? 0,
       key,
     };
-    this.#tcpConns.set(key, sock);
     const framer = new StreamFramer();
+    const conn = { sock, framer, raw: false };
+    this.#tcpConns.set(key, conn);
     sock.on('data', (chunk: Buffer) => {
       const frames = framer.push(chunk);
       if (!frames.ok) {
@@ -401,7 +408,11 @@ class RelayAdapter {
         sock.destroy();
         return;
       }
-      for (const f of frames.value) this.#onClientPacket(client, f);
+      for (const f of frames.value) {
+        // After an RFC 6062 ConnectionBind the connection carries raw bytes, not frames.
+        if (conn.raw) break;
+        this.#onClientPacket(client, f);
+      }
     });
     sock.on('error', () => sock.destroy());
     sock.on('close', () => {
@@ -416,7 +427,7 @@ class RelayAdapter {
       if (this.#fwd) this.#fwd.sendToClient(client.ip, client.port, data);
       else this.#udp?.send(data, client.port, client.ip);
     } else {
-      const sock = this.#tcpConns.get(client.key);
+      const sock = this.#tcpConns.get(client.key)?.sock;
       // A client that does not read gets its media dropped rather than queued without bound.
       if (sock && !sock.destroyed && sock.writableLength < TCP_QUEUE_LIMIT_BYTES) sock.write(data);
     }
@@ -430,6 +441,13 @@ class RelayAdapter {
       this.#forward(action.allocation, action.peer, action.data, now);
     } else if (action.kind === 'reply') {
       this.#sendToClient(client, action.data);
+    } else if (action.kind === 'connect') {
+      this.#tcpRelays.connect(action.pending);
+    } else if (action.kind === 'bind') {
+      const conn = this.#tcpConns.get(client.key);
+      if (conn && this.#tcpRelays.bind(action.pending, client, conn.sock, conn.framer)) {
+        conn.raw = true;
+      }
     } else {
       void this.#allocate(action.pending);
     }
@@ -523,7 +541,7 @@ class RelayAdapter {
         if (pending.evenPort && p % 2 === 1) p = p + 1 > max ? p - 1 : p + 1;
         if (p < min || !this.#portFree(p)) continue;
         if (pending.reserveNext && (p + 1 > max || !this.#portFree(p + 1))) continue;
-        const s = await this.#bindRelay(p);
+        const s = pending.tcpRelay ? await this.#tcpRelays.listen(p) : await this.#bindRelay(p);
         if (!s) continue;
         if (pending.reserveNext) {
           const next = await this.#bindRelay(p + 1);
@@ -592,7 +610,8 @@ class RelayAdapter {
     this.#relaySockets.clear();
     for (const r of this.#reservations.values()) r.socket.close();
     this.#reservations.clear();
-    for (const s of this.#tcpConns.values()) s.destroy();
+    this.#tcpRelays.close();
+    for (const c of this.#tcpConns.values()) c.sock.destroy();
     this.#fwd?.close();
     await Promise.all(
       this.#udpSockets.map((u) => new Promise<void>((resolve) => u.close(() => resolve()))),

@@ -33,6 +33,10 @@ export const Method = {
   DATA: 0x007,
   CREATE_PERMISSION: 0x008,
   CHANNEL_BIND: 0x009,
+  /** RFC 6062 §6.1. */
+  CONNECT: 0x00a,
+  CONNECTION_BIND: 0x00b,
+  CONNECTION_ATTEMPT: 0x00c,
 } as const;
 
 /** STUN classes (RFC 8489 §5). */
@@ -109,6 +113,7 @@ export const KNOWN_REQUIRED_ATTRIBUTES: ReadonlySet<number> = new Set([
   Attr.USE_CANDIDATE,
   Attr.PADDING,
   Attr.RESPONSE_PORT,
+  Attr.CONNECTION_ID,
 ]);
 
 /** One attribute as found in a message; `value` is a view into the message bytes. */
@@ -311,6 +316,8 @@ export const REASONS: Readonly<Record<number, string>> = {
   441: 'Wrong Credentials',
   442: 'Unsupported Transport Protocol',
   443: 'Peer Address Family Mismatch',
+  446: 'Connection Already Exists',
+  447: 'Connection Timeout or Failure',
   486: 'Allocation Quota Reached',
   500: 'Server Error',
   508: 'Insufficient Capacity',
@@ -472,6 +479,13 @@ export class StreamFramer {
   /** @param maxFrameBytes largest frame accepted, bytes; larger means a broken stream. */
   constructor(maxFrameBytes = MAX_MESSAGE_BYTES) {
     this.#maxFrameBytes = maxFrameBytes;
+  }
+
+  /** Bytes received but not yet framed (the stream turns raw after an RFC 6062 ConnectionBind). */
+  takePending(): Buffer {
+    const out = this.#pending;
+    this.#pending = Buffer.alloc(0);
+    return out;
   }
 
   /** Feeds one chunk; returns whole frames, or an error if the stream cannot be framed. */

@@ -1,7 +1,8 @@
 /**
  * Interop with coturn's `turnutils_uclient` (Debian package coturn): our relay in bench mode with
  * TURN REST credentials (`-W secret`), UDP and TCP, client-to-client (`-y`), many clients (`-m`),
- * Send indications (`-s`), and uclient's negative tests (`-N`, `-R`). The relay forwards UDP with
+ * Send indications (`-s`), RFC 6062 TCP relay allocations (`-T`), and uclient's negative tests
+ * (`-N`, `-R`). The relay forwards UDP with
  * the native forwarding thread (the default); relay.integration.test.ts covers the dgram fallback.
  */
 import { test } from 'node:test';
@@ -57,7 +58,7 @@ function uclient(port: number, args: string[], timeoutMs = 45_000): Promise<Ucli
 }
 
 test(
-  'turnutils_uclient: UDP, TCP, -y, -s, -m 100 and -N all pass with zero loss',
+  'turnutils_uclient: UDP, TCP, -y, -s, -m 100, -N and TCP relays (-T) all pass with zero loss',
   { skip: !HAVE_UCLIENT, timeout: 90_000 },
   async () => {
     const warnings: string[] = [];
@@ -80,6 +81,10 @@ test(
         ['udp -y -m 100', ['-y', '-m', '100', '-n', '10'], 100 * 10],
         ['tcp -y -m 100', ['-t', '-y', '-m', '100', '-n', '10'], 100 * 10],
         ['udp -y -N (negative tests)', ['-y', '-N', '-n', '10'], -1],
+        // RFC 6062 TCP relay allocations (-T implies -t -y -c): Connect, ConnectionAttempt and
+        // ConnectionBind between two uclient clients.
+        ['tcp relay -T', ['-T', '-n', '20'], 2 * 20],
+        ['tcp relay -T -m 50', ['-T', '-m', '50', '-n', '10'], 50 * 10],
       ];
       const results = await Promise.all(runs.map(([, args]) => uclient(relay.port, args)));
       results.forEach((r, i) => {
