@@ -580,7 +580,9 @@ test('RFC 6062 in the core: TCP allocations need TCP; Connect and ConnectionBind
   assert.ok(bind?.kind === 'bind');
   assert.equal(bind.pending.connectionId, 1234);
   assert.equal(bind.pending.username, allocation.username);
-  // …not without CONNECTION-ID (400), and not from another IP (438).
+  // …not on the control connection (400), not without CONNECTION-ID (400), and not from
+  // another IP (438).
+  assert.equal(errorOf(tc, core.handleClientPacket(ctl, tc.connectionBind(1234), T0)), 400);
   assert.equal(
     errorOf(tc, core.handleClientPacket(data, tc.request(Method.CONNECTION_BIND), T0)),
     400,

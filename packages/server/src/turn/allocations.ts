@@ -905,12 +905,13 @@ export class TurnCore {
     auth: { username: string; key: Buffer },
   ): ClientAction {
     const id = getAttribute(msg, Attr.CONNECTION_ID);
-    if (client.transport !== 'tcp' || !id || id.length !== 4) {
+    // RFC 6062 §5.4: on a new connection, never on a control connection.
+    if (client.transport !== 'tcp' || !id || id.length !== 4 || this.#byClient.has(client.key)) {
       return this.#error(
         msg,
         client,
         400,
-        'ConnectionBind needs TCP and CONNECTION-ID',
+        'ConnectionBind needs a new TCP connection and CONNECTION-ID',
         undefined,
         auth.key,
       );

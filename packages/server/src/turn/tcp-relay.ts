@@ -22,6 +22,8 @@ import { Method } from './stun.ts';
 export const CONNECTION_BIND_TIMEOUT_MS = 30_000;
 /** How long a Connect may take before 447, ms. */
 export const CONNECT_TIMEOUT_MS = 10_000;
+/** Connections (pending or bound) one TCP allocation may hold. */
+export const MAX_CONNECTIONS_PER_ALLOCATION = 64;
 
 interface PeerConnection {
   id: number;
@@ -113,6 +115,10 @@ export class TcpRelays {
     c.data?.destroy();
   }
 
+  #full(allocation: Allocation): boolean {
+    return (this.#byPort.get(allocation.relay.port)?.size ?? 0) >= MAX_CONNECTIONS_PER_ALLOCATION;
+  }
+
   #exists(allocation: Allocation, peerKey: string): boolean {
     for (const c of this.#byPort.get(allocation.relay.port) ?? []) {
       if (c.peerKey === peerKey) return true;
@@ -125,7 +131,7 @@ export class TcpRelays {
     const a = this.#core.allocationByRelayPort(port);
     const ip = (sock.remoteAddress ?? '').replace(/^::ffff:/, '');
     const peerPort = sock.remotePort ?? 0;
-    if (!a || !a.tcpRelay || !this.#core.permits(a, ip, Date.now())) {
+    if (!a || !a.tcpRelay || !this.#core.permits(a, ip, Date.now()) || this.#full(a)) {
       sock.destroy();
       return;
     }
@@ -147,6 +153,10 @@ export class TcpRelays {
     const peerKey = `${peer.ip}:${peer.port}`;
     if (this.#exists(a, peerKey)) {
       reply({ code: 446, why: `a connection to ${peerKey} exists` });
+      return;
+    }
+    if (this.#full(a)) {
+      reply({ code: 447, why: `${MAX_CONNECTIONS_PER_ALLOCATION} connections already` });
       return;
     }
     const sock = net.connect({ host: peer.ip, port: peer.port, localAddress: this.#relayIp });
