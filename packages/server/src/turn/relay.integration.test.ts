@@ -350,6 +350,51 @@ for (const nativeForwarding of [true, false]) {
     }
   });
 
+  test(`RFC 6062 data is held to the allocation's bandwidth cap by pausing, never by dropping (${mode})`, async () => {
+    const relay = await createTurnRelay({
+      nativeForwarding,
+      listenHost: '127.0.0.1',
+      port: 0,
+      relayPorts: { min: 53000, max: 53999 },
+      secret: SECRET,
+      bench: true,
+      bandwidthBytesPerSec: 50_000,
+    });
+    const accepted: net.Socket[] = [];
+    const peerServer = net.createServer((s) => accepted.push(s));
+    const tc = benchCreds();
+    const ctl = new TcpConn(relay.port);
+    const data = new TcpConn(relay.port);
+    try {
+      await Promise.all([
+        ctl.opened(),
+        data.opened(),
+        new Promise<void>((r) => peerServer.listen(0, '127.0.0.1', r)),
+      ]);
+      const peerPort = (peerServer.address() as net.AddressInfo).port;
+      assert.equal((await ctl.call(tc, tc.allocateTcp())).errorCode, 401);
+      assert.equal((await ctl.call(tc, tc.allocateTcp())).errorCode, 0);
+      const c = await ctl.call(tc, tc.connect({ ip: '127.0.0.1', port: peerPort }));
+      assert.ok(c.connectionId);
+      assert.equal((await data.call(tc, tc.connectionBind(c.connectionId))).errorCode, 0);
+      for (let i = 0; i < 50 && accepted.length === 0; i++)
+        await new Promise((r) => setTimeout(r, 10));
+      // 100 000 B against a 50 000 B bucket refilled at 50 000 B/s: about 1 s, all delivered.
+      const started = Date.now();
+      accepted[0]!.write(Buffer.alloc(100_000, 0x61));
+      const got = await data.raw(100_000, 5000);
+      const elapsed = Date.now() - started;
+      assert.equal(got.length, 100_000);
+      assert.ok(elapsed >= 600, `took only ${elapsed} ms`);
+    } finally {
+      ctl.sock.destroy();
+      data.sock.destroy();
+      for (const s of accepted) s.destroy();
+      peerServer.close();
+      await relay.close();
+    }
+  });
+
   test(`open relay: permissions toward addresses outside the call are refused (403, logged) (${mode})`, async () => {
     const calls = new Map<string, readonly [string, string]>([['c1', ['alice', 'bob']]]);
     const lines: string[] = [];
@@ -555,19 +600,29 @@ for (const nativeForwarding of [true, false]) {
   });
 
   test(`a fixed port gets several SO_REUSEPORT listeners, and every client is served (${mode})`, async () => {
-    const probe = dgram.createSocket('udp4');
-    await new Promise<void>((r) => probe.bind(0, '127.0.0.1', r));
-    const port = probe.address().port;
-    probe.close();
-    const relay = await createTurnRelay({
-      nativeForwarding,
-      listenHost: '127.0.0.1',
-      port,
-      udpSockets: 3,
-      relayPorts: { min: 61000, max: 61999 },
-      secret: SECRET,
-      bench: true,
-    });
+    // A free UDP port may still be taken for TCP (an outgoing connection's ephemeral port), so
+    // a few draws.
+    let port = 0;
+    let relay: TurnRelay | undefined;
+    for (let attempt = 0; attempt < 5 && !relay; attempt++) {
+      const probe = dgram.createSocket('udp4');
+      await new Promise<void>((r) => probe.bind(0, '127.0.0.1', r));
+      port = probe.address().port;
+      probe.close();
+      relay = await createTurnRelay({
+        nativeForwarding,
+        listenHost: '127.0.0.1',
+        port,
+        udpSockets: 3,
+        relayPorts: { min: 61000, max: 61999 },
+        secret: SECRET,
+        bench: true,
+      }).catch((err: { code?: string }) => {
+        if (err.code === 'EADDRINUSE' || err.code === 'RELAY_ERR_ADDRESS_IN_USE') return undefined;
+        throw err;
+      });
+    }
+    assert.ok(relay, 'no free port in 5 draws');
     const clients = Array.from({ length: 8 }, () => new UdpTurn(relay.port, benchCreds()));
     try {
       assert.equal(relay.port, port);

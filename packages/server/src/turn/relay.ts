@@ -206,6 +206,7 @@ class RelayAdapter {
     relayPorts: { min: number; max: number },
     logger: TurnLogger,
     bench: boolean,
+    bandwidthBytesPerSec: number,
   ) {
     this.core = core;
     this.#listenHost = listenHost;
@@ -213,8 +214,12 @@ class RelayAdapter {
     this.#relayPorts = relayPorts;
     this.#logger = logger;
     this.#bench = bench;
-    this.#tcpRelays = new TcpRelays(core, relayIp, logger, (client, data) =>
-      this.#sendToClient(client, data),
+    this.#tcpRelays = new TcpRelays(
+      core,
+      relayIp,
+      logger,
+      (client, data) => this.#sendToClient(client, data),
+      bandwidthBytesPerSec,
     );
   }
 
@@ -714,7 +719,15 @@ export async function createTurnRelay(options: TurnRelayOptions): Promise<TurnRe
     logger,
     onAllocationChange: (a, deleted) => hook.adapter?.onAllocationChange(a, deleted),
   });
-  const adapter = new RelayAdapter(core, listenHost, relayAddress, relayPorts, logger, bench);
+  const adapter = new RelayAdapter(
+    core,
+    listenHost,
+    relayAddress,
+    relayPorts,
+    logger,
+    bench,
+    options.bandwidthBytesPerSec ?? 125_000,
+  );
   hook.adapter = adapter;
   let port = 0;
   for (let attempt = 1; ; attempt++) {

@@ -48,17 +48,79 @@ export class TcpRelays {
   #sendToClient: (client: ClientRef, data: Buffer) => void;
   #byId = new Map<number, PeerConnection>();
   #byPort = new Map<number, Set<PeerConnection>>();
+  #cap: number;
+  #buckets = new WeakMap<Allocation, { bytes: number; atMs: number }>();
 
+  /** @param bandwidthBytesPerSec per-allocation cap, both directions of every connection. */
   constructor(
     core: TurnCore,
     relayIp: string,
     logger: TurnLogger,
     sendToClient: (client: ClientRef, data: Buffer) => void,
+    bandwidthBytesPerSec: number,
   ) {
     this.#core = core;
     this.#relayIp = relayIp;
     this.#logger = logger;
     this.#sendToClient = sendToClient;
+    this.#cap = bandwidthBytesPerSec;
+  }
+
+  /**
+   * Spends `bytes` from the allocation's token bucket (both directions of every connection
+   * together) and returns how long the chunk must wait before it may go, ms (0: at once). Bytes
+   * cannot be dropped from a stream, so the cap delays them instead.
+   */
+  #debtMs(a: Allocation, bytes: number): number {
+    const cap = this.#cap;
+    const now = Date.now();
+    let b = this.#buckets.get(a);
+    if (!b) this.#buckets.set(a, (b = { bytes: cap, atMs: now }));
+    b.bytes = Math.min(cap, b.bytes + ((now - b.atMs) * cap) / 1000) - bytes;
+    b.atMs = now;
+    return b.bytes >= 0 ? 0 : Math.ceil((-b.bytes * 1000) / cap);
+  }
+
+  /**
+   * Relays `src` to `dst` raw: counted, held to the bandwidth cap (the source stops reading while
+   * a chunk waits), and with backpressure. Returns the chunk handler, for bytes read before.
+   */
+  #relayStream(a: Allocation, src: net.Socket, dst: net.Socket): (chunk: Buffer) => void {
+    const counters = this.#core.counters;
+    let held = false;
+    let full = false;
+    const resume = (): void => {
+      if (!held && !full && !src.destroyed) src.resume();
+    };
+    const write = (chunk: Buffer): void => {
+      if (dst.destroyed || dst.write(chunk)) return;
+      full = true;
+      src.pause();
+      dst.once('drain', () => {
+        full = false;
+        resume();
+      });
+    };
+    const onChunk = (chunk: Buffer): void => {
+      counters.packetsRelayed++;
+      counters.bytesRelayed += chunk.length;
+      a.packets++;
+      const wait = this.#debtMs(a, chunk.length);
+      if (wait === 0) {
+        write(chunk);
+        return;
+      }
+      held = true;
+      src.pause();
+      setTimeout(() => {
+        held = false;
+        write(chunk);
+        resume();
+      }, wait).unref();
+    };
+    src.on('data', onChunk);
+    src.on('end', () => dst.end());
+    return onChunk;
   }
 
   /** Binds relayIp:`port` (TCP, exclusively) for a new TCP allocation; undefined if taken. */
@@ -217,21 +279,10 @@ export class TcpRelays {
       ),
     );
     sock.removeAllListeners('data');
-    const counters = this.#core.counters;
-    const count = (chunk: Buffer): void => {
-      counters.packetsRelayed++;
-      counters.bytesRelayed += chunk.length;
-      c.allocation.packets++;
-    };
+    const toPeer = this.#relayStream(c.allocation, sock, c.peer);
+    this.#relayStream(c.allocation, c.peer, sock);
     const leftover = framer.takePending();
-    if (leftover.length > 0) {
-      count(leftover);
-      c.peer.write(leftover);
-    }
-    sock.on('data', count);
-    c.peer.on('data', count);
-    sock.pipe(c.peer);
-    c.peer.pipe(sock);
+    if (leftover.length > 0) toPeer(leftover);
     sock.on('close', () => this.#drop(c));
     c.peer.resume();
     return true;
