@@ -135,6 +135,7 @@ function request(c: BenchClient, type: string, fields: object): void {
 
 async function runCalls(calls: number, ratePerSec: number): Promise<void> {
   const inviteToRinging: number[] = [];
+  const inviteToIncoming: number[] = [];
   const acceptToNotified: number[] = [];
   let failures = 0;
   const one = (caller: BenchClient, callee: BenchClient) =>
@@ -171,6 +172,7 @@ async function runCalls(calls: number, ratePerSec: number): Promise<void> {
       };
       callee.onFrame = (f) => {
         if (f.type === 'call.incoming') {
+          inviteToIncoming.push(now() - tInvite);
           lastCallId = String(f.callId);
           request(callee, 'call.ring', { callId: f.callId });
           // Answer a moment after ringing, like a person would (not measured).
@@ -196,7 +198,7 @@ async function runCalls(calls: number, ratePerSec: number): Promise<void> {
     pending.push(one(caller, callee));
   }
   await Promise.all(pending);
-  send({ ev: 'calls-done', inviteToRinging, acceptToNotified, failures });
+  send({ ev: 'calls-done', inviteToRinging, inviteToIncoming, acceptToNotified, failures });
 }
 
 process.on('message', (m: ParentMsg) => {

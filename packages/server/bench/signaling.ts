@@ -12,7 +12,7 @@
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { WebSocket } from 'ws';
@@ -48,15 +48,32 @@ function procStat(pid: number): { cpuSec: number; rssKB: number } {
   return { cpuSec, rssKB: Number(rss?.[1] ?? 0) };
 }
 
-/** The server's own view of its memory (prom-client default metrics on /metrics), MB. */
-async function serverMemory(wsUrl: string): Promise<{ heapUsedMB: number; externalMB: number }> {
+/**
+ * The server's own view of itself (prom-client default metrics on /metrics): memory in MB, GC
+ * time in ms, and the worst event-loop delay since the previous scrape (the histogram is reset
+ * at each scrape), ms.
+ */
+async function serverMetrics(wsUrl: string): Promise<{
+  heapTotalMB: number;
+  heapUsedMB: number;
+  externalMB: number;
+  gcMs: number;
+  gcMajorMs: number;
+  loopLagMaxMs: number;
+}> {
   const res = await fetch(wsUrl.replace(/^ws/, 'http').replace(/\/ws$/, '/metrics'));
   const text = await res.text();
-  const metric = (name: string) =>
-    Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20;
+  const metric = (name: string, labels = '(?:\\{[^}]*\\})?') =>
+    Number(new RegExp(`^${name}${labels} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  const gcSum = (kind: string) =>
+    metric('nodejs_gc_duration_seconds_sum', `\\{kind="${kind}"\\}`) || 0;
   return {
-    heapUsedMB: metric('nodejs_heap_size_used_bytes'),
-    externalMB: metric('nodejs_external_memory_bytes'),
+    heapTotalMB: metric('nodejs_heap_size_total_bytes') / 2 ** 20,
+    heapUsedMB: metric('nodejs_heap_size_used_bytes') / 2 ** 20,
+    externalMB: metric('nodejs_external_memory_bytes') / 2 ** 20,
+    gcMs: (gcSum('minor') + gcSum('major') + gcSum('incremental') + gcSum('weakcb')) * 1000,
+    gcMajorMs: gcSum('major') * 1000,
+    loopLagMaxMs: metric('nodejs_eventloop_lag_max_seconds') * 1000,
   };
 }
 
@@ -134,7 +151,14 @@ type WorkerEv =
   | { ev: 'ids'; ids: string[] }
   | { ev: 'connected'; at: number; failures: number; firstFailure?: string }
   | { ev: 'presence-complete'; at: number }
-  | { ev: 'calls-done'; inviteToRinging: number[]; acceptToNotified: number[]; failures: number };
+  | {
+      ev: 'calls-done';
+      inviteToRinging: number[];
+      /** Invite sent → the callee's `call.incoming` (first half of invite→ringing). */
+      inviteToIncoming: number[];
+      acceptToNotified: number[];
+      failures: number;
+    };
 
 function waitAll<T extends WorkerEv['ev']>(
   workers: ChildProcess[],
@@ -173,9 +197,9 @@ async function main(): Promise<void> {
     );
     const baseline = await pingBaseline(url, 100);
     const base = procStat(pid);
-    const baseMem = await serverMemory(url);
+    const baseMem = await serverMetrics(url);
     log(
-      `baseline: ping round trip p50 ${r1(pct(baseline, 50))} ms, p99 ${r1(pct(baseline, 99))} ms; server RSS ${base.rssKB} kB idle (JS heap used ${r1(baseMem.heapUsedMB)} MB)`,
+      `baseline: ping round trip p50 ${r1(pct(baseline, 50))} ms, p99 ${r1(pct(baseline, 99))} ms; server RSS ${base.rssKB} kB idle (JS heap used ${r1(baseMem.heapUsedMB)} of ${r1(baseMem.heapTotalMB)} MB)`,
     );
 
     for (let i = 0; i < WORKERS; i++) {
@@ -201,13 +225,26 @@ async function main(): Promise<void> {
     }
     for (const l of idLists) allIds.push(...l.ids);
 
+    // CPU per phase, server and load generators, to see which side saturates the machine.
+    const workerCpu = () => workers.reduce((sum, w) => sum + procStat(w.pid as number).cpuSec, 0);
+    const phase = (from: { t: number; srv: number; gen: number }, label: string) => {
+      const sec = (now() - from.t) / 1000;
+      const srv = procStat(pid).cpuSec;
+      const gen = workerCpu();
+      log(
+        `  ${label}: ${r1(sec)} s, server CPU ${r1(((srv - from.srv) / sec) * 100)} %, load generators ${r1(((gen - from.gen) / sec) * 100)} % (of one core; ${cpus().length} cores)`,
+      );
+      return { t: now(), srv, gen };
+    };
     const cpu0 = procStat(pid).cpuSec;
     const t0 = now();
+    let mark = { t: t0, srv: cpu0, gen: workerCpu() };
     const connectedP = waitAll(workers, 'connected', 1_800_000);
     const presenceP = waitAll(workers, 'presence-complete', 3_600_000);
     presenceP.catch(() => undefined);
     for (const w of workers) w.send({ cmd: 'connect', url, allIds, concurrency: 64 });
     const connected = await connectedP;
+    mark = phase(mark, 'connect phase');
     const lastConnect = Math.max(...connected.map((c) => c.at));
     const connectAllMs = lastConnect - t0;
     const failures = connected.reduce((n, c) => n + c.failures, 0);
@@ -228,10 +265,11 @@ async function main(): Promise<void> {
 
     await new Promise((r) => setTimeout(r, 1500));
     const idle = procStat(pid);
+    mark = { t: now(), srv: idle.cpuSec, gen: workerCpu() };
     const rssPerClientKB = (idle.rssKB - base.rssKB) / CLIENTS;
-    const mem = await serverMemory(url);
+    const mem = await serverMetrics(url);
     log(
-      `server RSS ${idle.rssKB} kB with ${CLIENTS} idle clients: ${r1(rssPerClientKB)} kB per client (JS heap used ${r1(mem.heapUsedMB)} MB, external ${r1(mem.externalMB)} MB)`,
+      `server RSS ${idle.rssKB} kB with ${CLIENTS} idle clients: ${r1(rssPerClientKB)} kB per client (JS heap used ${r1(mem.heapUsedMB)} of ${r1(mem.heapTotalMB)} MB, external ${r1(mem.externalMB)} MB)`,
     );
 
     const callsPer = workers.map((_, i) =>
@@ -244,6 +282,7 @@ async function main(): Promise<void> {
       callsPer[i] = (callsPer[i] ?? 0) + add;
       extra -= add;
     }
+    const before = await serverMetrics(url);
     const callsP = waitAll(workers, 'calls-done', 300_000);
     workers.forEach((w, i) =>
       w.send({
@@ -253,15 +292,24 @@ async function main(): Promise<void> {
       }),
     );
     const done = await callsP;
+    phase(mark, 'calls phase');
+    const after = await serverMetrics(url);
+    log(
+      `  server during the calls: GC ${r1(after.gcMs - before.gcMs)} ms (major ${r1(after.gcMajorMs - before.gcMajorMs)} ms), worst event-loop delay ${r1(after.loopLagMaxMs)} ms`,
+    );
     const t1 = now();
     const cpu1 = procStat(pid).cpuSec;
     const inv = done.flatMap((d) => d.inviteToRinging).sort((a, b) => a - b);
     const acc = done.flatMap((d) => d.acceptToNotified).sort((a, b) => a - b);
+    const inc = done.flatMap((d) => d.inviteToIncoming).sort((a, b) => a - b);
     const callFailures = done.reduce((n, d) => n + d.failures, 0);
     const serverCpuPct = ((cpu1 - cpu0) / ((t1 - t0) / 1000)) * 100;
     log(`${inv.length} calls rang, ${acc.length} accepted, ${callFailures} failed`);
     log(
       `invite→ringing p50 ${r1(pct(inv, 50))} ms, p99 ${r1(pct(inv, 99))} ms (ratio to ping baseline p50: ${r1(pct(inv, 50) / pct(baseline, 50))}×)`,
+    );
+    log(
+      `  of which invite→incoming at the callee p50 ${r1(pct(inc, 50))} ms, p99 ${r1(pct(inc, 99))} ms`,
     );
     log(`accept→both notified p50 ${r1(pct(acc, 50))} ms, p99 ${r1(pct(acc, 99))} ms`);
     log(`server CPU ${r1(serverCpuPct)} % of one core over ${Math.round((t1 - t0) / 1000)} s`);
@@ -290,8 +338,11 @@ async function main(): Promise<void> {
     }
     await new Promise((r) => setTimeout(r, 300));
     for (const w of workers) w.kill('SIGKILL');
-    server.kill('SIGTERM');
-    await new Promise((r) => server.once('exit', r));
+    if (server.exitCode === null && server.signalCode === null) {
+      const exited = new Promise((r) => server.once('exit', r));
+      server.kill('SIGTERM');
+      await exited;
+    }
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

@@ -118,6 +118,8 @@ export function defaultWebRoot(): string | undefined {
 
 /** Longest stretch of deferred-lane writes (presence fan-out, pings) per event-loop turn, ms. */
 const BULK_SLICE_MS = 4;
+/** WebSocket pings sent per deferred-lane turn (≈ 10 µs each). */
+const PINGS_PER_TURN = 128;
 
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
@@ -253,15 +255,15 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const pump = (): void => {
     pumpScheduled = false;
     const until = performance.now() + BULK_SLICE_MS;
+    // Pings first, a bounded share per turn: a backlog of diffs must not starve keepalives
+    // (idle clients would then miss the ping timeout).
+    for (const ws of pingQueue.splice(-PINGS_PER_TURN)) if (ws.readyState === ws.OPEN) ws.ping();
     let n = 0;
     for (const [connId, frames] of bulk) {
       bulk.delete(connId);
       const ws = sockets.get(connId);
       if (ws) for (const text of frames) write(connId, ws, text, bulkEncoder);
       if ((++n & 31) === 0 && performance.now() >= until) break;
-    }
-    while (pingQueue.length > 0 && performance.now() < until) {
-      for (const ws of pingQueue.splice(-64)) if (ws.readyState === ws.OPEN) ws.ping();
     }
     if (bulk.size === 0 && pingQueue.length === 0) {
       bulkEncoder.text = '';
@@ -351,7 +353,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
 
   const tickMs = Math.max(5, Math.min(25, Math.floor((options.presenceBatchMs ?? 50) / 2)));
   const ticker = setInterval(() => {
-    core.handleInput({ type: 'tick' }, Date.now());
+    core.handleInput({ type: 'tick', backlog: bulk.size > 0 }, Date.now());
     drain();
   }, tickMs);
   const pingEvery = Math.max(250, Math.floor((options.pingTimeoutMs ?? 30_000) / 3));

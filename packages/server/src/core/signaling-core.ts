@@ -49,8 +49,11 @@ export type CoreInput =
   | { type: 'alive'; connId: number }
   /** The connection closed. */
   | { type: 'closed'; connId: number }
-  /** Periodic tick: timeouts and presence batches. */
-  | { type: 'tick' }
+  /**
+   * Periodic tick: timeouts and presence batches. `backlog`: the adapter is still writing the
+   * previous presence fan-out, so the next batch waits (and coalesces more) until it is done.
+   */
+  | { type: 'tick'; backlog?: boolean }
   /** Graceful shutdown: tell everyone, end calls, close sockets. */
   | { type: 'shutdown'; reason: string };
 
@@ -98,7 +101,7 @@ export interface SignalingCoreOptions {
   authTimeoutMs?: number;
   /**
    * Presence diffs are coalesced over at least this window, ms. Default 50. With many users
-   * online the window grows (users / 20 ms, at most 1 s) to bound frames per second.
+   * online the window grows (users / 5 ms, at most 1 s) to bound frames per second.
    */
   presenceBatchMs?: number;
   /** Protocol violations tolerated per connection before closing it. Default 10. */
@@ -343,7 +346,7 @@ export class SignalingCore implements CallDirectory {
         return;
       }
       case 'tick':
-        this.#tick(nowMs);
+        this.#tick(nowMs, input.backlog === true);
         return;
       case 'shutdown':
         this.#shutdown(input.reason, nowMs);
@@ -661,17 +664,17 @@ export class SignalingCore implements CallDirectory {
 
   // ---- ticks -------------------------------------------------------------------------------
 
-  #tick(nowMs: number): void {
+  #tick(nowMs: number, backlog: boolean): void {
     this.#nowHint = nowMs;
     if (nowMs >= this.#nextScanMs) {
       this.#nextScanMs = nowMs + 250;
       this.#scanTimeouts(nowMs);
     }
-    if (nowMs >= this.#nextFlushMs) {
+    if (nowMs >= this.#nextFlushMs && !backlog) {
       this.#flushPresence();
       // Every flush costs one frame per online user, so the window widens with the crowd:
-      // 50 ms up to 1,000 users, then 1 ms per 20 users (250 ms at 5,000), at most 1 s.
-      const window = Math.max(this.#o.presenceBatchMs, Math.min(1000, this.#sessions.size / 20));
+      // 50 ms up to 250 users, then 1 ms per 5 users (1 s at 5,000), at most 1 s.
+      const window = Math.max(this.#o.presenceBatchMs, Math.min(1000, this.#sessions.size / 5));
       this.#nextFlushMs = nowMs + window;
     }
   }
