@@ -89,11 +89,12 @@ export class TcpRelays {
     const counters = this.#core.counters;
     let held = false;
     let full = false;
+    let ended = false;
     const resume = (): void => {
       if (!held && !full && !src.destroyed) src.resume();
     };
     const write = (chunk: Buffer): void => {
-      if (dst.destroyed || dst.write(chunk)) return;
+      if (dst.destroyed || dst.writableEnded || dst.write(chunk)) return;
       full = true;
       src.pause();
       dst.once('drain', () => {
@@ -115,11 +116,16 @@ export class TcpRelays {
       setTimeout(() => {
         held = false;
         write(chunk);
-        resume();
+        if (ended) dst.end();
+        else resume();
       }, wait).unref();
     };
     src.on('data', onChunk);
-    src.on('end', () => dst.end());
+    // A half-close goes through, after any chunk still held by the cap.
+    src.on('end', () => {
+      ended = true;
+      if (!held) dst.end();
+    });
     return onChunk;
   }
 
