@@ -57,8 +57,9 @@ async function login(
   connId: number,
   name: string,
   now: number,
+  identity?: GeneratedIdentity,
 ): Promise<{ id: GeneratedIdentity; userId: string }> {
-  const id = await generateIdentity();
+  const id = identity ?? (await generateIdentity());
   core.handleInput({ type: 'open', connId, address: '127.0.0.1' }, now);
   collect(core, sink, closes);
   const hello = sink.get(connId)?.find((f) => f.type === 'hello');
@@ -215,5 +216,53 @@ test('presence: a status undone within the batch window costs no diff; a pending
   const diffs = core.pollOutput();
   assert.equal(diffs.length, 3);
   assert.ok(diffs.every((o) => o.type === 'send' && o.bulk === true));
+  store.close();
+});
+
+test('presence: snapshots from the cached list stay exact through joins, leaves, statuses and blocks', async () => {
+  const { core, store } = makeCore({ presenceBatchMs: 50 });
+  const sink = new Map<number, Record<string, unknown>[]>();
+  const closes: CoreOutput[] = [];
+  let now = 0;
+  const users = new Map<string, string>(); // userId → name
+  const snapshotOf = (connId: number) => {
+    const frames = (sink.get(connId) ?? []).filter((f) => f.type === 'presence.snapshot');
+    const last = frames.at(-1) as { users: { userId: string; status: string }[] };
+    return last.users.map((u) => `${users.get(u.userId)}:${u.status}`).sort();
+  };
+  const identities = new Map<string, GeneratedIdentity>();
+  const join = async (connId: number, name: string) => {
+    sink.delete(connId);
+    const { id, userId } = await login(core, sink, closes, connId, name, now, identities.get(name));
+    identities.set(name, id);
+    users.set(userId, name);
+    return userId;
+  };
+  const send = (connId: number, msg: object) => {
+    core.handleInput({ type: 'text', connId, text: JSON.stringify(msg) }, now);
+    collect(core, sink, closes);
+  };
+  const flush = () => {
+    now += 100;
+    core.handleInput({ type: 'tick' }, now);
+    collect(core, sink, closes);
+  };
+  await join(1, 'a');
+  await join(2, 'b');
+  await join(3, 'c');
+  assert.deepEqual(snapshotOf(3), ['a:available', 'b:available']);
+  core.handleInput({ type: 'closed', connId: 2 }, now);
+  send(1, { type: 'presence.set', id: 2, status: 'away' });
+  flush();
+  await join(4, 'd');
+  assert.deepEqual(snapshotOf(4), ['a:away', 'c:available']);
+  const e = await join(5, 'e');
+  send(1, { type: 'block.add', id: 3, userId: e });
+  core.handleInput({ type: 'closed', connId: 5 }, now);
+  flush();
+  await join(6, 'e');
+  assert.deepEqual(snapshotOf(6), ['c:available', 'd:available']);
+  await join(7, 'f');
+  assert.deepEqual(snapshotOf(7), ['a:away', 'c:available', 'd:available', 'e:available']);
   store.close();
 });

@@ -178,6 +178,7 @@ interface Session {
 }
 
 const textEncoder = new TextEncoder();
+const SNAPSHOT_PREFIX = '{"type":"presence.snapshot","users":[';
 
 /** The signalling core. Also the relay's {@link CallDirectory}. */
 export class SignalingCore implements CallDirectory {
@@ -192,6 +193,13 @@ export class SignalingCore implements CallDirectory {
   #approved = new Set<string>();
   #requests = new Map<string, Conn>();
   #diffJoined = new Map<string, UserInfo>();
+  /**
+   * Comma-joined presence fragments of every online user as the others know them (snapshot
+   * body for a newcomer nobody blocks); undefined when it must be rebuilt.
+   */
+  #snapAll: string | undefined = '';
+  /** blocked user → how many users block them. */
+  #blockedBy = new Map<string, number>();
   #diffLeft = new Set<string>();
   #diffChanged = new Map<string, Status>();
   #nextFlushMs = 0;
@@ -221,7 +229,11 @@ export class SignalingCore implements CallDirectory {
       ...options,
     };
     this.#calls = new CallTable({ ringTimeoutMs: this.#o.ringTimeoutMs });
-    for (const b of this.#o.store.allBlocks()) this.#blockSet(b.blocker).add(b.blocked);
+    for (const b of this.#o.store.allBlocks()) {
+      const set = this.#blockSet(b.blocker);
+      if (!set.has(b.blocked)) this.#countBlocker(b.blocked, 1);
+      set.add(b.blocked);
+    }
   }
 
   /** Current counters. */
@@ -542,6 +554,7 @@ export class SignalingCore implements CallDirectory {
       // Resume: the same key reconnected while its old connection was still registered.
       const old = existing.conn;
       existing.conn = conn;
+      if (existing.name !== req.name) this.#snapAll = undefined;
       existing.name = req.name;
       conn.session = existing;
       conn.state = 'ready';
@@ -583,11 +596,11 @@ export class SignalingCore implements CallDirectory {
   #enter(session: Session): void {
     session.conn.state = 'ready';
     this.#sessions.set(session.userId, session);
-    this.#sendSnapshot(session);
     this.#diffLeft.delete(session.userId);
     const info = this.#infoOf(session);
     session.announced = info.status;
     this.#diffJoined.set(session.userId, info);
+    this.#sendFirstSnapshot(session);
     this.#deliverStored(session);
     if (session.isHost) {
       for (const [requestId, c] of this.#requests) {
@@ -604,6 +617,31 @@ export class SignalingCore implements CallDirectory {
     this.#o.log?.debug({ userId: session.userId, name: session.name }, 'online');
   }
 
+  /**
+   * The snapshot of a user entering: the cached list of everyone else (kept as one string,
+   * appended to at each join and rebuilt only after a leave or a status change), then the
+   * newcomer is appended. Costs a copy of the list, not N lookups and a join of N strings.
+   * Someone blocking the newcomer needs a filtered list: {@link #sendSnapshot}.
+   */
+  #sendFirstSnapshot(session: Session): void {
+    if ((this.#blockedBy.get(session.userId) ?? 0) > 0) {
+      this.#sendSnapshot(session);
+      this.#snapAll = undefined;
+      return;
+    }
+    if (this.#snapAll === undefined) {
+      const parts: string[] = [];
+      for (const s of this.#sessions.values()) if (s !== session) parts.push(this.#fragmentOf(s));
+      this.#snapAll = parts.join(',');
+    }
+    const text = `${SNAPSHOT_PREFIX}${this.#snapAll}]}`;
+    this.#sendText(session.conn, text);
+    // A slice of the (now flat) frame shares its storage; the next join appends to it.
+    const all = text.slice(SNAPSHOT_PREFIX.length, -2);
+    const own = this.#fragmentOf(session);
+    this.#snapAll = all === '' ? own : `${all},${own}`;
+  }
+
   #sendSnapshot(session: Session): void {
     // Built from cached per-user JSON fragments: a snapshot of N users costs a string join,
     // not N object serializations (it is the O(N) part of every join).
@@ -613,7 +651,7 @@ export class SignalingCore implements CallDirectory {
         parts.push(this.#fragmentOf(s));
       }
     }
-    this.#sendText(session.conn, `{"type":"presence.snapshot","users":[${parts.join(',')}]}`);
+    this.#sendText(session.conn, `${SNAPSHOT_PREFIX}${parts.join(',')}]}`);
   }
 
   /** `{"userId":…,"name":…,"status":…}` for `s`, cached until its name or status changes. */
@@ -646,6 +684,7 @@ export class SignalingCore implements CallDirectory {
     if (!session || session.conn !== conn || wasState !== 'ready') return;
     // Last connection of this user: end its call, tell everyone.
     this.#sessions.delete(session.userId);
+    this.#snapAll = undefined;
     const call = this.#calls.ofUser(session.userId);
     if (call) this.#endCall(call, 'disconnected', this.#nowHint, session.userId);
     this.#diffJoined.delete(session.userId);
@@ -703,6 +742,7 @@ export class SignalingCore implements CallDirectory {
       const s = this.#sessions.get(c.userId);
       if (s) s.announced = c.status;
     }
+    if (changed.length > 0) this.#snapAll = undefined;
     this.#diffJoined.clear();
     this.#diffLeft.clear();
     this.#diffChanged.clear();
@@ -755,6 +795,7 @@ export class SignalingCore implements CallDirectory {
     const pendingJoin = this.#diffJoined.get(userId);
     if (pendingJoin) {
       pendingJoin.status = now;
+      if (s.announced !== now) this.#snapAll = undefined;
       s.announced = now;
     } else if (now === s.announced) this.#diffChanged.delete(userId);
     else this.#diffChanged.set(userId, now);
@@ -1014,6 +1055,12 @@ export class SignalingCore implements CallDirectory {
 
   // ---- blocks ------------------------------------------------------------------------------
 
+  #countBlocker(blocked: string, delta: 1 | -1): void {
+    const n = (this.#blockedBy.get(blocked) ?? 0) + delta;
+    if (n > 0) this.#blockedBy.set(blocked, n);
+    else this.#blockedBy.delete(blocked);
+  }
+
   #blockSet(userId: string): Set<string> {
     let set = this.#blocks.get(userId);
     if (!set) this.#blocks.set(userId, (set = new Set()));
@@ -1028,6 +1075,7 @@ export class SignalingCore implements CallDirectory {
     const set = this.#blockSet(s.userId);
     if (set.has(target)) return {};
     set.add(target);
+    this.#countBlocker(target, 1);
     // The blocked user now sees us leave.
     const victim = this.#sessions.get(target);
     if (victim)
@@ -1039,6 +1087,7 @@ export class SignalingCore implements CallDirectory {
     this.#o.store.removeBlock(s.userId, target);
     const set = this.#blocks.get(s.userId);
     if (!set?.delete(target)) return {};
+    this.#countBlocker(target, -1);
     const victim = this.#sessions.get(target);
     if (victim) {
       this.#queueAfterResult(() =>
