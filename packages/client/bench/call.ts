@@ -153,7 +153,10 @@ async function engineLatency(frameMs: number): Promise<{ total: number; breakdow
         const k = clickOfFrame(clock, frameLen);
         if (k >= 0) received.set(k, now);
       },
-      played(out, clock, now) {
+      played(out, clock, now, decision) {
+        if (process.env.BENCH_DEBUG && decision !== 'normal') {
+          console.error('pull', decision, Math.round(now - (playback.startedAtMs ?? 0)), clock);
+        }
         for (let i = 0; i < out.length; i++) {
           if (Math.abs(out[i] ?? 0) > THRESHOLD) {
             const t = (playback.startedAtMs ?? 0) + (clock + i) / RATE;
@@ -316,7 +319,9 @@ async function cpuPerClient(seconds: number): Promise<number> {
 const at10 = await engineLatency(10);
 const at20 = await engineLatency(20);
 const baseline = await baselineLatency();
-const cpu = await cpuPerClient(Number(values['cpu-seconds']));
+// --cpu-seconds 0 skips the CPU measurement (latency only).
+const cpuSecs = Number(values['cpu-seconds']);
+const cpu = cpuSecs > 0 ? await cpuPerClient(cpuSecs) : Number.NaN;
 const round = (v: number): number => Math.round(v * 10) / 10;
 const result = {
   latencyMs: { '10': round(at10.total), '20': round(at20.total) },

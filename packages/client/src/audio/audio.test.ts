@@ -250,3 +250,34 @@ test('startPlayout pulls frames on the device clock and keeps the queue near its
   assert.ok(stamps.length >= 15, `${stamps.length} frames in ~200 ms`);
   assert.throws(() => startPlayout(p, { frameSamples: 0, pull: () => {} }), AudioError);
 });
+
+test('startPlayout.service pulls ahead while the caller is awake, so the timer does not fire', async () => {
+  const path = join(dir, 'service.wav');
+  const p = openAudioDevice(`wav:${path}`).openPlayback({ sampleRate: 48000, channels: 1 });
+  let inService = false;
+  let timerPulls = 0;
+  let servicePulls = 0;
+  const loop = startPlayout(p, {
+    frameSamples: 240,
+    targetQueuedSamples: 240,
+    pull: () => (inService ? servicePulls++ : timerPulls++),
+  });
+  const startupPulls = timerPulls;
+  // A caller awake every 10 ms tops up 30 ms beyond the target: the queue never drains to the
+  // target between two calls, unless this event loop stalls for 20 ms or more.
+  const iv = setInterval(() => {
+    inService = true;
+    loop.service(1440);
+    inService = false;
+    assert.ok(p.queuedSamples >= 240 + 1440, `queued ${p.queuedSamples}`);
+  }, 10);
+  await sleep(300);
+  clearInterval(iv);
+  loop.stop();
+  p.close();
+  // At start the timer fills to the target (within its 1 ms early-firing slack).
+  assert.ok(startupPulls >= 1 && startupPulls <= 2, `${startupPulls} start-up pulls`);
+  assert.ok(timerPulls - startupPulls <= 2, `${timerPulls - startupPulls} timer pulls`);
+  // ≈ 300 ms of 5 ms frames, all pulled by service (plus the 35 ms queued at the end).
+  assert.ok(servicePulls >= 50 && servicePulls <= 75, `${servicePulls} service pulls`);
+});

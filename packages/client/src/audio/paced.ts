@@ -1,9 +1,13 @@
 /**
  * Capture and playback streams paced by the wall clock (or not at all), shared by the `wav:` and
  * `null` backends. In real time they behave like a sound card: capture emits a frame when its
- * last sample is due; playback consumes samples as time passes and plays (writes) silence when
- * nothing is queued, so an output file's sample index is device time. Timers catch up on the
- * monotonic clock instead of drifting.
+ * last sample is due (one timer per frame, due times on the monotonic clock, so it never
+ * drifts); playback consumes samples as time passes and plays (writes) silence when nothing is
+ * queued, so an output file's sample index is device time. Playback needs no timer: what the
+ * device has consumed is a function of the clock, so it is brought up to date whenever the stream
+ * is touched (write, queue and clock reads, stats, drain, close). A timer per period cost a
+ * process wakeup every period (≈ 100 µs of CPU each on the 2-core VM) for nothing the caller
+ * could see, and made the commit point depend on the timer's lateness.
  * @module
  */
 import { AudioError } from './errors.ts';
@@ -174,6 +178,9 @@ export class PacedCapture implements CaptureStream {
   }
 }
 
+/** Longest silence committed in one piece, samples per channel (bounds one allocation). */
+const MAX_SILENCE_CHUNK = 48000;
+
 /** A playback stream that consumes on the wall clock (real time) or on write (fast). */
 export class PacedPlayback implements PlaybackStream {
   readonly sampleRate: number;
@@ -187,8 +194,9 @@ export class PacedPlayback implements PlaybackStream {
   #dropped = 0;
   #startMs: number;
   #periodMs: number;
-  #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  #drainTimer: NodeJS.Timeout | undefined;
+  #heldNowMs: number | undefined;
   #drainWaiters: (() => void)[] = [];
 
   constructor(options: PlaybackOptions, sink: PacedSink, pace: AudioPace) {
@@ -199,13 +207,14 @@ export class PacedPlayback implements PlaybackStream {
     this.#pace = pace;
     this.#periodMs = options.periodMs ?? 10;
     this.#startMs = performance.now();
-    if (pace === 'realtime') this.#timer = setInterval(() => this.#tick(), this.#periodMs);
   }
 
   get consumedSamples(): number {
+    this.#advance();
     return this.#consumed;
   }
   get queuedSamples(): number {
+    this.#advance();
     return this.#queued;
   }
   get startedAtMs(): number | undefined {
@@ -226,6 +235,8 @@ export class PacedPlayback implements PlaybackStream {
       this.#consumed += n;
       return true;
     }
+    // Commit up to now first, so this frame lands at consumedSamples + queuedSamples as of now.
+    this.#advance();
     if (((this.#queued + n) * 1000) / this.sampleRate > MAX_QUEUE_MS) {
       this.#dropped += n;
       return false;
@@ -235,12 +246,29 @@ export class PacedPlayback implements PlaybackStream {
     return true;
   }
 
-  #tick(): void {
-    // Like a card with a one-period buffer: each tick commits audio up to one period past "now",
-    // so what is written before the next tick lands at consumedSamples + queuedSamples, never
-    // earlier than the moment it was written (timer lateness aside).
+  /**
+   * The device's view of now: read once per synchronous run and held until the microtasks run,
+   * as if the device only moved between event-loop callbacks (like the timer it replaces). So
+   * a caller that reads `consumedSamples + queuedSamples` and then writes sees the frame land
+   * exactly there.
+   */
+  #clockMs(): number {
+    if (this.#heldNowMs === undefined) {
+      this.#heldNowMs = performance.now();
+      queueMicrotask(() => (this.#heldNowMs = undefined));
+    }
+    return this.#heldNowMs;
+  }
+
+  /**
+   * Brings the device up to the clock. Like a card with a one-period buffer, the device has
+   * committed audio up to one period past now: queued audio first, silence when starved. So what
+   * is written now lands at `consumedSamples + queuedSamples`, at least one period from now.
+   */
+  #advance(): void {
+    if (this.#pace !== 'realtime' || this.#closed) return;
     const period = Math.round((this.#periodMs * this.sampleRate) / 1000);
-    const due = Math.floor(((performance.now() - this.#startMs) * this.sampleRate) / 1000) + period;
+    const due = Math.floor(((this.#clockMs() - this.#startMs) * this.sampleRate) / 1000) + period;
     let need = due - this.#consumed;
     while (need > 0 && this.#queue.length > 0) {
       const head = this.#queue[0] as Int16Array;
@@ -259,13 +287,13 @@ export class PacedPlayback implements PlaybackStream {
         need = 0;
       }
     }
-    if (need > 0) {
-      this.#sink.put(new Int16Array(need * this.channels));
-      this.#silence += need;
-      this.#consumed += need;
-    }
-    if (this.#queued === 0 && this.#drainWaiters.length > 0) {
-      for (const w of this.#drainWaiters.splice(0)) w();
+    // Bounded: a long unattended stretch is committed as silence in chunks of at most a second.
+    while (need > 0) {
+      const n = Math.min(need, MAX_SILENCE_CHUNK);
+      this.#sink.put(new Int16Array(n * this.channels));
+      this.#silence += n;
+      this.#consumed += n;
+      need -= n;
     }
   }
 
@@ -274,16 +302,14 @@ export class PacedPlayback implements PlaybackStream {
     if (typeof config.periodMs !== 'number' || !(config.periodMs >= 1 && config.periodMs <= 1000)) {
       throw new AudioError('AUDIO_ERR_BAD_ARG', 'periodMs must be 1..1000');
     }
+    this.#advance();
     this.#periodMs = config.periodMs;
-    if (this.#timer !== undefined) {
-      clearInterval(this.#timer);
-      this.#timer = setInterval(() => this.#tick(), this.#periodMs);
-    }
     const period = Math.round((this.#periodMs * this.sampleRate) / 1000);
     return { periodSamples: period, bufferSamples: period };
   }
 
   stats(): AudioStreamStats {
+    this.#advance();
     const period = Math.round((this.#periodMs * this.sampleRate) / 1000);
     return {
       xruns: 0,
@@ -300,17 +326,31 @@ export class PacedPlayback implements PlaybackStream {
 
   async drain(): Promise<void> {
     if (this.#closed) return;
+    this.#advance();
     if (this.#pace === 'realtime' && this.#queued > 0) {
-      await new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+      // Everything queued is committed once the clock has moved on by the queue's length.
+      const ms = (this.#queued * 1000) / this.sampleRate;
+      await new Promise<void>((resolve) => {
+        this.#drainWaiters.push(resolve);
+        this.#drainTimer ??= setTimeout(
+          () => {
+            this.#drainTimer = undefined;
+            this.#advance();
+            for (const w of this.#drainWaiters.splice(0)) w();
+          },
+          Math.max(0, Math.ceil(ms) + 1),
+        );
+      });
     }
     this.close();
   }
 
   close(): void {
     if (this.#closed) return;
+    this.#advance();
     this.#closed = true;
-    if (this.#timer !== undefined) clearInterval(this.#timer);
-    this.#timer = undefined;
+    if (this.#drainTimer !== undefined) clearTimeout(this.#drainTimer);
+    this.#drainTimer = undefined;
     this.#queue = [];
     this.#queued = 0;
     this.#sink.close();

@@ -1,8 +1,14 @@
 /**
- * Pull-style playout over a push-style {@link PlaybackStream}: a timer keeps the device queue
- * topped up to a target by asking `pull` for one frame at a time, stamped with the device sample
- * index where that frame will play. This is the shape a jitter buffer wants (it decides what to
- * play only when the device needs it) while the stream itself never blocks.
+ * Pull-style playout over a push-style {@link PlaybackStream}: keeps the device queue topped up
+ * to a target by asking `pull` for one frame at a time, stamped with the device sample index
+ * where that frame will play. This is the shape a jitter buffer wants (it decides what to play
+ * only when the device needs it) while the stream itself never blocks.
+ *
+ * One timer, re-armed for the moment the queue will have drained to the target (so one wakeup
+ * per pulled frame, at the right time, instead of polling). A caller that is awake anyway — the
+ * call engine when a packet has just arrived — can {@link Playout.service} the loop then and top
+ * the queue up a little further, so the timer usually never fires: one process wakeup fewer per
+ * frame, and the frame just received plays with no wait in the jitter buffer.
  * @module
  */
 import { AudioError } from './errors.ts';
@@ -13,12 +19,13 @@ export interface PlayoutOptions {
   /** Samples per channel in each pulled frame (e.g. 480 = 10 ms at 48 kHz). */
   frameSamples: number;
   /**
-   * Queue kept ahead of the device, samples per channel (ring plus device buffer). Lower is less
-   * latency, higher survives timer jitter. Default: two frames.
+   * Queue kept ahead of the device, samples per channel (`stream.queuedSamples`). Lower is less
+   * latency, higher survives timer lateness. Read before every pull, so it may be a getter.
+   * Default: two frames.
    */
   targetQueuedSamples?: number;
-  /** Timer interval, ms. Default: half a frame. */
-  tickMs?: number;
+  /** Shortest wait between timer checks, ms (a device whose queue drains in steps). Default 1. */
+  minWaitMs?: number;
   /**
    * Fills `out` (interleaved, `frameSamples` × channels) with what should play from device sample
    * index `deviceSample` on.
@@ -30,11 +37,17 @@ export interface PlayoutOptions {
 export interface Playout {
   /** Changes the pulled frame size from the next pull, samples per channel. */
   setFrameSamples(samples: number): void;
+  /**
+   * Tops the queue up now to the target plus `aheadSamples` (per channel), pulling whole frames,
+   * and re-arms the timer. For a caller that is awake anyway: with `aheadSamples` the time until
+   * it is next awake, the timer does not fire in between.
+   */
+  service(aheadSamples?: number): void;
   /** Stops pulling (the stream stays open). Idempotent. */
   stop(): void;
 }
 
-/** Starts pulling frames into `stream` on a timer. */
+/** Starts pulling frames into `stream`. */
 export function startPlayout(stream: PlaybackStream, options: PlayoutOptions): Playout {
   let frame = options.frameSamples;
   const check = (n: number) => {
@@ -46,30 +59,50 @@ export function startPlayout(stream: PlaybackStream, options: PlayoutOptions): P
   if (typeof options.pull !== 'function') {
     throw new AudioError('AUDIO_ERR_BAD_ARG', 'pull must be a function');
   }
-  const tickMs = options.tickMs ?? Math.max(1, (frame * 500) / stream.sampleRate);
+  const minWaitMs = Math.max(1, options.minWaitMs ?? 1);
   let stopped = false;
-  const tick = () => {
-    const target = options.targetQueuedSamples ?? 2 * frame;
-    // Bounded: never more than a second of audio per tick, whatever the stream reports.
+  let timer: NodeJS.Timeout | undefined;
+  const target = (): number => options.targetQueuedSamples ?? 2 * frame;
+  const fill = (ahead: number): void => {
+    const want = target() + ahead;
+    // Bounded: never more than a second of audio per call, whatever the stream reports.
     for (let i = 0; i < 100 && !stopped; i++) {
       const queued = stream.queuedSamples;
-      if (queued >= target) break;
+      if (queued >= want) break;
       const at = stream.consumedSamples + queued;
       const out = new Int16Array(frame * stream.channels);
       options.pull(out, at);
       if (!stream.write(out)) break;
     }
   };
-  const timer = setInterval(tick, tickMs);
-  tick();
+  const arm = (): void => {
+    if (stopped) return;
+    const ms = ((stream.queuedSamples - target()) * 1000) / stream.sampleRate;
+    if (timer !== undefined) clearTimeout(timer);
+    timer = setTimeout(onTimer, Math.max(minWaitMs, ms));
+  };
+  const onTimer = (): void => {
+    timer = undefined;
+    // Node's timers run on the event loop's cached clock, so one may fire up to ~1 ms early:
+    // pull if the queue is within 1 ms of the target rather than wake again for that.
+    fill(Math.round(stream.sampleRate / 1000));
+    arm();
+  };
+  onTimer();
   return {
     setFrameSamples(samples: number) {
       check(samples);
       frame = samples;
     },
+    service(aheadSamples = 0) {
+      if (stopped) return;
+      fill(Math.max(0, aheadSamples));
+      arm();
+    },
     stop() {
       stopped = true;
-      clearInterval(timer);
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
     },
   };
 }

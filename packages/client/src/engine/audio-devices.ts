@@ -21,8 +21,12 @@ import { EngineError } from './errors.ts';
 import type { CapturePort, PlaybackPort } from './ports.ts';
 
 const RATE = 48_000;
-/** The playback pulls the jitter buffer in 10 ms ticks. */
-const TICK_SAMPLES = 480;
+/** The playback pulls the jitter buffer in 5 ms ticks (the buffer's tick, media-jitter-buffer.ts). */
+const TICK_SAMPLES = 240;
+/** Least queue kept ahead of an ALSA device (ring plus device buffer), samples. */
+const ALSA_MIN_QUEUE_SAMPLES = 960;
+/** Least queue kept ahead of a paced (`wav:`/`null`) device beyond its committed period. */
+const PACED_MIN_QUEUE_SAMPLES = 240;
 
 function deviceError(what: string, spec: string, err: unknown): EngineError {
   const msg = err instanceof Error ? err.message : String(err);
@@ -136,13 +140,21 @@ export class DevicePlayback implements PlaybackPort {
     } catch (err) {
       throw deviceError('playback', this.#spec, err);
     }
-    // Keep two ticks (or two device periods, if longer) ahead of the device; read at every
-    // timer tick, so a period change applies at once.
-    const period = (): number => this.#periodMs;
+    // How much to keep queued ahead of the device, read before every pull (a period change
+    // applies at once). Either way about two device periods of audio sit between the pull and
+    // the speaker, like a card run with two periods:
+    // - `wav:`/`null` have already committed one period past now (audio written now plays at
+    //   least a period later), so one more period queued (at least 5 ms, timer lateness) makes
+    //   two; a pull at the target plays ≈ 2 periods later;
+    // - ALSA's queue counts the device buffer, so two periods, and at least 20 ms.
+    const period = (): number => Math.round((this.#periodMs * RATE) / 1000);
+    const paced = this.#device.kind !== 'alsa';
     this.#playout = startPlayout(this.#stream, {
       frameSamples: TICK_SAMPLES,
       get targetQueuedSamples() {
-        return Math.max(2 * TICK_SAMPLES, Math.round((2 * period() * RATE) / 1000));
+        return paced
+          ? Math.max(period(), PACED_MIN_QUEUE_SAMPLES)
+          : Math.max(ALSA_MIN_QUEUE_SAMPLES, 2 * period());
       },
       pull: (out, deviceSample) => {
         const t0 = this.#stream?.startedAtMs;
@@ -153,6 +165,15 @@ export class DevicePlayback implements PlaybackPort {
         );
       },
     });
+  }
+
+  /**
+   * Tops the device queue up now, `aheadMs` beyond its target (see {@link Playout.service}): the
+   * engine calls it when a packet has arrived, with the packet's duration, so the pull that plays
+   * the packet happens while the process is awake anyway.
+   */
+  service(aheadMs: number): void {
+    this.#playout?.service(Math.round((aheadMs * RATE) / 1000));
   }
 
   setPeriodMs(ms: number): void {

@@ -4,6 +4,7 @@
  * Settings change mid-call without renegotiation; once a second it builds a QoS snapshot and, if
  * adaptation is on, applies the policy's changes.
  */
+import { parseOpusToc } from '@parloir/media';
 import type { CallSettings, QosSnapshot, Suggestion } from '../qos-log/qos-log.ts';
 import type { ReceivedRtp, TransportStats } from '../transport/peer-transport.ts';
 import { EngineError } from './errors.ts';
@@ -17,6 +18,8 @@ import type {
 } from './ports.ts';
 
 const SAMPLES_PER_MS = 48;
+/** Extra playout queued at an arrival for the next packet's lateness, ms. */
+const ARRIVAL_MARGIN_MS = 3;
 
 /** What the engine needs from the transport. {@link PeerTransport} fits. */
 export interface MediaTransportPort {
@@ -342,6 +345,12 @@ export class CallEngine {
     }
     this.#lastTransit = transit;
     this.#o.jitterBuffer.push(p, now);
+    // Play it from this wakeup: top the device queue up by the packet's duration plus a margin
+    // for the next packet's arrival jitter, so the device's own timer (which would pull before
+    // that packet is here, and conceal) does not fire in between. docs/engine.md "Playout".
+    const toc = parseOpusToc(p.payload);
+    const frameMs = toc.ok ? Math.min(120, toc.value.durationMs) : this.#settings.frameMs;
+    this.#o.playback.service?.(frameMs + ARRIVAL_MARGIN_MS);
   }
 
   async #snapshot(): Promise<QosSnapshot> {

@@ -38,7 +38,7 @@ export class MediaJitterBuffer implements JitterBufferPort {
     this.#jb = new JitterBuffer({
       decoder: options.decoder ?? new NativeOpusDecoder(),
       codec: 'opus',
-      tickMs: 10,
+      tickMs: 5,
       minDelayMs: options.minMs,
       // 0.9, not the media default 0.95 (NetEQ's): on a busy machine an event-loop stall at
       // either end (capture timer late at the sender, socket read late here) delivers a burst of
@@ -49,6 +49,9 @@ export class MediaJitterBuffer implements JitterBufferPort {
       // quantile. docs/engine.md "Receive clocking".
       inOrderQuantile: options.inOrderQuantile ?? 0.9,
       maxDelayMs: options.maxMs,
+      // A 5 ms tick (finer expand/accelerate steps, finer playout phase) but the same 10 ms
+      // hysteresis above target as with a 10 ms tick before accelerating.
+      accelerateAtTicks: 2,
     });
   }
 

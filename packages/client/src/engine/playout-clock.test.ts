@@ -102,9 +102,10 @@ test('bunched device pulls do not make the buffer time-stretch', async () => {
   const count = (d: PullDecision) => decisions.filter((x) => x === d).length;
   // After the start-up buffering, everything is played as decoded.
   assert.equal(count('expand'), 0, `expands ${count('expand')}`);
-  // The start-up target (40 ms) falls to the 20 ms floor after 50 packets: a few cuts then
-  // only. (Pulling on the event loop's clock instead, this run expands ~150 times.)
-  assert.ok(count('accelerate') <= 3, `accelerates ${count('accelerate')}`);
+  // The start-up target (40 ms) falls to the 20 ms floor after 50 packets: a few 5 ms cuts
+  // (the buffer's tick) in the first pulls after that, then none. (Pulling on the event loop's
+  // clock instead, this run expands ~150 times.)
+  assert.ok(count('accelerate') <= 6, `accelerates ${count('accelerate')}`);
   assert.equal(count('plc') + count('fec'), 0);
   assert.equal(snap.jitterBuffer.concealedMs, 0);
   assert.ok(count('normal') > 700, `normal ${count('normal')}`);

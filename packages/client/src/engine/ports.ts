@@ -86,6 +86,12 @@ export interface PlaybackPort {
   start(pull: (out: Int16Array, clockSamples: number, playAtMs: number) => void): void;
   /** Changes the device period, ms. */
   setPeriodMs(ms: number): void;
+  /**
+   * Optional: pull now, while the process is awake anyway, enough to last `aheadMs` beyond the
+   * device's usual queue (the engine calls it when a packet arrives). Without it the device pulls
+   * on its own clock only.
+   */
+  service?(aheadMs: number): void;
   /** Stops; idempotent. */
   close(): Promise<void>;
 }
