@@ -32,7 +32,7 @@ Options:
   --route-change 30s:+80ms          step in base delay at a time (repeatable)
   --stats-every 5s        print counters periodically (default: only at exit)
   --spare-dtls-handshake  never drop DTLS handshake records (still delayed): measures loss
-                          during the call without werift's known handshake-loss defect`;
+                          during the call apart from call setup`;
 
 export const command: Command = {
   usage,

@@ -27,9 +27,9 @@ export interface NetemProxyOptions {
   now?: () => number;
   /**
    * Never drop DTLS handshake records (sent bare or inside TURN ChannelData); they are still
-   * delayed. werift's DTLS 1.2 handshake cannot recover from some single lost flight-4/5
-   * datagrams (docs/engine.md, "Known limitations"), so tests of loss *during a call* use this
-   * to keep that known handshake defect out of what they measure.
+   * delayed. Use it to measure loss during a call apart from call setup. (Unpatched werift 0.25
+   * could not recover from some lost handshake datagrams; our transport now gates its handshake,
+   * see docs/engine.md, so the end-to-end tests no longer need this.)
    */
   spareDtlsHandshake?: boolean;
 }
