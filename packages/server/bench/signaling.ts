@@ -24,6 +24,8 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '4' },
     rate: { type: 'string', default: '500' },
     json: { type: 'boolean', default: false },
+    /** Directory for a V8 CPU profile of the server process (written when it exits). */
+    'server-cpu-prof': { type: 'string' },
   },
 });
 const CLIENTS = Number(values.clients);
@@ -39,6 +41,8 @@ const log = (s: string) => {
 };
 const now = () => performance.timeOrigin + performance.now();
 const CLK_TCK = 100;
+/** Idle time after the last connect before RSS per idle client is read, ms. */
+const IDLE_MS = 10_000;
 
 function procStat(pid: number): { cpuSec: number; rssKB: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -88,6 +92,9 @@ async function startServerProcess(dataDir: string): Promise<{ proc: ChildProcess
   const proc = spawn(
     process.execPath,
     [
+      ...(values['server-cpu-prof']
+        ? ['--cpu-prof', '--cpu-prof-dir', values['server-cpu-prof']]
+        : []),
       cli,
       'server',
       '--bind',
@@ -263,13 +270,22 @@ async function main(): Promise<void> {
       log(`online lists NOT complete within 60 s after the last connect: ${String(err)}`);
     }
 
+    // RSS with idle clients: right after the connect burst the heap still holds its garbage
+    // (V8 returns it after a few idle seconds), so the figure is read after IDLE_MS of idleness;
+    // the early reading is logged too.
     await new Promise((r) => setTimeout(r, 1500));
+    const early = procStat(pid);
+    const earlyMem = await serverMetrics(url);
+    await new Promise((r) => setTimeout(r, IDLE_MS - 1500));
     const idle = procStat(pid);
     mark = { t: now(), srv: idle.cpuSec, gen: workerCpu() };
     const rssPerClientKB = (idle.rssKB - base.rssKB) / CLIENTS;
     const mem = await serverMetrics(url);
     log(
-      `server RSS ${idle.rssKB} kB with ${CLIENTS} idle clients: ${r1(rssPerClientKB)} kB per client (JS heap used ${r1(mem.heapUsedMB)} of ${r1(mem.heapTotalMB)} MB, external ${r1(mem.externalMB)} MB)`,
+      `server RSS 1.5 s after the last connect ${early.rssKB} kB (${r1((early.rssKB - base.rssKB) / CLIENTS)} kB per client; JS heap used ${r1(earlyMem.heapUsedMB)} of ${r1(earlyMem.heapTotalMB)} MB)`,
+    );
+    log(
+      `server RSS after ${IDLE_MS / 1000} s idle ${idle.rssKB} kB with ${CLIENTS} clients: ${r1(rssPerClientKB)} kB per client (JS heap used ${r1(mem.heapUsedMB)} of ${r1(mem.heapTotalMB)} MB, external ${r1(mem.externalMB)} MB)`,
     );
 
     const callsPer = workers.map((_, i) =>

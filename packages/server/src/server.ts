@@ -239,8 +239,17 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   // A broadcast is one string pushed for many connections: encode it to UTF-8 once.
   const encoder = { text: '', buf: Buffer.alloc(0) };
   const bulkEncoder = { text: '', buf: Buffer.alloc(0) };
+  // Frames for one connection produced by one input (an answer and its events) leave in one
+  // writev: its socket is corked until the drain ends.
+  const netSocketOf = new WeakMap<WebSocket, Socket>();
+  const corked: Socket[] = [];
   const write = (connId: number, ws: WebSocket, text: string, enc: typeof encoder): void => {
     if (ws.readyState !== ws.OPEN) return;
+    const sock = netSocketOf.get(ws);
+    if (sock && enc === encoder && sock.writableCorked === 0) {
+      sock.cork();
+      corked.push(sock);
+    }
     if (ws.bufferedAmount > maxBuffered) {
       log.warn({ connId }, 'client too slow, dropping it');
       ws.terminate();
@@ -277,6 +286,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   };
   const drain = (): void => {
     for (const o of core.pollOutput()) apply(o);
+    for (const sock of corked.splice(0)) sock.uncork();
     encoder.text = '';
     encoder.buf = Buffer.alloc(0);
   };
@@ -319,6 +329,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     wss.handleUpgrade(req, socket, head, (ws) => {
       const connId = nextConnId++;
       sockets.set(connId, ws);
+      netSocketOf.set(ws, socket);
       perIp.set(ip, (perIp.get(ip) ?? 0) + 1);
       core.handleInput({ type: 'open', connId, address: ip }, Date.now());
       drain();

@@ -297,6 +297,21 @@ export class Store {
 
   // ---- calls ----
 
+  /**
+   * Runs `fn` (writes) in one transaction: one commit for a batch of call records instead of
+   * one per statement.
+   */
+  batch(fn: () => void): void {
+    this.#db.exec('BEGIN');
+    try {
+      fn();
+      this.#db.exec('COMMIT');
+    } catch (err) {
+      this.#db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+
   /** Records a new call. */
   insertCall(c: { callId: string; caller: string; callee: string; createdAt: number }): void {
     this.#stmt('INSERT INTO calls (call_id, caller, callee, created_at) VALUES (?, ?, ?, ?)').run(

@@ -217,8 +217,16 @@ test('every call is recorded with who, when, answered and end reason', async () 
   const store = new Store({ path: `${server.dataDir}/parloir.db` });
   try {
     const reasons = new Set<string>();
-    for (const c of clients)
-      for (const r of store.callsOf(c.userId)) if (r.endReason) reasons.add(r.endReason);
+    // Call records are committed in a batch per tick (~25 ms): wait for the last one.
+    await until(
+      () => {
+        for (const c of clients)
+          for (const r of store.callsOf(c.userId)) if (r.endReason) reasons.add(r.endReason);
+        return reasons.has('disconnected');
+      },
+      3000,
+      'call records committed',
+    );
     for (const r of ['hangup', 'rejected', 'cancelled', 'timeout', 'busy', 'dnd', 'disconnected']) {
       assert.ok(reasons.has(r), `a ${r} call is recorded (have ${[...reasons].join(',')})`);
     }

@@ -8,7 +8,7 @@
  *   core.handleInput({ type: 'tick' }, nowMs)   // every ~100 ms: timeouts, presence batches
  *
  * Persistence goes through the synchronous {@link Store} (node:sqlite), so an answer is only
- * emitted after its row is committed.
+ * emitted after its row is committed — except call records, committed in a batch per tick.
  */
 import {
   CLOSE_CODES,
@@ -716,9 +716,35 @@ export class SignalingCore implements CallDirectory {
       const window = Math.max(this.#o.presenceBatchMs, Math.min(1000, this.#sessions.size / 5));
       this.#nextFlushMs = nowMs + window;
     }
+    this.#flushRecords();
   }
 
   #nextScanMs = 0;
+
+  /** Call-record writes waiting for the next tick. */
+  #records: (() => void)[] = [];
+
+  /**
+   * Queues a call-record write. They are committed together at the next tick (every ~25 ms),
+   * so the request path (invite → ringing) pays no SQLite commit; a crash loses at most the
+   * records of that last tick. Chat messages are not batched (acked only once committed).
+   */
+  #record(write: () => void): void {
+    this.#records.push(write);
+  }
+
+  #flushRecords(): void {
+    if (this.#records.length === 0) return;
+    const writes = this.#records;
+    this.#records = [];
+    try {
+      this.#o.store.batch(() => {
+        for (const w of writes) w();
+      });
+    } catch (err) {
+      this.#o.log?.warn({ err, count: writes.length }, 'could not record calls');
+    }
+  }
 
   #scanTimeouts(nowMs: number): void {
     for (const conn of [...this.#conns.values()]) {
@@ -893,7 +919,7 @@ export class SignalingCore implements CallDirectory {
       // Glare (RFC 3261 §14.1 has the same race): the target is inviting us right now.
       if (mine.caller === to && mine.callee === s.userId && mine.state !== 'accepted') {
         this.#calls.forceAccept(mine, nowMs);
-        this.#o.store.answerCall(mine.callId, nowMs);
+        this.#record(() => this.#o.store.answerCall(mine.callId, nowMs));
         // Deterministic whichever invite the server saw first: the lower user id offers.
         const offerer = s.userId < to ? s.userId : to;
         this.#queueAfterResult(() => this.#announceAccepted(mine, nowMs, [s.userId, to], offerer));
@@ -907,17 +933,21 @@ export class SignalingCore implements CallDirectory {
       // Busy or do-not-disturb: the call ends at once; the caller learns why, the callee gets a
       // missed call. It never enters the live table, but it is recorded.
       const reason: CallEndReason = busy ? 'busy' : 'dnd';
-      this.#o.store.insertCall({ callId, caller: s.userId, callee: to, createdAt: nowMs });
+      this.#record(() =>
+        this.#o.store.insertCall({ callId, caller: s.userId, callee: to, createdAt: nowMs }),
+      );
       this.#queueAfterResult(() => {
         this.#event(s.conn, 'call.ended', { callId, reason });
         this.#event(callee.conn, 'call.missed', { callId, from: this.#peerInfo(s.userId), reason });
       });
       this.#stats.callsEnded[reason] = (this.#stats.callsEnded[reason] ?? 0) + 1;
-      this.#o.store.endCall(callId, nowMs, reason);
+      this.#record(() => this.#o.store.endCall(callId, nowMs, reason));
       return { callId };
     }
     this.#calls.create(callId, s.userId, to, nowMs);
-    this.#o.store.insertCall({ callId, caller: s.userId, callee: to, createdAt: nowMs });
+    this.#record(() =>
+      this.#o.store.insertCall({ callId, caller: s.userId, callee: to, createdAt: nowMs }),
+    );
     this.#queueAfterResult(() => {
       this.#event(callee.conn, 'call.incoming', { callId, from: this.#peerInfo(s.userId) });
     });
@@ -946,7 +976,7 @@ export class SignalingCore implements CallDirectory {
       if (caller)
         this.#queueAfterResult(() => this.#event(caller.conn, 'call.ringing', { callId }));
     } else if (r.effect === 'accepted') {
-      this.#o.store.answerCall(callId, nowMs);
+      this.#record(() => this.#o.store.answerCall(callId, nowMs));
       this.#queueAfterResult(() => this.#announceAccepted(call, nowMs, [call.caller, call.callee]));
     } else {
       const reason = r.reason ?? 'hangup';
@@ -1012,11 +1042,7 @@ export class SignalingCore implements CallDirectory {
 
   #recordEnd(call: LiveCall, reason: CallEndReason, nowMs: number): void {
     this.#stats.callsEnded[reason] = (this.#stats.callsEnded[reason] ?? 0) + 1;
-    try {
-      this.#o.store.endCall(call.callId, nowMs, reason);
-    } catch (err) {
-      this.#o.log?.warn({ err, callId: call.callId }, 'could not record call end');
-    }
+    this.#record(() => this.#o.store.endCall(call.callId, nowMs, reason));
   }
 
   // ---- chat --------------------------------------------------------------------------------
@@ -1171,6 +1197,7 @@ export class SignalingCore implements CallDirectory {
       this.#event(conn, 'server.shutdown', { reason });
       this.#close(conn, CLOSE_CODES.GOING_AWAY, reason);
     }
+    this.#flushRecords();
   }
 }
 
