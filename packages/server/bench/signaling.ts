@@ -1,7 +1,8 @@
 /**
  * bench:signaling — the signalling server under N clients and M calls on loopback.
  *
- *   npm run bench:signaling -- --clients 5000 --calls 1000 [--workers 4] [--rate 500] [--json]
+ *   npm run bench:signaling -- --clients 5000 --calls 1000 [--workers N] [--rate 500] [--json]
+ *     [--server-cpu-prof DIR]
  *
  * The server runs in its own process (`parloir server`, plain WS on 127.0.0.1), the load
  * generators in `--workers` other processes (signaling-worker.ts). Reports connect time, time
@@ -21,7 +22,8 @@ const { values } = parseArgs({
   options: {
     clients: { type: 'string', default: '5000' },
     calls: { type: 'string', default: '1000' },
-    workers: { type: 'string', default: '4' },
+    /** Load-generator processes; default one per core (2–4): more would oversubscribe the cores the server shares. */
+    workers: { type: 'string', default: String(Math.min(4, Math.max(2, cpus().length))) },
     rate: { type: 'string', default: '500' },
     json: { type: 'boolean', default: false },
     /** Directory for a V8 CPU profile of the server process (written when it exits). */
