@@ -17,6 +17,8 @@
  *
  * --json prints {latencyMs: {"10", "20"}, breakdownMs: {capture, encode, network, jitterBuffer,
  * playback}, cpuPctPerClient} (the breakdown is at 10 ms frames), plus baselineMs and ratio.
+ * `--cpu-seconds 0` skips the CPU part; `BENCH_DEBUG=1` prints per-click figures, the
+ * receiver's non-normal pulls and its jitter-buffer state.
  */
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -177,6 +179,7 @@ async function engineLatency(frameMs: number): Promise<{ total: number; breakdow
   receiver.start();
   sender.start();
   await sleep(600 + clicks * CLICK_EVERY_MS + 600);
+  if (process.env.BENCH_DEBUG) console.error('jb', (await receiver.snapshotNow()).jitterBuffer);
   await Promise.all([sender.stop(), receiver.stop()]);
   await Promise.all([ta.close(), tb.close()]);
   const totals: number[] = [];

@@ -52,6 +52,10 @@ export class MediaJitterBuffer implements JitterBufferPort {
       // A 5 ms tick (finer expand/accelerate steps, finer playout phase) but the same 10 ms
       // hysteresis above target as with a 10 ms tick before accelerating.
       accelerateAtTicks: 2,
+      // Start at the floor, not the media default 40 ms: the excess left after start-up is only
+      // cut while it is 10 ms or more above target, so starting high left 5–10 ms for the whole
+      // call (bench:call at 20 ms frames: 57–59 → 48–52 ms). A jittery start expands instead.
+      initialDelayMs: options.minMs,
     });
   }
 

@@ -102,8 +102,8 @@ test('bunched device pulls do not make the buffer time-stretch', async () => {
   const count = (d: PullDecision) => decisions.filter((x) => x === d).length;
   // After the start-up buffering, everything is played as decoded.
   assert.equal(count('expand'), 0, `expands ${count('expand')}`);
-  // The start-up target (40 ms) falls to the 20 ms floor after 50 packets: a few 5 ms cuts
-  // (the buffer's tick) in the first pulls after that, then none. (Pulling on the event loop's
+  // The buffer starts at its 20 ms floor: at most a few 5 ms cuts (the buffer's tick) while the
+  // delay history fills, then none. (Pulling on the event loop's
   // clock instead, this run expands ~150 times.)
   assert.ok(count('accelerate') <= 6, `accelerates ${count('accelerate')}`);
   assert.equal(count('plc') + count('fec'), 0);
