@@ -233,7 +233,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   // slices of at most BULK_SLICE_MS per event-loop turn, so a request arriving meanwhile (an
   // invite) is served between two slices instead of behind thousands of writes. A connection's
   // deferred frames are written before any later direct frame to it: per-connection order holds.
-  const bulk = new Map<number, string[]>();
+  const bulk = new Map<number, (string | Uint8Array)[]>();
   let pingQueue: WebSocket[] = [];
   let pumpScheduled = false;
   // A broadcast is one string pushed for many connections: encode it to UTF-8 once.
@@ -243,7 +243,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   // writev: its socket is corked until the drain ends.
   const netSocketOf = new WeakMap<WebSocket, Socket>();
   const corked: Socket[] = [];
-  const write = (connId: number, ws: WebSocket, text: string, enc: typeof encoder): void => {
+  const write = (
+    connId: number,
+    ws: WebSocket,
+    text: string | Uint8Array,
+    enc: typeof encoder,
+  ): void => {
     if (ws.readyState !== ws.OPEN) return;
     const sock = netSocketOf.get(ws);
     if (sock && enc === encoder && sock.writableCorked === 0) {
@@ -253,6 +258,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     if (ws.bufferedAmount > maxBuffered) {
       log.warn({ connId }, 'client too slow, dropping it');
       ws.terminate();
+      return;
+    }
+    if (typeof text !== 'string') {
+      ws.send(text, { binary: false });
       return;
     }
     if (text !== enc.text) {

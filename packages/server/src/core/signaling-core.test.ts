@@ -44,7 +44,8 @@ function collect(
   for (const o of core.pollOutput()) {
     if (o.type === 'send') {
       const list = sink.get(o.connId) ?? [];
-      list.push(JSON.parse(o.text) as Record<string, unknown>);
+      const text = typeof o.text === 'string' ? o.text : new TextDecoder().decode(o.text);
+      list.push(JSON.parse(text) as Record<string, unknown>);
       sink.set(o.connId, list);
     } else closes.push(o);
   }
@@ -262,7 +263,15 @@ test('presence: snapshots from the cached list stay exact through joins, leaves,
   flush();
   await join(6, 'e');
   assert.deepEqual(snapshotOf(6), ['c:available', 'd:available']);
-  await join(7, 'f');
+  await join(7, 'fé');
+  await join(8, 'g');
   assert.deepEqual(snapshotOf(7), ['a:away', 'c:available', 'd:available', 'e:available']);
+  assert.deepEqual(snapshotOf(8), [
+    'a:away',
+    'c:available',
+    'd:available',
+    'e:available',
+    'fé:available',
+  ]);
   store.close();
 });

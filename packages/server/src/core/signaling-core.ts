@@ -62,8 +62,9 @@ export type CoreOutput =
   /**
    * A text frame for `connId`. `bulk` frames (presence fan-out) may be deferred behind other
    * traffic (request answers, call events) but stay in order with the connection's other frames.
+   * `text` may come as its UTF-8 bytes (large presence snapshots).
    */
-  | { type: 'send'; connId: number; text: string; bulk?: true }
+  | { type: 'send'; connId: number; text: string | Uint8Array; bulk?: true }
   | { type: 'close'; connId: number; code: number; reason: string };
 
 /** Minimal structured logger (pino-compatible). */
@@ -179,6 +180,8 @@ interface Session {
 
 const textEncoder = new TextEncoder();
 const SNAPSHOT_PREFIX = '{"type":"presence.snapshot","users":[';
+const SNAPSHOT_PREFIX_BYTES = textEncoder.encode(SNAPSHOT_PREFIX);
+const SNAPSHOT_SUFFIX_BYTES = textEncoder.encode(']}');
 
 /** The signalling core. Also the relay's {@link CallDirectory}. */
 export class SignalingCore implements CallDirectory {
@@ -194,10 +197,14 @@ export class SignalingCore implements CallDirectory {
   #requests = new Map<string, Conn>();
   #diffJoined = new Map<string, UserInfo>();
   /**
-   * Comma-joined presence fragments of every online user as the others know them (snapshot
-   * body for a newcomer nobody blocks); undefined when it must be rebuilt.
+   * Comma-joined presence fragments (UTF-8, first #snapLen bytes) of every online user as the
+   * others know them: the snapshot body for a newcomer nobody blocks. Bytes, not a string, so
+   * the ~N×80-byte frame built at every connect lives outside the JS heap. Rebuilt when not
+   * #snapValid.
    */
-  #snapAll: string | undefined = '';
+  #snapBytes = new Uint8Array(64 * 1024);
+  #snapLen = 0;
+  #snapValid = true;
   /** blocked user → how many users block them. */
   #blockedBy = new Map<string, number>();
   #diffLeft = new Set<string>();
@@ -267,7 +274,7 @@ export class SignalingCore implements CallDirectory {
 
   // ---- output helpers ----------------------------------------------------------------------
 
-  #sendText(conn: Conn, text: string): void {
+  #sendText(conn: Conn, text: string | Uint8Array): void {
     if (conn.state === 'closed') return;
     this.#stats.framesOut++;
     this.#out.push({ type: 'send', connId: conn.id, text });
@@ -554,7 +561,7 @@ export class SignalingCore implements CallDirectory {
       // Resume: the same key reconnected while its old connection was still registered.
       const old = existing.conn;
       existing.conn = conn;
-      if (existing.name !== req.name) this.#snapAll = undefined;
+      if (existing.name !== req.name) this.#snapValid = false;
       existing.name = req.name;
       conn.session = existing;
       conn.state = 'ready';
@@ -618,7 +625,7 @@ export class SignalingCore implements CallDirectory {
   }
 
   /**
-   * The snapshot of a user entering: the cached list of everyone else (kept as one string,
+   * The snapshot of a user entering: the cached list of everyone else (kept as UTF-8 bytes,
    * appended to at each join and rebuilt only after a leave or a status change), then the
    * newcomer is appended. Costs a copy of the list, not N lookups and a join of N strings.
    * Someone blocking the newcomer needs a filtered list: {@link #sendSnapshot}.
@@ -626,20 +633,36 @@ export class SignalingCore implements CallDirectory {
   #sendFirstSnapshot(session: Session): void {
     if ((this.#blockedBy.get(session.userId) ?? 0) > 0) {
       this.#sendSnapshot(session);
-      this.#snapAll = undefined;
+      this.#snapValid = false;
       return;
     }
-    if (this.#snapAll === undefined) {
-      const parts: string[] = [];
-      for (const s of this.#sessions.values()) if (s !== session) parts.push(this.#fragmentOf(s));
-      this.#snapAll = parts.join(',');
+    if (!this.#snapValid) {
+      this.#snapLen = 0;
+      for (const s of this.#sessions.values()) if (s !== session) this.#snapAppend(s);
+      this.#snapValid = true;
     }
-    const text = `${SNAPSHOT_PREFIX}${this.#snapAll}]}`;
-    this.#sendText(session.conn, text);
-    // A slice of the (now flat) frame shares its storage; the next join appends to it.
-    const all = text.slice(SNAPSHOT_PREFIX.length, -2);
-    const own = this.#fragmentOf(session);
-    this.#snapAll = all === '' ? own : `${all},${own}`;
+    const frame = new Uint8Array(SNAPSHOT_PREFIX_BYTES.length + this.#snapLen + 2);
+    frame.set(SNAPSHOT_PREFIX_BYTES);
+    frame.set(this.#snapBytes.subarray(0, this.#snapLen), SNAPSHOT_PREFIX_BYTES.length);
+    frame.set(SNAPSHOT_SUFFIX_BYTES, frame.length - 2);
+    this.#sendText(session.conn, frame);
+    this.#snapAppend(session);
+  }
+
+  /** Appends `s`'s fragment to the cached snapshot body. */
+  #snapAppend(s: Session): void {
+    const fragment = this.#fragmentOf(s);
+    const need = this.#snapLen + 1 + fragment.length * 3;
+    if (need > this.#snapBytes.length) {
+      const grown = new Uint8Array(Math.max(need, this.#snapBytes.length * 2));
+      grown.set(this.#snapBytes.subarray(0, this.#snapLen));
+      this.#snapBytes = grown;
+    }
+    if (this.#snapLen > 0) this.#snapBytes[this.#snapLen++] = 0x2c; // ','
+    this.#snapLen += textEncoder.encodeInto(
+      fragment,
+      this.#snapBytes.subarray(this.#snapLen),
+    ).written;
   }
 
   #sendSnapshot(session: Session): void {
@@ -684,7 +707,7 @@ export class SignalingCore implements CallDirectory {
     if (!session || session.conn !== conn || wasState !== 'ready') return;
     // Last connection of this user: end its call, tell everyone.
     this.#sessions.delete(session.userId);
-    this.#snapAll = undefined;
+    this.#snapValid = false;
     const call = this.#calls.ofUser(session.userId);
     if (call) this.#endCall(call, 'disconnected', this.#nowHint, session.userId);
     this.#diffJoined.delete(session.userId);
@@ -769,7 +792,7 @@ export class SignalingCore implements CallDirectory {
       const s = this.#sessions.get(c.userId);
       if (s) s.announced = c.status;
     }
-    if (changed.length > 0) this.#snapAll = undefined;
+    if (changed.length > 0) this.#snapValid = false;
     this.#diffJoined.clear();
     this.#diffLeft.clear();
     this.#diffChanged.clear();
@@ -822,7 +845,7 @@ export class SignalingCore implements CallDirectory {
     const pendingJoin = this.#diffJoined.get(userId);
     if (pendingJoin) {
       pendingJoin.status = now;
-      if (s.announced !== now) this.#snapAll = undefined;
+      if (s.announced !== now) this.#snapValid = false;
       s.announced = now;
     } else if (now === s.announced) this.#diffChanged.delete(userId);
     else this.#diffChanged.set(userId, now);
