@@ -54,7 +54,7 @@ export class MediaJitterBuffer implements JitterBufferPort {
       accelerateAtTicks: 2,
       // Start at the floor, not the media default 40 ms: the excess left after start-up is only
       // cut while it is 10 ms or more above target, so starting high left 5–10 ms for the whole
-      // call (bench:call at 20 ms frames: 57–59 → 48–52 ms). A jittery start expands instead.
+      // call (bench:call at 20 ms frames: 57.6–58.3 → 47.4–49.2 ms). A jittery start expands instead.
       initialDelayMs: options.minMs,
     });
   }
