@@ -4,6 +4,7 @@
  * clients fit in one process; authentication is the real Ed25519 challenge-response.
  * Driven by the parent over IPC.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
 import {
   authSigningText,
@@ -136,6 +137,9 @@ function request(c: BenchClient, type: string, fields: object): void {
 async function runCalls(calls: number, ratePerSec: number): Promise<void> {
   const inviteToRinging: number[] = [];
   const inviteToIncoming: number[] = [];
+  // This process's own stalls (GC, bursts of frames) during the calls: part of every latency.
+  const lag = monitorEventLoopDelay({ resolution: 5 });
+  lag.enable();
   const acceptToNotified: number[] = [];
   let failures = 0;
   const one = (caller: BenchClient, callee: BenchClient) =>
@@ -198,7 +202,15 @@ async function runCalls(calls: number, ratePerSec: number): Promise<void> {
     pending.push(one(caller, callee));
   }
   await Promise.all(pending);
-  send({ ev: 'calls-done', inviteToRinging, inviteToIncoming, acceptToNotified, failures });
+  lag.disable();
+  send({
+    ev: 'calls-done',
+    inviteToRinging,
+    inviteToIncoming,
+    acceptToNotified,
+    failures,
+    loopLagMaxMs: lag.max / 1e6,
+  });
 }
 
 process.on('message', (m: ParentMsg) => {

@@ -167,6 +167,8 @@ type WorkerEv =
       inviteToIncoming: number[];
       acceptToNotified: number[];
       failures: number;
+      /** Worst event-loop delay of this load generator during the calls, ms. */
+      loopLagMaxMs: number;
     };
 
 function waitAll<T extends WorkerEv['ev']>(
@@ -313,7 +315,7 @@ async function main(): Promise<void> {
     phase(mark, 'calls phase');
     const after = await serverMetrics(url);
     log(
-      `  server during the calls: GC ${r1(after.gcMs - before.gcMs)} ms (major ${r1(after.gcMajorMs - before.gcMajorMs)} ms), worst event-loop delay ${r1(after.loopLagMaxMs)} ms`,
+      `  server during the calls: GC ${r1(after.gcMs - before.gcMs)} ms (major ${r1(after.gcMajorMs - before.gcMajorMs)} ms), worst event-loop delay ${r1(after.loopLagMaxMs)} ms; load generators' worst event-loop delay ${r1(Math.max(...done.map((d) => d.loopLagMaxMs)))} ms`,
     );
     const t1 = now();
     const cpu1 = procStat(pid).cpuSec;
