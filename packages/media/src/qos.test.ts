@@ -55,6 +55,28 @@ test('RFC 3550 §A.3: cumulative loss, fraction lost per interval, sequence wrap
   assert.equal(s.snapshot().cumulativeLost, 5, '§A.3: duplicates offset losses');
 });
 
+test('packets expected: highest − lowest + 1, across the wrap, with an early packet arriving late', () => {
+  const s = new RtpReceiveStats(48000);
+  assert.equal(s.snapshot().packetsExpected, 0, 'nothing received yet');
+  // 65534 .. 65535, 0 .. 7 (10 slots), 2 lost; then 65533 arrives last (reordered).
+  for (let k = 0; k < 10; k++) {
+    if (k !== 4 && k !== 6) s.onPacket({ sequenceNumber: (65534 + k) & 0xffff, timestamp: 0 }, 0);
+  }
+  let snap = s.snapshot();
+  assert.equal(snap.packetsExpected, 10);
+  assert.equal(snap.packetsExpected - snap.packetsReceived, snap.cumulativeLost);
+  s.onPacket({ sequenceNumber: 65533, timestamp: 0 }, 0);
+  snap = s.snapshot();
+  assert.equal(snap.packetsExpected, 11, 'the base moves down to the earliest packet');
+  assert.equal(snap.cumulativeLost, 2);
+  // Duplicates: received exceeds expected, cumulativeLost clamps at 0, expected does not move.
+  for (let k = 0; k < 4; k++) s.onPacket({ sequenceNumber: 7, timestamp: 0 }, 0);
+  snap = s.snapshot();
+  assert.equal(snap.packetsExpected, 11);
+  assert.equal(snap.packetsReceived, 13);
+  assert.equal(snap.cumulativeLost, 0);
+});
+
 test('RTT from LSR/DLSR: the RFC 3550 §6.4.1 worked example gives 6.125 s', () => {
   // A = 0xb710:8000 (46864.500 s), LSR = 0xb705:2000 (46853.125 s), DLSR = 0x0005:4000 (5.250 s).
   const rtt = rttFromReport(0xb7108000, 0xb7052000, 0x00054000);

@@ -23,6 +23,8 @@ export interface RtpReceiveSnapshot {
   packetsReceived: number;
   /** Extended highest sequence number received. */
   extendedHighestSeq: number;
+  /** Packets expected so far: extended highest − lowest sequence number received + 1 (§A.3). */
+  packetsExpected: number;
   /** Cumulative number of packets lost (§A.3; may be negative with duplicates), clamped ≥ 0. */
   cumulativeLost: number;
   /** Interarrival jitter, RTP timestamp units (§A.8). */
@@ -91,6 +93,7 @@ export class RtpReceiveStats {
     return {
       packetsReceived: this.#received,
       extendedHighestSeq: this.#maxSeq,
+      packetsExpected: expected,
       cumulativeLost: Math.max(0, expected - this.#received),
       jitterTs: this.#jitter,
       jitterMs: (this.#jitter * 1000) / this.#clockRate,

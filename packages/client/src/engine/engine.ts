@@ -4,7 +4,7 @@
  * Settings change mid-call without renegotiation; once a second it builds a QoS snapshot and, if
  * adaptation is on, applies the policy's changes.
  */
-import { parseOpusToc } from '@parloir/media';
+import { parseOpusToc, RtpReceiveStats } from '@parloir/media';
 import type { CallSettings, QosSnapshot, Suggestion } from '../qos-log/qos-log.ts';
 import type { ReceivedRtp, TransportStats } from '../transport/peer-transport.ts';
 import { EngineError } from './errors.ts';
@@ -185,13 +185,9 @@ export class CallEngine {
   /** Smoothed time between a pull and the playout of its first sample, ms. */
   #pullLeadMs: number | undefined;
   #captureClock = 0;
-  // Receive-side statistics (RFC 3550 §A.3 loss, §A.8 jitter).
-  #baseExt = -1;
-  #highestExt = -1;
-  #received = 0;
-  #jitterTicks = 0;
-  #lastTransit: number | undefined;
-  #prev = { expected: 0, received: 0, bytesSent: 0, bytesReceived: 0, tMs: 0, late: 0 };
+  /** Receive-side statistics (RFC 3550 §A.3 loss, §A.8 jitter): the media core's. */
+  readonly #rtpStats = new RtpReceiveStats(SAMPLES_PER_MS * 1000);
+  #prev = { bytesSent: 0, bytesReceived: 0, tMs: 0, late: 0 };
   #lastSnapshot: QosSnapshot | undefined;
   #suggestions: Suggestion[] = [];
 
@@ -324,26 +320,7 @@ export class CallEngine {
     if (!this.#running) return;
     const now = this.#now();
     this.#o.probes?.received?.(p, now);
-    // Extended sequence number for loss accounting (RFC 3550 §A.1).
-    let ext = p.sequenceNumber;
-    if (this.#highestExt < 0) {
-      this.#baseExt = ext;
-      this.#highestExt = ext;
-    } else {
-      ext = (this.#highestExt & ~0xffff) | p.sequenceNumber;
-      if (ext < this.#highestExt - 0x8000) ext += 0x10000;
-      else if (ext > this.#highestExt + 0x8000) ext -= 0x10000;
-      if (ext > this.#highestExt) this.#highestExt = ext;
-    }
-    this.#received++;
-    // RFC 3550 §A.8 interarrival jitter, in timestamp units.
-    const transit = now * SAMPLES_PER_MS - p.timestamp;
-    if (this.#lastTransit !== undefined) {
-      let d = Math.abs(transit - this.#lastTransit);
-      if (d > 0x7fff_ffff) d = 0;
-      this.#jitterTicks += (d - this.#jitterTicks) / 16;
-    }
-    this.#lastTransit = transit;
+    this.#rtpStats.onPacket(p, now);
     this.#o.jitterBuffer.push(p, now);
     // Play it from this wakeup: top the device queue up by the packet's duration plus a margin
     // for the next packet's arrival jitter, so the device's own timer (which would pull before
@@ -373,26 +350,28 @@ export class CallEngine {
         remoteCandidateType: undefined,
       };
     }
-    const expected = this.#highestExt < 0 ? 0 : this.#highestExt - this.#baseExt + 1;
-    const dExpected = expected - this.#prev.expected;
-    const dReceived = this.#received - this.#prev.received;
-    const lossPct = dExpected > 0 ? Math.max(0, (100 * (dExpected - dReceived)) / dExpected) : 0;
-    const cumulativeLossPct =
-      expected > 0 ? Math.max(0, (100 * (expected - this.#received)) / expected) : 0;
+    // Loss as exact percentages of the packets expected (not the 8-bit RTCP fraction).
+    const interval = this.#rtpStats.reportInterval();
+    const rx = this.#rtpStats.snapshot();
+    const dReceived = interval.received;
+    const lossPct =
+      interval.expected > 0
+        ? Math.max(0, (100 * (interval.expected - interval.received)) / interval.expected)
+        : 0;
+    const lost = rx.cumulativeLost;
+    const cumulativeLossPct = rx.packetsExpected > 0 ? (100 * lost) / rx.packetsExpected : 0;
     const dt = Math.max(1, now - this.#prev.tMs) / 1000;
     const sendKbps = ((ts.bytesSent - this.#prev.bytesSent) * 8) / 1000 / dt;
     const recvKbps = ((ts.bytesReceived - this.#prev.bytesReceived) * 8) / 1000 / dt;
     const jb = o.jitterBuffer.snapshot();
     const latePackets = Math.max(0, jb.latePackets - this.#prev.late);
     this.#prev = {
-      expected,
-      received: this.#received,
       bytesSent: ts.bytesSent,
       bytesReceived: ts.bytesReceived,
       tMs: now,
       late: jb.latePackets,
     };
-    const jitterMs = this.#jitterTicks / SAMPLES_PER_MS;
+    const jitterMs = rx.jitterMs;
     const s = this.#settings;
     const rttMs = ts.rttMs ?? null;
     // One-way mouth-to-ear estimate: half the RTT (network), the buffer, one frame of
@@ -400,7 +379,6 @@ export class CallEngine {
     const oneWayDelayMs = (rttMs ?? 0) / 2 + jb.delayMs + s.frameMs + 2 * s.periodMs;
     // G.107 Ppl is the loss the decoder has to conceal: packets rebuilt from in-band FEC are not
     // counted (they lose some quality, which G.107 has no term for; noted in docs/engine.md).
-    const lost = Math.max(0, expected - this.#received);
     const residual = lost === 0 ? 0 : Math.max(0, lost - jb.fecRecovered) / lost;
     const q = o.quality.assess({
       oneWayDelayMs,
