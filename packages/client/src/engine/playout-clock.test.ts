@@ -8,45 +8,21 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { ReceivedRtp, TransportStats } from '../transport/peer-transport.ts';
 import { CallEngine } from './engine.ts';
 import { MediaJitterBuffer } from './media-jitter-buffer.ts';
 import { MediaQualityModel } from './media-quality.ts';
 import { NativeOpusEncoder } from './native-adapters.ts';
 import type { PullDecision } from './ports.ts';
+import { fakeTransport, silentCapture } from './test-ports.ts';
 
 test('bunched device pulls do not make the buffer time-stretch', async () => {
   let now = 1000;
-  let listener: ((p: ReceivedRtp) => void) | undefined;
   let pull: ((out: Int16Array, clock: number, playAtMs: number) => void) | undefined;
-  const stats: TransportStats = {
-    rttMs: undefined,
-    remoteFractionLost: undefined,
-    remotePacketsLost: undefined,
-    packetsSent: 0,
-    bytesSent: 0,
-    packetsReceived: 0,
-    bytesReceived: 0,
-    path: 'direct',
-    localCandidateType: undefined,
-    remoteCandidateType: undefined,
-  };
+  const transport = fakeTransport();
   const decisions: PullDecision[] = [];
   const engine = new CallEngine({
-    transport: {
-      sendOpus: () => {},
-      on: (_e, l) => {
-        listener = l;
-        return () => (listener = undefined);
-      },
-      stats: () => Promise.resolve(stats),
-    },
-    capture: {
-      start: () => {},
-      setFrameSamples: () => {},
-      setPeriodMs: () => {},
-      close: () => Promise.resolve(),
-    },
+    transport: transport.port,
+    capture: silentCapture(),
     playback: {
       start: (p) => (pull = p),
       setPeriodMs: () => {},
@@ -61,7 +37,7 @@ test('bunched device pulls do not make the buffer time-stretch', async () => {
     probes: { played: (_o, _c, _n, d) => decisions.push(d) },
   });
   engine.start();
-  assert.ok(listener !== undefined && pull !== undefined);
+  assert.ok(transport.listening && pull !== undefined);
   const enc = new NativeOpusEncoder();
   const tone = new Int16Array(960);
   const out = new Int16Array(480);
@@ -74,7 +50,7 @@ test('bunched device pulls do not make the buffer time-stretch', async () => {
         tone[i] = Math.round(6000 * Math.sin((2 * Math.PI * 300 * (sent * 960 + i)) / 48000));
       }
       now = 1000 + sent * 20;
-      listener?.({
+      transport.deliver({
         sequenceNumber: sent & 0xffff,
         timestamp: sent * 960,
         ssrc: 7,

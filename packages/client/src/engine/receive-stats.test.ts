@@ -7,13 +7,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { JitterBufferSnapshot } from '../qos-log/qos-log.ts';
-import type { ReceivedRtp, TransportStats } from '../transport/peer-transport.ts';
 import { CallEngine } from './engine.ts';
+import { fakeTransport, silentCapture } from './test-ports.ts';
 
 /** An engine on fake ports; `arrive` delivers one packet at a given time. */
 function harness() {
   let now = 1000;
-  let listener: ((p: ReceivedRtp) => void) | undefined;
   const jb: JitterBufferSnapshot = {
     delayMs: 20,
     targetMs: 20,
@@ -24,33 +23,10 @@ function harness() {
     expand: 0,
   };
   const assessedLossPct: number[] = [];
-  const stats: TransportStats = {
-    rttMs: 10,
-    remoteFractionLost: undefined,
-    remotePacketsLost: undefined,
-    packetsSent: 0,
-    bytesSent: 0,
-    packetsReceived: 0,
-    bytesReceived: 0,
-    path: 'direct',
-    localCandidateType: undefined,
-    remoteCandidateType: undefined,
-  };
+  const transport = fakeTransport({ rttMs: 10 });
   const engine = new CallEngine({
-    transport: {
-      sendOpus: () => {},
-      on: (_e, l) => {
-        listener = l;
-        return () => (listener = undefined);
-      },
-      stats: () => Promise.resolve(stats),
-    },
-    capture: {
-      start: () => {},
-      setFrameSamples: () => {},
-      setPeriodMs: () => {},
-      close: () => Promise.resolve(),
-    },
+    transport: transport.port,
+    capture: silentCapture(),
     playback: { start: () => {}, setPeriodMs: () => {}, close: () => Promise.resolve() },
     encoder: {
       encode: () => Buffer.alloc(0),
@@ -79,9 +55,8 @@ function harness() {
   engine.start();
   const arrive = (seq: number, timestamp: number, atMs: number): void => {
     now = atMs;
-    assert.ok(listener !== undefined, 'engine listens for RTP');
     // 0xf8: a 20 ms Opus CELT frame (RFC 6716 §3.1), so the engine reads its duration.
-    listener({
+    const listening = transport.deliver({
       sequenceNumber: seq & 0xffff,
       timestamp: timestamp >>> 0,
       ssrc: 7,
@@ -90,6 +65,7 @@ function harness() {
       payload: Buffer.from([0xf8, 0, 0]),
       sizeBytes: 15,
     });
+    assert.ok(listening, 'engine listens for RTP');
   };
   return { engine, jb, assessedLossPct, arrive };
 }
