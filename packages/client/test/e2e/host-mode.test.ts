@@ -58,6 +58,9 @@ test('host approves one guest, refuses another, and talks with the approved one'
       `wav:${hostOut}`,
       '--host-address',
       '127.0.0.1',
+      // An ephemeral TURN port: the default 3478 collides with any other server on this machine.
+      '--turn-port',
+      '0',
     ],
     150_000,
   );
