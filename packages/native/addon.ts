@@ -85,8 +85,15 @@ export interface RawPcm {
   close(drain?: boolean): void;
 }
 
+export interface RawNativeTimer {
+  arm(delayMs: number): void;
+  disarm(): void;
+  close(): void;
+}
+
 export interface Addon {
   versions(): NativeVersions;
+  NativeTimer: new (callback: () => void) => RawNativeTimer;
   listPcmDevices(): RawPcmDevice[];
   opusPacketInfo(
     packet: Uint8Array,

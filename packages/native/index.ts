@@ -1,5 +1,6 @@
 /**
- * Typed wrapper over the Parloir N-API addon: libopus (RFC 6716) and ALSA PCM streams.
+ * Typed wrapper over the Parloir N-API addon: libopus (RFC 6716), ALSA PCM streams, the TURN
+ * forwarding thread and a libuv timer.
  * @module
  */
 import { addon, type NativeVersions } from './addon.ts';
@@ -9,6 +10,7 @@ export * from './errors.ts';
 export * from './opus.ts';
 export * from './alsa.ts';
 export * from './relay.ts';
+export * from './timer.ts';
 
 /** Reports the libasound and libopus versions the addon was built against. */
 export function versions(): NativeVersions {

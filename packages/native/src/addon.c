@@ -1,4 +1,5 @@
-// Parloir native addon: ALSA (libasound), libopus and the TURN forwarding thread behind N-API.
+// Parloir native addon: ALSA (libasound), libopus, the TURN forwarding thread and a libuv timer
+// behind N-API.
 #include <alsa/asoundlib.h>
 #include <opus.h>
 #include <stdarg.h>
@@ -112,5 +113,6 @@ NAPI_MODULE_INIT() {
   pn_opus_init(env, exports);
   pn_pcm_init(env, exports);
   pn_relay_init(env, exports);
+  pn_timer_init(env, exports);
   return exports;
 }

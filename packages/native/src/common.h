@@ -37,5 +37,6 @@ void pn_set_str(napi_env env, napi_value obj, const char *key, const char *v);
 napi_value pn_opus_init(napi_env env, napi_value exports);
 napi_value pn_pcm_init(napi_env env, napi_value exports);
 napi_value pn_relay_init(napi_env env, napi_value exports);
+napi_value pn_timer_init(napi_env env, napi_value exports);
 
 #endif

@@ -8,9 +8,12 @@
  * per pulled frame, at the right time, instead of polling). A caller that is awake anyway — the
  * call engine when a packet has just arrived — can {@link Playout.service} the loop then and top
  * the queue up a little further, so the timer usually never fires: one process wakeup fewer per
- * frame, and the frame just received plays with no wait in the jitter buffer.
+ * frame, and the frame just received plays with no wait in the jitter buffer. The timer is a
+ * {@link NativeTimer}, not `setTimeout`: pushed back at every packet, a `setTimeout` would still
+ * wake the process at each replaced expiry (one idle wakeup per packet; see native/timer.ts).
  * @module
  */
+import { NativeTimer } from '@parloir/native';
 import { AudioError } from './errors.ts';
 import type { PlaybackStream } from './types.ts';
 
@@ -61,7 +64,6 @@ export function startPlayout(stream: PlaybackStream, options: PlayoutOptions): P
   }
   const minWaitMs = Math.max(1, options.minWaitMs ?? 1);
   let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
   const target = (): number => options.targetQueuedSamples ?? 2 * frame;
   const fill = (ahead: number): void => {
     const want = target() + ahead;
@@ -78,16 +80,15 @@ export function startPlayout(stream: PlaybackStream, options: PlayoutOptions): P
   const arm = (): void => {
     if (stopped) return;
     const ms = ((stream.queuedSamples - target()) * 1000) / stream.sampleRate;
-    if (timer !== undefined) clearTimeout(timer);
-    timer = setTimeout(onTimer, Math.max(minWaitMs, ms));
+    timer.arm(Math.max(minWaitMs, ms));
   };
   const onTimer = (): void => {
-    timer = undefined;
-    // Node's timers run on the event loop's cached clock, so one may fire up to ~1 ms early:
+    // libuv timers count whole ms on the event loop's clock, so one may fire up to ~1 ms early:
     // pull if the queue is within 1 ms of the target rather than wake again for that.
     fill(Math.round(stream.sampleRate / 1000));
     arm();
   };
+  const timer = new NativeTimer(onTimer);
   onTimer();
   return {
     setFrameSamples(samples: number) {
@@ -101,8 +102,7 @@ export function startPlayout(stream: PlaybackStream, options: PlayoutOptions): P
     },
     stop() {
       stopped = true;
-      if (timer !== undefined) clearTimeout(timer);
-      timer = undefined;
+      timer.close();
     },
   };
 }
