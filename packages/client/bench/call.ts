@@ -13,14 +13,19 @@
  * 2. CPU per client: a 30 s call between `parloir answer` and `parloir call` (separate
  *    processes, real server, 20 ms frames, 32 kbit/s, speech in, null out); process CPU seconds
  *    (/proc/PID/stat utime+stime) over wall seconds between "connected" and just before the
- *    hang-up, averaged over the two clients.
+ *    hang-up, averaged over the two clients. Floor, measured in the same run and the same way:
+ *    two bare Node processes (`udp-floor.ts`) exchanging a 108-byte datagram every 20 ms each
+ *    way from a timer — the call's packet I/O on Node's event loop and nothing else.
  *
  * --json prints {latencyMs: {"10", "20"}, breakdownMs: {capture, encode, network, jitterBuffer,
- * playback}, cpuPctPerClient} (the breakdown is at 10 ms frames), plus baselineMs and ratio.
+ * playback}, cpuPctPerClient} (the breakdown is at 10 ms frames), plus baselineMs and ratio
+ * (latency against the raw-UDP baseline), cpuFloorPct and cpuRatio (CPU against the floor).
  * `--cpu-seconds 0` skips the CPU part; `BENCH_DEBUG=1` prints per-click figures, the
  * receiver's non-normal pulls and its jitter-buffer state.
  */
+import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -269,6 +274,61 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks; USER_HZ is 100 on Linux
 }
 
+/** Samples the CPU of `pids` over `seconds` (after a 1 s warm-up), % of one core each. */
+async function cpuOver(pids: number[], seconds: number): Promise<number[]> {
+  await sleep(1000);
+  const c0 = pids.map(cpuSeconds);
+  const t0 = performance.now();
+  await sleep(seconds * 1000);
+  const c1 = pids.map(cpuSeconds);
+  const wall = (performance.now() - t0) / 1000;
+  return c1.map((c, i) => (100 * (c - (c0[i] ?? 0))) / wall);
+}
+
+/**
+ * The floor: two bare Node processes exchanging one 108-byte datagram (an SRTP packet at
+ * 32 kbit/s, 20 ms) per 20 ms each way from a timer, the I/O pattern of a call and nothing else.
+ * Average CPU per process, measured as the clients are.
+ */
+async function cpuFloor(seconds: number): Promise<number> {
+  const script = join(import.meta.dirname, 'udp-floor.ts');
+  const kids = [0, 1].map(() => {
+    const k = spawn(process.execPath, [script, '20', '108'], { stdio: 'pipe' });
+    const out = { stdout: '', stderr: '' };
+    k.stdout.on('data', (d: Buffer) => (out.stdout += d.toString('utf8')));
+    k.stderr.on('data', (d: Buffer) => (out.stderr += d.toString('utf8')));
+    return { k, out, exited: once(k, 'exit') };
+  });
+  try {
+    const ports: number[] = [];
+    for (const { out, k } of kids) {
+      for (let i = 0; i < 400 && !/port=\d+/.test(out.stdout); i++) {
+        if (k.exitCode !== null) throw new Error(`udp-floor exited: ${out.stderr}`);
+        await sleep(25);
+      }
+      ports.push(Number(/port=(\d+)/.exec(out.stdout)?.[1]));
+    }
+    kids[0]?.k.stdin.write(`${ports[1]}\n`);
+    kids[1]?.k.stdin.write(`${ports[0]}\n`);
+    const pct = await cpuOver(
+      kids.map(({ k }) => k.pid ?? 0),
+      seconds,
+    );
+    for (const { k } of kids) k.stdin.end();
+    await Promise.all(kids.map(({ exited }) => exited));
+    // Each must have received about one datagram per 20 ms, or the floor is not the call's I/O.
+    for (const { out } of kids) {
+      const received = Number(/received=(\d+)/.exec(out.stderr)?.[1] ?? 0);
+      if (received < (seconds * 1000 * 0.9) / 20) {
+        throw new Error(`udp-floor received only ${received} datagrams: ${out.stderr}`);
+      }
+    }
+    return pct.reduce((a, b) => a + b, 0) / pct.length;
+  } finally {
+    for (const { k } of kids) if (k.exitCode === null) k.kill();
+  }
+}
+
 async function cpuPerClient(seconds: number): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'parloir-bench-'));
   const srv = await startTestServer();
@@ -302,16 +362,9 @@ async function cpuPerClient(seconds: number): Promise<number> {
     });
     await waitForStderr(alice, /connected to bob/);
     await waitForOutput(bob, /connected to alice/, 'stderr');
-    const pids = [alice.child.pid ?? 0, bob.child.pid ?? 0];
-    // Skip the first second (jitter-buffer warm-up, first RTCP).
-    await sleep(1000);
-    const c0 = pids.map(cpuSeconds);
-    const t0 = performance.now();
-    await sleep(seconds * 1000);
-    const c1 = pids.map(cpuSeconds);
-    const wall = (performance.now() - t0) / 1000;
+    // The first second is skipped (jitter-buffer warm-up, first RTCP).
+    const pct = await cpuOver([alice.child.pid ?? 0, bob.child.pid ?? 0], seconds);
     await Promise.all([alice.done, bob.done]);
-    const pct = c1.map((c, i) => (100 * (c - (c0[i] ?? 0))) / wall);
     return pct.reduce((a, b) => a + b, 0) / pct.length;
   } finally {
     await srv.close();
@@ -325,6 +378,7 @@ const baseline = await baselineLatency();
 // --cpu-seconds 0 skips the CPU measurement (latency only).
 const cpuSecs = Number(values['cpu-seconds']);
 const cpu = cpuSecs > 0 ? await cpuPerClient(cpuSecs) : Number.NaN;
+const floor = cpuSecs > 0 ? await cpuFloor(cpuSecs) : Number.NaN;
 const round = (v: number): number => Math.round(v * 10) / 10;
 const result = {
   latencyMs: { '10': round(at10.total), '20': round(at20.total) },
@@ -335,6 +389,8 @@ const result = {
     ]),
   ),
   cpuPctPerClient: round(cpu),
+  cpuFloorPct: round(floor),
+  cpuRatio: round(cpu / floor),
   baselineMs: round(baseline),
   ratio: round(at10.total / baseline),
 };
@@ -352,5 +408,8 @@ else {
   );
   console.log(
     `CPU per client, ${values['cpu-seconds']} s call at 20 ms / 32 kbit/s: ${result.cpuPctPerClient} % of one core (target ≤ 3 %)`,
+  );
+  console.log(
+    `  floor (bare Node, same datagram rate and size each way, no media): ${result.cpuFloorPct} %; ratio ${result.cpuRatio}×`,
   );
 }
