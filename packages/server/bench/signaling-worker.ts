@@ -137,9 +137,20 @@ function request(c: BenchClient, type: string, fields: object): void {
 async function runCalls(calls: number, ratePerSec: number): Promise<void> {
   const inviteToRinging: number[] = [];
   const inviteToIncoming: number[] = [];
+  /** Wall-clock send time (Unix ms) of each invite, in the order of inviteToRinging. */
+  const inviteAt: number[] = [];
   // This process's own stalls (GC, bursts of frames) during the calls: part of every latency.
   const lag = monitorEventLoopDelay({ resolution: 5 });
   lag.enable();
+  // ...and when: stalls ≥ 4 ms of a 2 ms timer, wall clock (Unix ms), for --trace.
+  const stalls: { at: number; ms: number }[] = [];
+  let lastTick = now();
+  const stallTimer = setInterval(() => {
+    const t = now();
+    if (t - lastTick - 2 >= 4 && stalls.length < 10_000)
+      stalls.push({ at: lastTick + 2, ms: t - lastTick - 2 });
+    lastTick = t;
+  }, 2);
   const acceptToNotified: number[] = [];
   let failures = 0;
   const one = (caller: BenchClient, callee: BenchClient) =>
@@ -167,6 +178,7 @@ async function runCalls(calls: number, ratePerSec: number): Promise<void> {
       caller.onFrame = (f) => {
         if (f.type === 'call.ringing') {
           inviteToRinging.push(now() - tInvite);
+          inviteAt.push(tInvite);
         } else if (f.type === 'call.accepted') bothNotified();
         else if (f.type === 'call.ended') finish();
         else if (f.type === 'error') {
@@ -203,13 +215,16 @@ async function runCalls(calls: number, ratePerSec: number): Promise<void> {
   }
   await Promise.all(pending);
   lag.disable();
+  clearInterval(stallTimer);
   send({
     ev: 'calls-done',
     inviteToRinging,
     inviteToIncoming,
+    inviteAt,
     acceptToNotified,
     failures,
     loopLagMaxMs: lag.max / 1e6,
+    stalls,
   });
 }
 

@@ -2,7 +2,7 @@
  * bench:signaling — the signalling server under N clients and M calls on loopback.
  *
  *   npm run bench:signaling -- --clients 5000 --calls 1000 [--workers N] [--rate 500] [--json]
- *     [--server-cpu-prof DIR]
+ *     [--server-cpu-prof DIR] [--trace] [--server-node-flag FLAG]…
  *
  * The server runs in its own process (`parloir server`, plain WS on 127.0.0.1), the load
  * generators in `--workers` other processes (signaling-worker.ts). Reports connect time, time
@@ -12,7 +12,7 @@
  * invite→ringing is printed as a ratio to it.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -28,6 +28,13 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     /** Directory for a V8 CPU profile of the server process (written when it exits). */
     'server-cpu-prof': { type: 'string' },
+    /**
+     * Preload signaling-probe.ts into the server: GC pauses, event-loop stalls, SQLite commits
+     * and /metrics collections with timestamps, lined up with the slowest invites.
+     */
+    trace: { type: 'boolean', default: false },
+    /** Extra node flag for the server process (repeatable), e.g. --max-semi-space-size=16. */
+    'server-node-flag': { type: 'string', multiple: true, default: [] },
   },
 });
 const CLIENTS = Number(values.clients);
@@ -83,17 +90,94 @@ async function serverMetrics(wsUrl: string): Promise<{
   };
 }
 
+/**
+ * CPU time used by every other process on the machine (user + system, with reaped children),
+ * s: other helpers' builds and tests share the 2 cores and show up as server stalls.
+ */
+function othersCpuSec(exclude: Set<number>): number {
+  let sum = 0;
+  for (const name of readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid) || exclude.has(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      sum += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return sum / CLK_TCK;
+}
+
+interface ProbeEvent {
+  at: number;
+  ms: number;
+  what: string;
+}
+
+/**
+ * --trace: the server probe's events (signaling-probe.ts) during [from, to] summed by kind, and
+ * for each invite slower than `slowMs` (at most 40, slowest first) the events overlapping it.
+ */
+async function traceReport(
+  server: ChildProcess,
+  dataDir: string,
+  invites: { at: number; ms: number }[],
+  generatorStalls: ProbeEvent[],
+  from: number,
+  to: number,
+  slowMs: number,
+): Promise<void> {
+  server.kill('SIGUSR2');
+  const file = probeFile(dataDir);
+  for (let i = 0; i < 50 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 50));
+  await new Promise((r) => setTimeout(r, 200));
+  const all = JSON.parse(readFileSync(file, 'utf8')) as ProbeEvent[];
+  const scrapes = all.filter((e) => e.what.startsWith('metrics'));
+  log(
+    `  /metrics scrapes (whole run, ${scrapes.length}): ${scrapes.map((e) => `${r1(e.ms)} ms ${e.what.slice(8)}${e.at + e.ms >= from && e.at <= to ? ' DURING THE CALLS' : ''}`).join(', ')}`,
+  );
+  const events = [...all, ...generatorStalls].filter((e) => e.at + e.ms >= from && e.at <= to);
+  const kinds = new Map<string, { n: number; sum: number; max: number }>();
+  for (const e of events) {
+    const k = e.what.startsWith('metrics') ? 'metrics' : e.what;
+    const v = kinds.get(k) ?? { n: 0, sum: 0, max: 0 };
+    v.n++;
+    v.sum += e.ms;
+    v.max = Math.max(v.max, e.ms);
+    kinds.set(k, v);
+  }
+  log(`  server probe (and generator stalls) during the calls (${r1((to - from) / 1000)} s):`);
+  for (const [k, v] of kinds) log(`    ${k}: ${v.n}× total ${r1(v.sum)} ms, worst ${r1(v.max)} ms`);
+  const slow = invites.filter((i) => i.ms > slowMs).sort((a, b) => b.ms - a.ms);
+  log(`  ${slow.length} invites over ${r1(slowMs)} ms; the slowest with what overlapped them:`);
+  for (const inv of slow.slice(0, 40)) {
+    const over = events
+      .filter((e) => e.at + e.ms >= inv.at && e.at <= inv.at + inv.ms)
+      .map((e) => `${e.what} ${r1(e.ms)} ms @${r1(e.at - inv.at)}`);
+    log(
+      `    +${r1((inv.at - from) / 1000)} s ${r1(inv.ms)} ms: ${over.join('; ') || '(nothing recorded)'}`,
+    );
+  }
+}
+
 function pct(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 }
 const r1 = (x: number) => Math.round(x * 10) / 10;
 
+/** Where the server's probe (--trace) writes its events on SIGUSR2. */
+const probeFile = (dataDir: string) => join(dataDir, 'probe.json');
+
 async function startServerProcess(dataDir: string): Promise<{ proc: ChildProcess; url: string }> {
   const cli = resolve(import.meta.dirname, '../../client/src/cli.ts');
   const proc = spawn(
     process.execPath,
     [
+      ...(values['server-node-flag'] ?? []),
+      ...(values.trace ? ['--import', resolve(import.meta.dirname, 'signaling-probe.ts')] : []),
       ...(values['server-cpu-prof']
         ? ['--cpu-prof', '--cpu-prof-dir', values['server-cpu-prof']]
         : []),
@@ -112,7 +196,10 @@ async function startServerProcess(dataDir: string): Promise<{ proc: ChildProcess
       '--max-connections-per-ip',
       '1000000',
     ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, PARLOIR_BENCH_PROBE: probeFile(dataDir) },
+    },
   );
   let out = '';
   const url = await new Promise<string>((res, rej) => {
@@ -165,10 +252,14 @@ type WorkerEv =
       inviteToRinging: number[];
       /** Invite sent → the callee's `call.incoming` (first half of invite→ringing). */
       inviteToIncoming: number[];
+      /** Wall-clock send time (Unix ms) of each invite, in the order of inviteToRinging. */
+      inviteAt: number[];
       acceptToNotified: number[];
       failures: number;
       /** Worst event-loop delay of this load generator during the calls, ms. */
       loopLagMaxMs: number;
+      /** This generator's event-loop stalls during the calls: start (Unix ms), length (ms). */
+      stalls: { at: number; ms: number }[];
     };
 
 function waitAll<T extends WorkerEv['ev']>(
@@ -303,6 +394,9 @@ async function main(): Promise<void> {
       extra -= add;
     }
     const before = await serverMetrics(url);
+    const ours = new Set([process.pid, pid, ...workers.map((w) => w.pid as number)]);
+    const others0 = othersCpuSec(ours);
+    const callsFrom = now();
     const callsP = waitAll(workers, 'calls-done', 300_000);
     workers.forEach((w, i) =>
       w.send({
@@ -312,11 +406,33 @@ async function main(): Promise<void> {
       }),
     );
     const done = await callsP;
+    const callsTo = now();
+    const others = othersCpuSec(ours) - others0;
     phase(mark, 'calls phase');
+    const othersPct = (others / ((callsTo - callsFrom) / 1000)) * 100;
+    log(`  other processes on the machine during the calls: ${r1(othersPct)} % of one core`);
     const after = await serverMetrics(url);
     log(
       `  server during the calls: GC ${r1(after.gcMs - before.gcMs)} ms (major ${r1(after.gcMajorMs - before.gcMajorMs)} ms), worst event-loop delay ${r1(after.loopLagMaxMs)} ms; load generators' worst event-loop delay ${r1(Math.max(...done.map((d) => d.loopLagMaxMs)))} ms`,
     );
+    if (values.trace) {
+      const invites = done.flatMap((d) =>
+        d.inviteToRinging.map((ms, i) => ({ at: d.inviteAt[i] as number, ms })),
+      );
+      const sorted = invites.map((i) => i.ms).sort((a, b) => a - b);
+      const generatorStalls = done.flatMap((d, w) =>
+        d.stalls.map((st) => ({ ...st, what: `generator ${w} stall` })),
+      );
+      await traceReport(
+        server,
+        dataDir,
+        invites,
+        generatorStalls,
+        callsFrom,
+        callsTo,
+        Math.min(20, pct(sorted, 98)),
+      );
+    }
     const t1 = now();
     const cpu1 = procStat(pid).cpuSec;
     const inv = done.flatMap((d) => d.inviteToRinging).sort((a, b) => a - b);
@@ -349,6 +465,11 @@ async function main(): Promise<void> {
           acceptToNotifiedP99Ms: r1(pct(acc, 99)),
           rssPerClientKB: r1(rssPerClientKB),
           serverCpuPct: r1(serverCpuPct),
+          // Diagnostics of the calls phase (see the log lines).
+          serverLoopLagMaxMs: r1(after.loopLagMaxMs),
+          serverGcMs: r1(after.gcMs - before.gcMs),
+          generatorLoopLagMaxMs: r1(Math.max(...done.map((d) => d.loopLagMaxMs))),
+          otherProcessesCpuPct: r1(othersPct),
         }),
       );
     }
