@@ -15,13 +15,13 @@ import type { AddressInfo, Socket } from 'node:net';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { Registry } from 'prom-client';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { MAX_FRAME_BYTES } from '@parloir/protocol';
 import { SignalingCore, type CoreOutput, type HostModeOptions } from './core/signaling-core.ts';
 import type { BucketConfig } from './core/token-bucket.ts';
 import { ServerError } from './errors.ts';
-import { registerSignalingMetrics } from './metrics.ts';
+import { registerProcessMetrics, registerSignalingMetrics } from './metrics.ts';
 import type { MediaRelay } from './relay-types.ts';
 import { serveStatic } from './static-files.ts';
 import { Store } from './store.ts';
@@ -178,9 +178,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     ...(options.relay ? { relay: options.relay } : {}),
   });
   const registry = options.registry ?? new Registry();
-  // Node process metrics (heap, RSS, event-loop lag), once per registry even when shared.
-  if (!registry.getSingleMetric('nodejs_heap_size_used_bytes'))
-    collectDefaultMetrics({ register: registry });
+  registerProcessMetrics(registry);
   registerSignalingMetrics(registry, () => core.stats());
   const webRoot = options.webRoot === null ? undefined : (options.webRoot ?? defaultWebRoot());
   const maxPerIp = options.maxConnectionsPerIp ?? 32;
