@@ -11,6 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { PerformanceObserver, constants, type PerformanceEntry } from 'node:perf_hooks';
 import { DatabaseSync } from 'node:sqlite';
+import { WebSocket } from 'ws';
 import { SignalingCore, type CoreInput } from '../src/core/signaling-core.ts';
 
 /** One recorded event: start (Unix ms), duration (ms), what. */
@@ -102,6 +103,28 @@ core.handleInput = function (this: SignalingCore, input: CoreInput, nowMs: numbe
     });
 };
 
+// Keepalive rounds: the server pings every connection (the clients' pongs come back in a burst).
+// eslint-disable-next-line @typescript-eslint/unbound-method -- called with .call(this)
+const ping = WebSocket.prototype.ping;
+let lastPing = 0;
+let roundStart = 0;
+let roundPings = 0;
+WebSocket.prototype.ping = function (this: WebSocket, ...args: Parameters<WebSocket['ping']>) {
+  const t = performance.now();
+  if (t - lastPing > 500) {
+    if (roundPings > 0)
+      push({ at: wall(roundStart), ms: lastPing - roundStart, what: `ping round (${roundPings})` });
+    roundStart = t;
+    roundPings = 0;
+  }
+  roundPings++;
+  lastPing = t;
+  ping.apply(this, args);
+};
+
 process.on('SIGUSR2', () => {
+  if (roundPings > 0)
+    push({ at: wall(roundStart), ms: lastPing - roundStart, what: `ping round (${roundPings})` });
+  roundPings = 0;
   if (file) writeFileSync(file, JSON.stringify(events));
 });
