@@ -125,6 +125,8 @@ export function defaultWebRoot(): string | undefined {
 const BULK_SLICE_MS = 1;
 /** WebSocket pings sent per deferred-lane turn (≈ 10 µs each). */
 const PINGS_PER_TURN = 128;
+/** Keepalive pings are spread over this many groups of connections per ping interval. */
+const PING_GROUPS = 40;
 
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
@@ -231,30 +233,33 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const perIp = new Map<string, number>();
   let nextConnId = 1;
 
-  // Two lanes. Answers and call events are written at once. Presence fan-out (`bulk`: one
-  // frame for every online user per batch) and keepalive pings go to a deferred lane written in
-  // slices of at most BULK_SLICE_MS per event-loop turn, so a request arriving meanwhile (an
-  // invite) is served between two slices instead of behind thousands of writes. A connection's
-  // deferred frames are written before any later direct frame to it: per-connection order holds.
-  const bulk = new Map<number, (string | Uint8Array)[]>();
-  let pingQueue: WebSocket[] = [];
+  // Two lanes. Answers and call events are written at once. Presence fan-out (one frame for
+  // every online user per batch) and keepalive pings go to a deferred lane written in slices of
+  // at most BULK_SLICE_MS per event-loop turn, so a request arriving meanwhile (an invite) is
+  // served between two slices instead of behind thousands of writes. The lane is a FIFO of
+  // items, each one encoded frame and the connections still owed it (a broadcast is one item,
+  // not one entry per user). Before any direct frame to a connection, the frames the lane still
+  // owes it are written (and crossed off): per-connection order holds.
+  interface BulkItem {
+    buf: Buffer;
+    /** Recipients; 0 = already written (connection ids start at 1). */
+    conns: number[];
+    /** First recipient not yet visited by the pump. */
+    next: number;
+  }
+  const bulkQ: BulkItem[] = [];
+  const pingQueue: WebSocket[] = [];
   let pumpScheduled = false;
-  // A broadcast is one string pushed for many connections: encode it to UTF-8 once.
+  // A direct string sent to several connections in one drain is encoded to UTF-8 once.
   const encoder = { text: '', buf: Buffer.alloc(0) };
-  const bulkEncoder = { text: '', buf: Buffer.alloc(0) };
   // Frames for one connection produced by one input (an answer and its events) leave in one
   // writev: its socket is corked until the drain ends.
   const netSocketOf = new WeakMap<WebSocket, Socket>();
   const corked: Socket[] = [];
-  const write = (
-    connId: number,
-    ws: WebSocket,
-    text: string | Uint8Array,
-    enc: typeof encoder,
-  ): void => {
+  const send = (connId: number, ws: WebSocket, data: Uint8Array, direct: boolean): void => {
     if (ws.readyState !== ws.OPEN) return;
     const sock = netSocketOf.get(ws);
-    if (sock && enc === encoder && sock.writableCorked === 0) {
+    if (direct && sock && sock.writableCorked === 0) {
       sock.cork();
       corked.push(sock);
     }
@@ -263,15 +268,24 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       ws.terminate();
       return;
     }
-    if (typeof text !== 'string') {
-      ws.send(text, { binary: false });
-      return;
+    ws.send(data, { binary: false });
+  };
+  const sendDirect = (connId: number, ws: WebSocket, text: string | Uint8Array): void => {
+    if (typeof text !== 'string') return send(connId, ws, text, true);
+    if (text !== encoder.text) {
+      encoder.text = text;
+      encoder.buf = Buffer.from(text, 'utf8');
     }
-    if (text !== enc.text) {
-      enc.text = text;
-      enc.buf = Buffer.from(text, 'utf8');
+    send(connId, ws, encoder.buf, true);
+  };
+  /** Writes what the deferred lane still owes `connId`, in lane order. */
+  const catchUp = (connId: number, ws: WebSocket): void => {
+    for (const item of bulkQ) {
+      const i = item.conns.indexOf(connId, item.next);
+      if (i < 0) continue;
+      item.conns[i] = 0;
+      send(connId, ws, item.buf, false);
     }
-    ws.send(enc.buf, { binary: false });
   };
   const pump = (): void => {
     pumpScheduled = false;
@@ -280,16 +294,20 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     // (idle clients would then miss the ping timeout).
     for (const ws of pingQueue.splice(-PINGS_PER_TURN)) if (ws.readyState === ws.OPEN) ws.ping();
     let n = 0;
-    for (const [connId, frames] of bulk) {
-      bulk.delete(connId);
-      const ws = sockets.get(connId);
-      if (ws) for (const text of frames) write(connId, ws, text, bulkEncoder);
-      if ((++n & 31) === 0 && performance.now() >= until) break;
+    slice: while (bulkQ.length > 0) {
+      const item = bulkQ[0] as BulkItem;
+      const { conns } = item;
+      while (item.next < conns.length) {
+        const connId = conns[item.next++] as number;
+        if (connId !== 0) {
+          const ws = sockets.get(connId);
+          if (ws) send(connId, ws, item.buf, false);
+        }
+        if ((++n & 31) === 0 && performance.now() >= until) break slice;
+      }
+      bulkQ.shift();
     }
-    if (bulk.size === 0 && pingQueue.length === 0) {
-      bulkEncoder.text = '';
-      bulkEncoder.buf = Buffer.alloc(0);
-    } else schedulePump();
+    if (bulkQ.length > 0 || pingQueue.length > 0) schedulePump();
   };
   const schedulePump = (): void => {
     if (pumpScheduled) return;
@@ -303,22 +321,22 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     encoder.buf = Buffer.alloc(0);
   };
   const apply = (o: CoreOutput): void => {
-    const ws = sockets.get(o.connId);
-    if (!ws) return;
-    if (o.type === 'send' && o.bulk) {
-      const frames = bulk.get(o.connId);
-      if (frames) frames.push(o.text);
-      else bulk.set(o.connId, [o.text]);
+    if (o.type === 'broadcast') {
+      bulkQ.push({ buf: Buffer.from(o.text, 'utf8'), conns: o.connIds, next: 0 });
       schedulePump();
       return;
     }
-    const deferred = bulk.get(o.connId);
-    if (deferred) {
-      bulk.delete(o.connId);
-      for (const text of deferred) write(o.connId, ws, text, bulkEncoder);
+    const ws = sockets.get(o.connId);
+    if (!ws) return;
+    if (o.type === 'send' && o.bulk) {
+      const buf = typeof o.text === 'string' ? Buffer.from(o.text, 'utf8') : o.text;
+      bulkQ.push({ buf: buf as Buffer, conns: [o.connId], next: 0 });
+      schedulePump();
+      return;
     }
+    if (bulkQ.length > 0) catchUp(o.connId, ws);
     if (o.type === 'send') {
-      write(o.connId, ws, o.text, encoder);
+      sendDirect(o.connId, ws, o.text);
     } else {
       ws.close(o.code, o.reason);
       setTimeout(() => ws.terminate(), 1000).unref();
@@ -364,7 +382,6 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       ws.on('error', (err) => log.debug({ err, connId }, 'websocket error'));
       ws.on('close', () => {
         sockets.delete(connId);
-        bulk.delete(connId);
         const n = (perIp.get(ip) ?? 1) - 1;
         if (n <= 0) perIp.delete(ip);
         else perIp.set(ip, n);
@@ -376,14 +393,19 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
 
   const tickMs = Math.max(5, Math.min(25, Math.floor((options.presenceBatchMs ?? 50) / 2)));
   const ticker = setInterval(() => {
-    core.handleInput({ type: 'tick', backlog: bulk.size > 0 }, Date.now());
+    core.handleInput({ type: 'tick', backlog: bulkQ.length > 0 }, Date.now());
     drain();
   }, tickMs);
+  // Every connection is pinged once per pingEvery, one group of connections at a time (by
+  // connection id modulo PING_GROUPS): 125 pings every 250 ms at 5,000 clients instead of 5,000
+  // at once, whose pongs then came back in one burst.
   const pingEvery = Math.max(250, Math.floor((options.pingTimeoutMs ?? 30_000) / 3));
+  let pingGroup = 0;
   const pinger = setInterval(() => {
-    pingQueue = [...sockets.values()];
-    schedulePump();
-  }, pingEvery);
+    const group = pingGroup++ % PING_GROUPS;
+    for (const [connId, ws] of sockets) if (connId % PING_GROUPS === group) pingQueue.push(ws);
+    if (pingQueue.length > 0) schedulePump();
+  }, pingEvery / PING_GROUPS);
 
   await new Promise<void>((resolvePromise, reject) => {
     const onError = (err: Error) =>

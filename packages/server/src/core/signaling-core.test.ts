@@ -41,13 +41,16 @@ function collect(
   sink: Map<number, Record<string, unknown>[]>,
   closes: CoreOutput[],
 ): void {
+  const deliver = (connId: number, text: string | Uint8Array) => {
+    const list = sink.get(connId) ?? [];
+    const t = typeof text === 'string' ? text : new TextDecoder().decode(text);
+    list.push(JSON.parse(t) as Record<string, unknown>);
+    sink.set(connId, list);
+  };
   for (const o of core.pollOutput()) {
-    if (o.type === 'send') {
-      const list = sink.get(o.connId) ?? [];
-      const text = typeof o.text === 'string' ? o.text : new TextDecoder().decode(o.text);
-      list.push(JSON.parse(text) as Record<string, unknown>);
-      sink.set(o.connId, list);
-    } else closes.push(o);
+    if (o.type === 'send') deliver(o.connId, o.text);
+    else if (o.type === 'broadcast') for (const c of o.connIds) deliver(c, o.text);
+    else closes.push(o);
   }
 }
 
@@ -201,7 +204,7 @@ test('presence: a status undone within the batch window costs no diff; a pending
   for (const viewer of [2, 3]) {
     assert.deepEqual(changes(viewer), [{ userId: a.userId, status: 'dnd' }], `viewer ${viewer}`);
   }
-  // Diffs are marked bulk (deferrable); answers are not.
+  // Diffs are deferrable (broadcast); answers are not bulk.
   core.handleInput(
     {
       type: 'text',
@@ -214,9 +217,10 @@ test('presence: a status undone within the batch window costs no diff; a pending
   assert.ok(answer.every((o) => o.type === 'send' && o.bulk === undefined));
   now = 400;
   core.handleInput({ type: 'tick' }, now);
+  // One broadcast output for the three viewers, not one output each.
   const diffs = core.pollOutput();
-  assert.equal(diffs.length, 3);
-  assert.ok(diffs.every((o) => o.type === 'send' && o.bulk === true));
+  assert.equal(diffs.length, 1);
+  assert.deepEqual(diffs[0]?.type === 'broadcast' && [...diffs[0].connIds].sort(), [1, 2, 3]);
   store.close();
 });
 

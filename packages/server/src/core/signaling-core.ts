@@ -4,7 +4,7 @@
  * current time and drains its outputs:
  *
  *   core.handleInput({ type: 'text', connId, text }, nowMs);
- *   for (const out of core.pollOutput()) …send or close…
+ *   for (const out of core.pollOutput()) …send, broadcast or close…
  *   core.handleInput({ type: 'tick' }, nowMs)   // every ~100 ms: timeouts, presence batches
  *
  * Persistence goes through the synchronous {@link Store} (node:sqlite), so an answer is only
@@ -65,6 +65,12 @@ export type CoreOutput =
    * `text` may come as its UTF-8 bytes (large presence snapshots).
    */
   | { type: 'send'; connId: number; text: string | Uint8Array; bulk?: true }
+  /**
+   * One presence fan-out frame for many connections (`connIds`, in no particular order): bulk
+   * like a `bulk` send, so each recipient's copy may be deferred but stays in order with that
+   * connection's other frames. One output per diff instead of one per online user.
+   */
+  | { type: 'broadcast'; connIds: number[]; text: string }
   | { type: 'close'; connId: number; code: number; reason: string };
 
 /** Minimal structured logger (pino-compatible). */
@@ -806,9 +812,10 @@ export class SignalingCore implements CallDirectory {
     const special = new Set<string>();
     for (const u of joined) for (const v of this.#blocks.get(u.userId) ?? []) special.add(v);
     for (const u of changed) for (const v of this.#blocks.get(u.userId) ?? []) special.add(v);
+    const plain: number[] = [];
     for (const s of this.#sessions.values()) {
       if (!special.has(s.userId)) {
-        this.#sendBulk(s.conn, shared);
+        if (s.conn.state !== 'closed') plain.push(s.conn.id);
         continue;
       }
       const hidden = (id: string) => this.#blocks.get(id)?.has(s.userId) === true;
@@ -823,6 +830,10 @@ export class SignalingCore implements CallDirectory {
           ...(c.length ? { changed: c } : {}),
         }),
       );
+    }
+    if (plain.length > 0) {
+      this.#stats.framesOut += plain.length;
+      this.#out.push({ type: 'broadcast', connIds: plain, text: shared });
     }
   }
 
