@@ -91,9 +91,16 @@ export interface RawNativeTimer {
   close(): void;
 }
 
+export interface RawSrtpGcm {
+  sealRtp(header: Uint8Array, payload: Uint8Array, rolloverCounter: number): Buffer;
+  openRtp(packet: Uint8Array, headerLength: number, rolloverCounter: number): Buffer | null;
+  close(): void;
+}
+
 export interface Addon {
   versions(): NativeVersions;
   NativeTimer: new (callback: () => void) => RawNativeTimer;
+  NativeSrtpGcm: new (key: Uint8Array, salt: Uint8Array) => RawSrtpGcm;
   listPcmDevices(): RawPcmDevice[];
   opusPacketInfo(
     packet: Uint8Array,

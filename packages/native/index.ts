@@ -11,6 +11,7 @@ export * from './opus.ts';
 export * from './alsa.ts';
 export * from './relay.ts';
 export * from './timer.ts';
+export * from './srtp.ts';
 
 /** Reports the libasound and libopus versions the addon was built against. */
 export function versions(): NativeVersions {

@@ -114,5 +114,6 @@ NAPI_MODULE_INIT() {
   pn_pcm_init(env, exports);
   pn_relay_init(env, exports);
   pn_timer_init(env, exports);
+  pn_srtp_init(env, exports);
   return exports;
 }
