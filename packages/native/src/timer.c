@@ -13,10 +13,23 @@ typedef struct {
   napi_env env;
   napi_ref callback;
   napi_async_context async;
-  bool closed;
+  bool closed;     // close() or the finalizer ran: stopped, references released
+  bool uv_closed;  // libuv's close callback ran: the handle is no longer in use
+  bool finalized;  // the JS wrapper is gone: nothing points at this struct any more
 } pn_timer;
 
-static void timer_free(uv_handle_t *h) { free(h->data); }
+// The struct is shared by libuv (until its close callback) and the JS wrapper (until its
+// finalizer): freed when both are done, whichever comes last. Freeing it in the close callback
+// alone left the wrapper's finalizer a dangling pointer after an explicit close().
+static void timer_maybe_free(pn_timer *t) {
+  if (t->uv_closed && t->finalized) free(t);
+}
+
+static void timer_free(uv_handle_t *h) {
+  pn_timer *t = h->data;
+  t->uv_closed = true;
+  timer_maybe_free(t);
+}
 
 // Stops the timer and releases the JS references; the struct goes when libuv is done with it.
 static void timer_close(napi_env env, pn_timer *t) {
@@ -50,7 +63,10 @@ static void on_timer(uv_timer_t *h) {
 }
 
 static void timer_finalize(napi_env env, void *data, void *hint) {
-  timer_close(env, data);
+  pn_timer *t = data;
+  timer_close(env, t);
+  t->finalized = true;
+  timer_maybe_free(t);
 }
 
 static pn_timer *unwrap(napi_env env, napi_value self) {
@@ -90,6 +106,7 @@ static napi_value timer_new(napi_env env, napi_callback_info info) {
   if (napi_create_reference(env, argv[0], 1, &t->callback) != napi_ok ||
       napi_async_init(env, self, name, &t->async) != napi_ok ||
       napi_wrap(env, self, t, timer_finalize, NULL, NULL) != napi_ok) {
+    t->finalized = true; // not wrapped: only libuv's close callback is left to free it
     timer_close(env, t);
     pn_throw(env, "NATIVE_ERR_INTERNAL", "cannot create the timer");
     return NULL;

@@ -90,6 +90,34 @@ test('an exception in the callback reaches uncaughtException and the timer stays
   assert.deepEqual(r.stdout.trim().split('\n'), ['fired 1', 'caught boom', 'fired 2', 'end 2']);
 });
 
+test('closed timers collected by the GC free cleanly (no use after free)', () => {
+  // close() and the wrapper's finalizer both release the timer; freeing it in the first left
+  // the second a dangling pointer (a call's playout stops its timer, the GC comes later: the
+  // process died with SIGSEGV at the end of some calls).
+  const script = `
+    import { NativeTimer } from ${JSON.stringify(new URL('../timer.ts', import.meta.url).href)};
+    for (let round = 0; round < 30; round++) {
+      for (let i = 0; i < 200; i++) { const t = new NativeTimer(() => {}); t.arm(1000); t.close(); }
+      for (let i = 0; i < 50; i++) { const t = new NativeTimer(() => {}); t.arm(1000); }
+      await new Promise((r) => setTimeout(r, 1));
+      globalThis.gc();
+      await new Promise((r) => setImmediate(r));
+      const junk = [];
+      for (let i = 0; i < 2000; i++) junk.push(Buffer.allocUnsafe(64 + (i % 100)));
+    }
+    console.log('survived');
+    process.exit(0);
+  `;
+  const r = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, MALLOC_PERTURB_: '165' },
+  });
+  assert.equal(r.signal, null, `child died with ${r.signal}`);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'survived');
+});
+
 /** Main-thread voluntary context switches (process wakeups) of this process. */
 function wakeups(): number {
   const s = readFileSync('/proc/thread-self/status', 'utf8');
