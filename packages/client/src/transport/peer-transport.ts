@@ -18,9 +18,12 @@ import {
 import { EngineError } from '../engine/errors.ts';
 import { deriveSas, type ShortAuthString } from './sas.ts';
 import { installWeriftDtlsFix } from './werift-dtls-fix.ts';
+import { installWeriftSrtpNative } from './werift-srtp-native.ts';
 
 // werift's DTLS handshake does not survive a lost flight-4/5 datagram without this (see there).
 installWeriftDtlsFix();
+// SRTP AES-GCM per packet in the addon instead of a node:crypto cipher per packet (see there).
+installWeriftSrtpNative();
 
 /** Dynamic payload type we offer for Opus (the value browsers use too). */
 export const OPUS_PAYLOAD_TYPE = 111;
