@@ -4,7 +4,12 @@
  * clients fit in one process; authentication is the real Ed25519 challenge-response.
  * Driven by the parent over IPC.
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import {
+  PerformanceObserver,
+  constants,
+  monitorEventLoopDelay,
+  type PerformanceEntry,
+} from 'node:perf_hooks';
 import { WebSocket } from 'ws';
 import {
   authSigningText,
@@ -143,8 +148,19 @@ async function runCalls(calls: number, ratePerSec: number): Promise<void> {
   const lag = monitorEventLoopDelay({ resolution: 5 });
   lag.enable();
   // ...and when: stalls ≥ 4 ms of a 2 ms timer, wall clock (Unix ms), for --trace.
-  const stalls: { at: number; ms: number }[] = [];
+  const stalls: { at: number; ms: number; what?: string }[] = [];
   let lastTick = now();
+  // This generator's GC pauses ≥ 2 ms (a major GC of its thousands of clients stalls it).
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const e of list.getEntries() as (PerformanceEntry & { detail?: { kind?: number } })[])
+      if (e.duration >= 2 && stalls.length < 10_000)
+        stalls.push({
+          at: performance.timeOrigin + e.startTime,
+          ms: e.duration,
+          what: e.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR ? 'gc-major' : 'gc',
+        });
+  });
+  gcObserver.observe({ entryTypes: ['gc'] });
   const stallTimer = setInterval(() => {
     const t = now();
     if (t - lastTick - 2 >= 4 && stalls.length < 10_000)
@@ -216,6 +232,7 @@ async function runCalls(calls: number, ratePerSec: number): Promise<void> {
   await Promise.all(pending);
   lag.disable();
   clearInterval(stallTimer);
+  gcObserver.disconnect();
   send({
     ev: 'calls-done',
     inviteToRinging,

@@ -258,8 +258,8 @@ type WorkerEv =
       failures: number;
       /** Worst event-loop delay of this load generator during the calls, ms. */
       loopLagMaxMs: number;
-      /** This generator's event-loop stalls during the calls: start (Unix ms), length (ms). */
-      stalls: { at: number; ms: number }[];
+      /** This generator's event-loop stalls and GC pauses during the calls: start (Unix ms), length (ms). */
+      stalls: { at: number; ms: number; what?: string }[];
     };
 
 function waitAll<T extends WorkerEv['ev']>(
@@ -421,7 +421,7 @@ async function main(): Promise<void> {
       );
       const sorted = invites.map((i) => i.ms).sort((a, b) => a - b);
       const generatorStalls = done.flatMap((d, w) =>
-        d.stalls.map((st) => ({ ...st, what: `generator ${w} stall` })),
+        d.stalls.map((st) => ({ ...st, what: `generator ${w} ${st.what ?? 'stall'}` })),
       );
       await traceReport(
         server,
