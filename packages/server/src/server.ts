@@ -120,7 +120,8 @@ export function defaultWebRoot(): string | undefined {
  * Longest stretch of deferred-lane writes (presence fan-out, pings) per event-loop turn, ms.
  * A request arriving during a fan-out waits up to one slice per server hop (invite→ringing has
  * two): 1 ms instead of 4 ms moved the median of bench:signaling's p99 invite→ringing (5,000
- * clients, 6 locked runs each) from ~19 to ~13 ms; single runs still range 8–35 ms.
+ * clients, 6 locked runs each) from ~19 to ~13 ms. Later figures (pings spread in groups, one
+ * broadcast item per diff, off-loop WAL checkpoints) are in docs/protocol.md.
  */
 const BULK_SLICE_MS = 1;
 /** WebSocket pings sent per deferred-lane turn (≈ 10 µs each). */
