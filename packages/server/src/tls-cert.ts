@@ -39,10 +39,23 @@ function oid(dotted: string): Buffer {
   }
   return tlv(0x06, Buffer.from(out));
 }
-function integer(bytes: Buffer): Buffer {
-  // Positive INTEGER: prefix 0x00 when the high bit is set.
-  return tlv(0x02, (bytes[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes);
+/**
+ * A non-negative DER INTEGER from big-endian magnitude bytes, in the minimal form X.690 §8.3.2
+ * requires: redundant leading zero bytes dropped, one 0x00 added when the high bit is set.
+ * (A random serial starting 0x00 0x0…–0x7… was kept as is, which OpenSSL refuses with
+ * "illegal padding": about one certificate in 256.)
+ */
+export function derUnsignedInteger(bytes: Uint8Array): Buffer {
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0) start++;
+  const magnitude = Buffer.from(bytes.subarray(start));
+  if (magnitude.length === 0) return tlv(0x02, Buffer.from([0]));
+  return tlv(
+    0x02,
+    (magnitude[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), magnitude]) : magnitude,
+  );
 }
+const integer = derUnsignedInteger;
 const utf8 = (s: string) => tlv(0x0c, Buffer.from(s, 'utf8'));
 function time(d: Date): Buffer {
   // RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime after.
@@ -92,8 +105,9 @@ export function generateSelfSigned(
       seq(oid('2.5.29.19'), tlv(0x01, Buffer.from([0xff])), octetString(seq())),
     ),
   );
+  // RFC 5280 §4.1.2.2: a positive serial of at most 20 octets; 16 random bytes, kept nonzero.
   const serial = randomBytes(16);
-  serial[0] = (serial[0] ?? 0) & 0x7f;
+  serial[0] = ((serial[0] ?? 0) & 0x7f) | 0x01;
   const tbs = seq(
     tlv(0xa0, integer(Buffer.from([2]))), // v3
     integer(serial),
