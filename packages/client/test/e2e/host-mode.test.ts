@@ -114,7 +114,12 @@ test('host approves one guest, refuses another, and talks with the approved one'
     ]);
     const reqB = (await waitForOutput(host, /join request (\S+): "guest"/))[1] ?? '';
     host.send(`a ${reqB}`);
-    await waitForStderr(guest, /connected to hostess/);
+    // Seen once in CI: the guest stayed at "calling hostess…" for 90 s. Show the host's side too.
+    await waitForStderr(guest, /connected to hostess/).catch((err: unknown) => {
+      throw new Error(
+        `${String(err)}\n--- host stdout:\n${host.stdout()}\n--- host stderr:\n${host.stderr()}`,
+      );
+    });
     const rg = await guest.done;
     assert.equal(rg.code, 0, rg.stderr);
     const summary = JSON.parse(rg.stdout) as { sas: string; paths: string[] };
