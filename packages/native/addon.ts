@@ -72,6 +72,7 @@ export type RawPcmCallback = (
 export interface RawPcm {
   write(frame: Int16Array): number;
   setFrameSamples(frames: number): void;
+  setSink(sender: RawRtpSender | null): void;
   drain(): boolean;
   setFillSilence(fill: boolean): void;
   reconfigure(
@@ -97,8 +98,47 @@ export interface RawSrtpGcm {
   close(): void;
 }
 
+/** Options of the raw NativeRtpSender (see sender.ts for their meaning). */
+export interface RawRtpSenderOptions {
+  fd: number;
+  address: Uint8Array;
+  port: number;
+  ssrc: number;
+  payloadType: number;
+  sequenceNumber: number;
+  rolloverCounter: number;
+  timestampOffset: number;
+  key: Uint8Array;
+  salt: Uint8Array;
+  frameSamples: number;
+  bitrate: number;
+  complexity: number;
+}
+
+export interface RawRtpSenderStats {
+  packets: number;
+  payloadBytes: number;
+  sendErrors: number;
+  lastErrno: number;
+  lastTimestamp: number;
+  lastSendMonotonicMs: number;
+  startMonotonicMs: number;
+  nowMonotonicMs: number;
+  clockSamples: number;
+}
+
+export interface RawRtpSender {
+  startPaced(pcm: Int16Array | null): void;
+  set(name: string, value: number): void;
+  stats(): RawRtpSenderStats;
+  setProbing(on: boolean): void;
+  takeProbes(): Float64Array;
+  close(): void;
+}
+
 export interface Addon {
   versions(): NativeVersions;
+  NativeRtpSender: new (options: RawRtpSenderOptions) => RawRtpSender;
   NativeTimer: new (callback: () => void) => RawNativeTimer;
   NativeSrtpGcm: new (key: Uint8Array, salt: Uint8Array) => RawSrtpGcm;
   listPcmDevices(): RawPcmDevice[];

@@ -3,6 +3,7 @@
  * side only moves frames through the lock-free ring and reads the stats the thread publishes.
  * @module
  */
+import type { NativeRtpSender } from './sender.ts';
 import { addon, type RawPcm, type RawPcmStats } from './addon.ts';
 import { AlsaError, fromNative, type AlsaErrorCode } from './errors.ts';
 
@@ -243,6 +244,19 @@ export class PcmCapture extends PcmStream {
   set frameSamples(samples: number) {
     try {
       this.raw.setFrameSamples(samples);
+    } catch (err) {
+      throw fromNative(err, 'alsa');
+    }
+  }
+
+  /**
+   * Hands the captured audio to a native RTP sender (48 kHz mono streams only): from the next
+   * period the capture thread feeds `sender` itself and `onFrame` is no longer called; `null`
+   * goes back to `onFrame`. The stream keeps the sender alive while attached.
+   */
+  attachSender(sender: NativeRtpSender | null): void {
+    try {
+      this.raw.setSink(sender === null ? null : sender.raw);
     } catch (err) {
       throw fromNative(err, 'alsa');
     }

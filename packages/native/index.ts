@@ -12,6 +12,7 @@ export * from './alsa.ts';
 export * from './relay.ts';
 export * from './timer.ts';
 export * from './srtp.ts';
+export * from './sender.ts';
 
 /** Reports the libasound and libopus versions the addon was built against. */
 export function versions(): NativeVersions {

@@ -115,5 +115,6 @@ NAPI_MODULE_INIT() {
   pn_relay_init(env, exports);
   pn_timer_init(env, exports);
   pn_srtp_init(env, exports);
+  pn_sender_init(env, exports);
   return exports;
 }

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "common.h"
+#include "sender.h"
 
 #define PCM_MAGIC 0x50434d53u  // "PCMS"
 
@@ -61,6 +62,10 @@ typedef struct Pcm {
   bool req_pending;
   snd_pcm_uframes_t req_period, req_buffer;
   int req_result;
+
+  // Capture: a native RTP sender fed by the I/O thread instead of the ring (setSink).
+  pthread_mutex_t sink_mu;
+  PnSender *sink;
 
   pthread_t thread;
   bool thread_started;
@@ -243,6 +248,15 @@ static void capture_loop(Pcm *s) {
       int64_t lag = (int64_t)(n + atomic_load(&s->delay_frames)) * 1000000000LL / s->rate;
       atomic_store(&s->start_ns, mono_ns() - lag);
     }
+    // A native sender takes the audio straight from this thread: no ring, no JavaScript.
+    pthread_mutex_lock(&s->sink_mu);
+    PnSender *sink = s->sink;
+    if (sink != NULL) pn_sender_feed(sink, s->tmp, (size_t)n);
+    pthread_mutex_unlock(&s->sink_mu);
+    if (sink != NULL) {
+      atomic_fetch_add(&s->device_frames, (uint64_t)n);
+      continue;
+    }
     uint64_t mask = s->ring_frames - 1;
     for (snd_pcm_sframes_t done = 0; done < n;) {
       uint64_t at = (w + (uint64_t)done) & mask;
@@ -406,6 +420,8 @@ static void pcm_shutdown(Pcm *s, bool drain) {
 
 static void pcm_unref(Pcm *s) {
   if (--s->refs > 0) return;
+  if (s->sink != NULL) pn_sender_unref(s->sink);
+  pthread_mutex_destroy(&s->sink_mu);
   pthread_mutex_destroy(&s->mu);
   pthread_cond_destroy(&s->cv);
   free(s->ring);
@@ -598,6 +614,7 @@ static napi_value pcm_new(napi_env env, napi_callback_info info) {
   atomic_init(&s->period, (uint32_t)p);
   atomic_init(&s->buffer, (uint32_t)b);
   pthread_mutex_init(&s->mu, NULL);
+  pthread_mutex_init(&s->sink_mu, NULL);
   pthread_cond_init(&s->cv, NULL);
   if (!s->ring || !ensure_tmp(s, p)) {
     snd_pcm_close(pcm);
@@ -709,6 +726,33 @@ static napi_value pcm_set_js_frames(napi_env env, napi_callback_info info) {
               &f))
     return NULL;
   atomic_store(&s->js_frames, (uint32_t)f);
+  return NULL;
+}
+
+// setSink(sender: NativeRtpSender | null): capture only, 48 kHz mono. From the next period the
+// I/O thread feeds the sender instead of the ring (null: back to the ring and JavaScript).
+static napi_value pcm_set_sink(napi_env env, napi_callback_info info) {
+  napi_value argv[1], self;
+  if (!pn_args(env, info, 1, argv, NULL, &self)) return NULL;
+  Pcm *s = pcm_this(env, self, true);
+  if (!s) return NULL;
+  if (!s->capture || s->rate != 48000 || s->channels != 1) {
+    pn_throw(env, "ALSA_ERR_BAD_ARG", "a sender takes 48 kHz mono capture streams only");
+    return NULL;
+  }
+  napi_valuetype t;
+  napi_typeof(env, argv[0], &t);
+  PnSender *next = NULL;
+  if (t != napi_null && t != napi_undefined) {
+    next = pn_sender_from_js(env, argv[0]);
+    if (next == NULL) return NULL;
+    pn_sender_ref(next);
+  }
+  pthread_mutex_lock(&s->sink_mu);
+  PnSender *prev = s->sink;
+  s->sink = next;
+  pthread_mutex_unlock(&s->sink_mu);
+  if (prev != NULL) pn_sender_unref(prev);
   return NULL;
 }
 
@@ -868,6 +912,7 @@ napi_value pn_pcm_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"write", NULL, pcm_write, NULL, NULL, NULL, napi_default, NULL},
       {"setFrameSamples", NULL, pcm_set_js_frames, NULL, NULL, NULL, napi_default, NULL},
+      {"setSink", NULL, pcm_set_sink, NULL, NULL, NULL, napi_default, NULL},
       {"drain", NULL, pcm_drain, NULL, NULL, NULL, napi_default, NULL},
       {"setFillSilence", NULL, pcm_set_fill_silence, NULL, NULL, NULL, napi_default, NULL},
       {"reconfigure", NULL, pcm_reconfigure, NULL, NULL, NULL, napi_default, NULL},

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "srtp_gcm.h"
 
 #define TAG_LEN 16
 #define IV_LEN 12
@@ -52,7 +53,7 @@ static pn_srtp *unwrap(napi_env env, napi_value self) {
 
 // RFC 7714 §8.1: IV = (0x0000 || SSRC || ROC || SEQ) XOR salt, SSRC and SEQ read from the RTP
 // header (octets 8..11 and 2..3).
-static void rtp_iv(const pn_srtp *s, const uint8_t *header, uint32_t roc, uint8_t iv[IV_LEN]) {
+static void rtp_iv(const uint8_t salt[IV_LEN], const uint8_t *header, uint32_t roc, uint8_t iv[IV_LEN]) {
   iv[0] = 0;
   iv[1] = 0;
   memcpy(iv + 2, header + 8, 4);
@@ -62,7 +63,7 @@ static void rtp_iv(const pn_srtp *s, const uint8_t *header, uint32_t roc, uint8_
   iv[9] = (uint8_t)roc;
   iv[10] = header[2];
   iv[11] = header[3];
-  for (int i = 0; i < IV_LEN; i++) iv[i] ^= s->salt[i];
+  for (int i = 0; i < IV_LEN; i++) iv[i] ^= salt[i];
 }
 
 static EVP_CIPHER_CTX *new_ctx(const EVP_CIPHER *cipher, const uint8_t *key, int encrypt) {
@@ -77,6 +78,27 @@ static EVP_CIPHER_CTX *new_ctx(const EVP_CIPHER *cipher, const uint8_t *key, int
     return NULL;
   }
   return ctx;
+}
+
+EVP_CIPHER_CTX *pn_gcm_new_encrypt(const uint8_t *key, size_t key_len) {
+  if (key_len != 16 && key_len != 32) return NULL;
+  return new_ctx(key_len == 16 ? EVP_aes_128_gcm() : EVP_aes_256_gcm(), key, 1);
+}
+
+void pn_gcm_free(EVP_CIPHER_CTX *ctx) { EVP_CIPHER_CTX_free(ctx); }
+
+bool pn_gcm_seal(EVP_CIPHER_CTX *ctx, const uint8_t salt[IV_LEN], const uint8_t *hdr, size_t hl,
+                 const uint8_t *payload, size_t pl, uint32_t roc, uint8_t *out) {
+  if (hl < MIN_RTP_HEADER || hl > INT32_MAX / 2 || pl > INT32_MAX / 2) return false;
+  uint8_t iv[IV_LEN];
+  rtp_iv(salt, hdr, roc, iv);
+  memcpy(out, hdr, hl);
+  int n = 0, fin = 0;
+  return EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, iv) == 1 &&
+         EVP_EncryptUpdate(ctx, NULL, &n, hdr, (int)hl) == 1 &&
+         (pl == 0 || EVP_EncryptUpdate(ctx, out + hl, &n, payload, (int)pl) == 1) &&
+         EVP_EncryptFinal_ex(ctx, out + hl + pl, &fin) == 1 &&
+         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_LEN, out + hl + pl) == 1;
 }
 
 // new NativeSrtpGcm(key: Uint8Array(16 | 32), salt: Uint8Array(12))
@@ -153,21 +175,13 @@ static napi_value srtp_seal(napi_env env, napi_callback_info info) {
     pn_throw(env, "SRTP_ERR_BAD_ARG", "packet too large (%zu + %zu bytes)", hl, pl);
     return NULL;
   }
-  uint8_t iv[IV_LEN];
-  rtp_iv(s, hdr, roc, iv);
   napi_value result;
   uint8_t *out;
   if (napi_create_buffer(env, hl + pl + TAG_LEN, (void **)&out, &result) != napi_ok) {
     pn_throw(env, "SRTP_ERR_INTERNAL", "cannot allocate the output");
     return NULL;
   }
-  memcpy(out, hdr, hl);
-  int n = 0, fin = 0;
-  if (EVP_EncryptInit_ex(s->enc, NULL, NULL, NULL, iv) != 1 ||
-      EVP_EncryptUpdate(s->enc, NULL, &n, hdr, (int)hl) != 1 ||
-      (pl > 0 && EVP_EncryptUpdate(s->enc, out + hl, &n, payload, (int)pl) != 1) ||
-      EVP_EncryptFinal_ex(s->enc, out + hl + pl, &fin) != 1 ||
-      EVP_CIPHER_CTX_ctrl(s->enc, EVP_CTRL_GCM_GET_TAG, TAG_LEN, out + hl + pl) != 1) {
+  if (!pn_gcm_seal(s->enc, s->salt, hdr, hl, payload, pl, roc, out)) {
     pn_throw(env, "SRTP_ERR_INTERNAL", "AES-GCM encryption failed");
     return NULL;
   }
@@ -200,7 +214,7 @@ static napi_value srtp_open(napi_env env, napi_callback_info info) {
   }
   size_t cl = len - (size_t)hl - TAG_LEN;
   uint8_t iv[IV_LEN];
-  rtp_iv(s, pkt, roc, iv);
+  rtp_iv(s->salt, pkt, roc, iv);
   uint8_t tag[TAG_LEN];
   memcpy(tag, pkt + len - TAG_LEN, TAG_LEN);
   napi_value result;

@@ -2,7 +2,7 @@
  * The `alsa:NAME` backend: capture and playback over the native addon's PCM streams.
  * @module
  */
-import { PcmCapture, PcmPlayback, type PcmStats } from '@parloir/native';
+import { PcmCapture, PcmPlayback, type NativeRtpSender, type PcmStats } from '@parloir/native';
 import { AudioError } from './errors.ts';
 import { checkFormat, checkFrameSamples } from './paced.ts';
 import type {
@@ -91,6 +91,10 @@ class AlsaCaptureStream implements CaptureStream {
   }
   reconfigure(config: { periodMs: number; bufferMs?: number }): DeviceBufferConfig {
     return reconfigure(this.#pcm, this.sampleRate, config);
+  }
+  attachSender(sender: NativeRtpSender | null): void {
+    // An AlsaError (bad stream format, closed stream) goes through as is, like the others here.
+    this.#pcm.attachSender(sender);
   }
   stats(): AudioStreamStats {
     return toStats(this.#pcm.stats());

@@ -5,6 +5,7 @@
  * accounted for: sample index N of a stream is at `startedAtMs + N / sampleRate * 1000`.
  * @module
  */
+import type { NativeRtpSender } from '@parloir/native';
 
 /** How `wav:` devices keep time: like a sound card, or as fast as the consumer goes (tests). */
 export type AudioPace = 'realtime' | 'fast';
@@ -104,6 +105,11 @@ export interface CaptureStream {
   readonly startedAtMs: number | undefined;
   /** Changes the device period and buffer on the fly (ALSA); returns what the device granted. */
   reconfigure(config: { periodMs: number; bufferMs?: number }): DeviceBufferConfig;
+  /**
+   * ALSA, 48 kHz mono: the capture thread feeds a native RTP sender instead of `onFrame`
+   * (`null`: back to `onFrame`).
+   */
+  attachSender?(sender: NativeRtpSender | null): void;
   /** Live figures. */
   stats(): AudioStreamStats;
   /** Stops capture. Idempotent. */

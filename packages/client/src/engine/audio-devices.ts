@@ -17,6 +17,7 @@ import {
   type Playout,
   type PlaybackStream,
 } from '../audio/index.ts';
+import type { NativeRtpSender } from '@parloir/native';
 import { EngineError } from './errors.ts';
 import type { CapturePort, PlaybackPort } from './ports.ts';
 
@@ -48,6 +49,7 @@ export class DeviceCapture implements CapturePort {
   #frameSamples: number;
   #periodMs = 10;
   #stream: CaptureStream | undefined;
+  #native: NativeRtpSender | undefined;
 
   /** `spec`: `alsa:NAME`, `wav:PATH` or `null`; `frameSamples`: initial frame, samples. */
   constructor(options: { spec: string; frameSamples: number }) {
@@ -70,7 +72,49 @@ export class DeviceCapture implements CapturePort {
 
   /** `performance.now()` of capture sample 0 (device clock origin), ms, once started. */
   get startedAtMs(): number | undefined {
-    return this.#stream?.startedAtMs;
+    return this.#stream?.startedAtMs ?? this.#native?.stats().startedAtMs;
+  }
+
+  /** Every backend has a native path (see {@link startNative}). */
+  canStartNative(): boolean {
+    return true;
+  }
+
+  /**
+   * Starts capture into a native sender. ALSA: the capture thread feeds the sender each period.
+   * `wav:` and `null`: the sender's own thread paces the file's samples (then silence) on the
+   * monotonic clock, as the JavaScript paced device does.
+   */
+  startNative(sender: NativeRtpSender): void {
+    if (this.#stream !== undefined || this.#native !== undefined) return;
+    const s = parseDeviceSpec(this.#spec);
+    if (s.kind === 'alsa') {
+      this.start(() => {
+        // Frames captured before the sender is attached (at most one period) are dropped.
+      });
+      // start() has just set it (the narrowing above does not know).
+      const stream = this.#stream as CaptureStream | undefined;
+      try {
+        if (stream?.attachSender === undefined) throw new Error('no native path');
+        stream.attachSender(sender);
+      } catch (err) {
+        stream?.close();
+        this.#stream = undefined;
+        throw deviceError('capture', this.#spec, err);
+      }
+      this.#native = sender;
+      return;
+    }
+    let pcm: Int16Array | null = null;
+    if (s.kind === 'wav') {
+      try {
+        pcm = readWav(s.path).samples;
+      } catch (err) {
+        throw deviceError('capture', this.#spec, err);
+      }
+    }
+    sender.startPaced(pcm);
+    this.#native = sender;
   }
 
   start(onFrame: (pcm: Int16Array, clockSamples: number) => void): void {

@@ -28,6 +28,8 @@ export interface MediaState {
   sas?: ShortAuthString | undefined;
   /** Path of the selected pair. */
   path?: string | undefined;
+  /** How our audio is sent: `native` (from C) or `javascript (why)`. */
+  sendPath?: string | undefined;
   /** Settings in force. */
   settings?: CallSettings | undefined;
   /** Last QoS snapshot. */
@@ -245,11 +247,13 @@ export class CallMedia {
         peer,
         role: role === 'offerer' ? 'caller' : 'callee',
         sas: sas?.words ?? '',
+        sendPath: engine.sendPath,
       });
       this.#setState({
         phase: 'up',
         sas,
         path: transport.path().path,
+        sendPath: engine.sendPath,
         settings: engine.settings,
         logPath: this.#log?.path,
       });

@@ -5,6 +5,7 @@
  * adaptation is on, applies the policy's changes.
  */
 import { parseOpusToc, RtpReceiveStats } from '@parloir/media';
+import type { NativeRtpSender } from '@parloir/native';
 import type { CallSettings, QosSnapshot, Suggestion } from '../qos-log/qos-log.ts';
 import type { ReceivedRtp, TransportStats } from '../transport/peer-transport.ts';
 import { EngineError } from './errors.ts';
@@ -29,6 +30,14 @@ export interface MediaTransportPort {
   on(event: 'rtp', listener: (p: ReceivedRtp) => void): () => void;
   /** Transport statistics. */
   stats(): Promise<TransportStats>;
+  /**
+   * Optional: moves the send direction into C (see `PeerTransport.openNativeSender`); returns
+   * why not when it cannot.
+   */
+  openNativeSender?(options: {
+    frameSamples: number;
+    bitrateBps: number;
+  }): NativeRtpSender | string;
 }
 
 /** Default settings: 32 kbit/s, 20 ms, FEC on, DTX off, buffer 20–400 ms, 10 ms period. */
@@ -48,8 +57,11 @@ export const DEFAULT_SETTINGS: CallSettings = {
 
 /** Optional probes, for the latency benchmark and tests. Called on the hot path: keep cheap. */
 export interface EngineProbes {
-  /** A frame came from the capture device (`clockSamples` = its capture clock). */
-  captured?(pcm: Int16Array, clockSamples: number, nowMs: number): void;
+  /**
+   * A frame came from the capture device (`clockSamples` = its capture clock). On the native
+   * send path `pcm` is undefined and the call comes up to 100 ms later, with the frame's time.
+   */
+  captured?(pcm: Int16Array | undefined, clockSamples: number, nowMs: number): void;
   /** A frame was encoded and handed to the transport. */
   sent?(rtpTimestamp: number, nowMs: number): void;
   /** An RTP packet arrived. */
@@ -82,6 +94,11 @@ export interface CallEngineOptions {
   probes?: EngineProbes;
   /** Snapshot period, ms. Default 1000. */
   snapshotMs?: number;
+  /**
+   * Send frames through a native sender when the transport and capture device allow it
+   * (default true; `PARLOIR_NATIVE_SEND=0` in the environment turns it off).
+   */
+  nativeSend?: boolean;
 }
 
 /** Names accepted by {@link CallEngine.set}, as typed on the CLI: `set bitrate 24k`. */
@@ -190,6 +207,10 @@ export class CallEngine {
   #prev = { bytesSent: 0, bytesReceived: 0, tMs: 0, late: 0 };
   #lastSnapshot: QosSnapshot | undefined;
   #suggestions: Suggestion[] = [];
+  /** The native send path, when in use. */
+  #native: NativeRtpSender | undefined;
+  #sendPath = 'javascript (not started)';
+  #probeTimer: NodeJS.Timeout | undefined;
 
   constructor(options: CallEngineOptions) {
     this.#o = options;
@@ -204,7 +225,13 @@ export class CallEngine {
 
   /** Capture device clock at the last frame captured, ms since the capture started. */
   get captureClockMs(): number {
-    return this.#captureClock / SAMPLES_PER_MS;
+    const n = this.#native;
+    return (n === undefined ? this.#captureClock : n.stats().clockSamples) / SAMPLES_PER_MS;
+  }
+
+  /** `native` when frames are sent from C, else `javascript (why)`. */
+  get sendPath(): string {
+    return this.#sendPath;
   }
 
   /** The last snapshot, if any. */
@@ -218,10 +245,20 @@ export class CallEngine {
     this.#running = true;
     this.#startedMs = this.#now();
     this.#prev.tMs = this.#startedMs;
-    this.#applyAll();
     const o = this.#o;
+    this.#native = this.#openNative();
+    this.#applyAll();
     this.#offRtp = o.transport.on('rtp', (p) => this.#onRtp(p));
-    o.capture.start((pcm, clock) => this.#onCapture(pcm, clock));
+    if (this.#native === undefined) {
+      o.capture.start((pcm, clock) => this.#onCapture(pcm, clock));
+    } else {
+      try {
+        o.capture.startNative?.(this.#native);
+      } catch (err) {
+        this.#native.close();
+        throw err;
+      }
+    }
     o.playback.start((out, clock, playAtMs) => {
       const now = this.#now();
       // The buffer's playout clock is the playback device's: the time `out[0]` will play, less
@@ -251,12 +288,13 @@ export class CallEngine {
     this.#settings = { ...next };
     if (!this.#running) return;
     const o = this.#o;
-    if (next.bitrateBps !== prev.bitrateBps) o.encoder.setBitrate(next.bitrateBps);
-    if (next.fec !== prev.fec) o.encoder.setFec(next.fec);
-    if (next.expectedLossPct !== prev.expectedLossPct)
-      o.encoder.setExpectedLoss(next.expectedLossPct);
-    if (next.dtx !== prev.dtx) o.encoder.setDtx(next.dtx);
-    if (next.frameMs !== prev.frameMs) o.capture.setFrameSamples(next.frameMs * SAMPLES_PER_MS);
+    const enc = this.#native ?? o.encoder;
+    if (next.bitrateBps !== prev.bitrateBps) enc.setBitrate(next.bitrateBps);
+    if (next.fec !== prev.fec) enc.setFec(next.fec);
+    if (next.expectedLossPct !== prev.expectedLossPct) enc.setExpectedLoss(next.expectedLossPct);
+    if (next.dtx !== prev.dtx) enc.setDtx(next.dtx);
+    if (next.frameMs !== prev.frameMs) this.#setFrame(next.frameMs);
+    if (next.gainDb !== prev.gainDb || next.muted !== prev.muted) this.#setGain(next);
     if (next.periodMs !== prev.periodMs) {
       o.capture.setPeriodMs(next.periodMs);
       o.playback.setPeriodMs(next.periodMs);
@@ -264,7 +302,6 @@ export class CallEngine {
     if (next.jbMinMs !== prev.jbMinMs || next.jbMaxMs !== prev.jbMaxMs) {
       o.jitterBuffer.setBounds(next.jbMinMs, next.jbMaxMs);
     }
-    this.#gainLinear = 10 ** (next.gainDb / 20);
   }
 
   /** Stops both paths and closes the devices. Idempotent. Returns the media duration, ms. */
@@ -272,7 +309,12 @@ export class CallEngine {
     if (!this.#running) return 0;
     this.#running = false;
     clearInterval(this.#timer);
+    clearInterval(this.#probeTimer);
     this.#offRtp?.();
+    if (this.#native !== undefined) {
+      this.#takeProbes();
+      this.#native.close();
+    }
     await Promise.all([this.#o.capture.close(), this.#o.playback.close()]);
     return this.#now() - this.#startedMs;
   }
@@ -285,15 +327,70 @@ export class CallEngine {
   #applyAll(): void {
     const s = this.#settings;
     const o = this.#o;
-    o.encoder.setBitrate(s.bitrateBps);
-    o.encoder.setFec(s.fec);
-    o.encoder.setExpectedLoss(s.expectedLossPct);
-    o.encoder.setDtx(s.dtx);
-    o.capture.setFrameSamples(s.frameMs * SAMPLES_PER_MS);
+    const enc = this.#native ?? o.encoder;
+    enc.setBitrate(s.bitrateBps);
+    enc.setFec(s.fec);
+    enc.setExpectedLoss(s.expectedLossPct);
+    enc.setDtx(s.dtx);
+    this.#setFrame(s.frameMs);
+    this.#setGain(s);
     o.capture.setPeriodMs(s.periodMs);
     o.playback.setPeriodMs(s.periodMs);
     o.jitterBuffer.setBounds(s.jbMinMs, s.jbMaxMs);
+  }
+
+  #setFrame(frameMs: number): void {
+    const samples = frameMs * SAMPLES_PER_MS;
+    // The capture device delivers the frames on the JavaScript path; the sender cuts them itself.
+    if (this.#native === undefined) this.#o.capture.setFrameSamples(samples);
+    else this.#native.setFrameSamples(samples);
+  }
+
+  #setGain(s: CallSettings): void {
     this.#gainLinear = 10 ** (s.gainDb / 20);
+    this.#native?.setGain(this.#gainLinear);
+    this.#native?.setMuted(s.muted);
+  }
+
+  /** Opens the native send path if the transport, the device and the options allow it. */
+  #openNative(): NativeRtpSender | undefined {
+    const o = this.#o;
+    const s = this.#settings;
+    if (o.nativeSend === false || process.env.PARLOIR_NATIVE_SEND === '0') {
+      this.#sendPath = 'javascript (native sender turned off)';
+      return undefined;
+    }
+    if (o.capture.startNative === undefined || o.capture.canStartNative?.() !== true) {
+      this.#sendPath = 'javascript (the capture device has no native path)';
+      return undefined;
+    }
+    const r = o.transport.openNativeSender?.({
+      frameSamples: s.frameMs * SAMPLES_PER_MS,
+      bitrateBps: s.bitrateBps,
+    });
+    if (r === undefined || typeof r === 'string') {
+      this.#sendPath = `javascript (${r ?? 'the transport has no native path'})`;
+      return undefined;
+    }
+    this.#sendPath = 'native';
+    const p = o.probes;
+    if (p?.captured !== undefined || p?.sent !== undefined) {
+      r.setProbing(true);
+      this.#probeTimer = setInterval(() => this.#takeProbes(), 100);
+    }
+    return r;
+  }
+
+  /** Hands the native sender's per-frame times to the probes. */
+  #takeProbes(): void {
+    const p = this.#o.probes;
+    const n = this.#native;
+    if (n === undefined || p === undefined) return;
+    for (const f of n.takeProbes()) {
+      this.#firstPacket = false;
+      p.captured?.(undefined, f.clockSamples, f.capturedAtMs);
+      p.sent?.(f.clockSamples, f.sentAtMs);
+    }
   }
 
   #onCapture(pcm: Int16Array, clockSamples: number): void {

@@ -4,6 +4,7 @@
  * and `src/audio`'s devices.
  */
 import type { Suggestion as MediaSuggestion } from '@parloir/media';
+import type { NativeRtpSender } from '@parloir/native';
 import type { JitterBufferSnapshot } from '../qos-log/qos-log.ts';
 
 /** An Opus encoder at 48 kHz mono whose settings change between frames. */
@@ -72,6 +73,16 @@ export interface CapturePort {
   setFrameSamples(samples: number): void;
   /** Changes the device period, ms (ALSA period; no-op for files). */
   setPeriodMs(ms: number): void;
+  /**
+   * Optional: whether {@link startNative} can work with this device (checked before a native
+   * sender is opened).
+   */
+  canStartNative?(): boolean;
+  /**
+   * Optional: starts capturing into a native RTP sender, whose thread then encodes and sends
+   * each frame without JavaScript (instead of {@link start}).
+   */
+  startNative?(sender: NativeRtpSender): void;
   /** Stops; idempotent. */
   close(): Promise<void>;
 }

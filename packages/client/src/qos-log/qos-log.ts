@@ -110,6 +110,8 @@ export interface QosStart {
   role: string;
   /** Short authentication string words. */
   sas: string;
+  /** How our audio was sent: `native` (from C) or `javascript (why)`. Absent in older logs. */
+  sendPath?: string;
 }
 
 /** Last record of a log. */

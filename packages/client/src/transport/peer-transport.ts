@@ -15,7 +15,9 @@ import {
   type RTCRtpSender,
   type RTCRtpTransceiver,
 } from 'werift';
+import type { NativeRtpSender } from '@parloir/native';
 import { EngineError } from '../engine/errors.ts';
+import { openNativeSender } from './native-send.ts';
 import { deriveSas, type ShortAuthString } from './sas.ts';
 import { installWeriftDtlsFix } from './werift-dtls-fix.ts';
 import { installWeriftSrtpNative } from './werift-srtp-native.ts';
@@ -145,6 +147,7 @@ export class PeerTransport {
   #packetsReceived = 0;
   #bytesReceived = 0;
   #closed = false;
+  #native: NativeRtpSender | undefined;
 
   constructor(options: PeerTransportOptions = {}) {
     const opus = new RTCRtpCodecParameters({
@@ -325,6 +328,28 @@ export class PeerTransport {
     });
   }
 
+  /**
+   * Moves the RTP send direction into C (`native-send.ts`): from now on frames go to the returned
+   * sender (fed by a capture thread) instead of {@link sendOpus}, continuing this stream's
+   * sequence numbers and timestamps. Returns why not when the path does not allow it (relayed
+   * pair, another SRTP profile, not connected); the caller then keeps calling `sendOpus`. The
+   * transport closes the sender when it closes.
+   */
+  openNativeSender(options: {
+    frameSamples: number;
+    bitrateBps: number;
+  }): NativeRtpSender | string {
+    if (this.#closed) return 'transport closed';
+    if (this.#native !== undefined && !this.#native.closed) return 'a native sender is open';
+    const r = openNativeSender(this.#pc, this.#sender, {
+      sequenceNumber: this.#sequenceNumber,
+      timestampOffset: this.#timestampOffset,
+      ...options,
+    });
+    if (typeof r !== 'string') this.#native = r;
+    return r;
+  }
+
   /** DTLS certificate fingerprints (`sha-256 AB:CD:…`) from the negotiated descriptions. */
   fingerprints(): { local: string | undefined; remote: string | undefined } {
     return {
@@ -369,12 +394,13 @@ export class PeerTransport {
       }
     }
     const p = this.path();
+    const n = this.#native?.stats();
     return {
       rttMs,
       remoteFractionLost,
       remotePacketsLost,
-      packetsSent: this.#packetsSent,
-      bytesSent: this.#bytesSent,
+      packetsSent: this.#packetsSent + (n?.packets ?? 0),
+      bytesSent: this.#bytesSent + (n === undefined ? 0 : n.payloadBytes + 12 * n.packets),
       packetsReceived: this.#packetsReceived,
       bytesReceived: this.#bytesReceived,
       path: p.path,
@@ -387,6 +413,8 @@ export class PeerTransport {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // Before werift closes its socket (the sender holds a duplicate of it anyway).
+    this.#native?.close();
     await this.#pc.close();
     for (const l of this.#listeners.state) l('closed');
     this.#listeners = { candidate: [], rtp: [], state: [] };
