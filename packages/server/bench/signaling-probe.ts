@@ -7,7 +7,7 @@
  * as JSON to the file named by PARLOIR_BENCH_PROBE, so the bench can line them up with its
  * slow invites. Bench-only: the server itself knows nothing of it.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { PerformanceObserver, constants, type PerformanceEntry } from 'node:perf_hooks';
 import { DatabaseSync } from 'node:sqlite';
@@ -29,6 +29,16 @@ const push = (e: ProbeEvent) => {
   if (events.length < MAX_EVENTS) events.push(e);
 };
 
+/** This thread's CPU time and run-queue wait so far (Linux /proc/thread-self/schedstat), ms. */
+function schedstat(): { runMs: number; waitMs: number } {
+  try {
+    const [run, wait] = readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ');
+    return { runMs: Number(run) / 1e6, waitMs: Number(wait) / 1e6 };
+  } catch {
+    return { runMs: NaN, waitMs: NaN };
+  }
+}
+
 const GC_KINDS: Record<number, string> = {
   [constants.NODE_PERFORMANCE_GC_MAJOR]: 'gc-major',
   [constants.NODE_PERFORMANCE_GC_MINOR]: 'gc-minor',
@@ -47,13 +57,23 @@ new PerformanceObserver((list) => {
 }).observe({ entryTypes: ['gc'] });
 
 // Event-loop stalls: a 2 ms timer that fires late was held up by synchronous work (or the OS).
+// The main thread's /proc schedstat (time on a CPU, time runnable but waiting for one) splits
+// each stall into work done and time the scheduler gave to other processes.
 const TICK_MS = 2;
 let last = performance.now();
+let lastSched = schedstat();
 setInterval(() => {
   const t = performance.now();
+  const sched = schedstat();
   const late = t - last - TICK_MS;
-  if (late >= 4) push({ at: wall(last + TICK_MS), ms: late, what: 'loop-stall' });
+  if (late >= 4)
+    push({
+      at: wall(last + TICK_MS),
+      ms: late,
+      what: `loop-stall (on CPU ${(sched.runMs - lastSched.runMs).toFixed(1)} ms, waiting for a CPU ${(sched.waitMs - lastSched.waitMs).toFixed(1)} ms)`,
+    });
   last = t;
+  lastSched = sched;
 }, TICK_MS).unref();
 
 // SQLite commits (call-record batches, chat inserts).
@@ -111,7 +131,7 @@ let roundStart = 0;
 let roundPings = 0;
 WebSocket.prototype.ping = function (this: WebSocket, ...args: Parameters<WebSocket['ping']>) {
   const t = performance.now();
-  if (t - lastPing > 500) {
+  if (t - lastPing > 50) {
     if (roundPings > 0)
       push({ at: wall(roundStart), ms: lastPing - roundStart, what: `ping round (${roundPings})` });
     roundStart = t;

@@ -4,6 +4,7 @@
  * clients fit in one process; authentication is the real Ed25519 challenge-response.
  * Driven by the parent over IPC.
  */
+import { readFileSync } from 'node:fs';
 import {
   PerformanceObserver,
   constants,
@@ -34,8 +35,18 @@ interface BenchClient {
 type ParentMsg =
   | { cmd: 'init'; count: number; offset: number }
   | { cmd: 'connect'; url: string; allIds: string[]; concurrency: number }
-  | { cmd: 'calls'; calls: number; ratePerSec: number }
+  | { cmd: 'calls'; calls: number; ratePerSec: number; holdMs: number }
   | { cmd: 'exit' };
+
+/** This thread's CPU time and run-queue wait so far (Linux /proc/thread-self/schedstat), ms. */
+function schedstat(): { runMs: number; waitMs: number } {
+  try {
+    const [run, wait] = readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ');
+    return { runMs: Number(run) / 1e6, waitMs: Number(wait) / 1e6 };
+  } catch {
+    return { runMs: NaN, waitMs: NaN };
+  }
+}
 
 const now = () => performance.timeOrigin + performance.now();
 const PRESENCE_PREFIX = Buffer.from('{"type":"presence.');
@@ -78,7 +89,8 @@ function handleFrame(c: BenchClient, f: Record<string, unknown>): void {
 
 function connectOne(c: BenchClient, url: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false });
+    // The server's frames are not checked for valid UTF-8 (ws's per-frame cost; a bench).
+    const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true });
     c.ws = ws;
     let authed = false;
     ws.on('message', (data: Buffer) => {
@@ -139,7 +151,7 @@ function request(c: BenchClient, type: string, fields: object): void {
   c.ws?.send(JSON.stringify({ ...fields, type, id: c.nextId++ }));
 }
 
-async function runCalls(calls: number, ratePerSec: number): Promise<void> {
+async function runCalls(calls: number, ratePerSec: number, holdMs: number): Promise<void> {
   const inviteToRinging: number[] = [];
   const inviteToIncoming: number[] = [];
   /** Wall-clock send time (Unix ms) of each invite, in the order of inviteToRinging. */
@@ -161,11 +173,19 @@ async function runCalls(calls: number, ratePerSec: number): Promise<void> {
         });
   });
   gcObserver.observe({ entryTypes: ['gc'] });
+  // With the split of each stall into this thread's time on a CPU and time waiting for one.
+  let lastSched = schedstat();
   const stallTimer = setInterval(() => {
     const t = now();
+    const sched = schedstat();
     if (t - lastTick - 2 >= 4 && stalls.length < 10_000)
-      stalls.push({ at: lastTick + 2, ms: t - lastTick - 2 });
+      stalls.push({
+        at: lastTick + 2,
+        ms: t - lastTick - 2,
+        what: `stall (on CPU ${(sched.runMs - lastSched.runMs).toFixed(1)} ms, waiting for a CPU ${(sched.waitMs - lastSched.waitMs).toFixed(1)} ms)`,
+      });
     lastTick = t;
+    lastSched = sched;
   }, 2);
   const acceptToNotified: number[] = [];
   let failures = 0;
@@ -230,11 +250,14 @@ async function runCalls(calls: number, ratePerSec: number): Promise<void> {
     pending.push(one(caller, callee));
   }
   await Promise.all(pending);
+  // A generator without calls watches its own stalls while the others call.
+  if (calls === 0) await new Promise((r) => setTimeout(r, holdMs));
   lag.disable();
   clearInterval(stallTimer);
   gcObserver.disconnect();
   send({
     ev: 'calls-done',
+    calls,
     inviteToRinging,
     inviteToIncoming,
     inviteAt,
@@ -262,7 +285,7 @@ process.on('message', (m: ParentMsg) => {
         });
       }
       clients = list;
-      send({ ev: 'ids', ids: list.map((c) => c.userId) });
+      send({ ev: 'ids', ids: list.map((c) => c.userId), offset: m.offset });
     })();
   } else if (m.cmd === 'connect') {
     total = m.allIds.length;
@@ -270,7 +293,7 @@ process.on('message', (m: ParentMsg) => {
     for (const c of clients) c.seen = new Uint8Array(total);
     void connectAll(m.url, m.concurrency);
   } else if (m.cmd === 'calls') {
-    void runCalls(m.calls, m.ratePerSec);
+    void runCalls(m.calls, m.ratePerSec, m.holdMs);
   } else {
     for (const c of clients) c.ws?.terminate();
     process.exit(0);

@@ -1,11 +1,13 @@
 /**
  * bench:signaling — the signalling server under N clients and M calls on loopback.
  *
- *   npm run bench:signaling -- --clients 5000 --calls 1000 [--workers N] [--rate 500] [--json]
- *     [--server-cpu-prof DIR] [--trace] [--server-node-flag FLAG]…
+ *   npm run bench:signaling -- --clients 5000 --calls 1000 [--workers N] [--bulk-nice 10|idle]
+ *     [--rate 500] [--json] [--server-cpu-prof DIR] [--trace] [--server-node-flag FLAG]…
  *
  * The server runs in its own process (`parloir server`, plain WS on 127.0.0.1), the load
- * generators in `--workers` other processes (signaling-worker.ts). Reports connect time, time
+ * generators in other processes (signaling-worker.ts): one runs the 2 × calls clients that place
+ * and answer the measured calls, `--workers` others run the rest at a lower CPU priority
+ * (`--bulk-nice`). Every client is a real client that receives every frame. Reports connect time, time
  * until every online list is complete (counted from the last connect), invite→ringing and
  * accept→both-notified percentiles, server RSS per idle client and server CPU. The baseline
  * measured in the same run is a bare request/response round trip (`ping`) on an idle server:
@@ -22,8 +24,18 @@ const { values } = parseArgs({
   options: {
     clients: { type: 'string', default: '5000' },
     calls: { type: 'string', default: '1000' },
-    /** Load-generator processes; default one per core (2–4): more would oversubscribe the cores the server shares. */
-    workers: { type: 'string', default: String(Math.min(4, Math.max(2, cpus().length))) },
+    /**
+     * Bulk load-generator processes (the clients that make no call); default one per core
+     * beyond the first two, at least one (more would oversubscribe the cores the server shares).
+     */
+    workers: { type: 'string', default: String(Math.max(1, Math.min(3, cpus().length - 1))) },
+    /**
+     * Nice value of the bulk generators. They stand in for thousands of machines that would not
+     * share the server's cores; at the server's priority, their bursts of diff frames after each
+     * presence fan-out took the CPU from the server and from the calls generator. 0 = the
+     * method before 2026-11-24 round 4 (all at the same priority).
+     */
+    'bulk-nice': { type: 'string', default: '10' },
     rate: { type: 'string', default: '500' },
     json: { type: 'boolean', default: false },
     /** Directory for a V8 CPU profile of the server process (written when it exits). */
@@ -40,6 +52,9 @@ const { values } = parseArgs({
 const CLIENTS = Number(values.clients);
 const CALLS = Number(values.calls);
 const WORKERS = Math.max(1, Number(values.workers));
+/** 'idle': SCHED_IDLE (chrt --idle), below any nice value. */
+const BULK_NICE =
+  values['bulk-nice'] === 'idle' ? 'idle' : Math.max(0, Math.min(19, Number(values['bulk-nice'])));
 const RATE = Number(values.rate);
 if (!(CLIENTS >= 2) || !(CALLS >= 0) || CALLS * 2 > CLIENTS) {
   console.error('bench:signaling: need --clients ≥ 2 and --calls ≤ clients/2');
@@ -94,20 +109,24 @@ async function serverMetrics(wsUrl: string): Promise<{
  * CPU time used by every other process on the machine (user + system, with reaped children),
  * s: other helpers' builds and tests share the 2 cores and show up as server stalls.
  */
-function othersCpuSec(exclude: Set<number>): number {
-  let sum = 0;
+function othersCpuSec(exclude: Set<number>): Map<string, number> {
+  const byProcess = new Map<string, number>();
   for (const name of readdirSync('/proc')) {
     const pid = Number(name);
     if (!Number.isInteger(pid) || exclude.has(pid)) continue;
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      sum += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      byProcess.set(
+        `${comm}[${pid}]`,
+        (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / CLK_TCK,
+      );
     } catch {
       // exited meanwhile
     }
   }
-  return sum / CLK_TCK;
+  return byProcess;
 }
 
 interface ProbeEvent {
@@ -139,17 +158,27 @@ async function traceReport(
     `  /metrics scrapes (whole run, ${scrapes.length}): ${scrapes.map((e) => `${r1(e.ms)} ms ${e.what.slice(8)}${e.at + e.ms >= from && e.at <= to ? ' DURING THE CALLS' : ''}`).join(', ')}`,
   );
   const events = [...all, ...generatorStalls].filter((e) => e.at + e.ms >= from && e.at <= to);
-  const kinds = new Map<string, { n: number; sum: number; max: number }>();
+  const kinds = new Map<
+    string,
+    { n: number; sum: number; max: number; onCpu: number; waiting: number }
+  >();
   for (const e of events) {
-    const k = e.what.startsWith('metrics') ? 'metrics' : e.what;
-    const v = kinds.get(k) ?? { n: 0, sum: 0, max: 0 };
+    // Details in parentheses (a stall's CPU and run-queue split, a ping count) are not the kind.
+    const k = e.what.replace(/ \(.*$/, '');
+    const v = kinds.get(k) ?? { n: 0, sum: 0, max: 0, onCpu: 0, waiting: 0 };
     v.n++;
     v.sum += e.ms;
     v.max = Math.max(v.max, e.ms);
+    const split = /on CPU ([\d.]+) ms, waiting for a CPU ([\d.]+) ms/.exec(e.what);
+    v.onCpu += Number(split?.[1] ?? 0);
+    v.waiting += Number(split?.[2] ?? 0);
     kinds.set(k, v);
   }
   log(`  server probe (and generator stalls) during the calls (${r1((to - from) / 1000)} s):`);
-  for (const [k, v] of kinds) log(`    ${k}: ${v.n}× total ${r1(v.sum)} ms, worst ${r1(v.max)} ms`);
+  for (const [k, v] of kinds)
+    log(
+      `    ${k}: ${v.n}× total ${r1(v.sum)} ms, worst ${r1(v.max)} ms${v.onCpu + v.waiting > 0 ? ` (on CPU ${r1(v.onCpu)} ms, waiting for a CPU ${r1(v.waiting)} ms)` : ''}`,
+    );
   const slow = invites.filter((i) => i.ms > slowMs).sort((a, b) => b.ms - a.ms);
   log(`  ${slow.length} invites over ${r1(slowMs)} ms; the slowest with what overlapped them:`);
   for (const inv of slow.slice(0, 40)) {
@@ -244,11 +273,13 @@ async function pingBaseline(url: string, n: number): Promise<number[]> {
 
 type WorkerEv =
   | { ev: 'up' }
-  | { ev: 'ids'; ids: string[] }
+  | { ev: 'ids'; ids: string[]; offset: number }
   | { ev: 'connected'; at: number; failures: number; firstFailure?: string }
   | { ev: 'presence-complete'; at: number }
   | {
       ev: 'calls-done';
+      /** Calls this generator made (0: a bulk generator). */
+      calls: number;
       inviteToRinging: number[];
       /** Invite sent → the callee's `call.incoming` (first half of invite→ringing). */
       inviteToIncoming: number[];
@@ -294,8 +325,22 @@ async function main(): Promise<void> {
   const pid = server.pid as number;
   const workers: ChildProcess[] = [];
   try {
+    // Process 0 runs the 2 × calls clients that place and answer the measured calls (real
+    // clients: they receive every presence diff too); the others run the rest at a lower
+    // priority (--bulk-nice), so the timestamps are not taken behind a bulk backlog.
+    const callClients = CALLS > 0 ? 2 * CALLS : 0;
+    const bulkClients = CLIENTS - callClients;
+    const bulkWorkers = bulkClients > 0 ? WORKERS : 0;
+    const per = Math.ceil(bulkClients / Math.max(1, bulkWorkers));
+    const counts = [
+      ...(callClients > 0 ? [callClients] : []),
+      ...Array.from({ length: bulkWorkers }, (_, i) =>
+        Math.max(0, Math.min(per, bulkClients - i * per)),
+      ),
+    ];
+    const offsets = counts.map((_, i) => counts.slice(0, i).reduce((a, b) => a + b, 0));
     log(
-      `server pid ${pid} at ${url}; ${CLIENTS} clients in ${WORKERS} load processes, ${CALLS} calls at ${RATE}/s`,
+      `server pid ${pid} at ${url}; ${CLIENTS} clients: ${callClients} making the calls in one load process, ${bulkClients} in ${bulkWorkers} bulk load processes at nice ${BULK_NICE}; ${CALLS} calls at ${RATE}/s`,
     );
     const baseline = await pingBaseline(url, 100);
     const base = procStat(pid);
@@ -304,28 +349,32 @@ async function main(): Promise<void> {
       `baseline: ping round trip p50 ${r1(pct(baseline, 50))} ms, p99 ${r1(pct(baseline, 99))} ms; server RSS ${base.rssKB} kB idle (JS heap used ${r1(baseMem.heapUsedMB)} of ${r1(baseMem.heapTotalMB)} MB)`,
     );
 
-    for (let i = 0; i < WORKERS; i++) {
+    const workerFile = resolve(import.meta.dirname, 'signaling-worker.ts');
+    const callsWorker = callClients > 0;
+    for (let i = 0; i < counts.length; i++) {
+      const bulk = !(callsWorker && i === 0);
       workers.push(
-        fork(resolve(import.meta.dirname, 'signaling-worker.ts'), [], {
-          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-        }),
+        bulk && BULK_NICE !== 0
+          ? // Through nice(1) or chrt(1), so every thread of the process (V8's GC helpers too) has it.
+            spawn(
+              BULK_NICE === 'idle' ? 'chrt' : 'nice',
+              [
+                ...(BULK_NICE === 'idle' ? ['--idle', '0'] : ['-n', String(BULK_NICE)]),
+                process.execPath,
+                workerFile,
+              ],
+              { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+            )
+          : fork(workerFile, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
       );
     }
     await waitAll(workers, 'up', 30_000);
-    const per = Math.ceil(CLIENTS / WORKERS);
-    const counts = workers.map((_, i) => Math.max(0, Math.min(per, CLIENTS - i * per)));
     const idsP = waitAll(workers, 'ids', 120_000);
-    workers.forEach((w, i) => w.send({ cmd: 'init', count: counts[i], offset: i * per }));
+    workers.forEach((w, i) => w.send({ cmd: 'init', count: counts[i], offset: offsets[i] }));
     const idLists = await idsP;
-    // Workers answered in any order: rebuild the id list in index order via offsets.
-    const allIds: string[] = [];
-    const byLen = [...idLists];
-    for (let i = 0; i < workers.length; i++) {
-      const list = byLen.find((l) => l.ids.length === counts[i]);
-      if (!list) throw new Error('worker id list mismatch');
-      byLen.splice(byLen.indexOf(list), 1);
-    }
-    for (const l of idLists) allIds.push(...l.ids);
+    // Workers answered in any order: the id list in index order, by offset.
+    const allIds = idLists.sort((a, b) => a.offset - b.offset).flatMap((l) => l.ids);
+    if (allIds.length !== CLIENTS) throw new Error('worker id list mismatch');
 
     // CPU per phase, server and load generators, to see which side saturates the machine.
     const workerCpu = () => workers.reduce((sum, w) => sum + procStat(w.pid as number).cpuSec, 0);
@@ -383,16 +432,7 @@ async function main(): Promise<void> {
       `server RSS after ${IDLE_MS / 1000} s idle ${idle.rssKB} kB with ${CLIENTS} clients: ${r1(rssPerClientKB)} kB per client (JS heap used ${r1(mem.heapUsedMB)} of ${r1(mem.heapTotalMB)} MB, external ${r1(mem.externalMB)} MB)`,
     );
 
-    const callsPer = workers.map((_, i) =>
-      Math.min(Math.floor((counts[i] ?? 0) / 2), Math.round((CALLS * (counts[i] ?? 0)) / CLIENTS)),
-    );
-    let extra = CALLS - callsPer.reduce((a, b) => a + b, 0);
-    for (let i = 0; extra > 0 && i < callsPer.length; i++) {
-      const room = Math.floor((counts[i] ?? 0) / 2) - (callsPer[i] ?? 0);
-      const add = Math.min(room, extra);
-      callsPer[i] = (callsPer[i] ?? 0) + add;
-      extra -= add;
-    }
+    const callsPer = workers.map((_, i) => (callsWorker && i === 0 ? CALLS : 0));
     const before = await serverMetrics(url);
     const ours = new Set([process.pid, pid, ...workers.map((w) => w.pid as number)]);
     const others0 = othersCpuSec(ours);
@@ -402,27 +442,42 @@ async function main(): Promise<void> {
       w.send({
         cmd: 'calls',
         calls: callsPer[i],
-        ratePerSec: (RATE * (callsPer[i] ?? 0)) / Math.max(1, CALLS),
+        ratePerSec: RATE,
+        // A bulk generator records its own stalls for as long as the calls should last.
+        holdMs: (CALLS / RATE) * 1000 + 100,
       }),
     );
     const done = await callsP;
     const callsTo = now();
-    const others = othersCpuSec(ours) - others0;
+    const othersBy = [...othersCpuSec(ours)]
+      .map(([k, sec]) => [k, sec - (others0.get(k) ?? 0)] as const)
+      .filter(([, sec]) => sec > 0)
+      .sort((a, b) => b[1] - a[1]);
+    const others = othersBy.reduce((sum, [, sec]) => sum + sec, 0);
     phase(mark, 'calls phase');
     const othersPct = (others / ((callsTo - callsFrom) / 1000)) * 100;
-    log(`  other processes on the machine during the calls: ${r1(othersPct)} % of one core`);
-    const after = await serverMetrics(url);
     log(
-      `  server during the calls: GC ${r1(after.gcMs - before.gcMs)} ms (major ${r1(after.gcMajorMs - before.gcMajorMs)} ms), worst event-loop delay ${r1(after.loopLagMaxMs)} ms; load generators' worst event-loop delay ${r1(Math.max(...done.map((d) => d.loopLagMaxMs)))} ms`,
+      `  other processes on the machine during the calls: ${r1(othersPct)} % of one core (${othersBy
+        .slice(0, 4)
+        .map(([k, sec]) => `${k} ${Math.round(sec * 1000)} ms`)
+        .join(', ')})`,
+    );
+    const after = await serverMetrics(url);
+    const lagOf = (calls: boolean) =>
+      Math.max(0, ...done.filter((d) => d.calls > 0 === calls).map((d) => d.loopLagMaxMs));
+    log(
+      `  server during the calls: GC ${r1(after.gcMs - before.gcMs)} ms (major ${r1(after.gcMajorMs - before.gcMajorMs)} ms), worst event-loop delay ${r1(after.loopLagMaxMs)} ms; calls generator's worst event-loop delay ${r1(lagOf(true))} ms, bulk generators' ${r1(lagOf(false))} ms`,
     );
     if (values.trace) {
       const invites = done.flatMap((d) =>
         d.inviteToRinging.map((ms, i) => ({ at: d.inviteAt[i] as number, ms })),
       );
       const sorted = invites.map((i) => i.ms).sort((a, b) => a - b);
-      const generatorStalls = done.flatMap((d, w) =>
-        d.stalls.map((st) => ({ ...st, what: `generator ${w} ${st.what ?? 'stall'}` })),
-      );
+      let bulk = 0;
+      const generatorStalls = done.flatMap((d) => {
+        const name = d.calls > 0 ? 'calls generator' : `bulk generator ${bulk++}`;
+        return d.stalls.map((st) => ({ ...st, what: `${name} ${st.what ?? 'stall'}` }));
+      });
       await traceReport(
         server,
         dataDir,
@@ -468,7 +523,8 @@ async function main(): Promise<void> {
           // Diagnostics of the calls phase (see the log lines).
           serverLoopLagMaxMs: r1(after.loopLagMaxMs),
           serverGcMs: r1(after.gcMs - before.gcMs),
-          generatorLoopLagMaxMs: r1(Math.max(...done.map((d) => d.loopLagMaxMs))),
+          generatorLoopLagMaxMs: r1(lagOf(true)),
+          bulkGeneratorLoopLagMaxMs: r1(lagOf(false)),
           otherProcessesCpuPct: r1(othersPct),
         }),
       );
