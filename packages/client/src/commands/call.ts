@@ -80,10 +80,9 @@ export async function talkAndReport(
   console.error(
     `connected to ${peer} (${up.path ?? 'path unknown'}); verification code: ${up.sas?.words ?? 'n/a'} (${up.sas?.digits ?? ''})`,
   );
-  if (up.sendPath !== undefined)
-    console.error(
-      `  audio sent ${up.sendPath === 'native' ? 'from the capture thread (native)' : `by ${up.sendPath}`}`,
-    );
+  if (up.sendPath !== undefined) {
+    console.error(`  media path: send ${up.sendPath}, receive ${up.receivePath ?? 'unknown'}`);
+  }
   const { reason, logPath } = await client.talk(durationMs);
   const summary = callSummary(peer, reason, up.sas?.words, logPath);
   console.log(json ? JSON.stringify(summary) : formatSummary(summary));

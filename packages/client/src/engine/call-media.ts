@@ -30,6 +30,8 @@ export interface MediaState {
   path?: string | undefined;
   /** How our audio is sent: `native` (from C) or `javascript (why)`. */
   sendPath?: string | undefined;
+  /** How the peer's audio is received: `fast` (werift's per-packet path skipped) or why not. */
+  receivePath?: string | undefined;
   /** Settings in force. */
   settings?: CallSettings | undefined;
   /** Last QoS snapshot. */
@@ -248,12 +250,14 @@ export class CallMedia {
         role: role === 'offerer' ? 'caller' : 'callee',
         sas: sas?.words ?? '',
         sendPath: engine.sendPath,
+        receivePath: transport.receivePath,
       });
       this.#setState({
         phase: 'up',
         sas,
         path: transport.path().path,
         sendPath: engine.sendPath,
+        receivePath: transport.receivePath,
         settings: engine.settings,
         logPath: this.#log?.path,
       });

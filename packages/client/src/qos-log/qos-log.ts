@@ -112,6 +112,8 @@ export interface QosStart {
   sas: string;
   /** How our audio was sent: `native` (from C) or `javascript (why)`. Absent in older logs. */
   sendPath?: string;
+  /** How the peer's audio was received: `fast` or `werift (why)`. Absent in older logs. */
+  receivePath?: string;
 }
 
 /** Last record of a log. */

@@ -81,3 +81,62 @@ test('bad SDP and candidates give typed errors, not crashes', async () => {
   }
   await assert.rejects(a.createOffer(), { code: 'TRANSPORT_ERR_CLOSED' });
 });
+
+test('native send path and fast receive path: a C sender streams to the peer, RTCP reports still give RTT and loss both ways', async () => {
+  const a = new PeerTransport({ hostAddresses: ['127.0.0.1'] });
+  const b = new PeerTransport({ hostAddresses: ['127.0.0.1'] });
+  try {
+    const gotB: ReceivedRtp[] = [];
+    const gotA: ReceivedRtp[] = [];
+    b.on('rtp', (p) => gotB.push(p));
+    a.on('rtp', (p) => gotA.push(p));
+    await connectPair(a, b);
+    assert.equal(a.receivePath, 'fast');
+    assert.equal(b.receivePath, 'fast');
+    const sender = a.openNativeSender({ frameSamples: 960, bitrateBps: 24_000 });
+    assert.ok(
+      typeof sender !== 'string',
+      `native sender: ${typeof sender === 'string' ? sender : ''}`,
+    );
+    assert.equal(
+      a.openNativeSender({ frameSamples: 960, bitrateBps: 24_000 }),
+      'a native sender is open',
+    );
+    const tone = new Int16Array(48_000 * 5);
+    for (let i = 0; i < tone.length; i++) tone[i] = Math.round(5000 * Math.sin(i / 10));
+    sender.startPaced(tone);
+    // b answers with the JavaScript path, so each side's RTCP has something to report on.
+    let i = 0;
+    const timer = setInterval(
+      () => b.sendOpus(Buffer.from([0xf8, 0xff, 0xfe, i & 0xff]), i++ * 960, i === 1),
+      20,
+    );
+    let sa = await a.stats();
+    let sb = await b.stats();
+    const deadline = Date.now() + 6000;
+    while (
+      (sa.rttMs === undefined || sb.rttMs === undefined || gotB.length < 100) &&
+      Date.now() < deadline
+    ) {
+      await new Promise((r) => setTimeout(r, 100));
+      [sa, sb] = await Promise.all([a.stats(), b.stats()]);
+    }
+    clearInterval(timer);
+    assert.ok(gotB.length >= 100, `b received ${gotB.length}`);
+    for (let k = 1; k < gotB.length; k++) {
+      assert.equal((gotB[k]!.sequenceNumber - gotB[k - 1]!.sequenceNumber) & 0xffff, 1);
+      assert.equal((gotB[k]!.timestamp - gotB[k - 1]!.timestamp) >>> 0, 960);
+    }
+    assert.ok(gotB.every((p) => p.payloadType === 111 && p.payload.length > 10));
+    // a's sender reports come from the native counters (RTT needs b's RR to echo them back);
+    // b's receiver reports come from statistics the fast path fed (0 lost of what a sent).
+    assert.ok(sa.rttMs !== undefined && sa.rttMs >= 0 && sa.rttMs < 200, `a RTT ${sa.rttMs}`);
+    assert.ok(sb.rttMs !== undefined && sb.rttMs >= 0 && sb.rttMs < 200, `b RTT ${sb.rttMs}`);
+    assert.equal(sa.remotePacketsLost, 0);
+    assert.equal(sa.remoteFractionLost, 0);
+    assert.ok(sa.packetsSent >= gotB.length, `a counts ${sa.packetsSent} sent`);
+    assert.ok(gotA.length > 50);
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
+});

@@ -17,6 +17,7 @@ import {
 } from 'werift';
 import type { NativeRtpSender } from '@parloir/native';
 import { EngineError } from '../engine/errors.ts';
+import { installFastReceive } from './fast-receive.ts';
 import { openNativeSender } from './native-send.ts';
 import { deriveSas, type ShortAuthString } from './sas.ts';
 import { installWeriftDtlsFix } from './werift-dtls-fix.ts';
@@ -148,6 +149,8 @@ export class PeerTransport {
   #bytesReceived = 0;
   #closed = false;
   #native: NativeRtpSender | undefined;
+  #uninstallFastReceive: (() => void) | undefined;
+  #receivePath = 'werift (not connected)';
 
   constructor(options: PeerTransportOptions = {}) {
     const opus = new RTCRtpCodecParameters({
@@ -185,26 +188,51 @@ export class PeerTransport {
       for (const l of this.#listeners.candidate) l(json);
     });
     this.#pc.connectionStateChange.subscribe((s) => {
+      if (s === 'connected') this.#fastReceive();
       for (const l of this.#listeners.state) l(s);
     });
     this.#pc.onTrack.subscribe((track) => {
       track.onReceiveRtp.subscribe((rtp) => {
         const h = rtp.header;
-        const sizeBytes = rtp.payload.length + h.serializeSize;
-        this.#packetsReceived++;
-        this.#bytesReceived += sizeBytes;
-        const packet: ReceivedRtp = {
+        this.#deliver({
           sequenceNumber: h.sequenceNumber,
           timestamp: h.timestamp,
           ssrc: h.ssrc,
           marker: h.marker,
           payloadType: h.payloadType,
           payload: rtp.payload,
-          sizeBytes,
-        };
-        for (const l of this.#listeners.rtp) l(packet);
+          sizeBytes: rtp.payload.length + h.serializeSize,
+        });
       });
     });
+  }
+
+  /** `fast` when received SRTP skips werift's per-packet path (`fast-receive.ts`), else why not. */
+  get receivePath(): string {
+    return this.#receivePath;
+  }
+
+  #deliver(packet: ReceivedRtp): void {
+    this.#packetsReceived++;
+    this.#bytesReceived += packet.sizeBytes;
+    for (const l of this.#listeners.rtp) l(packet);
+  }
+
+  #fastReceive(): void {
+    if (this.#uninstallFastReceive !== undefined || this.#closed) return;
+    if (process.env.PARLOIR_FAST_RECEIVE === '0') {
+      this.#receivePath = 'werift (PARLOIR_FAST_RECEIVE=0)';
+      return;
+    }
+    const r = installFastReceive(this.#pc, this.#sender, this.#transceiver.receiver, (p) =>
+      this.#deliver(p),
+    );
+    if (typeof r === 'string') {
+      this.#receivePath = `werift (${r})`;
+      return;
+    }
+    this.#uninstallFastReceive = r;
+    this.#receivePath = 'fast';
   }
 
   /** Subscribes to an event. Returns a function that unsubscribes. */
@@ -415,6 +443,7 @@ export class PeerTransport {
     this.#closed = true;
     // Before werift closes its socket (the sender holds a duplicate of it anyway).
     this.#native?.close();
+    this.#uninstallFastReceive?.();
     await this.#pc.close();
     for (const l of this.#listeners.state) l('closed');
     this.#listeners = { candidate: [], rtp: [], state: [] };
