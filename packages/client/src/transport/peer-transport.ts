@@ -412,12 +412,23 @@ export class PeerTransport {
     let remoteFractionLost: number | undefined;
     let remotePacketsLost: number | undefined;
     if (!this.#closed) {
-      const report = await this.#sender.getStats();
-      for (const s of report.values() as IterableIterator<Record<string, unknown>>) {
-        if (s.type === 'remote-inbound-rtp') {
-          if (typeof s.roundTripTime === 'number') rttMs = s.roundTripTime * 1000;
-          if (typeof s.fractionLost === 'number') remoteFractionLost = s.fractionLost;
-          if (typeof s.packetsLost === 'number') remotePacketsLost = s.packetsLost;
+      // The fields werift's sender keeps from RTCP RRs (RFC 3550 §6.4.1), the very ones its
+      // getStats() puts in 'remote-inbound-rtp': read directly, since building the whole stats
+      // report (certificates, candidates, codecs…) once a second was a visible share of a
+      // client's CPU. getStats() stays the fallback if werift changes.
+      const s = this.#sender as unknown as Record<string, unknown>;
+      if ('rtt' in s && 'remoteFractionLost' in s && 'remotePacketsLost' in s) {
+        if (typeof s.rtt === 'number') rttMs = s.rtt * 1000;
+        if (typeof s.remoteFractionLost === 'number') remoteFractionLost = s.remoteFractionLost;
+        if (typeof s.remotePacketsLost === 'number') remotePacketsLost = s.remotePacketsLost;
+      } else {
+        const report = await this.#sender.getStats();
+        for (const r of report.values() as IterableIterator<Record<string, unknown>>) {
+          if (r.type === 'remote-inbound-rtp') {
+            if (typeof r.roundTripTime === 'number') rttMs = r.roundTripTime * 1000;
+            if (typeof r.fractionLost === 'number') remoteFractionLost = r.fractionLost;
+            if (typeof r.packetsLost === 'number') remotePacketsLost = r.packetsLost;
+          }
         }
       }
     }
