@@ -64,6 +64,8 @@ test('log round trip, summary and HTML with six charts and escaped suggestions',
       peer: 'bob',
       role: 'caller',
       sas: 'maple tiger opera cloud',
+      sendPath: 'native',
+      receivePath: 'werift (PARLOIR_FAST_RECEIVE=0)',
     });
     for (let i = 0; i < 6; i++) w.write(snapshot(i));
     w.write({ kind: 'end', durationMs: 6000, reason: 'hangup-local' });
@@ -79,6 +81,10 @@ test('log round trip, summary and HTML with six charts and escaped suggestions',
     assert.match(html, /Loss 6%: turn on FEC &lt;now&gt;/);
     assert.match(html, /Perte 6 % : activer la FEC/);
     assert.match(html, /maple tiger opera cloud/);
+    assert.match(
+      html,
+      /Media path \(send \/ receive\)<\/t[dh]><td>native \/ werift \(PARLOIR_FAST_RECEIVE=0\)/,
+    );
     assert.doesNotMatch(html, /<script|https?:\/\/(?!www\.w3\.org)/);
 
     // Through the CLI.

@@ -229,6 +229,10 @@ export function renderReport(log: ParsedQosLog, options: { source: string }): st
     ['Jitter buffer (mean)', `${num(sum.bufferMeanMs)} ms`],
     ['Concealed / FEC-recovered', `${num(sum.concealedMs, 0)} ms / ${sum.fecRecovered} frames`],
     ['Verification code', escapeHtml(st?.sas ?? 'n/a')],
+    [
+      'Media path (send / receive)',
+      escapeHtml(`${st?.sendPath ?? 'not logged'} / ${st?.receivePath ?? 'not logged'}`),
+    ],
     ['End', escapeHtml(log.end?.reason ?? 'log ends without an end record')],
   ];
   return `<!doctype html>
