@@ -125,7 +125,12 @@ media failed (the reason is printed).`,
       if (peer === undefined) {
         throw new EngineError('CALL_ERR_OFFLINE', `${to} is not online (or not reachable)`);
       }
+      // Both outcomes are listened for before the invite goes out: a peer that accepts at once
+      // (a host with --accept-all) can have its call.accepted read in the same socket read as
+      // the invite's result, before the code after `await invite()` runs; listening only then
+      // missed it and left the caller waiting for ever (the host-mode e2e flake).
       const ended = client.session.once('callEnded');
+      const accepted = client.session.once('callAccepted').then(() => 'accepted' as const);
       console.error(`calling ${to}…`);
       try {
         await client.session.invite(peer.userId);
@@ -136,10 +141,7 @@ media failed (the reason is printed).`,
         }
         throw err;
       }
-      const outcome = await Promise.race([
-        client.session.once('callAccepted').then(() => 'accepted' as const),
-        ended,
-      ]);
+      const outcome = await Promise.race([accepted, ended]);
       if (outcome !== 'accepted') throw callEndError(outcome.reason);
       return await talkAndReport(client, to, duration, json);
     } finally {
