@@ -2,6 +2,7 @@
  * `parloir call`: calls someone through a server, waits for the answer, talks, hangs up, then
  * prints a QoS summary. Refused, busy, unanswered or offline: exits 1 with the reason.
  */
+import type { ClientSession, ClientSessionEvents } from '@parloir/protocol';
 import type { Command, ParsedArgs } from '../command.ts';
 import { stringOpt } from '../command.ts';
 import {
@@ -89,6 +90,33 @@ export async function talkAndReport(
   return 0;
 }
 
+/**
+ * Invites `peerId` and resolves with `'accepted'` or the `callEnded` event that ended the call.
+ * Both outcomes are listened for before the invite goes out: a peer that accepts at once (a
+ * host with --accept-all, in the server's own process) can have its `call.accepted` handled in
+ * the same socket read as the invite's result, before the code after `await invite()` runs;
+ * listening only then missed it and left the caller waiting for ever. An unavailable peer is
+ * `CALL_ERR_OFFLINE`.
+ */
+export async function inviteAndWait(
+  session: ClientSession,
+  peerId: string,
+  peerName: string,
+): Promise<'accepted' | ClientSessionEvents['callEnded']> {
+  const ended = session.once('callEnded');
+  const accepted = session.once('callAccepted').then(() => 'accepted' as const);
+  try {
+    await session.invite(peerId);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'SIG_ERR_UNAVAILABLE') {
+      throw new EngineError('CALL_ERR_OFFLINE', `${peerName} is not available`, { cause: err });
+    }
+    throw err;
+  }
+  return Promise.race([accepted, ended]);
+}
+
 export const command: Command = {
   usage: `Usage: parloir call --server URL --user NAME --to PEER [options]
 
@@ -125,23 +153,8 @@ media failed (the reason is printed).`,
       if (peer === undefined) {
         throw new EngineError('CALL_ERR_OFFLINE', `${to} is not online (or not reachable)`);
       }
-      // Both outcomes are listened for before the invite goes out: a peer that accepts at once
-      // (a host with --accept-all) can have its call.accepted read in the same socket read as
-      // the invite's result, before the code after `await invite()` runs; listening only then
-      // missed it and left the caller waiting for ever (the host-mode e2e flake).
-      const ended = client.session.once('callEnded');
-      const accepted = client.session.once('callAccepted').then(() => 'accepted' as const);
       console.error(`calling ${to}…`);
-      try {
-        await client.session.invite(peer.userId);
-      } catch (err) {
-        const code = (err as { code?: string }).code;
-        if (code === 'SIG_ERR_UNAVAILABLE') {
-          throw new EngineError('CALL_ERR_OFFLINE', `${to} is not available`, { cause: err });
-        }
-        throw err;
-      }
-      const outcome = await Promise.race([accepted, ended]);
+      const outcome = await inviteAndWait(client.session, peer.userId, to);
       if (outcome !== 'accepted') throw callEndError(outcome.reason);
       return await talkAndReport(client, to, duration, json);
     } finally {
