@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeAlsaConfig } from './alsa-config.ts';
+import { senderOptions } from './sender-options.ts';
 
 // Real libasound through the file plugin (read faster than real time): the configuration must
 // be in place before the addon first opens a PCM, hence before the dynamic import below.
@@ -113,20 +114,7 @@ test('a sender only takes 48 kHz mono capture: other streams give a typed error'
   tx.bind(0, '127.0.0.1');
   return new Promise<void>((resolve) => {
     tx.once('listening', () => {
-      const sender = new NativeRtpSender({
-        fd: udpSocketFd(tx)!,
-        address: '127.0.0.1',
-        port: 9,
-        ssrc: 1,
-        payloadType: 111,
-        sequenceNumber: 0,
-        rolloverCounter: 0,
-        timestampOffset: 0,
-        key: new Uint8Array(16),
-        salt: new Uint8Array(12),
-        frameSamples: 960,
-        bitrateBps: 32_000,
-      });
+      const sender = new NativeRtpSender(senderOptions(udpSocketFd(tx)!));
       const cap = new PcmCapture({
         device: 'scap',
         sampleRate: 16_000,

@@ -11,6 +11,7 @@ import {
   udpSocketFd,
   type NativeRtpSenderOptions,
 } from '../index.ts';
+import { senderOptions } from './sender-options.ts';
 
 const RATE = 48_000;
 
@@ -202,20 +203,7 @@ test('mid-stream changes: frame size, mute, gain and bitrate apply to the next f
 test('bad options and use after close are typed errors; the socket stays usable by its owner', async () => {
   const tx = await bound();
   const fd = udpSocketFd(tx)!;
-  const good: NativeRtpSenderOptions = {
-    fd,
-    address: '127.0.0.1',
-    port: 9,
-    ssrc: 1,
-    payloadType: 111,
-    sequenceNumber: 0,
-    rolloverCounter: 0,
-    timestampOffset: 0,
-    key: new Uint8Array(16),
-    salt: new Uint8Array(12),
-    frameSamples: 960,
-    bitrateBps: 32_000,
-  };
+  const good = senderOptions(fd);
   const isCode = (code: string) => (e: unknown) =>
     e instanceof RtpSenderError && e instanceof NativeError && e.code === code;
   assert.throws(

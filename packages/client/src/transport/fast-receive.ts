@@ -19,18 +19,13 @@
  * The rollover counter is estimated as RFC 3711 §3.3.1 and Appendix A say, and committed only
  * for packets that authenticate. A packet that does not authenticate is dropped, as werift does.
  */
-import type { Socket, RemoteInfo } from 'node:dgram';
+import type { RemoteInfo } from 'node:dgram';
 import { NativeSrtpGcm } from '@parloir/native';
 import type { RTCPeerConnection, RTCRtpReceiver, RTCRtpSender } from 'werift';
 import type { ReceivedRtp } from './peer-transport.ts';
+import { gcmContext, nominatedUdpPair, obj, type Obj } from './werift-media-internals.ts';
 
 const TAG_BYTES = 16;
-const KEY_BYTES = 16;
-const SALT_BYTES = 12;
-
-type Obj = Record<string, unknown>;
-const obj = (v: unknown): Obj | undefined =>
-  typeof v === 'object' && v !== null ? (v as Obj) : undefined;
 
 /** werift's per-SSRC SRTP state (`SrtpContext.srtpSSRCStates[ssrc]`). */
 interface RocState {
@@ -76,31 +71,18 @@ function install(
   receiver: RTCRtpReceiver,
   deliver: (packet: ReceivedRtp) => void,
 ): (() => void) | string {
-  const connection = obj(obj(pc.iceTransports[0])?.connection);
-  const pair = obj(connection?.nominated);
-  const protocol = obj(pair?.protocol);
-  if (protocol?.type !== 'stun') return 'ICE pair is not plain UDP';
-  const socket = obj(obj(protocol.transport)?.socket) as unknown as Socket | undefined;
-  const remote = pair?.remoteAddr;
-  if (socket === undefined || typeof socket.listeners !== 'function') return 'no UDP socket';
-  if (!Array.isArray(remote) || typeof remote[0] !== 'string' || typeof remote[1] !== 'number') {
-    return 'no remote address';
-  }
-  const [rAddress, rPort] = remote as [string, number];
-  const srtpRemote = obj(obj(obj(sender.dtlsTransport)?.srtp)?.remoteContext);
-  const cipher = obj(srtpRemote?.cipher);
-  const key = cipher?.srtpSessionKey;
-  const salt = cipher?.srtpSessionSalt;
-  const states = obj(srtpRemote?.srtpSSRCStates);
-  if (cipher?.aeadAuthTagLen !== TAG_BYTES || states === undefined) return 'SRTP is not AES-GCM';
-  if (!(key instanceof Uint8Array) || key.length !== KEY_BYTES) return 'unexpected SRTP key';
-  if (!(salt instanceof Uint8Array) || salt.length < SALT_BYTES) return 'unexpected SRTP salt';
+  const pair = nominatedUdpPair(pc);
+  if (typeof pair === 'string') return pair;
+  const { socket, address: rAddress, port: rPort } = pair;
+  const ctx = gcmContext(sender, 'remote');
+  if (typeof ctx === 'string') return ctx;
+  const states = ctx.states;
   const streams = obj((receiver as unknown as Obj).remoteStreams);
   if (streams === undefined) return 'no receiver statistics';
   const codecs = obj((receiver as unknown as Obj).codecs);
   const types = new Set(Object.keys(codecs ?? {}).map(Number));
   if (types.size === 0) return 'no negotiated codec';
-  const gcm = new NativeSrtpGcm(key, salt.subarray(0, SALT_BYTES));
+  const gcm = new NativeSrtpGcm(ctx.key, ctx.salt);
 
   const original = socket.listeners('message') as ((buf: Buffer, rinfo: RemoteInfo) => void)[];
   const toWerift = (buf: Buffer, rinfo: RemoteInfo): void => {

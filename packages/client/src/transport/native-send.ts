@@ -18,10 +18,8 @@
  */
 import { NativeRtpSender, udpSocketFd } from '@parloir/native';
 import type { RTCPeerConnection, RTCRtpSender } from 'werift';
+import { gcmContext, nominatedUdpPair, obj, type Obj } from './werift-media-internals.ts';
 
-/** AES-GCM session key and salt lengths werift's GCM cipher uses, bytes. */
-const KEY_BYTES = 16;
-const SALT_BYTES = 12;
 /** Seconds from 1900 (NTP era 0) to 1970 (RFC 5905 §6). */
 const NTP_UNIX_OFFSET_S = 2_208_988_800;
 const RATE = 48_000;
@@ -37,10 +35,6 @@ export interface NativeSendStart {
   /** Initial bitrate, bit/s. */
   bitrateBps: number;
 }
-
-type Obj = Record<string, unknown>;
-const obj = (v: unknown): Obj | undefined =>
-  typeof v === 'object' && v !== null ? (v as Obj) : undefined;
 
 /**
  * Opens a native sender for `pc`'s audio sender, or says why not (the caller then keeps
@@ -64,30 +58,12 @@ function open(
   start: NativeSendStart,
 ): NativeRtpSender | string {
   if (pc.connectionState !== 'connected') return 'not connected';
-  // The nominated ICE pair: plain UDP only.
-  const connection = obj(obj(pc.iceTransports[0])?.connection);
-  const pair = obj(connection?.nominated);
-  const protocol = obj(pair?.protocol);
-  const protoType = protocol?.type;
-  if (protoType !== 'stun') {
-    return `ICE pair is ${typeof protoType === 'string' ? protoType : 'unknown'}, not plain UDP`;
-  }
-  const socket = obj(obj(protocol?.transport)?.socket);
-  const fd = socket === undefined ? undefined : udpSocketFd(socket as never);
-  const remote = pair?.remoteAddr;
+  const pair = nominatedUdpPair(pc);
+  if (typeof pair === 'string') return pair;
+  const fd = udpSocketFd(pair.socket);
   if (fd === undefined) return 'no UDP socket file descriptor';
-  if (!Array.isArray(remote) || typeof remote[0] !== 'string' || typeof remote[1] !== 'number') {
-    return 'no remote address';
-  }
-  // DTLS-SRTP keys: AES-GCM only.
-  const dtls = obj(sender.dtlsTransport);
-  const local = obj(obj(dtls?.srtp)?.localContext);
-  const cipher = obj(local?.cipher);
-  const key = cipher?.srtpSessionKey;
-  const salt = cipher?.srtpSessionSalt;
-  if (cipher?.aeadAuthTagLen !== 16) return 'SRTP profile is not AES-GCM';
-  if (!(key instanceof Uint8Array) || key.length !== KEY_BYTES) return 'unexpected SRTP key';
-  if (!(salt instanceof Uint8Array) || salt.length < SALT_BYTES) return 'unexpected SRTP salt';
+  const gcm = gcmContext(sender, 'local');
+  if (typeof gcm === 'string') return gcm;
   const payloadType = sender.codec?.payloadType;
   if (payloadType === undefined) return 'no negotiated codec';
   const s = sender as unknown as Obj;
@@ -95,23 +71,22 @@ function open(
   const tsOffset = typeof s.timestampOffset === 'number' ? s.timestampOffset : 0;
   const sequenceNumber = (start.sequenceNumber + seqOffset) & 0xffff;
   // RFC 3711 §3.3.1: the ROC of the next packet, from werift's state for this SSRC.
-  const states = obj(local?.srtpSSRCStates);
-  const st = obj(states?.[String(sender.ssrc)]);
+  const st = obj(gcm.states[String(sender.ssrc)]);
   let roc = typeof st?.rolloverCounter === 'number' ? st.rolloverCounter : 0;
   const last = typeof st?.lastSequenceNumber === 'number' ? st.lastSequenceNumber : undefined;
   if (last !== undefined && st?.rolloverHasProcessed === true && sequenceNumber < last) roc++;
 
   const native = new NativeRtpSender({
     fd,
-    address: remote[0],
-    port: remote[1],
+    address: pair.address,
+    port: pair.port,
     ssrc: sender.ssrc,
     payloadType,
     sequenceNumber,
     rolloverCounter: roc >>> 0,
     timestampOffset: (start.timestampOffset + tsOffset) >>> 0,
-    key,
-    salt: salt.subarray(0, SALT_BYTES),
+    key: gcm.key,
+    salt: gcm.salt,
     frameSamples: start.frameSamples,
     bitrateBps: start.bitrateBps,
   });
