@@ -87,6 +87,8 @@ async function serverMetrics(wsUrl: string): Promise<{
   externalMB: number;
   gcMs: number;
   gcMajorMs: number;
+  /** Scavenges (minor GCs) since the server started. */
+  scavenges: number;
   loopLagMaxMs: number;
 }> {
   const res = await fetch(wsUrl.replace(/^ws/, 'http').replace(/\/ws$/, '/metrics'));
@@ -101,6 +103,7 @@ async function serverMetrics(wsUrl: string): Promise<{
     externalMB: metric('nodejs_external_memory_bytes') / 2 ** 20,
     gcMs: (gcSum('minor') + gcSum('major') + gcSum('incremental') + gcSum('weakcb')) * 1000,
     gcMajorMs: gcSum('major') * 1000,
+    scavenges: metric('nodejs_gc_duration_seconds_count', '\\{kind="minor"\\}') || 0,
     loopLagMaxMs: metric('nodejs_eventloop_lag_max_seconds') * 1000,
   };
 }
@@ -466,7 +469,7 @@ async function main(): Promise<void> {
     const lagOf = (calls: boolean) =>
       Math.max(0, ...done.filter((d) => d.calls > 0 === calls).map((d) => d.loopLagMaxMs));
     log(
-      `  server during the calls: GC ${r1(after.gcMs - before.gcMs)} ms (major ${r1(after.gcMajorMs - before.gcMajorMs)} ms), worst event-loop delay ${r1(after.loopLagMaxMs)} ms; calls generator's worst event-loop delay ${r1(lagOf(true))} ms, bulk generators' ${r1(lagOf(false))} ms`,
+      `  server during the calls: GC ${r1(after.gcMs - before.gcMs)} ms (major ${r1(after.gcMajorMs - before.gcMajorMs)} ms, ${after.scavenges - before.scavenges} scavenges), worst event-loop delay ${r1(after.loopLagMaxMs)} ms; calls generator's worst event-loop delay ${r1(lagOf(true))} ms, bulk generators' ${r1(lagOf(false))} ms`,
     );
     if (values.trace) {
       const invites = done.flatMap((d) =>
@@ -523,6 +526,7 @@ async function main(): Promise<void> {
           // Diagnostics of the calls phase (see the log lines).
           serverLoopLagMaxMs: r1(after.loopLagMaxMs),
           serverGcMs: r1(after.gcMs - before.gcMs),
+          serverScavenges: after.scavenges - before.scavenges,
           generatorLoopLagMaxMs: r1(lagOf(true)),
           bulkGeneratorLoopLagMaxMs: r1(lagOf(false)),
           otherProcessesCpuPct: r1(othersPct),
