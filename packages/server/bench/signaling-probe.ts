@@ -7,11 +7,12 @@
  * as JSON to the file named by PARLOIR_BENCH_PROBE, so the bench can line them up with its
  * slow invites. Bench-only: the server itself knows nothing of it.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { PerformanceObserver, constants, type PerformanceEntry } from 'node:perf_hooks';
 import { DatabaseSync } from 'node:sqlite';
 import { WebSocket } from 'ws';
+import { schedstat } from './schedstat.ts';
 import { SignalingCore, type CoreInput } from '../src/core/signaling-core.ts';
 
 /** One recorded event: start (Unix ms), duration (ms), what. */
@@ -28,16 +29,6 @@ const wall = (perfMs: number) => performance.timeOrigin + perfMs;
 const push = (e: ProbeEvent) => {
   if (events.length < MAX_EVENTS) events.push(e);
 };
-
-/** This thread's CPU time and run-queue wait so far (Linux /proc/thread-self/schedstat), ms. */
-function schedstat(): { runMs: number; waitMs: number } {
-  try {
-    const [run, wait] = readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ');
-    return { runMs: Number(run) / 1e6, waitMs: Number(wait) / 1e6 };
-  } catch {
-    return { runMs: NaN, waitMs: NaN };
-  }
-}
 
 const GC_KINDS: Record<number, string> = {
   [constants.NODE_PERFORMANCE_GC_MAJOR]: 'gc-major',

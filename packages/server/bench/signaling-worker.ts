@@ -4,7 +4,6 @@
  * clients fit in one process; authentication is the real Ed25519 challenge-response.
  * Driven by the parent over IPC.
  */
-import { readFileSync } from 'node:fs';
 import {
   PerformanceObserver,
   constants,
@@ -12,6 +11,7 @@ import {
   type PerformanceEntry,
 } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
+import { schedstat } from './schedstat.ts';
 import {
   authSigningText,
   generateIdentity,
@@ -37,16 +37,6 @@ type ParentMsg =
   | { cmd: 'connect'; url: string; allIds: string[]; concurrency: number }
   | { cmd: 'calls'; calls: number; ratePerSec: number; holdMs: number }
   | { cmd: 'exit' };
-
-/** This thread's CPU time and run-queue wait so far (Linux /proc/thread-self/schedstat), ms. */
-function schedstat(): { runMs: number; waitMs: number } {
-  try {
-    const [run, wait] = readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ');
-    return { runMs: Number(run) / 1e6, waitMs: Number(wait) / 1e6 };
-  } catch {
-    return { runMs: NaN, waitMs: NaN };
-  }
-}
 
 const now = () => performance.timeOrigin + performance.now();
 const PRESENCE_PREFIX = Buffer.from('{"type":"presence.');
