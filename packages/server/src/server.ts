@@ -128,6 +128,8 @@ const BULK_SLICE_MS = 1;
 const PINGS_PER_TURN = 128;
 /** Keepalive pings are spread over this many groups of connections per ping interval. */
 const PING_GROUPS = 40;
+/** Longest wait at close for the WAL checkpointer thread to close its connection, ms. */
+const CHECKPOINTER_EXIT_MS = 1000;
 
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
@@ -452,6 +454,13 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       wss.close();
       http.closeAllConnections();
       store.close();
+      // The checkpointer thread closes last and still writes the database files (its close
+      // checkpoints the WAL): wait for it, bounded, so that a caller may remove or reuse the
+      // data directory once close() resolves.
+      await Promise.race([
+        store.whenClosed(),
+        new Promise((r) => setTimeout(r, CHECKPOINTER_EXIT_MS).unref()),
+      ]);
       log.info('parloir server stopped');
     })();
     return closing;

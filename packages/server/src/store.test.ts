@@ -4,7 +4,7 @@
  * records committed in a batch survive a clean close.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -58,5 +58,22 @@ test('call records committed in a batch are there after close and reopen', async
   } finally {
     await new Promise((r) => setTimeout(r, 100));
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('whenClosed: after it resolves the checkpointer has let go of the files (the directory can be removed)', async () => {
+  // Closed at once (the thread may not have opened the database yet) or once it is running.
+  for (const delayMs of [0, 0, 300, 300]) {
+    const dir = mkdtempSync(join(tmpdir(), 'parloir-store-close-'));
+    const store = new Store({ path: join(dir, 'p.db') });
+    await new Promise((r) => setTimeout(r, delayMs));
+    store.close();
+    await store.whenClosed();
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.endsWith('-wal') || f.endsWith('-shm')),
+      [],
+      'the last connection checkpointed and removed the WAL files',
+    );
+    rmSync(dir, { recursive: true });
   }
 });

@@ -100,6 +100,7 @@ export class Store {
   #db: DatabaseSync;
   #stmts = new Map<string, StatementSync>();
   #checkpointer: Worker | undefined;
+  #checkpointerExited: Promise<void> = Promise.resolve();
 
   constructor(options: StoreOptions) {
     try {
@@ -138,6 +139,7 @@ export class Store {
     worker.on('error', fallback);
     worker.on('message', fallback);
     worker.unref();
+    this.#checkpointerExited = new Promise((resolve) => worker.once('exit', () => resolve()));
     this.#checkpointer = worker;
   }
 
@@ -383,5 +385,14 @@ export class Store {
     this.#checkpointer?.postMessage('close');
     this.#checkpointer = undefined;
     if (this.#db.isOpen) this.#db.close();
+  }
+
+  /**
+   * Resolves once the checkpointer thread has closed its connection and exited, so nothing
+   * touches the database files any more (its close checkpoints the WAL and removes the -wal and
+   * -shm files). Immediately for an in-memory store. Call after {@link close}.
+   */
+  whenClosed(): Promise<void> {
+    return this.#checkpointerExited;
   }
 }
