@@ -13,6 +13,7 @@ export * from './relay.ts';
 export * from './timer.ts';
 export * from './srtp.ts';
 export * from './sender.ts';
+export * from './jitter.ts';
 
 /** Reports the libasound and libopus versions the addon was built against. */
 export function versions(): NativeVersions {

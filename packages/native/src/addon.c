@@ -116,5 +116,6 @@ NAPI_MODULE_INIT() {
   pn_timer_init(env, exports);
   pn_srtp_init(env, exports);
   pn_sender_init(env, exports);
+  pn_jitter_init(env, exports);
   return exports;
 }

@@ -40,5 +40,6 @@ napi_value pn_relay_init(napi_env env, napi_value exports);
 napi_value pn_timer_init(napi_env env, napi_value exports);
 napi_value pn_srtp_init(napi_env env, napi_value exports);
 napi_value pn_sender_init(napi_env env, napi_value exports);
+napi_value pn_jitter_init(napi_env env, napi_value exports);
 
 #endif
