@@ -210,8 +210,9 @@ function compare(name: string, options: NativeJitterBufferOptions, ops: Op[]): C
         counts.inserts++;
         assert.equal(b, a, `${where}: insert outcome`);
       } else if (op.kind === 'bounds') {
-        ts.setDelayBounds(op);
-        c.setDelayBounds(op);
+        const a = attempt(() => ts.setDelayBounds(op));
+        const b = attempt(() => c.setDelayBounds(op));
+        assert.equal(b, a, `${where}: setDelayBounds accepted`);
       } else {
         const a = ts.pull(op.at);
         const b = c.pull(op.at, out);
@@ -234,6 +235,16 @@ function compare(name: string, options: NativeJitterBufferOptions, ops: Op[]): C
     decoder.close();
   }
   return counts;
+}
+
+/** Whether `f` ran without throwing. */
+function attempt(f: () => void): boolean {
+  try {
+    f();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function pcmBytes(pcm: Int16Array): Buffer {
@@ -441,8 +452,100 @@ for (const trace of TRACES) {
   });
 }
 
+/** Random options, packets, payloads, times and bound changes: the two must still agree. */
+function fuzzCase(
+  seed: number,
+  pool: Uint8Array[],
+): { options: NativeJitterBufferOptions; ops: Op[] } {
+  const r = prng(seed);
+  const pickOf = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
+  const minDelayMs = r() < 0.5 ? 0 : r() * 60;
+  const options: NativeJitterBufferOptions = {
+    tickMs: pickOf([5, 10, 20]),
+    capacity: 16 + Math.floor(r() * 200),
+    minDelayMs,
+    maxDelayMs: minDelayMs + 30 + r() * 1000,
+    quantile: 0.5 + r() * 0.5,
+    inOrderQuantile: 0.5 + r() * 0.5,
+    marginMs: r() * 10,
+    historyMs: 300 + r() * 10000,
+    fec: r() < 0.7,
+    initialDelayMs: r() * 100,
+    accelerateAtTicks: r() * 2.5,
+  };
+  const tick = options.tickMs ?? 20;
+  const ops: Op[] = [];
+  let now = 1000 + r() * 1e6;
+  let seq = Math.floor(r() * 65536);
+  let ts = Math.floor(r() * 2 ** 32);
+  let ssrc = 1 + Math.floor(r() * 1000);
+  for (let i = 0; i < 1500; i++) {
+    const x = r();
+    if (x < 0.45) {
+      let payload = pickOf(pool);
+      const y = r();
+      if (y < 0.05) payload = Uint8Array.from({ length: Math.floor(r() * 60) }, () => r() * 256);
+      else if (y < 0.1) {
+        payload = payload.slice();
+        payload[Math.floor(r() * payload.length)] = r() * 256;
+      }
+      const z = r();
+      const dSeq =
+        z < 0.01
+          ? Math.floor(r() * 65536)
+          : z < 0.1
+            ? -Math.floor(r() * 5)
+            : z < 0.15
+              ? 2 + Math.floor(r() * 3)
+              : 1;
+      seq = (seq + dSeq + 65536) % 65536;
+      ts =
+        (ts +
+          (z < 0.01 ? Math.floor(r() * 2 ** 32) : dSeq * 960 + (r() < 0.05 ? 19200 : 0)) +
+          2 ** 32) %
+        2 ** 32;
+      if (r() < 0.005) ssrc++;
+      const packet = { sequenceNumber: seq, timestamp: ts, ssrc, marker: r() < 0.05, payload };
+      ops.push({ kind: 'insert', packet, at: now + r() * 200 - 20 });
+    } else if (x < 0.97) {
+      now += r() < 0.02 ? r() * 3000 : tick;
+      ops.push({ kind: 'pull', at: now });
+    } else {
+      const lo = r() * 100;
+      ops.push(
+        r() < 0.5
+          ? { kind: 'bounds', minMs: lo }
+          : { kind: 'bounds', minMs: lo, maxMs: lo + r() * 500 },
+      );
+    }
+  }
+  return { options, ops };
+}
+
+test('C and TS jitter buffers agree on random (fuzzed) input', () => {
+  const pool: Uint8Array[] = [];
+  for (const frameMs of [10, 20, 60] as const) {
+    pool.push(
+      ...makeStream({ seconds: 1, fec: true, frameMsAt: () => frameMs }).map((p) => p.payload),
+    );
+  }
+  const started = Date.now();
+  let cases = 0;
+  for (let seed = 100; seed < 160 && Date.now() - started < 20_000; seed++) {
+    const { options, ops } = fuzzCase(seed, pool);
+    const counts = compare(`fuzz seed ${seed}`, options, ops);
+    totalTicks += counts.ticks;
+    totalInserts += counts.inserts;
+    cases++;
+  }
+  assert.ok(cases >= 20, `${cases} fuzz cases`);
+  console.log(`fuzz: ${cases} random cases compared`);
+});
+
 test('the traces compared a meaningful amount of playout', () => {
   assert.ok(totalTicks > 10000, `${totalTicks} ticks`);
   assert.ok(totalInserts > 5000, `${totalInserts} inserts`);
-  console.log(`compared ${TRACES.length} traces: ${totalTicks} ticks, ${totalInserts} inserts`);
+  console.log(
+    `compared ${TRACES.length} traces and the fuzz cases: ${totalTicks} ticks, ${totalInserts} inserts`,
+  );
 });
