@@ -73,6 +73,7 @@ export interface RawPcm {
   write(frame: Int16Array): number;
   setFrameSamples(frames: number): void;
   setSink(sender: RawRtpSender | null): void;
+  setSource(receiver: RawRtpReceiver | null): void;
   drain(): boolean;
   setFillSilence(fill: boolean): void;
   reconfigure(
@@ -136,9 +137,73 @@ export interface RawRtpSender {
   close(): void;
 }
 
+/** Options of the raw NativeRtpReceiver (see receiver.ts for their meaning). */
+export interface RawRtpReceiverOptions {
+  fd: number;
+  address: Uint8Array;
+  port: number;
+  payloadTypes: Uint8Array;
+  key: Uint8Array;
+  salt: Uint8Array;
+  jitter: {
+    tickMs: number;
+    minDelayMs: number;
+    maxDelayMs: number;
+    inOrderQuantile: number;
+    accelerateAtTicks: number;
+    initialDelayMs: number;
+  };
+}
+
+export interface RawRtpReceiverStats {
+  jitterBuffer: Record<string, number>;
+  packets: number;
+  payloadBytes: number;
+  authFailures: number;
+  forwarded: number;
+  forwardDropped: number;
+  socketErrors: number;
+  recordsDropped: number;
+  pcmDropped: number;
+  playedSamples: number;
+  silenceSamples: number;
+  queuedSamples: number;
+  leadMs: number;
+  startMonotonicMs: number;
+  nowMonotonicMs: number;
+}
+
+export interface RawRtpReceiver {
+  start(): void;
+  startPaced(keepPcm: boolean): void;
+  setPeriodSamples(n: number): void;
+  setBounds(minMs: number, maxMs: number): void;
+  learnSsrc(ssrc: number, rolloverCounter: number, lastSequenceNumber: number): void;
+  ssrcStates(): Float64Array;
+  insert(
+    sequenceNumber: number,
+    timestamp: number,
+    ssrc: number,
+    marker: boolean,
+    payloadType: number,
+    payload: Uint8Array,
+    headerBytes: number,
+  ): void;
+  takeRecords(): Float64Array;
+  takePcm(): Int16Array;
+  setProbing(on: boolean): void;
+  takeProbes(): { meta: Float64Array; pcm: Int16Array } | null;
+  stats(): RawRtpReceiverStats;
+  close(): void;
+}
+
 export interface Addon {
   versions(): NativeVersions;
   NativeRtpSender: new (options: RawRtpSenderOptions) => RawRtpSender;
+  NativeRtpReceiver: new (
+    options: RawRtpReceiverOptions,
+    onDatagram: (data: Buffer, address: string, port: number, family: string) => void,
+  ) => RawRtpReceiver;
   NativeTimer: new (callback: () => void) => RawNativeTimer;
   NativeSrtpGcm: new (key: Uint8Array, salt: Uint8Array) => RawSrtpGcm;
   listPcmDevices(): RawPcmDevice[];

@@ -4,6 +4,7 @@
  * @module
  */
 import type { NativeRtpSender } from './sender.ts';
+import type { NativeRtpReceiver } from './receiver.ts';
 import { addon, type RawPcm, type RawPcmStats } from './addon.ts';
 import { AlsaError, fromNative, type AlsaErrorCode } from './errors.ts';
 
@@ -285,6 +286,19 @@ export class PcmPlayback extends PcmStream {
   write(frame: Int16Array): boolean {
     try {
       return this.raw.write(frame) > 0 || frame.length === 0;
+    } catch (err) {
+      throw fromNative(err, 'alsa');
+    }
+  }
+
+  /**
+   * 48 kHz mono: the playback thread pulls the receiver's audio each period instead of playing
+   * what `write()` queued (`null`: back to `write()`). The stream keeps the receiver alive while
+   * attached.
+   */
+  attachReceiver(receiver: NativeRtpReceiver | null): void {
+    try {
+      this.raw.setSource(receiver === null ? null : receiver.raw);
     } catch (err) {
       throw fromNative(err, 'alsa');
     }

@@ -14,6 +14,8 @@ export * from './timer.ts';
 export * from './srtp.ts';
 export * from './sender.ts';
 export * from './jitter.ts';
+export * from './receiver.ts';
+export * from './udp.ts';
 
 /** Reports the libasound and libopus versions the addon was built against. */
 export function versions(): NativeVersions {

@@ -12,10 +12,9 @@
  * timestamp offset to continue from, and the SRTP session key and salt.
  * @module
  */
-import type { Socket } from 'node:dgram';
-import { isIPv4, isIPv6 } from 'node:net';
 import { addon, type RawRtpSender } from './addon.ts';
 import { NativeError } from './errors.ts';
+import { ipAddressBytes } from './udp.ts';
 
 /** Codes raised by {@link NativeRtpSender}. */
 export type RtpSenderErrorCode =
@@ -112,50 +111,16 @@ export interface RtpSenderProbe {
   sentAtMs: number;
 }
 
-function addressBytes(address: string): Uint8Array {
-  if (isIPv4(address)) return Uint8Array.from(address.split('.').map(Number));
-  if (isIPv6(address)) {
-    const [head = '', tail = ''] = address.split('::');
-    const part = (s: string): number[] =>
-      s === '' ? [] : s.split(':').map((h) => parseInt(h, 16));
-    const hi = part(head);
-    const lo = address.includes('::') ? part(tail) : [];
-    const words = [...hi, ...new Array<number>(8 - hi.length - lo.length).fill(0), ...lo];
-    const out = new Uint8Array(16);
-    words.forEach((w, i) => {
-      out[2 * i] = w >> 8;
-      out[2 * i + 1] = w & 0xff;
-    });
-    return out;
-  }
-  throw new RtpSenderError('SENDER_ERR_BAD_ARG', `not an IP address: '${address}'`);
-}
-
-/**
- * The file descriptor of a bound `node:dgram` socket, or undefined if it has none (closed, not
- * bound) or Node's internals changed. Read through the socket's internal state rather than the
- * deprecated `_handle` getter, which would print a deprecation warning.
- */
-export function udpSocketFd(socket: Socket): number | undefined {
-  const sym = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'state symbol');
-  if (sym === undefined) return undefined;
-  const state: unknown = (socket as unknown as Record<symbol, unknown>)[sym];
-  const handle: unknown =
-    typeof state === 'object' && state !== null
-      ? (state as { handle?: unknown }).handle
-      : undefined;
-  const fd: unknown =
-    typeof handle === 'object' && handle !== null ? (handle as { fd?: unknown }).fd : undefined;
-  return typeof fd === 'number' && Number.isInteger(fd) && fd >= 0 ? fd : undefined;
-}
-
 /** A call's RTP send path in C (see the module comment). */
 export class NativeRtpSender {
   #raw: RawRtpSender;
   #closed = false;
 
   constructor(options: NativeRtpSenderOptions) {
-    const address = addressBytes(options.address);
+    const address = ipAddressBytes(options.address);
+    if (address === undefined) {
+      throw new RtpSenderError('SENDER_ERR_BAD_ARG', `not an IP address: '${options.address}'`);
+    }
     this.#raw = call(
       () =>
         new addon.NativeRtpSender({

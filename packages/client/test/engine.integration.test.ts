@@ -56,6 +56,11 @@ test('speech flows both ways; neither side hears itself', async (t) => {
   });
   ea.start();
   eb.start();
+  // Socket to speaker and microphone to socket in C on both sides (docs/engine.md).
+  for (const e of [ea, eb]) {
+    assert.equal(e.sendPath, 'native');
+    assert.equal(e.receivePath, 'native');
+  }
   await sleep(4800);
   await Promise.all([ea.stop(), eb.stop()]);
   await Promise.all([ta.close(), tb.close()]);

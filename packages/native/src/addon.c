@@ -117,5 +117,6 @@ NAPI_MODULE_INIT() {
   pn_srtp_init(env, exports);
   pn_sender_init(env, exports);
   pn_jitter_init(env, exports);
+  pn_receiver_init(env, exports);
   return exports;
 }

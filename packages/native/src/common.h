@@ -41,5 +41,10 @@ napi_value pn_timer_init(napi_env env, napi_value exports);
 napi_value pn_srtp_init(napi_env env, napi_value exports);
 napi_value pn_sender_init(napi_env env, napi_value exports);
 napi_value pn_jitter_init(napi_env env, napi_value exports);
+napi_value pn_receiver_init(napi_env env, napi_value exports);
+
+// A jitter buffer's counters (jitter.h) as a JavaScript object (jitter_napi.c).
+struct PnJbStats;
+napi_value pn_jb_stats_js(napi_env env, const struct PnJbStats *s);
 
 #endif

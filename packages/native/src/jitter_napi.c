@@ -193,6 +193,32 @@ static napi_value jb_set_bounds(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// The buffer's counters as a JavaScript object under the TS JitterBufferStats names (also
+// receiver.c's).
+napi_value pn_jb_stats_js(napi_env env, const PnJbStats *s) {
+  napi_value o;
+  napi_create_object(env, &o);
+  pn_set_num(env, o, "packetsReceived", (double)s->packets_received);
+  pn_set_num(env, o, "packetsPlayed", (double)s->packets_played);
+  pn_set_num(env, o, "duplicates", (double)s->duplicates);
+  pn_set_num(env, o, "latePackets", (double)s->late_packets);
+  pn_set_num(env, o, "lostPackets", (double)s->lost_packets);
+  pn_set_num(env, o, "fecRecovered", (double)s->fec_recovered);
+  pn_set_num(env, o, "plcPackets", (double)s->plc_packets);
+  pn_set_num(env, o, "concealedMs", s->concealed_ms);
+  pn_set_num(env, o, "playedMs", s->played_ms);
+  pn_set_num(env, o, "accelerateCount", (double)s->accelerate_count);
+  pn_set_num(env, o, "expandCount", (double)s->expand_count);
+  pn_set_num(env, o, "resets", (double)s->resets);
+  pn_set_num(env, o, "malformedPackets", (double)s->malformed_packets);
+  pn_set_num(env, o, "currentDelayMs", s->current_delay_ms);
+  pn_set_num(env, o, "targetDelayMs", s->target_delay_ms);
+  pn_set_num(env, o, "bufferedPackets", (double)s->buffered_packets);
+  pn_set_num(env, o, "minDelayMs", s->min_delay_ms);
+  pn_set_num(env, o, "maxDelayMs", s->max_delay_ms);
+  return o;
+}
+
 static napi_value jb_stats(napi_env env, napi_callback_info info) {
   napi_value self;
   if (!pn_args(env, info, 0, NULL, NULL, &self)) return NULL;
@@ -200,27 +226,7 @@ static napi_value jb_stats(napi_env env, napi_callback_info info) {
   if (!w) return NULL;
   PnJbStats s;
   pn_jb_stats(w->jb, &s);
-  napi_value o;
-  napi_create_object(env, &o);
-  pn_set_num(env, o, "packetsReceived", (double)s.packets_received);
-  pn_set_num(env, o, "packetsPlayed", (double)s.packets_played);
-  pn_set_num(env, o, "duplicates", (double)s.duplicates);
-  pn_set_num(env, o, "latePackets", (double)s.late_packets);
-  pn_set_num(env, o, "lostPackets", (double)s.lost_packets);
-  pn_set_num(env, o, "fecRecovered", (double)s.fec_recovered);
-  pn_set_num(env, o, "plcPackets", (double)s.plc_packets);
-  pn_set_num(env, o, "concealedMs", s.concealed_ms);
-  pn_set_num(env, o, "playedMs", s.played_ms);
-  pn_set_num(env, o, "accelerateCount", (double)s.accelerate_count);
-  pn_set_num(env, o, "expandCount", (double)s.expand_count);
-  pn_set_num(env, o, "resets", (double)s.resets);
-  pn_set_num(env, o, "malformedPackets", (double)s.malformed_packets);
-  pn_set_num(env, o, "currentDelayMs", s.current_delay_ms);
-  pn_set_num(env, o, "targetDelayMs", s.target_delay_ms);
-  pn_set_num(env, o, "bufferedPackets", (double)s.buffered_packets);
-  pn_set_num(env, o, "minDelayMs", s.min_delay_ms);
-  pn_set_num(env, o, "maxDelayMs", s.max_delay_ms);
-  return o;
+  return pn_jb_stats_js(env, &s);
 }
 
 static napi_value jb_close(napi_env env, napi_callback_info info) {

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "common.h"
+#include "receiver.h"
 #include "sender.h"
 
 #define PCM_MAGIC 0x50434d53u  // "PCMS"
@@ -64,8 +65,10 @@ typedef struct Pcm {
   int req_result;
 
   // Capture: a native RTP sender fed by the I/O thread instead of the ring (setSink).
+  // Playback: a native RTP receiver the I/O thread pulls from instead of the ring (setSource).
   pthread_mutex_t sink_mu;
   PnSender *sink;
+  PnReceiver *source;
 
   pthread_t thread;
   bool thread_started;
@@ -285,6 +288,43 @@ static void ring_read(Pcm *s, uint64_t r, int16_t *dst, uint64_t n) {
   }
 }
 
+// Records when device frame 0 played, once the device runs.
+static void note_start(Pcm *s) {
+  if (atomic_load(&s->start_ns) < 0 && snd_pcm_state(s->pcm) == SND_PCM_STATE_RUNNING) {
+    uint64_t played = atomic_load(&s->device_frames) - (uint64_t)atomic_load(&s->delay_frames);
+    atomic_store(&s->start_ns, mono_ns() - (int64_t)(played * 1000000000ULL / s->rate));
+  }
+}
+
+// One period pulled from a native receiver (setSource) when the device queue is below its
+// target (two periods, at least 20 ms: what the JavaScript playout kept). Returns false if the
+// stream cannot continue. Called with sink_mu held.
+static bool play_from_source(Pcm *s, PnReceiver *src, snd_pcm_uframes_t period) {
+  update_delay(s);
+  int64_t queued = atomic_load(&s->delay_frames);
+  int64_t target = 2 * (int64_t)period < (int64_t)s->rate / 50 ? (int64_t)s->rate / 50
+                                                                : 2 * (int64_t)period;
+  if (snd_pcm_state(s->pcm) == SND_PCM_STATE_RUNNING && queued >= target) {
+    long us = (long)((queued - target) * 1000000 / s->rate) + 500;
+    pthread_mutex_unlock(&s->sink_mu);
+    sleep_us(us < 500 ? 500 : us > 10000 ? 10000 : us);
+    pthread_mutex_lock(&s->sink_mu);
+    return true;
+  }
+  if (queued < 0) queued = 0;
+  pn_receiver_pull(src, s->tmp, period, mono_ns() + queued * 1000000000LL / s->rate);
+  snd_pcm_sframes_t n = snd_pcm_writei(s->pcm, s->tmp, period);
+  if (n < 0) return recover(s, (int)n);
+  atomic_fetch_add(&s->device_frames, (uint64_t)n);
+  update_delay(s);
+  if (atomic_load(&s->delay_frames) <= 0) {
+    // A device that keeps no time of its own (the `null` PCM, the file plugin over it): pace.
+    sleep_us((long)((uint64_t)n * 1000000 / s->rate));
+  }
+  note_start(s);
+  return true;
+}
+
 static void playback_loop(Pcm *s) {
   for (;;) {
     int closing = atomic_load(&s->closing);
@@ -297,6 +337,13 @@ static void playback_loop(Pcm *s) {
       if (!recover(s, rc)) break;
       continue;
     }
+    pthread_mutex_lock(&s->sink_mu);
+    PnReceiver *src = s->source;
+    bool ok = true;
+    if (src != NULL && closing == CLOSING_NO) ok = play_from_source(s, src, period);
+    pthread_mutex_unlock(&s->sink_mu);
+    if (!ok) break;
+    if (src != NULL && closing == CLOSING_NO) continue;
     uint64_t r = atomic_load_explicit(&s->rpos, memory_order_relaxed);
     uint64_t fill = atomic_load_explicit(&s->wpos, memory_order_acquire) - r;
     uint64_t take = fill < period ? fill : period;
@@ -346,10 +393,7 @@ static void playback_loop(Pcm *s) {
       // plugin over it) keeps no time of its own: pace the silence so the thread does not spin.
       sleep_us((long)((uint64_t)n * 1000000 / s->rate));
     }
-    if (atomic_load(&s->start_ns) < 0 && snd_pcm_state(s->pcm) == SND_PCM_STATE_RUNNING) {
-      uint64_t played = atomic_load(&s->device_frames) - (uint64_t)atomic_load(&s->delay_frames);
-      atomic_store(&s->start_ns, mono_ns() - (int64_t)(played * 1000000000ULL / s->rate));
-    }
+    note_start(s);
   }
 }
 
@@ -421,6 +465,7 @@ static void pcm_shutdown(Pcm *s, bool drain) {
 static void pcm_unref(Pcm *s) {
   if (--s->refs > 0) return;
   if (s->sink != NULL) pn_sender_unref(s->sink);
+  if (s->source != NULL) pn_receiver_unref(s->source);
   pthread_mutex_destroy(&s->sink_mu);
   pthread_mutex_destroy(&s->mu);
   pthread_cond_destroy(&s->cv);
@@ -756,6 +801,33 @@ static napi_value pcm_set_sink(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// setSource(receiver: NativeRtpReceiver | null): playback only, 48 kHz mono. From the next
+// period the I/O thread pulls the receiver's audio instead of the ring (null: back to the ring).
+static napi_value pcm_set_source(napi_env env, napi_callback_info info) {
+  napi_value argv[1], self;
+  if (!pn_args(env, info, 1, argv, NULL, &self)) return NULL;
+  Pcm *s = pcm_this(env, self, true);
+  if (!s) return NULL;
+  if (s->capture || s->rate != 48000 || s->channels != 1) {
+    pn_throw(env, "ALSA_ERR_BAD_ARG", "a receiver feeds 48 kHz mono playback streams only");
+    return NULL;
+  }
+  napi_valuetype t;
+  napi_typeof(env, argv[0], &t);
+  PnReceiver *next = NULL;
+  if (t != napi_null && t != napi_undefined) {
+    next = pn_receiver_from_js(env, argv[0]);
+    if (next == NULL) return NULL;
+    pn_receiver_ref(next);
+  }
+  pthread_mutex_lock(&s->sink_mu);
+  PnReceiver *prev = s->source;
+  s->source = next;
+  pthread_mutex_unlock(&s->sink_mu);
+  if (prev != NULL) pn_receiver_unref(prev);
+  return NULL;
+}
+
 // drain(): boolean. Continues delivery after call_js signalled (null, -1); true if frames remain
 // (call again on a later turn of the event loop).
 static napi_value pcm_drain(napi_env env, napi_callback_info info) {
@@ -913,6 +985,7 @@ napi_value pn_pcm_init(napi_env env, napi_value exports) {
       {"write", NULL, pcm_write, NULL, NULL, NULL, napi_default, NULL},
       {"setFrameSamples", NULL, pcm_set_js_frames, NULL, NULL, NULL, napi_default, NULL},
       {"setSink", NULL, pcm_set_sink, NULL, NULL, NULL, napi_default, NULL},
+      {"setSource", NULL, pcm_set_source, NULL, NULL, NULL, napi_default, NULL},
       {"drain", NULL, pcm_drain, NULL, NULL, NULL, napi_default, NULL},
       {"setFillSilence", NULL, pcm_set_fill_silence, NULL, NULL, NULL, napi_default, NULL},
       {"reconfigure", NULL, pcm_reconfigure, NULL, NULL, NULL, napi_default, NULL},

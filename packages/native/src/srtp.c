@@ -85,7 +85,34 @@ EVP_CIPHER_CTX *pn_gcm_new_encrypt(const uint8_t *key, size_t key_len) {
   return new_ctx(key_len == 16 ? EVP_aes_128_gcm() : EVP_aes_256_gcm(), key, 1);
 }
 
+EVP_CIPHER_CTX *pn_gcm_new_decrypt(const uint8_t *key, size_t key_len) {
+  if (key_len != 16 && key_len != 32) return NULL;
+  return new_ctx(key_len == 16 ? EVP_aes_128_gcm() : EVP_aes_256_gcm(), key, 0);
+}
+
 void pn_gcm_free(EVP_CIPHER_CTX *ctx) { EVP_CIPHER_CTX_free(ctx); }
+
+int pn_gcm_open(EVP_CIPHER_CTX *ctx, const uint8_t salt[IV_LEN], const uint8_t *pkt, size_t len,
+                size_t hl, uint32_t roc, uint8_t *out) {
+  if (hl < MIN_RTP_HEADER || len > INT32_MAX / 2 || hl + TAG_LEN > len) return -1;
+  size_t cl = len - hl - TAG_LEN;
+  uint8_t iv[IV_LEN];
+  rtp_iv(salt, pkt, roc, iv);
+  uint8_t tag[TAG_LEN];
+  memcpy(tag, pkt + len - TAG_LEN, TAG_LEN);
+  memcpy(out, pkt, hl);
+  int n = 0, fin = 0;
+  if (EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, iv) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN, tag) != 1 ||
+      EVP_DecryptUpdate(ctx, NULL, &n, pkt, (int)hl) != 1 ||
+      (cl > 0 && EVP_DecryptUpdate(ctx, out + hl, &n, pkt + hl, (int)cl) != 1))
+    return -1;
+  if (EVP_DecryptFinal_ex(ctx, out + hl + cl, &fin) != 1) {
+    OPENSSL_cleanse(out + hl, cl);  // no unauthenticated plaintext left behind
+    return 0;
+  }
+  return 1;
+}
 
 bool pn_gcm_seal(EVP_CIPHER_CTX *ctx, const uint8_t salt[IV_LEN], const uint8_t *hdr, size_t hl,
                  const uint8_t *payload, size_t pl, uint32_t roc, uint8_t *out) {
@@ -213,27 +240,18 @@ static napi_value srtp_open(napi_env env, napi_callback_info info) {
     return NULL;
   }
   size_t cl = len - (size_t)hl - TAG_LEN;
-  uint8_t iv[IV_LEN];
-  rtp_iv(s->salt, pkt, roc, iv);
-  uint8_t tag[TAG_LEN];
-  memcpy(tag, pkt + len - TAG_LEN, TAG_LEN);
   napi_value result;
   uint8_t *out;
   if (napi_create_buffer(env, (size_t)hl + cl, (void **)&out, &result) != napi_ok) {
     pn_throw(env, "SRTP_ERR_INTERNAL", "cannot allocate the output");
     return NULL;
   }
-  memcpy(out, pkt, (size_t)hl);
-  int n = 0, fin = 0;
-  if (EVP_DecryptInit_ex(s->dec, NULL, NULL, NULL, iv) != 1 ||
-      EVP_CIPHER_CTX_ctrl(s->dec, EVP_CTRL_GCM_SET_TAG, TAG_LEN, tag) != 1 ||
-      EVP_DecryptUpdate(s->dec, NULL, &n, pkt, (int)hl) != 1 ||
-      (cl > 0 && EVP_DecryptUpdate(s->dec, out + hl, &n, pkt + hl, (int)cl) != 1)) {
+  int rc = pn_gcm_open(s->dec, s->salt, pkt, len, (size_t)hl, roc, out);
+  if (rc < 0) {
     pn_throw(env, "SRTP_ERR_INTERNAL", "AES-GCM decryption failed");
     return NULL;
   }
-  if (EVP_DecryptFinal_ex(s->dec, out + hl + cl, &fin) != 1) {
-    OPENSSL_cleanse(out + hl, cl); // no unauthenticated plaintext left in the heap
+  if (rc == 0) {
     napi_value null;
     napi_get_null(env, &null);
     return null;

@@ -2,7 +2,13 @@
  * The `alsa:NAME` backend: capture and playback over the native addon's PCM streams.
  * @module
  */
-import { PcmCapture, PcmPlayback, type NativeRtpSender, type PcmStats } from '@parloir/native';
+import {
+  PcmCapture,
+  PcmPlayback,
+  type NativeRtpReceiver,
+  type NativeRtpSender,
+  type PcmStats,
+} from '@parloir/native';
 import { AudioError } from './errors.ts';
 import { checkFormat, checkFrameSamples } from './paced.ts';
 import type {
@@ -142,6 +148,10 @@ class AlsaPlaybackStream implements PlaybackStream {
   }
   reconfigure(config: { periodMs: number; bufferMs?: number }): DeviceBufferConfig {
     return reconfigure(this.#pcm, this.sampleRate, config);
+  }
+  attachReceiver(receiver: NativeRtpReceiver): void {
+    // An AlsaError (bad stream format, closed stream) goes through as is, like the others here.
+    this.#pcm.attachReceiver(receiver);
   }
   stats(): AudioStreamStats {
     return toStats(this.#pcm.stats());

@@ -39,7 +39,11 @@ export class NullDevice implements AudioDevice {
     );
   }
   openPlayback(options: PlaybackOptions): PlaybackStream {
-    return new PacedPlayback(options, { put: () => {}, close: () => {} }, 'realtime');
+    return new PacedPlayback(
+      options,
+      { put: () => {}, close: () => {}, discards: true },
+      'realtime',
+    );
   }
 }
 

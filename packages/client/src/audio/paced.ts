@@ -10,6 +10,7 @@
  * could see, and made the commit point depend on the timer's lateness.
  * @module
  */
+import type { NativeRtpReceiver } from '@parloir/native';
 import { AudioError } from './errors.ts';
 import type {
   AudioPace,
@@ -62,7 +63,12 @@ export interface PacedSource {
 export interface PacedSink {
   put(samples: Int16Array): void;
   close(): void;
+  /** It throws the audio away (`null`): a native receiver then keeps none for it. */
+  discards?: boolean;
 }
+
+/** How often the audio a native receiver played is moved into the sink, ms. */
+const RECEIVER_DRAIN_MS = 100;
 
 /** A capture stream driven by timers. */
 export class PacedCapture implements CaptureStream {
@@ -201,6 +207,8 @@ export class PacedPlayback implements PlaybackStream {
   #drainTimer: NodeJS.Timeout | undefined;
   #heldNowMs: number | undefined;
   #drainWaiters: (() => void)[] = [];
+  #receiver: NativeRtpReceiver | undefined;
+  #receiverTimer: NodeJS.Timeout | undefined;
 
   constructor(options: PlaybackOptions, sink: PacedSink, pace: AudioPace) {
     checkFormat(options.sampleRate, options.channels);
@@ -213,15 +221,52 @@ export class PacedPlayback implements PlaybackStream {
   }
 
   get consumedSamples(): number {
+    if (this.#receiver !== undefined) {
+      const s = this.#receiver.stats();
+      return s.playedSamples - s.queuedSamples;
+    }
     this.#advance();
     return this.#consumed;
   }
   get queuedSamples(): number {
+    if (this.#receiver !== undefined) return this.#receiver.stats().queuedSamples;
     this.#advance();
     return this.#queued;
   }
   get startedAtMs(): number | undefined {
+    if (this.#receiver !== undefined) return this.#receiver.stats().startedAtMs;
     return this.#startMs;
+  }
+
+  /**
+   * The receiver's own thread paces this device from now on (real time only, 48 kHz mono); the
+   * audio it plays reaches the sink every {@link RECEIVER_DRAIN_MS}, and at close.
+   */
+  attachReceiver(receiver: NativeRtpReceiver): void {
+    if (this.#closed) throw new AudioError('AUDIO_ERR_CLOSED', 'playback stream is closed');
+    if (this.#pace !== 'realtime' || this.sampleRate !== 48_000 || this.channels !== 1) {
+      throw new AudioError(
+        'AUDIO_ERR_BAD_ARG',
+        'a native receiver plays to a real-time 48 kHz mono device only',
+      );
+    }
+    if (this.#receiver !== undefined) {
+      throw new AudioError('AUDIO_ERR_BAD_ARG', 'a native receiver is already attached');
+    }
+    receiver.setPeriodSamples(Math.round((this.#periodMs * this.sampleRate) / 1000));
+    const keep = this.#sink.discards !== true;
+    receiver.startPaced(keep);
+    this.#receiver = receiver;
+    if (keep) {
+      this.#receiverTimer = setInterval(() => this.#takeFromReceiver(), RECEIVER_DRAIN_MS);
+    }
+  }
+
+  #takeFromReceiver(): void {
+    const r = this.#receiver;
+    if (r === undefined || this.#sink.discards === true) return;
+    const pcm = r.takePcm();
+    if (pcm.length > 0) this.#sink.put(pcm);
   }
 
   write(frame: Int16Array): boolean {
@@ -269,7 +314,8 @@ export class PacedPlayback implements PlaybackStream {
    * is written now lands at `consumedSamples + queuedSamples`, at least one period from now.
    */
   #advance(): void {
-    if (this.#pace !== 'realtime' || this.#closed) return;
+    // With a native receiver attached, its thread is the device and plays into the sink.
+    if (this.#pace !== 'realtime' || this.#closed || this.#receiver !== undefined) return;
     const period = Math.round((this.#periodMs * this.sampleRate) / 1000);
     const due = Math.floor(((this.#clockMs() - this.#startMs) * this.sampleRate) / 1000) + period;
     let need = due - this.#consumed;
@@ -308,12 +354,27 @@ export class PacedPlayback implements PlaybackStream {
     this.#advance();
     this.#periodMs = config.periodMs;
     const period = Math.round((this.#periodMs * this.sampleRate) / 1000);
+    this.#receiver?.setPeriodSamples(period);
     return { periodSamples: period, bufferSamples: period };
   }
 
   stats(): AudioStreamStats {
     this.#advance();
     const period = Math.round((this.#periodMs * this.sampleRate) / 1000);
+    const r = this.#receiver?.stats();
+    if (r !== undefined) {
+      return {
+        xruns: 0,
+        delaySamples: 0,
+        queuedSamples: r.queuedSamples,
+        deviceSamples: r.playedSamples - r.queuedSamples,
+        silenceSamples: r.silenceSamples,
+        droppedSamples: 0,
+        periodSamples: period,
+        bufferSamples: period,
+        realtime: false,
+      };
+    }
     return {
       xruns: 0,
       delaySamples: 0,
@@ -351,6 +412,11 @@ export class PacedPlayback implements PlaybackStream {
   close(): void {
     if (this.#closed) return;
     this.#advance();
+    if (this.#receiver !== undefined) {
+      clearInterval(this.#receiverTimer);
+      this.#takeFromReceiver();
+      this.#receiver = undefined;
+    }
     this.#closed = true;
     if (this.#drainTimer !== undefined) clearTimeout(this.#drainTimer);
     this.#drainTimer = undefined;

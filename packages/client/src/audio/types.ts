@@ -5,7 +5,7 @@
  * accounted for: sample index N of a stream is at `startedAtMs + N / sampleRate * 1000`.
  * @module
  */
-import type { NativeRtpSender } from '@parloir/native';
+import type { NativeRtpReceiver, NativeRtpSender } from '@parloir/native';
 
 /** How `wav:` devices keep time: like a sound card, or as fast as the consumer goes (tests). */
 export type AudioPace = 'realtime' | 'fast';
@@ -139,6 +139,12 @@ export interface PlaybackStream {
   readonly startedAtMs: number | undefined;
   /** Changes the device period and buffer on the fly (ALSA); returns what the device granted. */
   reconfigure(config: { periodMs: number; bufferMs?: number }): DeviceBufferConfig;
+  /**
+   * 48 kHz mono, real time: the device plays a native RTP receiver's audio, pulled on a native
+   * thread (ALSA's playback thread, or the receiver's own paced thread for `wav:`/`null`),
+   * instead of what `write()` queues. Once attached it stays until the stream closes.
+   */
+  attachReceiver?(receiver: NativeRtpReceiver): void;
   /** Live figures. */
   stats(): AudioStreamStats;
   /** Plays out everything queued, then closes. */

@@ -17,7 +17,7 @@ import {
   type Playout,
   type PlaybackStream,
 } from '../audio/index.ts';
-import type { NativeRtpSender } from '@parloir/native';
+import type { NativeRtpReceiver, NativeRtpSender } from '@parloir/native';
 import { EngineError } from './errors.ts';
 import type { CapturePort, PlaybackPort } from './ports.ts';
 
@@ -209,6 +209,39 @@ export class DevicePlayback implements PlaybackPort {
         );
       },
     });
+  }
+
+  /** Every backend has a native path (see {@link startNative}). */
+  canStartNative(): boolean {
+    return true;
+  }
+
+  /**
+   * Plays a native receiver's audio. ALSA: the playback thread pulls it each period. `wav:` and
+   * `null`: the receiver's own thread paces the device on the monotonic clock, as the
+   * JavaScript paced device does; `wav:` gets the audio every 100 ms.
+   */
+  startNative(receiver: NativeRtpReceiver): void {
+    if (this.#stream !== undefined) return;
+    let stream: PlaybackStream;
+    try {
+      stream = this.#device.openPlayback({
+        sampleRate: RATE,
+        channels: 1,
+        periodMs: this.#periodMs,
+        fillSilence: true,
+      });
+    } catch (err) {
+      throw deviceError('playback', this.#spec, err);
+    }
+    try {
+      if (stream.attachReceiver === undefined) throw new Error('no native path');
+      stream.attachReceiver(receiver);
+    } catch (err) {
+      stream.close();
+      throw deviceError('playback', this.#spec, err);
+    }
+    this.#stream = stream;
   }
 
   /**

@@ -30,7 +30,10 @@ export interface MediaState {
   path?: string | undefined;
   /** How our audio is sent: `native` (from C) or `javascript (why)`. */
   sendPath?: string | undefined;
-  /** How the peer's audio is received: `fast` (werift's per-packet path skipped) or why not. */
+  /**
+   * How the peer's audio is received: `native` (socket to speaker in C), else the JavaScript
+   * path (`fast`: werift's per-packet path skipped, or `werift`) and why not native.
+   */
   receivePath?: string | undefined;
   /** Settings in force. */
   settings?: CallSettings | undefined;
@@ -242,6 +245,11 @@ export class CallMedia {
       this.#engine = engine;
       engine.start();
       const sas = transport.sas();
+      // `native`, or the JavaScript path taken (fast/werift) and why the native one was not.
+      const receivePath =
+        engine.receivePath === 'native'
+          ? 'native'
+          : `${transport.receivePath}, ${engine.receivePath.replace(/^javascript /, 'not native ')}`;
       this.#log?.write({
         kind: 'start',
         startedAt: new Date().toISOString(),
@@ -250,14 +258,14 @@ export class CallMedia {
         role: role === 'offerer' ? 'caller' : 'callee',
         sas: sas?.words ?? '',
         sendPath: engine.sendPath,
-        receivePath: transport.receivePath,
+        receivePath,
       });
       this.#setState({
         phase: 'up',
         sas,
         path: transport.path().path,
         sendPath: engine.sendPath,
-        receivePath: transport.receivePath,
+        receivePath,
         settings: engine.settings,
         logPath: this.#log?.path,
       });

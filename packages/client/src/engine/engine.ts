@@ -5,10 +5,16 @@
  * adaptation is on, applies the policy's changes.
  */
 import { parseOpusToc, RtpReceiveStats } from '@parloir/media';
-import type { NativeRtpSender } from '@parloir/native';
+import type { NativeJitterOptions, NativeRtpSender, ReceivedPacketRecord } from '@parloir/native';
 import type { CallSettings, QosSnapshot, Suggestion } from '../qos-log/qos-log.ts';
+import type { NativeReceive } from '../transport/native-receive.ts';
 import type { ReceivedRtp, TransportStats } from '../transport/peer-transport.ts';
 import { EngineError } from './errors.ts';
+import {
+  engineJitterOptions,
+  nativeJitterBufferView,
+  pullDecision,
+} from './media-jitter-buffer.ts';
 import type {
   CapturePort,
   EncoderPort,
@@ -21,6 +27,8 @@ import type {
 const SAMPLES_PER_MS = 48;
 /** Extra playout queued at an arrival for the next packet's lateness, ms. */
 const ARRIVAL_MARGIN_MS = 3;
+/** The payload of a probe's packet on the native receive path (the payload stays in C). */
+const EMPTY = Buffer.alloc(0);
 
 /** What the engine needs from the transport. {@link PeerTransport} fits. */
 export interface MediaTransportPort {
@@ -38,6 +46,11 @@ export interface MediaTransportPort {
     frameSamples: number;
     bitrateBps: number;
   }): NativeRtpSender | string;
+  /**
+   * Optional: moves the receive direction into C (see `PeerTransport.openNativeReceiver`);
+   * returns why not when it cannot.
+   */
+  openNativeReceiver?(jitter: NativeJitterOptions): NativeReceive | string;
 }
 
 /** Default settings: 32 kbit/s, 20 ms, FEC on, DTX off, buffer 20–400 ms, 10 ms period. */
@@ -99,6 +112,12 @@ export interface CallEngineOptions {
    * (default true; `PARLOIR_NATIVE_SEND=0` in the environment turns it off).
    */
   nativeSend?: boolean;
+  /**
+   * Receive through a native receiver (socket, SRTP, the C jitter buffer and playout on native
+   * threads) when the transport and playback device allow it (default true;
+   * `PARLOIR_NATIVE_RECEIVE=0` in the environment turns it off).
+   */
+  nativeReceive?: boolean;
 }
 
 /** Names accepted by {@link CallEngine.set}, as typed on the CLI: `set bitrate 24k`. */
@@ -210,12 +229,18 @@ export class CallEngine {
   /** The native send path, when in use. */
   #native: NativeRtpSender | undefined;
   #sendPath = 'javascript (not started)';
+  /** The native receive path, when in use. */
+  #rx: NativeReceive | undefined;
+  #receivePath = 'javascript (not started)';
+  /** The buffer's settings and QoS side: the injected one, or the native receiver's C port. */
+  #jb: Pick<JitterBufferPort, 'setBounds' | 'snapshot'>;
   #probeTimer: NodeJS.Timeout | undefined;
 
   constructor(options: CallEngineOptions) {
     this.#o = options;
     this.#now = options.now ?? (() => performance.now());
     this.#settings = { ...DEFAULT_SETTINGS, ...options.settings };
+    this.#jb = options.jitterBuffer;
   }
 
   /** Settings in force. */
@@ -234,6 +259,11 @@ export class CallEngine {
     return this.#sendPath;
   }
 
+  /** `native` when packets are received and played from C, else `javascript (why)`. */
+  get receivePath(): string {
+    return this.#receivePath;
+  }
+
   /** The last snapshot, if any. */
   get lastSnapshot(): QosSnapshot | undefined {
     return this.#lastSnapshot;
@@ -247,8 +277,10 @@ export class CallEngine {
     this.#prev.tMs = this.#startedMs;
     const o = this.#o;
     this.#native = this.#openNative();
+    this.#rx = this.#openNativeReceive();
     this.#applyAll();
-    this.#offRtp = o.transport.on('rtp', (p) => this.#onRtp(p));
+    if (this.#rx === undefined) this.#offRtp = o.transport.on('rtp', (p) => this.#onRtp(p));
+    else this.#offRtp = this.#rx.onRecords((r) => this.#onRecords(r));
     if (this.#native === undefined) {
       o.capture.start((pcm, clock) => this.#onCapture(pcm, clock));
     } else {
@@ -259,20 +291,29 @@ export class CallEngine {
         throw err;
       }
     }
-    o.playback.start((out, clock, playAtMs) => {
-      const now = this.#now();
-      // The buffer's playout clock is the playback device's: the time `out[0]` will play, less
-      // the average lead of a pull over it (device buffer plus queue, smoothed), so it runs on
-      // the same monotonic clock as the arrival times and ≈ now, but advances exactly one tick
-      // per tick. Timer jitter on a busy event loop (pulls bunched or late by ±10 ms and more)
-      // then no longer reads as buffer-level swings, which made the buffer expand and
-      // accelerate in turn (docs/engine.md).
-      const lead = playAtMs - now;
-      this.#pullLeadMs =
-        this.#pullLeadMs === undefined ? lead : this.#pullLeadMs + (lead - this.#pullLeadMs) / 64;
-      const d = o.jitterBuffer.pull(out, playAtMs - this.#pullLeadMs);
-      o.probes?.played?.(out, clock, now, d);
-    });
+    const rx = this.#rx;
+    if (rx !== undefined) {
+      try {
+        o.playback.startNative?.(rx.receiver);
+      } catch (err) {
+        this.#native?.close();
+        throw err;
+      }
+    } else
+      o.playback.start((out, clock, playAtMs) => {
+        const now = this.#now();
+        // The buffer's playout clock is the playback device's: the time `out[0]` will play, less
+        // the average lead of a pull over it (device buffer plus queue, smoothed), so it runs on
+        // the same monotonic clock as the arrival times and ≈ now, but advances exactly one tick
+        // per tick. Timer jitter on a busy event loop (pulls bunched or late by ±10 ms and more)
+        // then no longer reads as buffer-level swings, which made the buffer expand and
+        // accelerate in turn (docs/engine.md).
+        const lead = playAtMs - now;
+        this.#pullLeadMs =
+          this.#pullLeadMs === undefined ? lead : this.#pullLeadMs + (lead - this.#pullLeadMs) / 64;
+        const d = o.jitterBuffer.pull(out, playAtMs - this.#pullLeadMs);
+        o.probes?.played?.(out, clock, now, d);
+      });
     this.#timer = setInterval(() => void this.#snapshot(), o.snapshotMs ?? 1000);
   }
 
@@ -300,7 +341,7 @@ export class CallEngine {
       o.playback.setPeriodMs(next.periodMs);
     }
     if (next.jbMinMs !== prev.jbMinMs || next.jbMaxMs !== prev.jbMaxMs) {
-      o.jitterBuffer.setBounds(next.jbMinMs, next.jbMaxMs);
+      this.#jb.setBounds(next.jbMinMs, next.jbMaxMs);
     }
   }
 
@@ -311,10 +352,8 @@ export class CallEngine {
     clearInterval(this.#timer);
     clearInterval(this.#probeTimer);
     this.#offRtp?.();
-    if (this.#native !== undefined) {
-      this.#takeProbes();
-      this.#native.close();
-    }
+    this.#takeProbes();
+    this.#native?.close();
     await Promise.all([this.#o.capture.close(), this.#o.playback.close()]);
     return this.#now() - this.#startedMs;
   }
@@ -336,7 +375,7 @@ export class CallEngine {
     this.#setGain(s);
     o.capture.setPeriodMs(s.periodMs);
     o.playback.setPeriodMs(s.periodMs);
-    o.jitterBuffer.setBounds(s.jbMinMs, s.jbMaxMs);
+    this.#jb.setBounds(s.jbMinMs, s.jbMaxMs);
   }
 
   #setFrame(frameMs: number): void {
@@ -376,20 +415,71 @@ export class CallEngine {
     const p = o.probes;
     if (p?.captured !== undefined || p?.sent !== undefined) {
       r.setProbing(true);
-      this.#probeTimer = setInterval(() => this.#takeProbes(), 100);
+      this.#probeTimer ??= setInterval(() => this.#takeProbes(), 100);
     }
     return r;
   }
 
-  /** Hands the native sender's per-frame times to the probes. */
+  /** Opens the native receive path if the transport, the device and the options allow it. */
+  #openNativeReceive(): NativeReceive | undefined {
+    const o = this.#o;
+    const s = this.#settings;
+    if (o.nativeReceive === false || process.env.PARLOIR_NATIVE_RECEIVE === '0') {
+      this.#receivePath = 'javascript (native receiver turned off)';
+      return undefined;
+    }
+    if (o.playback.startNative === undefined || o.playback.canStartNative?.() !== true) {
+      this.#receivePath = 'javascript (the playback device has no native path)';
+      return undefined;
+    }
+    const r = o.transport.openNativeReceiver?.(engineJitterOptions(s.jbMinMs, s.jbMaxMs));
+    if (r === undefined || typeof r === 'string') {
+      this.#receivePath = `javascript (${r ?? 'the transport has no native path'})`;
+      return undefined;
+    }
+    this.#receivePath = 'native';
+    this.#jb = nativeJitterBufferView(r.receiver);
+    if (o.probes?.played !== undefined) {
+      r.receiver.setProbing(true);
+      this.#probeTimer ??= setInterval(() => this.#takeProbes(), 100);
+    }
+    return r;
+  }
+
+  /** Hands the native threads' per-frame and per-tick records to the probes. */
   #takeProbes(): void {
     const p = this.#o.probes;
-    const n = this.#native;
-    if (n === undefined || p === undefined) return;
-    for (const f of n.takeProbes()) {
+    if (p === undefined) return;
+    for (const f of this.#native?.takeProbes() ?? []) {
       this.#firstPacket = false;
       p.captured?.(undefined, f.clockSamples, f.capturedAtMs);
       p.sent?.(f.clockSamples, f.sentAtMs);
+    }
+    if (p.played !== undefined && this.#rx !== undefined && !this.#rx.receiver.closed) {
+      for (const t of this.#rx.receiver.takeProbes()) {
+        p.played(t.pcm, t.clockSamples, t.pulledAtMs, pullDecision(t.decision));
+      }
+    }
+  }
+
+  /** Packets the native receiver buffered: receive statistics and probes, in arrival order. */
+  #onRecords(records: ReceivedPacketRecord[]): void {
+    if (!this.#running) return;
+    const probes = this.#o.probes;
+    for (const r of records) {
+      this.#rtpStats.onPacket(r, r.arrivalMs);
+      probes?.received?.(
+        {
+          sequenceNumber: r.sequenceNumber,
+          timestamp: r.timestamp,
+          ssrc: r.ssrc,
+          marker: r.marker,
+          payloadType: r.payloadType,
+          payload: EMPTY,
+          sizeBytes: r.payloadBytes + r.headerBytes,
+        },
+        r.arrivalMs,
+      );
     }
   }
 
@@ -460,7 +550,7 @@ export class CallEngine {
     const dt = Math.max(1, now - this.#prev.tMs) / 1000;
     const sendKbps = ((ts.bytesSent - this.#prev.bytesSent) * 8) / 1000 / dt;
     const recvKbps = ((ts.bytesReceived - this.#prev.bytesReceived) * 8) / 1000 / dt;
-    const jb = o.jitterBuffer.snapshot();
+    const jb = this.#jb.snapshot();
     const latePackets = Math.max(0, jb.latePackets - this.#prev.late);
     this.#prev = {
       bytesSent: ts.bytesSent,

@@ -4,7 +4,7 @@
  * and `src/audio`'s devices.
  */
 import type { Suggestion as MediaSuggestion } from '@parloir/media';
-import type { NativeRtpSender } from '@parloir/native';
+import type { NativeRtpReceiver, NativeRtpSender } from '@parloir/native';
 import type { JitterBufferSnapshot } from '../qos-log/qos-log.ts';
 
 /** An Opus encoder at 48 kHz mono whose settings change between frames. */
@@ -104,6 +104,16 @@ export interface PlaybackPort {
    */
   service?(aheadMs: number): void;
   /** Stops; idempotent. */
+  /**
+   * Optional: whether {@link startNative} can work with this device (checked before a native
+   * receiver is opened).
+   */
+  canStartNative?(): boolean;
+  /**
+   * Optional: starts playout of a native receiver's audio, pulled on a native thread (instead
+   * of {@link start}).
+   */
+  startNative?(receiver: NativeRtpReceiver): void;
   close(): Promise<void>;
 }
 

@@ -15,9 +15,10 @@ import {
   type RTCRtpSender,
   type RTCRtpTransceiver,
 } from 'werift';
-import type { NativeRtpSender } from '@parloir/native';
+import type { NativeJitterOptions, NativeRtpSender } from '@parloir/native';
 import { EngineError } from '../engine/errors.ts';
 import { installFastReceive } from './fast-receive.ts';
+import { openNativeReceive, type NativeReceive } from './native-receive.ts';
 import { openNativeSender } from './native-send.ts';
 import { deriveSas, type ShortAuthString } from './sas.ts';
 import { installWeriftDtlsFix } from './werift-dtls-fix.ts';
@@ -150,6 +151,7 @@ export class PeerTransport {
   #closed = false;
   #native: NativeRtpSender | undefined;
   #uninstallFastReceive: (() => void) | undefined;
+  #nativeReceive: NativeReceive | undefined;
   #receivePath = 'werift (not connected)';
 
   constructor(options: PeerTransportOptions = {}) {
@@ -194,6 +196,22 @@ export class PeerTransport {
     this.#pc.onTrack.subscribe((track) => {
       track.onReceiveRtp.subscribe((rtp) => {
         const h = rtp.header;
+        const n = this.#nativeReceive;
+        if (n !== undefined) {
+          // werift opened it (the first packet of an SSRC): into the C buffer with the rest.
+          this.#packetsReceived++;
+          this.#bytesReceived += rtp.payload.length + h.serializeSize;
+          n.insertFromWerift({
+            sequenceNumber: h.sequenceNumber,
+            timestamp: h.timestamp,
+            ssrc: h.ssrc,
+            marker: h.marker,
+            payloadType: h.payloadType,
+            payload: rtp.payload,
+            headerBytes: h.serializeSize,
+          });
+          return;
+        }
         this.#deliver({
           sequenceNumber: h.sequenceNumber,
           timestamp: h.timestamp,
@@ -207,7 +225,10 @@ export class PeerTransport {
     });
   }
 
-  /** `fast` when received SRTP skips werift's per-packet path (`fast-receive.ts`), else why not. */
+  /**
+   * `native` when the receive direction runs in C (`native-receive.ts`), `fast` when received
+   * SRTP skips werift's per-packet path (`fast-receive.ts`), else why not.
+   */
   get receivePath(): string {
     return this.#receivePath;
   }
@@ -378,6 +399,38 @@ export class PeerTransport {
     return r;
   }
 
+  /**
+   * Moves the RTP receive direction into C (`native-receive.ts`): a C thread reads the socket,
+   * opens SRTP and buffers the audio in the C port of the jitter buffer, for a playback device to
+   * pull (`NativeRtpReceiver`). From then on no `rtp` event fires; the packets' records come
+   * through the returned handle. Returns why not when the path does not allow it (relayed pair,
+   * another SRTP profile, not connected, `PARLOIR_NATIVE_RECEIVE=0`); the transport then keeps
+   * its own path. The transport closes it when it closes.
+   */
+  openNativeReceiver(jitter: NativeJitterOptions): NativeReceive | string {
+    if (this.#closed) return 'transport closed';
+    if (this.#nativeReceive !== undefined) return 'a native receiver is open';
+    if (process.env.PARLOIR_NATIVE_RECEIVE === '0') return 'turned off (PARLOIR_NATIVE_RECEIVE=0)';
+    const fast = this.#uninstallFastReceive;
+    this.#uninstallFastReceive = undefined;
+    fast?.();
+    const r = openNativeReceive(this.#pc, this.#sender, this.#transceiver.receiver, jitter);
+    if (typeof r === 'string') {
+      if (fast !== undefined) this.#fastReceive();
+      return r;
+    }
+    r.onRecords((records) => {
+      for (const p of records) {
+        if (p.inserted) continue; // counted when werift emitted it
+        this.#packetsReceived++;
+        this.#bytesReceived += p.payloadBytes + p.headerBytes;
+      }
+    });
+    this.#nativeReceive = r;
+    this.#receivePath = 'native';
+    return r;
+  }
+
   /** DTLS certificate fingerprints (`sha-256 AB:CD:…`) from the negotiated descriptions. */
   fingerprints(): { local: string | undefined; remote: string | undefined } {
     return {
@@ -408,6 +461,8 @@ export class PeerTransport {
 
   /** Reads statistics. Cheap enough to call once a second. */
   async stats(): Promise<TransportStats> {
+    // The native receiver's records up to now (counters here, werift's RTCP statistics, QoS).
+    this.#nativeReceive?.drain();
     let rttMs: number | undefined;
     let remoteFractionLost: number | undefined;
     let remotePacketsLost: number | undefined;
@@ -454,6 +509,7 @@ export class PeerTransport {
     this.#closed = true;
     // Before werift closes its socket (the sender holds a duplicate of it anyway).
     this.#native?.close();
+    this.#nativeReceive?.close();
     this.#uninstallFastReceive?.();
     await this.#pc.close();
     for (const l of this.#listeners.state) l('closed');

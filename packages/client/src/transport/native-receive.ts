@@ -1,0 +1,208 @@
+/**
+ * Hands a connected werift call's RTP receive direction to `@parloir/native`'s
+ * {@link NativeRtpReceiver}: a C thread reads the ICE socket, opens SRTP and buffers the audio in
+ * the C jitter buffer, and the playback device's thread pulls it, so JavaScript is not woken per
+ * packet (docs/engine.md "Native receive path").
+ *
+ * What it needs from werift, read once (werift 0.25, duck-typed; any surprise gives a reason and
+ * the caller keeps the fast/werift path): the nominated pair is plain UDP, the SRTP profile is
+ * AES-GCM (the remote context's key and salt), the negotiated payload types, and the receiver's
+ * per-SSRC statistics and ROC state.
+ *
+ * What stays werift's:
+ * - every datagram the C thread does not take (STUN, DTLS, RTCP, another address or payload
+ *   type) is handed to the socket's listeners as if libuv had read it, since libuv's reading of
+ *   the socket is stopped while the C thread reads it;
+ * - the first packet of each SSRC: werift opens it, creates its statistics and ROC state and
+ *   emits it; {@link NativeReceive.insertFromWerift} then buffers it in C and tells the C thread
+ *   the SSRC, which opens the rest;
+ * - RTCP receiver reports: werift's `StreamStatistics` of each SSRC is fed from the C thread's
+ *   per-packet records (arrival times included, RFC 3550 §A.8) every {@link DRAIN_MS}.
+ *
+ * On close the C thread's ROC state goes back into werift's, and libuv reads the socket again.
+ */
+import type { RemoteInfo, Socket } from 'node:dgram';
+import {
+  NativeRtpReceiver,
+  setUdpReading,
+  udpSocketFd,
+  type NativeJitterOptions,
+  type ReceivedPacketRecord,
+} from '@parloir/native';
+import type { RTCPeerConnection, RTCRtpReceiver, RTCRtpSender } from 'werift';
+import { gcmContext, nominatedUdpPair, obj, type Obj } from './werift-media-internals.ts';
+
+/** How often the per-packet records are read (werift's RTCP statistics, the engine's QoS), ms. */
+export const DRAIN_MS = 250;
+
+/** werift's per-SSRC SRTP state (`SrtpContext.srtpSSRCStates[ssrc]`). */
+interface RocState {
+  rolloverCounter: number;
+  lastSequenceNumber: number;
+}
+
+/** werift's `StreamStatistics` (not exported), as its `add` reads a packet. */
+interface StreamStats {
+  add(
+    packet: {
+      header: { sequenceNumber: number; timestamp: number; serializeSize: number };
+      payload: { length: number };
+    },
+    nowSeconds?: number,
+  ): void;
+}
+
+/** A receive direction running in C. */
+export interface NativeReceive {
+  /** The receiver (for the playback device and the engine's settings). */
+  receiver: NativeRtpReceiver;
+  /** Subscribes to the packets buffered, every {@link DRAIN_MS}; returns the unsubscribe. */
+  onRecords(listener: (records: ReceivedPacketRecord[]) => void): () => void;
+  /** Reads the records now (before a QoS snapshot). */
+  drain(): void;
+  /** Buffers a packet werift received and emitted itself (the first of an SSRC). */
+  insertFromWerift(packet: {
+    sequenceNumber: number;
+    timestamp: number;
+    ssrc: number;
+    marker: boolean;
+    payloadType: number;
+    payload: Uint8Array;
+    headerBytes: number;
+  }): void;
+  /** Stops the C thread, gives the ROC state and the socket back to werift. Idempotent. */
+  close(): void;
+}
+
+/**
+ * Opens the native receive direction of `pc`, or says why not (the caller then keeps its own
+ * path). Never throws.
+ */
+export function openNativeReceive(
+  pc: RTCPeerConnection,
+  sender: RTCRtpSender,
+  receiver: RTCRtpReceiver,
+  jitter: NativeJitterOptions,
+): NativeReceive | string {
+  try {
+    return open(pc, sender, receiver, jitter);
+  } catch (err) {
+    return `native receiver failed: ${err instanceof Error ? err.message : String(err)}`;
+  }
+}
+
+function open(
+  pc: RTCPeerConnection,
+  sender: RTCRtpSender,
+  receiver: RTCRtpReceiver,
+  jitter: NativeJitterOptions,
+): NativeReceive | string {
+  if (pc.connectionState !== 'connected') return 'not connected';
+  const pair = nominatedUdpPair(pc);
+  if (typeof pair === 'string') return pair;
+  const socket: Socket = pair.socket;
+  const fd = udpSocketFd(socket);
+  if (fd === undefined) return 'no UDP socket file descriptor';
+  const ctx = gcmContext(sender, 'remote');
+  if (typeof ctx === 'string') return ctx;
+  const states = ctx.states;
+  const streams = obj((receiver as unknown as Obj).remoteStreams);
+  if (streams === undefined) return 'no receiver statistics';
+  const payloadTypes = Object.keys(obj((receiver as unknown as Obj).codecs) ?? {})
+    .map(Number)
+    .filter((pt) => Number.isInteger(pt) && pt >= 0 && pt < 128);
+  if (payloadTypes.length === 0) return 'no negotiated codec';
+
+  const toWerift = (buf: Buffer, rinfo: RemoteInfo): void => {
+    socket.emit('message', buf, rinfo);
+  };
+  const native = new NativeRtpReceiver({
+    fd,
+    address: pair.address,
+    port: pair.port,
+    payloadTypes,
+    key: ctx.key,
+    salt: ctx.salt,
+    jitter,
+    onDatagram: (data, address, port, family) =>
+      toWerift(data, { address, port, family, size: data.length }),
+  });
+  const learn = (ssrc: number): void => {
+    const st = states[ssrc] as RocState | undefined;
+    if (st !== undefined && streams[ssrc] !== undefined) {
+      native.learnSsrc(ssrc, st.rolloverCounter >>> 0, st.lastSequenceNumber & 0xffff);
+    }
+  };
+  for (const key of Object.keys(states)) learn(Number(key));
+  if (!setUdpReading(socket, false)) {
+    native.close();
+    return 'cannot stop libuv reading the socket';
+  }
+  try {
+    native.start();
+  } catch (err) {
+    setUdpReading(socket, true);
+    native.close();
+    throw err;
+  }
+
+  const listeners: ((records: ReceivedPacketRecord[]) => void)[] = [];
+  const drain = (): void => {
+    if (native.closed) return;
+    const records = native.takeRecords();
+    if (records.length === 0) return;
+    // RFC 3550 §A.3/§A.8 statistics for werift's receiver reports, with the packets' own
+    // arrival times (werift's `add` takes them in seconds; only differences matter).
+    for (const r of records) {
+      if (r.inserted) continue; // werift counted those itself
+      const stats = streams[r.ssrc] as StreamStats | undefined;
+      stats?.add(
+        {
+          header: {
+            sequenceNumber: r.sequenceNumber,
+            timestamp: r.timestamp,
+            serializeSize: r.headerBytes,
+          },
+          payload: { length: r.payloadBytes },
+        },
+        (performance.timeOrigin + r.arrivalMs) / 1000,
+      );
+    }
+    for (const l of listeners) l(records);
+  };
+  const timer = setInterval(drain, DRAIN_MS);
+  timer.unref();
+  let closed = false;
+  return {
+    receiver: native,
+    onRecords(listener) {
+      listeners.push(listener);
+      return () => {
+        const i = listeners.indexOf(listener);
+        if (i >= 0) listeners.splice(i, 1);
+      };
+    },
+    drain,
+    insertFromWerift(packet) {
+      if (native.closed) return;
+      // werift has fed its own statistics for this packet; only the buffer and the QoS need it.
+      native.insert(packet);
+      learn(packet.ssrc);
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(timer);
+      drain();
+      const rocs = native.ssrcStates();
+      native.close();
+      for (const s of rocs) {
+        const st = states[s.ssrc] as RocState | undefined;
+        if (st === undefined) continue;
+        st.rolloverCounter = s.rolloverCounter;
+        st.lastSequenceNumber = s.lastSequenceNumber;
+      }
+      setUdpReading(socket, true);
+    },
+  };
+}

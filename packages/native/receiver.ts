@@ -1,0 +1,372 @@
+/**
+ * The RTP receive path of a call, in C: a thread reads the call's ICE socket, opens SRTP
+ * AEAD_AES_128_GCM (RFC 7714) and inserts the packets into the adaptive jitter buffer (the C port
+ * of `@parloir/media`'s, jitter.c); the playback device pulls decoded ticks from it on its own
+ * thread — the receiver's paced thread for `wav:`/`null` ({@link NativeRtpReceiver.startPaced}),
+ * or an ALSA playback stream's ({@link PcmPlayback.attachReceiver}). JavaScript is not woken per
+ * packet.
+ *
+ * The transport (ICE, DTLS, RTCP) stays werift's. The caller stops libuv's reading of werift's
+ * socket ({@link setUdpReading}); every datagram the receiver does not take (STUN, DTLS, RTCP,
+ * another address or payload type, the first packet of an SSRC) comes back through `onDatagram`
+ * on the JavaScript thread, to be handed to werift as if libuv had read it. The caller tells the
+ * receiver which SSRCs werift has seen ({@link NativeRtpReceiver.learnSsrc}) and reads a record
+ * per packet ({@link NativeRtpReceiver.takeRecords}) for werift's RTCP receiver statistics.
+ * @module
+ */
+import { addon, type RawRtpReceiver } from './addon.ts';
+import { NativeError } from './errors.ts';
+import { ipAddressBytes } from './udp.ts';
+
+/** Codes raised by {@link NativeRtpReceiver}. */
+export type RtpReceiverErrorCode =
+  'RECEIVER_ERR_BAD_ARG' | 'RECEIVER_ERR_CLOSED' | 'RECEIVER_ERR_STATE' | 'RECEIVER_ERR_INTERNAL';
+
+/** A {@link NativeRtpReceiver} call failed: bad option, use after close, setup failure. */
+export class RtpReceiverError extends NativeError {
+  declare readonly code: RtpReceiverErrorCode;
+  constructor(code: RtpReceiverErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.name = 'RtpReceiverError';
+  }
+}
+
+const CODES = new Set<string>([
+  'RECEIVER_ERR_BAD_ARG',
+  'RECEIVER_ERR_CLOSED',
+  'RECEIVER_ERR_STATE',
+  'RECEIVER_ERR_INTERNAL',
+]);
+
+function call<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    const raw: unknown =
+      err instanceof Error ? (err as Error & { code?: unknown }).code : undefined;
+    const code =
+      typeof raw === 'string' && CODES.has(raw) ? (raw as RtpReceiverErrorCode) : undefined;
+    const message = err instanceof Error ? err.message : String(err);
+    throw new RtpReceiverError(code ?? 'RECEIVER_ERR_BAD_ARG', message, { cause: err });
+  }
+}
+
+/** The jitter buffer's options (the `@parloir/media` `JitterBufferOptions` of the same names). */
+export interface NativeJitterOptions {
+  /** Playout tick, ms (5, 10 or 20). */
+  tickMs: number;
+  /** Lower bound of the target delay, ms. */
+  minDelayMs: number;
+  /** Upper bound of the target delay and of the level, ms. */
+  maxDelayMs: number;
+  /** Quantile of in-order relative delay the target covers (0..1). */
+  inOrderQuantile: number;
+  /** Accelerate once the level is this many ticks above target. */
+  accelerateAtTicks: number;
+  /** Target delay for the first packets, ms. */
+  initialDelayMs: number;
+}
+
+/** Options of {@link NativeRtpReceiver}. */
+export interface NativeRtpReceiverOptions {
+  /** File descriptor of the bound UDP socket to read (werift's ICE socket); duplicated. */
+  fd: number;
+  /** The selected remote candidate's IP address: only its RTP is taken. */
+  address: string;
+  /** Its UDP port. */
+  port: number;
+  /** Negotiated RTP payload types of the audio (Opus). */
+  payloadTypes: number[];
+  /** The remote SRTP session key, 16 or 32 bytes (AES-GCM, RFC 7714 §12). */
+  key: Uint8Array;
+  /** The remote SRTP session salt, 12 bytes. */
+  salt: Uint8Array;
+  /** Jitter-buffer options. */
+  jitter: NativeJitterOptions;
+  /**
+   * Each datagram the receiver does not take, on the JavaScript thread, with its source. Errors
+   * it throws are swallowed: catch your own.
+   */
+  onDatagram: (data: Buffer, address: string, port: number, family: 'IPv4' | 'IPv6') => void;
+}
+
+/** One packet the receiver buffered (for RTCP receiver statistics and QoS). */
+export interface ReceivedPacketRecord {
+  sequenceNumber: number;
+  timestamp: number;
+  ssrc: number;
+  marker: boolean;
+  payloadType: number;
+  /** Payload bytes (padding removed). */
+  payloadBytes: number;
+  /** RTP header bytes. */
+  headerBytes: number;
+  /** `performance.now()` (ms) when it was read from the socket. */
+  arrivalMs: number;
+  /** Buffered through {@link NativeRtpReceiver.insert}, not read by the receiver's thread. */
+  inserted: boolean;
+}
+
+/** Counters of a {@link NativeRtpReceiver}. */
+export interface RtpReceiverStats {
+  /** The jitter buffer's counters, `@parloir/media` `JitterBufferStats` names and units. */
+  jitterBuffer: {
+    packetsReceived: number;
+    packetsPlayed: number;
+    duplicates: number;
+    latePackets: number;
+    lostPackets: number;
+    fecRecovered: number;
+    plcPackets: number;
+    concealedMs: number;
+    playedMs: number;
+    accelerateCount: number;
+    expandCount: number;
+    resets: number;
+    malformedPackets: number;
+    currentDelayMs: number;
+    targetDelayMs: number;
+    bufferedPackets: number;
+    minDelayMs: number;
+    maxDelayMs: number;
+  };
+  /** RTP packets buffered (read here or inserted). */
+  packets: number;
+  /** Their payload bytes. */
+  payloadBytes: number;
+  /** Packets dropped because their SRTP tag did not verify. */
+  authFailures: number;
+  /** Datagrams handed to `onDatagram`. */
+  forwarded: number;
+  /** Datagrams dropped because JavaScript had 256 waiting. */
+  forwardDropped: number;
+  /** Socket read errors. */
+  socketErrors: number;
+  /** Device samples pulled so far (the playback device clock). */
+  playedSamples: number;
+  /** Paced device: silence played because the buffer was not pulled in time, samples. */
+  silenceSamples: number;
+  /** Paced device: samples pulled but not played yet. */
+  queuedSamples: number;
+  /** Paced device: `performance.now()` (ms) when device sample 0 played, else undefined. */
+  startedAtMs: number | undefined;
+}
+
+/** One tick the playback device pulled (latency breakdown, with {@link setProbing}). */
+export interface RtpReceiverProbe {
+  /** Device clock of the tick's first sample, samples. */
+  clockSamples: number;
+  /** `performance.now()` (ms) of the pull. */
+  pulledAtMs: number;
+  /** The jitter buffer's decision: 'normal', 'fec', 'plc', 'accelerate', 'expand', 'reset', 'buffering'. */
+  decision: NativeJitterDecision;
+  /** The tick's audio (48 kHz mono). */
+  pcm: Int16Array;
+}
+
+/** A pull's decision (`@parloir/media` `PlayoutDecision`). */
+export type NativeJitterDecision =
+  'normal' | 'fec' | 'plc' | 'accelerate' | 'expand' | 'reset' | 'buffering';
+
+const DECISIONS: readonly NativeJitterDecision[] = [
+  'normal',
+  'fec',
+  'plc',
+  'accelerate',
+  'expand',
+  'reset',
+  'buffering',
+];
+const RECORD_FIELDS = 10;
+
+/** A call's RTP receive path in C (see the module comment). */
+export class NativeRtpReceiver {
+  #raw: RawRtpReceiver;
+  #closed = false;
+  /** `performance.now()` minus the monotonic clock the C side stamps with, ms (both count the
+   * same CLOCK_MONOTONIC, so it is read once). */
+  #offsetMs: number;
+
+  constructor(options: NativeRtpReceiverOptions) {
+    const address = ipAddressBytes(options.address);
+    if (address === undefined) {
+      throw new RtpReceiverError('RECEIVER_ERR_BAD_ARG', `not an IP address: '${options.address}'`);
+    }
+    const onDatagram = options.onDatagram;
+    this.#raw = call(
+      () =>
+        new addon.NativeRtpReceiver(
+          {
+            fd: options.fd,
+            address,
+            port: options.port,
+            payloadTypes: Uint8Array.from(options.payloadTypes),
+            key: options.key,
+            salt: options.salt,
+            jitter: { ...options.jitter },
+          },
+          (data, addr, port, family) => {
+            try {
+              onDatagram(data, addr, port, family === 'IPv6' ? 'IPv6' : 'IPv4');
+            } catch {
+              // The listener's own failure; the receiver goes on.
+            }
+          },
+        ),
+    );
+    this.#offsetMs = performance.now() - this.#raw.stats().nowMonotonicMs;
+  }
+
+  /** @internal The addon object, for `PcmPlayback.attachReceiver`. */
+  get raw(): RawRtpReceiver {
+    return this.#raw;
+  }
+
+  /** Whether {@link close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Starts the socket thread. Stop libuv's reading of the socket first. */
+  start(): void {
+    call(() => this.#raw.start());
+  }
+
+  /**
+   * Plays out on the receiver's own thread, paced on the monotonic clock like a sound card with
+   * a one-period buffer (`wav:`/`null` devices). With `keepPcm`, the played audio, silence
+   * included, waits for {@link takePcm} (at most 2.7 s of it).
+   */
+  startPaced(keepPcm: boolean): void {
+    call(() => this.#raw.startPaced(keepPcm));
+  }
+
+  /** The paced device's period, samples at 48 kHz. */
+  setPeriodSamples(samples: number): void {
+    call(() => this.#raw.setPeriodSamples(samples));
+  }
+
+  /** The jitter buffer's delay bounds, ms. */
+  setBounds(minMs: number, maxMs: number): void {
+    call(() => this.#raw.setBounds(minMs, maxMs));
+  }
+
+  /** From now on packets of `ssrc` are opened here, continuing werift's ROC state. */
+  learnSsrc(ssrc: number, rolloverCounter: number, lastSequenceNumber: number): void {
+    call(() => this.#raw.learnSsrc(ssrc, rolloverCounter, lastSequenceNumber));
+  }
+
+  /** The ROC state of each SSRC opened here (to hand back to werift at the end). */
+  ssrcStates(): { ssrc: number; rolloverCounter: number; lastSequenceNumber: number }[] {
+    const t = call(() => this.#raw.ssrcStates());
+    const out = [];
+    for (let i = 0; i + 2 < t.length; i += 3) {
+      out.push({
+        ssrc: t[i] ?? 0,
+        rolloverCounter: t[i + 1] ?? 0,
+        lastSequenceNumber: t[i + 2] ?? 0,
+      });
+    }
+    return out;
+  }
+
+  /** Buffers a packet received elsewhere (werift's path), as if it arrived now. */
+  insert(packet: {
+    sequenceNumber: number;
+    timestamp: number;
+    ssrc: number;
+    marker: boolean;
+    payloadType: number;
+    payload: Uint8Array;
+    headerBytes: number;
+  }): void {
+    const p = packet;
+    call(() =>
+      this.#raw.insert(
+        p.sequenceNumber,
+        p.timestamp,
+        p.ssrc,
+        p.marker,
+        p.payloadType,
+        p.payload,
+        p.headerBytes,
+      ),
+    );
+  }
+
+  /** The packets buffered since the last call (at most the last 4,096). */
+  takeRecords(): ReceivedPacketRecord[] {
+    const t = call(() => this.#raw.takeRecords());
+    const offset = this.#offsetMs;
+    const out: ReceivedPacketRecord[] = [];
+    for (let i = 0; i + RECORD_FIELDS <= t.length; i += RECORD_FIELDS) {
+      out.push({
+        sequenceNumber: t[i] ?? 0,
+        timestamp: t[i + 1] ?? 0,
+        ssrc: t[i + 2] ?? 0,
+        marker: t[i + 3] === 1,
+        payloadType: t[i + 4] ?? 0,
+        payloadBytes: t[i + 5] ?? 0,
+        headerBytes: t[i + 6] ?? 0,
+        arrivalMs: (t[i + 7] ?? 0) + offset,
+        inserted: t[i + 9] === 1,
+      });
+    }
+    return out;
+  }
+
+  /** The audio the paced device played since the last call (with `keepPcm`). */
+  takePcm(): Int16Array {
+    return call(() => this.#raw.takePcm());
+  }
+
+  /** Records every pulled tick from now on (see {@link takeProbes}). */
+  setProbing(on: boolean): void {
+    call(() => this.#raw.setProbing(on));
+  }
+
+  /** The ticks pulled since the last call (at most the last 512). */
+  takeProbes(): RtpReceiverProbe[] {
+    const t = call(() => this.#raw.takeProbes());
+    if (t === null) return [];
+    const offset = this.#offsetMs;
+    const n = t.meta.length / 3;
+    const tick = n > 0 ? t.pcm.length / n : 0;
+    const out: RtpReceiverProbe[] = [];
+    for (let i = 0; i < n; i++) {
+      out.push({
+        clockSamples: t.meta[3 * i] ?? 0,
+        pulledAtMs: (t.meta[3 * i + 1] ?? 0) + offset,
+        decision: DECISIONS[t.meta[3 * i + 2] ?? 0] ?? 'normal',
+        pcm: t.pcm.subarray(i * tick, (i + 1) * tick),
+      });
+    }
+    return out;
+  }
+
+  /** Counters, with times on `performance.now()`. */
+  stats(): RtpReceiverStats {
+    const r = call(() => this.#raw.stats());
+    const offset = this.#offsetMs;
+    return {
+      jitterBuffer: r.jitterBuffer as RtpReceiverStats['jitterBuffer'],
+      packets: r.packets,
+      payloadBytes: r.payloadBytes,
+      authFailures: r.authFailures,
+      forwarded: r.forwarded,
+      forwardDropped: r.forwardDropped,
+      socketErrors: r.socketErrors,
+      playedSamples: r.playedSamples,
+      silenceSamples: r.silenceSamples,
+      queuedSamples: r.queuedSamples,
+      startedAtMs: r.startMonotonicMs < 0 ? undefined : r.startMonotonicMs + offset,
+    };
+  }
+
+  /** Stops both threads and gives the socket back; idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#raw.close();
+  }
+}

@@ -1,0 +1,299 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSocket, type Socket } from 'node:dgram';
+import { randomBytes } from 'node:crypto';
+import {
+  NativeRtpReceiver,
+  NativeRtpSender,
+  NativeSrtpGcm,
+  RtpReceiverError,
+  setUdpReading,
+  udpSocketFd,
+  type NativeRtpReceiverOptions,
+} from '../index.ts';
+import { senderOptions } from './sender-options.ts';
+
+const RATE = 48_000;
+/** The engine's jitter-buffer options (client media-jitter-buffer.ts), 20 ms floor. */
+const JITTER = {
+  tickMs: 5,
+  minDelayMs: 20,
+  maxDelayMs: 500,
+  inOrderQuantile: 0.9,
+  accelerateAtTicks: 2,
+  initialDelayMs: 20,
+};
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function bound(): Promise<Socket> {
+  const s = createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+  return s;
+}
+
+function tone(seconds: number, hz: number, amp: number): Int16Array {
+  const pcm = new Int16Array(seconds * RATE);
+  for (let i = 0; i < pcm.length; i++)
+    pcm[i] = Math.round(amp * Math.sin((2 * Math.PI * hz * i) / RATE));
+  return pcm;
+}
+
+/**
+ * Share of `pcm`'s energy at `hz` (Goertzel), 0..1, over 10 ms windows so that the phase jumps of
+ * time-stretching (expand, accelerate) do not cancel the sum; `hz` must be a multiple of 100.
+ */
+function toneShare(pcm: Int16Array, hz: number): number {
+  const n = 480;
+  const c = 2 * Math.cos((2 * Math.PI * hz) / RATE);
+  let tonePower = 0;
+  let total = 0;
+  for (let w = 0; w + n <= pcm.length; w += n) {
+    let s1 = 0;
+    let s2 = 0;
+    for (let i = w; i < w + n; i++) {
+      const s0 = (pcm[i] ?? 0) + c * s1 - s2;
+      s2 = s1;
+      s1 = s0;
+      total += (pcm[i] ?? 0) ** 2;
+    }
+    tonePower += (2 * (s1 * s1 + s2 * s2 - c * s1 * s2)) / n;
+  }
+  return total === 0 ? 0 : tonePower / total;
+}
+
+interface Forwarded {
+  data: Buffer;
+  address: string;
+  port: number;
+  family: string;
+}
+
+/** A sender (tx, 20 ms frames of a tone) to a receiver reading socket rx. */
+async function setup(over: Partial<NativeRtpReceiverOptions> = {}) {
+  const tx = await bound();
+  const rx = await bound();
+  const key = randomBytes(16);
+  const salt = randomBytes(12);
+  const libuv: Buffer[] = [];
+  rx.on('message', (b) => libuv.push(b));
+  const forwarded: Forwarded[] = [];
+  assert.ok(setUdpReading(rx, false), 'libuv stops reading the socket');
+  const receiver = new NativeRtpReceiver({
+    fd: udpSocketFd(rx)!,
+    address: '127.0.0.1',
+    port: tx.address().port,
+    payloadTypes: [111],
+    key,
+    salt,
+    jitter: JITTER,
+    onDatagram: (data, address, port, family) => forwarded.push({ data, address, port, family }),
+    ...over,
+  });
+  const sender = new NativeRtpSender(
+    senderOptions(udpSocketFd(tx)!, rx.address().port, {
+      ssrc: 0xabc,
+      key,
+      salt,
+      sequenceNumber: 0xffc0, // wraps within the first second
+      rolloverCounter: 3,
+    }),
+  );
+  const close = (): void => {
+    sender.close();
+    receiver.close();
+    tx.close();
+    rx.close();
+  };
+  return { tx, rx, key, salt, receiver, sender, forwarded, libuv, close };
+}
+
+test('socket thread → SRTP open → jitter buffer → paced playout: the tone plays, records and stats add up, ROC wraps', async () => {
+  const { receiver, sender, forwarded, libuv, close } = await setup();
+  try {
+    receiver.learnSsrc(0xabc, 3, 0xffbf);
+    receiver.start();
+    receiver.startPaced(true);
+    sender.startPaced(tone(3, 700, 8000));
+    await sleep(1500);
+    const pcm = receiver.takePcm();
+    const records = receiver.takeRecords();
+    const st = receiver.stats();
+    // 1.5 s of 20 ms packets: ~75, each recorded, in order, arrival times on performance.now().
+    assert.ok(records.length >= 65 && records.length <= 78, `records: ${records.length}`);
+    assert.equal(st.packets, records.length);
+    assert.equal(st.authFailures, 0);
+    assert.equal(forwarded.length, 0, 'nothing handed back to JavaScript');
+    assert.equal(libuv.length, 0, 'libuv read nothing');
+    for (let i = 1; i < records.length; i++) {
+      const a = records[i - 1]!;
+      const b = records[i]!;
+      assert.equal(b.sequenceNumber, (a.sequenceNumber + 1) & 0xffff);
+      assert.equal((b.timestamp - a.timestamp) >>> 0, 960);
+      assert.ok(b.arrivalMs >= a.arrivalMs && b.arrivalMs <= performance.now());
+    }
+    assert.ok(
+      records.some((r) => r.sequenceNumber < 0x100) &&
+        records.some((r) => r.sequenceNumber > 0xff00),
+      'the sequence number wrapped (ROC 3 → 4)',
+    );
+    assert.equal(records[0]!.ssrc, 0xabc);
+    assert.equal(records[0]!.payloadType, 111);
+    assert.ok(records.every((r) => !r.inserted));
+    // The paced device played ~1.5 s (at most a period and the queue ahead of the clock).
+    const dev = st.playedSamples / RATE;
+    assert.ok(dev > 1.4 && dev < 1.6, `device clock ${dev.toFixed(3)} s`);
+    assert.ok(pcm.length >= st.playedSamples - 2 * 960 && pcm.length <= st.playedSamples);
+    // The tone is there once the buffer has started: ≥ 90 % of the energy in the last second.
+    const tail = pcm.subarray(pcm.length - RATE);
+    assert.ok(toneShare(tail, 700) > 0.9, `700 Hz share ${toneShare(tail, 700).toFixed(3)}`);
+    const jb = st.jitterBuffer;
+    assert.equal(jb.packetsReceived, records.length);
+    assert.ok(jb.packetsPlayed >= records.length - 4, `played ${jb.packetsPlayed}`);
+    assert.equal(jb.lostPackets, 0);
+    assert.ok(jb.targetDelayMs >= 20 && jb.targetDelayMs <= 60, `target ${jb.targetDelayMs}`);
+    assert.ok(st.startedAtMs !== undefined && st.startedAtMs < performance.now());
+    const roc = receiver.ssrcStates();
+    assert.deepEqual(roc.length, 1);
+    assert.equal(roc[0]!.ssrc, 0xabc);
+    assert.equal(roc[0]!.rolloverCounter, 4);
+  } finally {
+    close();
+  }
+});
+
+test('what the receiver does not take goes back to JavaScript with its source: other address, unknown SSRC, RTCP, STUN', async () => {
+  const { tx, rx, key, salt, receiver, forwarded, close } = await setup();
+  const other = await bound();
+  try {
+    receiver.start();
+    const gcm = new NativeSrtpGcm(key, salt);
+    const hdr = Buffer.from([0x80, 111, 0, 1, 0, 0, 0, 0, 0, 0, 0x0a, 0xbc]);
+    const srtp = gcm.sealRtp(hdr, Buffer.from([0xf8, 0xff, 0xfe]), 0);
+    const send = (s: Socket, b: Buffer): Promise<void> =>
+      new Promise((r) => s.send(b, rx.address().port, '127.0.0.1', () => r()));
+    await send(tx, srtp); // SSRC 0xabc not learnt yet
+    await send(other, srtp); // another address
+    await send(tx, Buffer.from([0x81, 200, 0, 1, 0, 0, 0, 1])); // RTCP (PT 200)
+    await send(tx, Buffer.from([0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42])); // STUN-like
+    for (let i = 0; i < 50 && forwarded.length < 4; i++) await sleep(10);
+    assert.equal(forwarded.length, 4);
+    assert.deepEqual(forwarded[0]!.data, srtp);
+    assert.equal(forwarded[0]!.port, tx.address().port);
+    assert.equal(forwarded[0]!.address, '127.0.0.1');
+    assert.equal(forwarded[0]!.family, 'IPv4');
+    assert.equal(forwarded[1]!.port, other.address().port);
+    assert.equal(forwarded[2]!.data[1], 200);
+    assert.equal(receiver.stats().forwarded, 4);
+    // Learnt: now it is opened here; a forged tag is dropped and counted.
+    receiver.learnSsrc(0xabc, 0, 0);
+    await send(
+      tx,
+      gcm.sealRtp(
+        Buffer.from([0x80, 111, 0, 2, 0, 0, 3, 0xc0, 0, 0, 0x0a, 0xbc]),
+        Buffer.from([0xf8, 0xff, 0xfe]),
+        0,
+      ),
+    );
+    const forged = Buffer.from(srtp);
+    forged[forged.length - 1]! ^= 1;
+    forged[3] = 3;
+    await send(tx, forged);
+    for (let i = 0; i < 50 && receiver.stats().packets + receiver.stats().authFailures < 2; i++)
+      await sleep(10);
+    const st = receiver.stats();
+    assert.equal(st.packets, 1);
+    assert.equal(st.authFailures, 1);
+    assert.equal(forwarded.length, 4);
+    gcm.close();
+  } finally {
+    other.close();
+    close();
+  }
+});
+
+test('insert(): a packet werift received is buffered and recorded like one read here', async () => {
+  const { receiver, close } = await setup();
+  try {
+    receiver.insert({
+      sequenceNumber: 9,
+      timestamp: 1000,
+      ssrc: 5,
+      marker: true,
+      payloadType: 111,
+      payload: Buffer.from([0xf8, 0xff, 0xfe]),
+      headerBytes: 12,
+    });
+    const [r] = receiver.takeRecords();
+    assert.ok(r !== undefined);
+    assert.equal(r.sequenceNumber, 9);
+    assert.equal(r.ssrc, 5);
+    assert.equal(r.marker, true);
+    assert.equal(r.payloadBytes, 3);
+    assert.equal(r.inserted, true);
+    assert.equal(receiver.stats().jitterBuffer.packetsReceived, 1);
+  } finally {
+    close();
+  }
+});
+
+test('after close the owner reads its socket again; calls after close are typed errors', async () => {
+  const { tx, rx, receiver, libuv, close } = await setup();
+  receiver.start();
+  receiver.close();
+  receiver.close();
+  assert.ok(setUdpReading(rx, true));
+  await new Promise<void>((r) =>
+    tx.send(Buffer.from('hi'), rx.address().port, '127.0.0.1', () => r()),
+  );
+  for (let i = 0; i < 50 && libuv.length === 0; i++) await sleep(10);
+  assert.equal(libuv.length, 1);
+  assert.throws(
+    () => receiver.start(),
+    (e: unknown) => e instanceof RtpReceiverError && e.code === 'RECEIVER_ERR_CLOSED',
+  );
+  assert.throws(() => receiver.learnSsrc(1, 0, 0), { code: 'RECEIVER_ERR_CLOSED' });
+  close();
+});
+
+test('bad options are typed errors', async () => {
+  const rx = await bound();
+  const base: NativeRtpReceiverOptions = {
+    fd: udpSocketFd(rx)!,
+    address: '127.0.0.1',
+    port: 9,
+    payloadTypes: [111],
+    key: new Uint8Array(16),
+    salt: new Uint8Array(12),
+    jitter: JITTER,
+    onDatagram: () => undefined,
+  };
+  try {
+    const bad: [string, Partial<NativeRtpReceiverOptions>][] = [
+      ['address', { address: 'nowhere' }],
+      ['key', { key: new Uint8Array(5) }],
+      ['salt', { salt: new Uint8Array(3) }],
+      ['payload types', { payloadTypes: [] }],
+      ['payload type > 127', { payloadTypes: [200] }],
+      ['port', { port: 0 }],
+      ['fd', { fd: 0x7fffffff }],
+      ['jitter bounds', { jitter: { ...JITTER, minDelayMs: -1 } }],
+      ['jitter tick', { jitter: { ...JITTER, tickMs: 3 } }],
+    ];
+    for (const [what, over] of bad) {
+      assert.throws(
+        () => new NativeRtpReceiver({ ...base, ...over }),
+        (e: unknown) => e instanceof RtpReceiverError && e.code === 'RECEIVER_ERR_BAD_ARG',
+        what,
+      );
+    }
+    const r = new NativeRtpReceiver(base);
+    assert.throws(() => r.setBounds(50, 10), { code: 'RECEIVER_ERR_BAD_ARG' });
+    assert.throws(() => r.setPeriodSamples(0), { code: 'RECEIVER_ERR_BAD_ARG' });
+    r.startPaced(false);
+    assert.throws(() => r.startPaced(false), { code: 'RECEIVER_ERR_STATE' });
+    r.close();
+  } finally {
+    rx.close();
+  }
+});
