@@ -162,7 +162,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     : options.cert !== undefined && options.key !== undefined
       ? loadCertificate(options.cert, options.key)
       : loadOrCreateCertificate(dataDir);
-  const store = new Store({ path: join(dataDir, 'parloir.db') });
+  const store = new Store({
+    path: join(dataDir, 'parloir.db'),
+    onError: (err, what) => log.warn({ err }, what),
+  });
   const core = new SignalingCore({
     store,
     verifySignature: verifyEd25519Sync,

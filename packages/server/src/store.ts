@@ -2,11 +2,12 @@
  * Persistence over node:sqlite: users, blocks, messages, calls. WAL journal, versioned
  * migrations (PRAGMA user_version). In WAL mode every commit reaches the OS before the call
  * returns, so any committed row survives kill -9 of the server. Chat messages are also fsynced
- * (synchronous=FULL for their transaction) so an acked message survives power loss; call
- * records and the rest use synchronous=NORMAL (fsync at checkpoints only): an fsync per call
- * event would put disk latency on the invite→ringing path. All calls are synchronous, as
- * node:sqlite is. WAL checkpoints (which fsync) run in a worker thread
- * (store-checkpointer.ts), not inside a commit on the event loop.
+ * (synchronous=FULL for their transaction) so an acked message survives power loss; the rest
+ * uses synchronous=NORMAL (fsync at checkpoints only): an fsync per call event would put disk
+ * latency on the invite→ringing path. Users, blocks and messages are written synchronously on
+ * the caller's thread, as node:sqlite is. Call records are queued and committed in a batch by a
+ * worker thread (store-checkpointer.ts, which also runs the WAL checkpoints), so no commit of
+ * theirs runs on the event loop; {@link Store.callsOf} and {@link Store.close} wait for them.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -38,6 +39,45 @@ export interface CallRow {
   endedAt: number | null;
   endReason: CallEndReason | null;
 }
+
+/**
+ * One queued call-record write: `['i', callId, caller, callee, createdAt]` (insert),
+ * `['a', callId, atMs]` (answered), `['e', callId, atMs, reason]` (ended). Every one is
+ * idempotent, so a batch may be applied twice (by the writer thread, then again on the store's
+ * connection if the thread failed) without changing the result.
+ */
+export type CallOp =
+  | readonly ['i', string, string, string, number]
+  | readonly ['a', string, number]
+  | readonly ['e', string, number, CallEndReason];
+
+/** Applies call-record writes to `db` in one transaction (BEGIN IMMEDIATE: takes the write lock first). */
+export function applyCallOps(db: DatabaseSync, ops: readonly CallOp[]): void {
+  const insert = db.prepare(
+    'INSERT OR IGNORE INTO calls (call_id, caller, callee, created_at) VALUES (?, ?, ?, ?)',
+  );
+  const answer = db.prepare(
+    'UPDATE calls SET answered_at = ? WHERE call_id = ? AND answered_at IS NULL',
+  );
+  const end = db.prepare(
+    'UPDATE calls SET ended_at = ?, end_reason = ? WHERE call_id = ? AND ended_at IS NULL',
+  );
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    for (const op of ops) {
+      if (op[0] === 'i') insert.run(op[1], op[2], op[3], op[4]);
+      else if (op[0] === 'a') answer.run(op[2], op[1]);
+      else end.run(op[2], op[3], op[1]);
+    }
+    db.exec('COMMIT');
+  } catch (err) {
+    db.exec('ROLLBACK');
+    throw err;
+  }
+}
+
+/** Longest {@link Store.callsOf} / {@link Store.close} wait for the writer thread, ms. */
+const WRITER_WAIT_MS = 5000;
 
 /** Versioned schema migrations; index + 1 is the version each one brings the database to. */
 const MIGRATIONS: string[] = [
@@ -82,6 +122,11 @@ const MIGRATIONS: string[] = [
 export interface StoreOptions {
   /** Database file path, or ':memory:'. */
   path: string;
+  /**
+   * Told when call records could not be committed by the writer thread or on the store's own
+   * connection (they are then lost), or when the thread failed (writes come back on this thread).
+   */
+  onError?: (err: unknown, what: string) => void;
 }
 
 function toMessage(r: Record<string, unknown>): ChatMessage {
@@ -99,10 +144,22 @@ function toMessage(r: Record<string, unknown>): ChatMessage {
 export class Store {
   #db: DatabaseSync;
   #stmts = new Map<string, StatementSync>();
-  #checkpointer: Worker | undefined;
-  #checkpointerExited: Promise<void> = Promise.resolve();
+  #onError: StoreOptions['onError'];
+  /** The checkpointer/writer thread while it works; undefined for ':memory:' or once it failed. */
+  #writer: Worker | undefined;
+  #writerExited: Promise<void> = Promise.resolve();
+  #closing = false;
+  /** Shared with the thread: [0] last committed batch number, [1] 1 once a batch failed there. */
+  #shared = new Int32Array(new SharedArrayBuffer(8));
+  /** Call-record writes not yet handed to the thread. */
+  #pending: CallOp[] = [];
+  /** Number of the last batch handed to the thread. */
+  #seq = 0;
+  /** Batches handed to the thread and maybe not committed yet, oldest first. */
+  #inFlight: { seq: number; ops: CallOp[] }[] = [];
 
   constructor(options: StoreOptions) {
+    this.#onError = options.onError;
     try {
       if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
       this.#db = new DatabaseSync(options.path);
@@ -119,28 +176,91 @@ export class Store {
       );
     }
     this.#migrate();
-    if (options.path !== ':memory:') this.#startCheckpointer(options.path);
+    if (options.path !== ':memory:') this.#startWriter(options.path);
   }
 
   /**
-   * Moves WAL checkpoints to a worker thread: SQLite's automatic checkpoint runs inside the
-   * commit that crosses 1,000 WAL pages and fsyncs twice (~10 ms stall of the event loop on the
-   * bench VM). Durability is unchanged: a commit is in the WAL either way. If the thread fails,
-   * automatic checkpoints come back on this connection.
+   * Moves WAL checkpoints and call-record commits to a worker thread. SQLite's automatic
+   * checkpoint runs inside the commit that crosses 1,000 WAL pages and fsyncs twice (~10 ms stall
+   * of the event loop on the bench VM); a commit of a tick's call records took 1–3 ms of the
+   * loop at 5,000 clients. Durability is unchanged for checkpoints (a commit is in the WAL
+   * either way); call records are committed tens of ms later than before (a crash loses at most
+   * those not yet committed; close() waits for all). If the thread fails, automatic checkpoints
+   * and call-record commits come back to this connection.
    */
-  #startCheckpointer(path: string): void {
+  #startWriter(path: string): void {
     this.#db.exec('PRAGMA wal_autocheckpoint = 0');
-    const fallback = () => {
-      if (this.#db.isOpen) this.#db.exec('PRAGMA wal_autocheckpoint = 1000');
-    };
     const worker = new Worker(new URL('./store-checkpointer.ts', import.meta.url), {
-      workerData: { path },
+      workerData: { path, shared: this.#shared },
     });
-    worker.on('error', fallback);
-    worker.on('message', fallback);
+    worker.on('error', (err) => this.#stopWriter(err));
+    worker.on('message', (m: { checkpointError?: string; writeError?: string }) => {
+      if (m.writeError !== undefined) this.#stopWriter(new Error(m.writeError));
+      else if (m.checkpointError !== undefined && this.#db.isOpen)
+        this.#db.exec('PRAGMA wal_autocheckpoint = 1000');
+    });
+    worker.once('exit', () => {
+      if (!this.#closing) this.#stopWriter(new Error('store writer thread exited'));
+    });
     worker.unref();
-    this.#checkpointerExited = new Promise((resolve) => worker.once('exit', () => resolve()));
-    this.#checkpointer = worker;
+    this.#writerExited = new Promise((resolve) => worker.once('exit', () => resolve()));
+    this.#writer = worker;
+  }
+
+  /**
+   * The thread failed (or did not commit in time): checkpoints and call records come back to
+   * this connection, and every batch it may not have committed is written here (the writes are
+   * idempotent).
+   */
+  #stopWriter(err: unknown): void {
+    const worker = this.#writer;
+    if (!worker) return;
+    this.#writer = undefined;
+    this.#onError?.(err, 'store writer thread failed; writing on the main thread');
+    void worker.terminate();
+    if (!this.#db.isOpen) return;
+    this.#db.exec('PRAGMA wal_autocheckpoint = 1000');
+    this.#prune();
+    const ops = this.#inFlight.flatMap((b) => b.ops);
+    this.#inFlight = [];
+    if (ops.length > 0) this.#writeHere(ops);
+  }
+
+  /** Forgets the batches the thread has committed. */
+  #prune(): void {
+    const done = Atomics.load(this.#shared, 0);
+    while (this.#inFlight.length > 0 && (this.#inFlight[0] as { seq: number }).seq <= done)
+      this.#inFlight.shift();
+  }
+
+  #writeHere(ops: CallOp[]): void {
+    try {
+      applyCallOps(this.#db, ops);
+    } catch (err) {
+      if (!this.#onError) throw err;
+      this.#onError(err, `${ops.length} call-record writes lost`);
+    }
+  }
+
+  /**
+   * Blocks until the thread has committed every call record queued so far (at most
+   * {@link WRITER_WAIT_MS}; past that, or if a batch failed there, they are written here).
+   */
+  #drain(): void {
+    this.flushCalls();
+    if (!this.#writer) return;
+    const deadline = Date.now() + WRITER_WAIT_MS;
+    for (;;) {
+      if (Atomics.load(this.#shared, 1) !== 0) break;
+      const done = Atomics.load(this.#shared, 0);
+      if (done >= this.#seq) break;
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      Atomics.wait(this.#shared, 0, done, Math.min(left, 50));
+    }
+    this.#prune();
+    if (this.#inFlight.length > 0)
+      this.#stopWriter(new Error('store writer thread did not commit call records'));
   }
 
   /** The schema version after migrations. */
@@ -324,44 +444,46 @@ export class Store {
   // ---- calls ----
 
   /**
-   * Runs `fn` (writes) in one transaction: one commit for a batch of call records instead of
-   * one per statement.
+   * Queues a new call record. Call records are not written at once: {@link flushCalls} hands the
+   * queued ones to the writer thread, which commits them in one transaction.
    */
-  batch(fn: () => void): void {
-    this.#db.exec('BEGIN');
-    try {
-      fn();
-      this.#db.exec('COMMIT');
-    } catch (err) {
-      this.#db.exec('ROLLBACK');
-      throw err;
-    }
-  }
-
-  /** Records a new call. */
   insertCall(c: { callId: string; caller: string; callee: string; createdAt: number }): void {
-    this.#stmt('INSERT INTO calls (call_id, caller, callee, created_at) VALUES (?, ?, ?, ?)').run(
-      c.callId,
-      c.caller,
-      c.callee,
-      c.createdAt,
-    );
+    this.#pending.push(['i', c.callId, c.caller, c.callee, c.createdAt]);
   }
 
-  /** Records the answer time. */
+  /** Queues the answer time (Unix ms) of a call (see {@link insertCall}). */
   answerCall(callId: string, nowMs: number): void {
-    this.#stmt('UPDATE calls SET answered_at = ? WHERE call_id = ?').run(nowMs, callId);
+    this.#pending.push(['a', callId, nowMs]);
   }
 
-  /** Records the end. */
+  /** Queues the end time (Unix ms) and reason of a call (see {@link insertCall}). */
   endCall(callId: string, nowMs: number, reason: CallEndReason): void {
-    this.#stmt(
-      'UPDATE calls SET ended_at = ?, end_reason = ? WHERE call_id = ? AND ended_at IS NULL',
-    ).run(nowMs, reason, callId);
+    this.#pending.push(['e', callId, nowMs, reason]);
+  }
+
+  /**
+   * Hands the queued call records to the writer thread (one message; it commits them in one
+   * transaction, off this thread). Without the thread (':memory:', or it failed) they are
+   * committed here, in one transaction. The signalling core calls this every tick.
+   */
+  flushCalls(): void {
+    if (this.#pending.length === 0) return;
+    const ops = this.#pending;
+    this.#pending = [];
+    if (!this.#writer) {
+      this.#writeHere(ops);
+      return;
+    }
+    this.#prune();
+    const seq = ++this.#seq;
+    this.#inFlight.push({ seq, ops });
+    this.#writer.postMessage({ seq, ops });
   }
 
   /** Call records involving `userId`, newest first. */
   callsOf(userId: string, limit = 50): CallRow[] {
+    // Sees every record queued so far: waits (blocking, bounded) for the thread to commit them.
+    this.#drain();
     return this.#stmt(
       'SELECT * FROM calls WHERE caller = ? OR callee = ? ORDER BY created_at DESC LIMIT ?',
     )
@@ -378,21 +500,25 @@ export class Store {
   }
 
   /**
-   * Closes the database. The checkpointer thread closes its connection after this one; the last
-   * connection to close checkpoints the WAL (committed rows are in the WAL in any case).
+   * Closes the database. Every queued call record is committed first (this waits for the writer
+   * thread, blocking, at most {@link WRITER_WAIT_MS}, then writes what it has not committed
+   * here). The thread closes its connection after this one; the last connection to close
+   * checkpoints the WAL (committed rows are in the WAL in any case).
    */
   close(): void {
-    this.#checkpointer?.postMessage('close');
-    this.#checkpointer = undefined;
+    if (this.#db.isOpen) this.#drain();
+    this.#closing = true;
+    this.#writer?.postMessage('close');
+    this.#writer = undefined;
     if (this.#db.isOpen) this.#db.close();
   }
 
   /**
-   * Resolves once the checkpointer thread has closed its connection and exited, so nothing
-   * touches the database files any more (its close checkpoints the WAL and removes the -wal and
-   * -shm files). Immediately for an in-memory store. Call after {@link close}.
+   * Resolves once the writer thread has closed its connection and exited, so nothing touches
+   * the database files any more (its close checkpoints the WAL and removes the -wal and -shm
+   * files). Immediately for an in-memory store. Call after {@link close}.
    */
   whenClosed(): Promise<void> {
-    return this.#checkpointerExited;
+    return this.#writerExited;
   }
 }

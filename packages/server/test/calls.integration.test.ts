@@ -238,3 +238,39 @@ test('every call is recorded with who, when, answered and end reason', async () 
     store.close();
   }
 });
+
+test('close(): every call record is written before it resolves (ended calls and the live one)', async () => {
+  const own = await startTestServer({ callBucket: { burst: 100, perSec: 100 } });
+  const dbPath = `${own.dataDir}/parloir.db`;
+  const mine: TestClient[] = [];
+  try {
+    const a = await connectUser(own);
+    const b = await connectUser(own);
+    mine.push(a, b);
+    await until(() => a.session.online.has(b.userId), 3000, 'a sees b');
+    const ended: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const inc = next(b.session, 'incomingCall');
+      ended.push(await a.session.invite(b.userId));
+      await inc;
+      const ea = next(a.session, 'callEnded');
+      await b.session.reject();
+      await ea;
+    }
+    const inc = next(b.session, 'incomingCall');
+    const live = await a.session.invite(b.userId);
+    await inc;
+    // No wait for a tick: close right away, with the last records still queued in the core.
+    await own.close(500);
+    const store = new Store({ path: dbPath });
+    const rows = store.callsOf(a.userId, 10);
+    store.close();
+    await store.whenClosed();
+    const reasonOf = new Map(rows.map((r) => [r.callId, r.endReason]));
+    for (const id of ended) assert.equal(reasonOf.get(id), 'rejected', `${id} recorded`);
+    assert.equal(reasonOf.get(live), 'shutdown', 'the live call is recorded as ended by shutdown');
+  } finally {
+    for (const c of mine) c.client.close();
+    await own.cleanup(); // close() again is a no-op; removes the data directory
+  }
+});

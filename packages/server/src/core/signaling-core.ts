@@ -8,7 +8,8 @@
  *   core.handleInput({ type: 'tick' }, nowMs)   // every ~100 ms: timeouts, presence batches
  *
  * Persistence goes through the synchronous {@link Store} (node:sqlite), so an answer is only
- * emitted after its row is committed — except call records, committed in a batch per tick.
+ * emitted after its row is committed — except call records, queued by the store and committed
+ * by its writer thread in a batch per tick.
  */
 import {
   CLOSE_CODES,
@@ -750,28 +751,17 @@ export class SignalingCore implements CallDirectory {
 
   #nextScanMs = 0;
 
-  /** Call-record writes waiting for the next tick. */
-  #records: (() => void)[] = [];
-
   /**
-   * Queues a call-record write. They are committed together at the next tick (every ~25 ms),
-   * so the request path (invite → ringing) pays no SQLite commit; a crash loses at most the
-   * records of that last tick. Chat messages are not batched (acked only once committed).
+   * Hands the call records of the last tick to the store's writer thread (see
+   * {@link Store.flushCalls}): the request path (invite → ringing) and the tick pay no SQLite
+   * commit; a crash loses at most the records not yet committed by that thread (tens of ms).
+   * Chat messages are not deferred (acked only once committed).
    */
-  #record(write: () => void): void {
-    this.#records.push(write);
-  }
-
   #flushRecords(): void {
-    if (this.#records.length === 0) return;
-    const writes = this.#records;
-    this.#records = [];
     try {
-      this.#o.store.batch(() => {
-        for (const w of writes) w();
-      });
+      this.#o.store.flushCalls();
     } catch (err) {
-      this.#o.log?.warn({ err, count: writes.length }, 'could not record calls');
+      this.#o.log?.warn({ err }, 'could not record calls');
     }
   }
 
@@ -954,7 +944,7 @@ export class SignalingCore implements CallDirectory {
       // Glare (RFC 3261 §14.1 has the same race): the target is inviting us right now.
       if (mine.caller === to && mine.callee === s.userId && mine.state !== 'accepted') {
         this.#calls.forceAccept(mine, nowMs);
-        this.#record(() => this.#o.store.answerCall(mine.callId, nowMs));
+        this.#o.store.answerCall(mine.callId, nowMs);
         // Deterministic whichever invite the server saw first: the lower user id offers.
         const offerer = s.userId < to ? s.userId : to;
         this.#queueAfterResult(() => this.#announceAccepted(mine, nowMs, [s.userId, to], offerer));
@@ -968,21 +958,17 @@ export class SignalingCore implements CallDirectory {
       // Busy or do-not-disturb: the call ends at once; the caller learns why, the callee gets a
       // missed call. It never enters the live table, but it is recorded.
       const reason: CallEndReason = busy ? 'busy' : 'dnd';
-      this.#record(() =>
-        this.#o.store.insertCall({ callId, caller: s.userId, callee: to, createdAt: nowMs }),
-      );
+      this.#o.store.insertCall({ callId, caller: s.userId, callee: to, createdAt: nowMs });
       this.#queueAfterResult(() => {
         this.#event(s.conn, 'call.ended', { callId, reason });
         this.#event(callee.conn, 'call.missed', { callId, from: this.#peerInfo(s.userId), reason });
       });
       this.#stats.callsEnded[reason] = (this.#stats.callsEnded[reason] ?? 0) + 1;
-      this.#record(() => this.#o.store.endCall(callId, nowMs, reason));
+      this.#o.store.endCall(callId, nowMs, reason);
       return { callId };
     }
     this.#calls.create(callId, s.userId, to, nowMs);
-    this.#record(() =>
-      this.#o.store.insertCall({ callId, caller: s.userId, callee: to, createdAt: nowMs }),
-    );
+    this.#o.store.insertCall({ callId, caller: s.userId, callee: to, createdAt: nowMs });
     this.#queueAfterResult(() => {
       this.#event(callee.conn, 'call.incoming', { callId, from: this.#peerInfo(s.userId) });
     });
@@ -1011,7 +997,7 @@ export class SignalingCore implements CallDirectory {
       if (caller)
         this.#queueAfterResult(() => this.#event(caller.conn, 'call.ringing', { callId }));
     } else if (r.effect === 'accepted') {
-      this.#record(() => this.#o.store.answerCall(callId, nowMs));
+      this.#o.store.answerCall(callId, nowMs);
       this.#queueAfterResult(() => this.#announceAccepted(call, nowMs, [call.caller, call.callee]));
     } else {
       const reason = r.reason ?? 'hangup';
@@ -1077,7 +1063,7 @@ export class SignalingCore implements CallDirectory {
 
   #recordEnd(call: LiveCall, reason: CallEndReason, nowMs: number): void {
     this.#stats.callsEnded[reason] = (this.#stats.callsEnded[reason] ?? 0) + 1;
-    this.#record(() => this.#o.store.endCall(call.callId, nowMs, reason));
+    this.#o.store.endCall(call.callId, nowMs, reason);
   }
 
   // ---- chat --------------------------------------------------------------------------------
