@@ -460,10 +460,15 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       // The checkpointer thread closes last and still writes the database files (its close
       // checkpoints the WAL): wait for it, bounded, so that a caller may remove or reuse the
       // data directory once close() resolves.
+      // The timer is not unref'd: the thread is (it must not keep a running server alive), so
+      // with nothing else left on the loop an unref'd timer would let the process exit before
+      // close() resolves (a script's `await server.close()` then never returned).
+      let bound: NodeJS.Timeout | undefined;
       await Promise.race([
         store.whenClosed(),
-        new Promise((r) => setTimeout(r, CHECKPOINTER_EXIT_MS).unref()),
+        new Promise((r) => (bound = setTimeout(r, CHECKPOINTER_EXIT_MS))),
       ]);
+      clearTimeout(bound);
       log.info('parloir server stopped');
     })();
     return closing;

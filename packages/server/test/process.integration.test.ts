@@ -117,3 +117,26 @@ test('SIGTERM: clients are told, the process exits within 5 s', async () => {
     data.remove();
   }
 });
+
+test('close() resolves in a script with nothing else on the event loop (the store thread does not hold it)', async () => {
+  const tmp = tempDir();
+  const dir = tmp.dir;
+  // An embedding script: start, close, then print; before the fix the process exited first.
+  const script = [
+    `import { startServer } from ${JSON.stringify(resolve(import.meta.dirname, '../src/index.ts'))};`,
+    `const s = await startServer({ bind: '127.0.0.1', port: 0, dataDir: ${JSON.stringify(dir)}, insecureHttp: true, logLevel: 'warn' });`,
+    `await s.close();`,
+    `console.log('closed');`,
+  ].join('\n');
+  const proc = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await new Promise<number | null>((r) => proc.on('exit', (c) => r(c)));
+  tmp.remove();
+  assert.equal(code, 0, err);
+  assert.match(out, /closed/, err);
+});
