@@ -281,3 +281,50 @@ test('startPlayout.service pulls ahead while the caller is awake, so the timer d
   // ≈ 300 ms of 5 ms frames, all pulled by service (plus the 35 ms queued at the end).
   assert.ok(servicePulls >= 50 && servicePulls <= 75, `${servicePulls} service pulls`);
 });
+
+test('wav playback driven by a native receiver: the file gets what the receiver played and nothing of its own', async () => {
+  const { NativeRtpReceiver, setUdpReading, udpSocketFd } = await import('@parloir/native');
+  const { createSocket } = await import('node:dgram');
+  const sock = createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+  setUdpReading(sock, false);
+  const receiver = new NativeRtpReceiver({
+    fd: udpSocketFd(sock)!,
+    address: '127.0.0.1',
+    port: 9,
+    payloadTypes: [111],
+    key: new Uint8Array(16),
+    salt: new Uint8Array(12),
+    jitter: {
+      tickMs: 5,
+      minDelayMs: 20,
+      maxDelayMs: 400,
+      inOrderQuantile: 0.9,
+      accelerateAtTicks: 2,
+      initialDelayMs: 20,
+    },
+    onDatagram: () => undefined,
+  });
+  const path = join(dir, 'native-rx.wav');
+  const stream = openAudioDevice(`wav:${path}`).openPlayback({
+    sampleRate: 48_000,
+    channels: 1,
+    periodMs: 10,
+  });
+  assert.ok(stream.attachReceiver !== undefined);
+  stream.attachReceiver(receiver);
+  assertAudioError(() => stream.attachReceiver?.(receiver), 'AUDIO_ERR_BAD_ARG');
+  await sleep(400);
+  const played = receiver.stats().playedSamples;
+  stream.close();
+  receiver.close();
+  sock.close();
+  const wav = readWav(path);
+  // The receiver's device clock (≈ 0.4 s plus its queue), not that plus the stream's own
+  // silence for the same time (which doubled the file before).
+  assert.ok(played > 0.35 * 48_000 && played < 0.5 * 48_000, `played ${played}`);
+  assert.ok(
+    Math.abs(wav.samples.length - played) <= 960,
+    `file ${wav.samples.length} samples, receiver played ${played}`,
+  );
+});
