@@ -9,15 +9,17 @@
 // thread, so JavaScript is woken a few times a second, not per packet.
 //
 // Threads:
-// - the socket thread reads every datagram of werift's ICE socket (a dup(); JavaScript stops
-//   libuv's reading of it first). SRTP from the selected peer with a negotiated payload type and
+// - the receiver's I/O thread reads every datagram of werift's ICE socket (a dup(); JavaScript
+//   stops libuv's reading of it first). SRTP from the selected peer with a negotiated payload type and
 //   an SSRC werift has seen goes to the jitter buffer; everything else (STUN, DTLS, RTCP, the
 //   first packet of an SSRC) is handed back to JavaScript through a thread-safe function, and
 //   JavaScript gives it to werift as if libuv had read it;
-// - the playback thread pulls ticks: either this receiver's own, pacing a `wav:`/`null` device
-//   like a sound card (startPaced), or pcm.c's ALSA playback thread (pn_receiver_pull). After a
-//   packet arrives the socket thread also tops the paced device's queue up by the packet's
-//   duration, as the JavaScript playout did, so the packet plays without waiting for a tick.
+// - the playback device pulls ticks on its own thread: pcm.c's ALSA playback thread
+//   (pn_receiver_pull), or for `wav:`/`null` (startPaced) the same I/O thread, pacing a device
+//   like a sound card with its poll timeout: after a packet arrives it tops the queue up by the
+//   packet's duration, as the JavaScript playout did, so the packet plays without waiting for a
+//   tick, and the next timeout is computed from the new queue (no wakeup is wasted on a
+//   deadline that an arrival has already pushed back).
 //
 // JavaScript reads, a few times a second: a record per packet (for werift's RTCP receiver
 // statistics and the engine's QoS), the jitter buffer's counters, the played PCM of a `wav:`
@@ -102,7 +104,6 @@ struct PnReceiver {
 
   // Everything below up to the forward queue: under mu.
   pthread_mutex_t mu;
-  pthread_cond_t cv;
   PnJb *jb;
   int tick;  // samples per jitter-buffer tick
   SsrcState ssrcs[MAX_SSRC];
@@ -132,8 +133,9 @@ struct PnReceiver {
   napi_threadsafe_function tsfn;
   _Atomic int notify_pending;
 
-  pthread_t sock_thread, play_thread;
-  bool sock_started, play_started;
+  pthread_t thread;
+  bool thread_started;  // JavaScript thread only
+  _Atomic bool reading;  // start(): the I/O thread reads the socket
   _Atomic bool stop;
   _Atomic bool closed;
 
@@ -161,7 +163,6 @@ static void receiver_free(PnReceiver *r) {
   free(r->probes);
   pthread_mutex_destroy(&r->mu);
   pthread_mutex_destroy(&r->fwd_mu);
-  pthread_cond_destroy(&r->cv);
   r->magic = 0;
   free(r);
 }
@@ -265,23 +266,12 @@ static void paced_fill(PnReceiver *r, uint64_t ahead, int64_t now) {
   }
 }
 
-static void *paced_thread(void *arg) {
-  PnReceiver *r = arg;
-  pthread_mutex_lock(&r->mu);
-  while (!atomic_load(&r->stop)) {
-    int64_t now = now_ns();
-    paced_fill(r, TIMER_SLACK, now);
-    // Sleep until the queue will have drained to the target.
-    uint64_t target = paced_target(r) + r->period;
-    int64_t wake = r->t0_ns;
-    if (r->written > target)
-      wake += (int64_t)((r->written - target) * 1000000 / (RATE / 1000));
-    if (wake < now + 1000000) wake = now + 1000000;
-    struct timespec ts = {.tv_sec = wake / 1000000000LL, .tv_nsec = wake % 1000000000LL};
-    pthread_cond_timedwait(&r->cv, &r->mu, &ts);
-  }
-  pthread_mutex_unlock(&r->mu);
-  return NULL;
+// When the paced device's queue will have drained to its target (CLOCK_MONOTONIC ns).
+static int64_t paced_wake(const PnReceiver *r, int64_t now) {
+  uint64_t target = paced_target(r) + r->period;
+  int64_t wake = r->t0_ns;
+  if (r->written > target) wake += (int64_t)((r->written - target) * 1000000 / (RATE / 1000));
+  return wake < now + 1000000 ? now + 1000000 : wake;
 }
 
 void pn_receiver_pull(PnReceiver *r, int16_t *out, size_t n, int64_t play_at_ns) {
@@ -423,34 +413,74 @@ static void handle_datagram(PnReceiver *r, const uint8_t *buf, size_t n,
   atomic_fetch_add(&r->bytes, (uint64_t)(end - hl));
 }
 
-static void *socket_thread(void *arg) {
+static void read_socket(PnReceiver *r, uint8_t *buf) {
+  for (int i = 0; i < 64; i++) {
+    struct sockaddr_storage from;
+    socklen_t fl = sizeof from;
+    ssize_t n = recvfrom(r->fd, buf, MAX_DGRAM, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+    if (n < 0) {
+      // EAGAIN: all read. ECONNREFUSED and the like (an ICMP error for an earlier send) are not
+      // fatal to a UDP socket.
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      if (errno != EINTR) atomic_fetch_add(&r->socket_errors, 1);
+      continue;
+    }
+    handle_datagram(r, buf, (size_t)n, &from, now_ns());
+  }
+}
+
+// The I/O thread: the socket once start() was called, and the paced device once startPaced()
+// was; the eventfd wakes it for either change and to stop.
+static void *io_thread(void *arg) {
   PnReceiver *r = arg;
   uint8_t buf[MAX_DGRAM];
-  struct pollfd fds[2] = {{.fd = r->fd, .events = POLLIN}, {.fd = r->wake_fd, .events = POLLIN}};
   while (!atomic_load(&r->stop)) {
-    int rc = poll(fds, 2, -1);
+    int64_t wake = -1;
+    pthread_mutex_lock(&r->mu);
+    if (r->paced) {
+      int64_t now = now_ns();
+      paced_fill(r, TIMER_SLACK, now);
+      wake = paced_wake(r, now);
+    }
+    pthread_mutex_unlock(&r->mu);
+    bool reading = atomic_load(&r->reading);
+    struct pollfd fds[2] = {{.fd = reading ? r->fd : -1, .events = POLLIN},
+                            {.fd = r->wake_fd, .events = POLLIN}};
+    struct timespec ts, *tp = NULL;
+    if (wake >= 0) {
+      int64_t d = wake - now_ns();
+      if (d < 0) d = 0;
+      ts.tv_sec = d / 1000000000LL;
+      ts.tv_nsec = d % 1000000000LL;
+      tp = &ts;
+    }
+    int rc = ppoll(fds, 2, tp, NULL);
     if (rc < 0) {
       if (errno == EINTR) continue;
       atomic_fetch_add(&r->socket_errors, 1);
       break;
     }
-    if (fds[1].revents) break;
-    for (int i = 0; i < 64; i++) {
-      struct sockaddr_storage from;
-      socklen_t fl = sizeof from;
-      ssize_t n = recvfrom(r->fd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
-      if (n < 0) {
-        // EAGAIN: all read. ECONNREFUSED and the like (an ICMP error for an earlier send) are
-        // not fatal to a UDP socket.
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-          atomic_fetch_add(&r->socket_errors, 1);
-        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-        continue;
-      }
-      handle_datagram(r, buf, (size_t)n, &from, now_ns());
+    if (fds[1].revents) {
+      uint64_t v;
+      ssize_t got = read(r->wake_fd, &v, sizeof v);
+      (void)got;
     }
+    if (reading && fds[0].revents) read_socket(r, buf);
   }
   return NULL;
+}
+
+// Starts the I/O thread if it is not running, else wakes it to see a change (JavaScript thread).
+static bool run_io(PnReceiver *r) {
+  if (r->thread_started) {
+    uint64_t one = 1;
+    ssize_t w = write(r->wake_fd, &one, sizeof one);
+    (void)w;
+    return true;
+  }
+  if (pthread_create(&r->thread, NULL, io_thread, r) != 0) return false;
+  r->thread_started = true;
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -523,19 +553,12 @@ PnReceiver *pn_receiver_from_js(napi_env env, napi_value v) { return unwrap_rx(e
 static void shutdown_rx(PnReceiver *r) {
   if (atomic_exchange(&r->closed, true)) return;
   atomic_store(&r->stop, true);
-  if (r->sock_started) {
+  if (r->thread_started) {
     uint64_t one = 1;
     ssize_t w = write(r->wake_fd, &one, sizeof one);
     (void)w;
-    pthread_join(r->sock_thread, NULL);
-    r->sock_started = false;
-  }
-  if (r->play_started) {
-    pthread_mutex_lock(&r->mu);
-    pthread_cond_broadcast(&r->cv);
-    pthread_mutex_unlock(&r->mu);
-    pthread_join(r->play_thread, NULL);
-    r->play_started = false;
+    pthread_join(r->thread, NULL);
+    r->thread_started = false;
   }
   if (r->fd >= 0) close(r->fd);
   r->fd = -1;
@@ -668,11 +691,6 @@ static napi_value rx_new(napi_env env, napi_callback_info info) {
   r->period = 480;
   pthread_mutex_init(&r->mu, NULL);
   pthread_mutex_init(&r->fwd_mu, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&r->cv, &ca);
-  pthread_condattr_destroy(&ca);
   if (addr_len == 4) {
     struct sockaddr_in *a = (struct sockaddr_in *)&r->peer;
     a->sin_family = AF_INET;
@@ -730,15 +748,16 @@ static napi_value rx_start(napi_env env, napi_callback_info info) {
   if (!pn_args(env, info, 0, NULL, NULL, &self)) return NULL;
   PnReceiver *r = unwrap_rx(env, self, true);
   if (r == NULL) return NULL;
-  if (r->sock_started) {
+  if (atomic_load(&r->reading)) {
     pn_throw(env, "RECEIVER_ERR_STATE", "the receiver is already reading");
     return NULL;
   }
-  if (pthread_create(&r->sock_thread, NULL, socket_thread, r) != 0) {
-    pn_throw(env, "RECEIVER_ERR_INTERNAL", "cannot start the socket thread");
+  atomic_store(&r->reading, true);
+  if (!run_io(r)) {
+    atomic_store(&r->reading, false);
+    pn_throw(env, "RECEIVER_ERR_INTERNAL", "cannot start the receiver's thread");
     return NULL;
   }
-  r->sock_started = true;
   return NULL;
 }
 
@@ -751,24 +770,26 @@ static napi_value rx_start_paced(napi_env env, napi_callback_info info) {
   PnReceiver *r = unwrap_rx(env, self, true);
   bool keep;
   if (r == NULL || !pn_bool(env, argv[0], "RECEIVER_ERR_BAD_ARG", "keepPcm", &keep)) return NULL;
-  if (r->play_started) {
+  pthread_mutex_lock(&r->mu);
+  bool already = r->paced;
+  if (!already) {
+    r->paced = true;
+    r->keep_pcm = keep;
+    r->t0_ns = now_ns();
+    r->written = 0;
+  }
+  pthread_mutex_unlock(&r->mu);
+  if (already) {
     pn_throw(env, "RECEIVER_ERR_STATE", "the receiver is already playing out");
     return NULL;
   }
-  pthread_mutex_lock(&r->mu);
-  r->paced = true;
-  r->keep_pcm = keep;
-  r->t0_ns = now_ns();
-  r->written = 0;
-  pthread_mutex_unlock(&r->mu);
-  if (pthread_create(&r->play_thread, NULL, paced_thread, r) != 0) {
+  if (!run_io(r)) {
     pthread_mutex_lock(&r->mu);
     r->paced = false;
     pthread_mutex_unlock(&r->mu);
-    pn_throw(env, "RECEIVER_ERR_INTERNAL", "cannot start the playout thread");
+    pn_throw(env, "RECEIVER_ERR_INTERNAL", "cannot start the receiver's thread");
     return NULL;
   }
-  r->play_started = true;
   return NULL;
 }
 
@@ -782,8 +803,8 @@ static napi_value rx_set_period(napi_env env, napi_callback_info info) {
     return NULL;
   pthread_mutex_lock(&r->mu);
   r->period = (uint32_t)n;
-  pthread_cond_broadcast(&r->cv);
   pthread_mutex_unlock(&r->mu);
+  if (r->thread_started) run_io(r);
   return NULL;
 }
 

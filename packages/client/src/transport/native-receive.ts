@@ -33,7 +33,7 @@ import type { RTCPeerConnection, RTCRtpReceiver, RTCRtpSender } from 'werift';
 import { gcmContext, nominatedUdpPair, obj, type Obj } from './werift-media-internals.ts';
 
 /** How often the per-packet records are read (werift's RTCP statistics, the engine's QoS), ms. */
-export const DRAIN_MS = 250;
+export const DRAIN_MS = 1000;
 
 /** werift's per-SSRC SRTP state (`SrtpContext.srtpSSRCStates[ssrc]`). */
 interface RocState {
