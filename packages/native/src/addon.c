@@ -80,6 +80,28 @@ bool pn_typed(napi_env env, napi_value v, napi_typedarray_type type, const char 
   return true;
 }
 
+static bool opt_prop(napi_env env, napi_value obj, const char *key, const char *code,
+                     napi_value *out) {
+  if (napi_get_named_property(env, obj, key, out) != napi_ok) {
+    pn_throw(env, code, "cannot read option %s", key);
+    return false;
+  }
+  return true;
+}
+
+bool pn_opt_int(napi_env env, napi_value obj, const char *key, int64_t lo, int64_t hi,
+                const char *code, int64_t *out) {
+  napi_value v;
+  return opt_prop(env, obj, key, code, &v) && pn_int(env, v, lo, hi, code, key, out);
+}
+
+bool pn_opt_bytes(napi_env env, napi_value obj, const char *key, const char *code,
+                  uint8_t **data, size_t *length) {
+  napi_value v;
+  return opt_prop(env, obj, key, code, &v) &&
+         pn_typed(env, v, napi_uint8_array, code, key, (void **)data, length);
+}
+
 void pn_set_num(napi_env env, napi_value obj, const char *key, double v) {
   napi_value x;
   napi_create_double(env, v, &x);

@@ -28,6 +28,13 @@ bool pn_bool(napi_env env, napi_value v, const char *code, const char *what, boo
 bool pn_typed(napi_env env, napi_value v, napi_typedarray_type type, const char *code,
               const char *what, void **data, size_t *length);
 
+// Options-object readers: the property `key` of `obj` as an integer in [lo, hi], or as a
+// Uint8Array; throw `code` naming the key otherwise.
+bool pn_opt_int(napi_env env, napi_value obj, const char *key, int64_t lo, int64_t hi,
+                const char *code, int64_t *out);
+bool pn_opt_bytes(napi_env env, napi_value obj, const char *key, const char *code,
+                  uint8_t **data, size_t *length);
+
 // napi_value helpers for building result objects.
 void pn_set_num(napi_env env, napi_value obj, const char *key, double v);
 void pn_set_bool(napi_env env, napi_value obj, const char *key, bool v);

@@ -574,24 +574,18 @@ static void rx_finalize(napi_env env, void *data, void *hint) {
   pn_receiver_unref(r);
 }
 
-static bool get_prop(napi_env env, napi_value obj, const char *key, napi_value *out) {
-  if (napi_get_named_property(env, obj, key, out) != napi_ok) {
-    pn_throw(env, "RECEIVER_ERR_BAD_ARG", "cannot read option %s", key);
-    return false;
-  }
-  return true;
-}
-
 static bool opt_int(napi_env env, napi_value o, const char *key, int64_t lo, int64_t hi,
                     int64_t *out) {
-  napi_value v;
-  return get_prop(env, o, key, &v) && pn_int(env, v, lo, hi, "RECEIVER_ERR_BAD_ARG", key, out);
+  return pn_opt_int(env, o, key, lo, hi, "RECEIVER_ERR_BAD_ARG", out);
 }
 
 static bool opt_num(napi_env env, napi_value o, const char *key, double lo, double hi,
                     double *out) {
   napi_value v;
-  if (!get_prop(env, o, key, &v)) return false;
+  if (napi_get_named_property(env, o, key, &v) != napi_ok) {
+    pn_throw(env, "RECEIVER_ERR_BAD_ARG", "cannot read option %s", key);
+    return false;
+  }
   if (napi_get_value_double(env, v, out) != napi_ok || !(*out >= lo && *out <= hi)) {
     pn_throw(env, "RECEIVER_ERR_BAD_ARG", "%s must be a number in [%g, %g]", key, lo, hi);
     return false;
@@ -600,9 +594,7 @@ static bool opt_num(napi_env env, napi_value o, const char *key, double lo, doub
 }
 
 static bool opt_bytes(napi_env env, napi_value o, const char *key, uint8_t **data, size_t *len) {
-  napi_value v;
-  return get_prop(env, o, key, &v) &&
-         pn_typed(env, v, napi_uint8_array, "RECEIVER_ERR_BAD_ARG", key, (void **)data, len);
+  return pn_opt_bytes(env, o, key, "RECEIVER_ERR_BAD_ARG", data, len);
 }
 
 // new NativeRtpReceiver({fd, address: Uint8Array(4|16), port, payloadTypes: Uint8Array, key,
@@ -625,9 +617,12 @@ static napi_value rx_new(napi_env env, napi_callback_info info) {
   if (!opt_int(env, o, "fd", 0, INT32_MAX, &fd) || !opt_int(env, o, "port", 1, 65535, &port) ||
       !opt_bytes(env, o, "address", &addr, &addr_len) ||
       !opt_bytes(env, o, "payloadTypes", &pts, &pts_len) ||
-      !opt_bytes(env, o, "key", &key, &key_len) || !opt_bytes(env, o, "salt", &salt, &salt_len) ||
-      !get_prop(env, o, "jitter", &jo))
+      !opt_bytes(env, o, "key", &key, &key_len) || !opt_bytes(env, o, "salt", &salt, &salt_len))
     return NULL;
+  if (napi_get_named_property(env, o, "jitter", &jo) != napi_ok) {
+    pn_throw(env, "RECEIVER_ERR_BAD_ARG", "cannot read option jitter");
+    return NULL;
+  }
   PnJbOptions jbo;
   pn_jb_default_options(&jbo);
   int64_t tick_ms;

@@ -291,24 +291,13 @@ static void sender_finalize(napi_env env, void *data, void *hint) {
   pn_sender_unref(s);
 }
 
-static bool get_prop(napi_env env, napi_value obj, const char *key, napi_value *out) {
-  if (napi_get_named_property(env, obj, key, out) != napi_ok) {
-    pn_throw(env, "SENDER_ERR_BAD_ARG", "cannot read option %s", key);
-    return false;
-  }
-  return true;
-}
-
 static bool opt_int(napi_env env, napi_value o, const char *key, int64_t lo, int64_t hi,
                     int64_t *out) {
-  napi_value v;
-  return get_prop(env, o, key, &v) && pn_int(env, v, lo, hi, "SENDER_ERR_BAD_ARG", key, out);
+  return pn_opt_int(env, o, key, lo, hi, "SENDER_ERR_BAD_ARG", out);
 }
 
 static bool opt_bytes(napi_env env, napi_value o, const char *key, uint8_t **data, size_t *len) {
-  napi_value v;
-  return get_prop(env, o, key, &v) &&
-         pn_typed(env, v, napi_uint8_array, "SENDER_ERR_BAD_ARG", key, (void **)data, len);
+  return pn_opt_bytes(env, o, key, "SENDER_ERR_BAD_ARG", data, len);
 }
 
 // new NativeRtpSender({fd, family, address: Uint8Array(4|16), port, ssrc, payloadType,

@@ -32,8 +32,12 @@ import {
 import type { RTCPeerConnection, RTCRtpReceiver, RTCRtpSender } from 'werift';
 import { gcmContext, nominatedUdpPair, obj, type Obj } from './werift-media-internals.ts';
 
-/** How often the per-packet records are read (werift's RTCP statistics, the engine's QoS), ms. */
-export const DRAIN_MS = 1000;
+/**
+ * How often the per-packet records are read at the latest, ms (for werift's RTCP statistics and
+ * the engine's QoS). The engine's once-a-second snapshot reads them first (`PeerTransport.stats`),
+ * so this timer only matters without one; not sooner, to save the event loop a wakeup.
+ */
+export const DRAIN_MS = 5000;
 
 /** werift's per-SSRC SRTP state (`SrtpContext.srtpSSRCStates[ssrc]`). */
 interface RocState {

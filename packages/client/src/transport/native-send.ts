@@ -17,7 +17,8 @@
  * counters (RFC 3550 §6.4.1: the NTP and RTP timestamps of a report describe the same instant).
  */
 import { NativeRtpSender, udpSocketFd } from '@parloir/native';
-import type { RTCPeerConnection, RTCRtpSender } from 'werift';
+import type { RTCPeerConnection, RTCRtpReceiver, RTCRtpSender } from 'werift';
+import { runCompoundRtcp } from './compound-rtcp.ts';
 import { gcmContext, nominatedUdpPair, obj, type Obj } from './werift-media-internals.ts';
 
 /** Seconds from 1900 (NTP era 0) to 1970 (RFC 5905 §6). */
@@ -34,6 +35,11 @@ export interface NativeSendStart {
   frameSamples: number;
   /** Initial bitrate, bit/s. */
   bitrateBps: number;
+  /**
+   * The call's receiver: its receiver reports then go in the sender's RTCP compound packets
+   * (`compound-rtcp.ts`) instead of werift's separate loop.
+   */
+  receiver?: RTCRtpReceiver;
 }
 
 /**
@@ -91,8 +97,11 @@ function open(
     bitrateBps: start.bitrateBps,
   });
   reportFromNative(sender, native);
-  // werift starts its RTCP loop at the first RTP packet it sends itself; it will send none.
-  void (sender as unknown as { runRtcp(): Promise<void> }).runRtcp();
+  // werift starts its RTCP loop at the first RTP packet it sends itself; it will send none. One
+  // compound SR + RR + SDES per interval, or werift's own loops if that cannot be set up.
+  if (start.receiver === undefined || runCompoundRtcp(sender, start.receiver) !== true) {
+    void (sender as unknown as { runRtcp(): Promise<void> }).runRtcp();
+  }
   return native;
 }
 

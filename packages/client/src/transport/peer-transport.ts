@@ -393,6 +393,7 @@ export class PeerTransport {
     const r = openNativeSender(this.#pc, this.#sender, {
       sequenceNumber: this.#sequenceNumber,
       timestampOffset: this.#timestampOffset,
+      receiver: this.#transceiver.receiver,
       ...options,
     });
     if (typeof r !== 'string') this.#native = r;
