@@ -163,8 +163,10 @@ export class Store {
     try {
       if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
       this.#db = new DatabaseSync(options.path);
+      // The busy timeout first: switching to WAL takes a lock, which the connection of a store
+      // being closed (its writer thread checkpointing) may still hold for a moment.
       this.#db.exec(
-        'PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;',
+        'PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;',
       );
     } catch (err) {
       throw new ServerError(
