@@ -16,6 +16,11 @@
  */
 import { addon, type RawRtpReceiver } from './addon.ts';
 import { NativeError } from './errors.ts';
+import type {
+  NativeJitterBufferOptions,
+  NativeJitterBufferStats,
+  NativePlayoutDecision,
+} from './jitter.ts';
 import { ipAddressBytes } from './udp.ts';
 
 /** Codes raised by {@link NativeRtpReceiver}. */
@@ -51,21 +56,21 @@ function call<T>(f: () => T): T {
   }
 }
 
-/** The jitter buffer's options (the `@parloir/media` `JitterBufferOptions` of the same names). */
-export interface NativeJitterOptions {
-  /** Playout tick, ms (5, 10 or 20). */
-  tickMs: number;
-  /** Lower bound of the target delay, ms. */
-  minDelayMs: number;
-  /** Upper bound of the target delay and of the level, ms. */
-  maxDelayMs: number;
-  /** Quantile of in-order relative delay the target covers (0..1). */
-  inOrderQuantile: number;
-  /** Accelerate once the level is this many ticks above target. */
-  accelerateAtTicks: number;
-  /** Target delay for the first packets, ms. */
-  initialDelayMs: number;
-}
+/**
+ * The jitter buffer's options the receiver takes (the rest keep their defaults), as
+ * {@link NativeJitterBuffer}'s of the same names.
+ */
+export type NativeJitterOptions = Required<
+  Pick<
+    NativeJitterBufferOptions,
+    | 'tickMs'
+    | 'minDelayMs'
+    | 'maxDelayMs'
+    | 'inOrderQuantile'
+    | 'accelerateAtTicks'
+    | 'initialDelayMs'
+  >
+>;
 
 /** Options of {@link NativeRtpReceiver}. */
 export interface NativeRtpReceiverOptions {
@@ -109,27 +114,8 @@ export interface ReceivedPacketRecord {
 
 /** Counters of a {@link NativeRtpReceiver}. */
 export interface RtpReceiverStats {
-  /** The jitter buffer's counters, `@parloir/media` `JitterBufferStats` names and units. */
-  jitterBuffer: {
-    packetsReceived: number;
-    packetsPlayed: number;
-    duplicates: number;
-    latePackets: number;
-    lostPackets: number;
-    fecRecovered: number;
-    plcPackets: number;
-    concealedMs: number;
-    playedMs: number;
-    accelerateCount: number;
-    expandCount: number;
-    resets: number;
-    malformedPackets: number;
-    currentDelayMs: number;
-    targetDelayMs: number;
-    bufferedPackets: number;
-    minDelayMs: number;
-    maxDelayMs: number;
-  };
+  /** The jitter buffer's counters. */
+  jitterBuffer: NativeJitterBufferStats;
   /** RTP packets buffered (read here or inserted). */
   packets: number;
   /** Their payload bytes. */
@@ -159,16 +145,12 @@ export interface RtpReceiverProbe {
   /** `performance.now()` (ms) of the pull. */
   pulledAtMs: number;
   /** The jitter buffer's decision: 'normal', 'fec', 'plc', 'accelerate', 'expand', 'reset', 'buffering'. */
-  decision: NativeJitterDecision;
+  decision: NativePlayoutDecision;
   /** The tick's audio (48 kHz mono). */
   pcm: Int16Array;
 }
 
-/** A pull's decision (`@parloir/media` `PlayoutDecision`). */
-export type NativeJitterDecision =
-  'normal' | 'fec' | 'plc' | 'accelerate' | 'expand' | 'reset' | 'buffering';
-
-const DECISIONS: readonly NativeJitterDecision[] = [
+const DECISIONS: readonly NativePlayoutDecision[] = [
   'normal',
   'fec',
   'plc',
@@ -349,7 +331,7 @@ export class NativeRtpReceiver {
     const r = call(() => this.#raw.stats());
     const offset = this.#offsetMs;
     return {
-      jitterBuffer: r.jitterBuffer as RtpReceiverStats['jitterBuffer'],
+      jitterBuffer: r.jitterBuffer as unknown as NativeJitterBufferStats,
       packets: r.packets,
       payloadBytes: r.payloadBytes,
       authFailures: r.authFailures,

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeAlsaConfig } from './alsa-config.ts';
+import { JITTER } from './receiver-options.ts';
 import { senderOptions } from './sender-options.ts';
 
 // Real libasound through the file plugin over `null` (which keeps no time of its own, so the
@@ -20,15 +21,6 @@ process.env.ALSA_CONFIG_PATH = writeAlsaConfig(dir, { playback: { splay: out, s1
 const { AlsaError, NativeRtpReceiver, NativeRtpSender, PcmPlayback, setUdpReading, udpSocketFd } =
   await import('../index.ts');
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-
-const JITTER = {
-  tickMs: 5,
-  minDelayMs: 20,
-  maxDelayMs: 500,
-  inOrderQuantile: 0.9,
-  accelerateAtTicks: 2,
-  initialDelayMs: 20,
-};
 
 async function bound(): Promise<Socket> {
   const s = createSocket('udp4');

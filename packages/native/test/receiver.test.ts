@@ -11,19 +11,10 @@ import {
   udpSocketFd,
   type NativeRtpReceiverOptions,
 } from '../index.ts';
+import { JITTER } from './receiver-options.ts';
 import { senderOptions } from './sender-options.ts';
 
 const RATE = 48_000;
-/** The engine's jitter-buffer options (client media-jitter-buffer.ts), 20 ms floor. */
-const JITTER = {
-  tickMs: 5,
-  minDelayMs: 20,
-  maxDelayMs: 500,
-  inOrderQuantile: 0.9,
-  accelerateAtTicks: 2,
-  initialDelayMs: 20,
-};
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function bound(): Promise<Socket> {

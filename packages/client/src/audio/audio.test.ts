@@ -14,6 +14,7 @@ import {
   writeWav,
   type CaptureStream,
 } from './index.ts';
+import { engineJitterOptions } from '../engine/media-jitter-buffer.ts';
 import { startPlayout } from './playout.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'parloir-audio-'));
@@ -295,14 +296,7 @@ test('wav playback driven by a native receiver: the file gets what the receiver 
     payloadTypes: [111],
     key: new Uint8Array(16),
     salt: new Uint8Array(12),
-    jitter: {
-      tickMs: 5,
-      minDelayMs: 20,
-      maxDelayMs: 400,
-      inOrderQuantile: 0.9,
-      accelerateAtTicks: 2,
-      initialDelayMs: 20,
-    },
+    jitter: engineJitterOptions(20, 400),
     onDatagram: () => undefined,
   });
   const path = join(dir, 'native-rx.wav');
