@@ -95,6 +95,19 @@ export interface NativeRtpReceiverOptions {
   onDatagram: (data: Buffer, address: string, port: number, family: 'IPv4' | 'IPv6') => void;
 }
 
+/** A packet opened elsewhere, for {@link NativeRtpReceiver.insert}. */
+export interface ReceiverInsertPacket {
+  sequenceNumber: number;
+  timestamp: number;
+  ssrc: number;
+  marker: boolean;
+  payloadType: number;
+  /** Opus payload (padding removed). */
+  payload: Uint8Array;
+  /** RTP header bytes. */
+  headerBytes: number;
+}
+
 /** One packet the receiver buffered (for RTCP receiver statistics and QoS). */
 export interface ReceivedPacketRecord {
   sequenceNumber: number;
@@ -253,15 +266,7 @@ export class NativeRtpReceiver {
   }
 
   /** Buffers a packet received elsewhere (werift's path), as if it arrived now. */
-  insert(packet: {
-    sequenceNumber: number;
-    timestamp: number;
-    ssrc: number;
-    marker: boolean;
-    payloadType: number;
-    payload: Uint8Array;
-    headerBytes: number;
-  }): void {
+  insert(packet: ReceiverInsertPacket): void {
     const p = packet;
     call(() =>
       this.#raw.insert(

@@ -28,6 +28,7 @@ import {
   udpSocketFd,
   type NativeJitterOptions,
   type ReceivedPacketRecord,
+  type ReceiverInsertPacket,
 } from '@parloir/native';
 import type { RTCPeerConnection, RTCRtpReceiver, RTCRtpSender } from 'werift';
 import { gcmContext, nominatedUdpPair, obj, type Obj } from './werift-media-internals.ts';
@@ -65,15 +66,7 @@ export interface NativeReceive {
   /** Reads the records now (before a QoS snapshot). */
   drain(): void;
   /** Buffers a packet werift received and emitted itself (the first of an SSRC). */
-  insertFromWerift(packet: {
-    sequenceNumber: number;
-    timestamp: number;
-    ssrc: number;
-    marker: boolean;
-    payloadType: number;
-    payload: Uint8Array;
-    headerBytes: number;
-  }): void;
+  insertFromWerift(packet: ReceiverInsertPacket): void;
   /** Stops the C thread, gives the ROC state and the socket back to werift. Idempotent. */
   close(): void;
 }
