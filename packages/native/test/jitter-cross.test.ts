@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { JitterBuffer, type JitterBufferPacket } from '@parloir/media';
+import { JitterBuffer, Prng, type JitterBufferPacket } from '@parloir/media';
 import {
   NativeJitterBuffer,
   OpusDecoder,
@@ -20,16 +20,10 @@ import { makeSpeech } from './speech.ts';
 
 const RATE = 48000;
 
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
+/** A seeded PRNG, uniform in [0, 1): the media core's mulberry32. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const p = new Prng(seed);
+  return () => p.next();
 }
 
 /** 30 s of test signal: speech, true silence (for DTX), a gliding harmonic tone, noise. */

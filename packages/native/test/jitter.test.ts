@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Prng } from '@parloir/media';
 import {
   JitterError,
   NativeError,
@@ -13,16 +14,10 @@ function isJitterError(code: string): (e: unknown) => boolean {
     e instanceof JitterError && e instanceof NativeError && e.code === code && e.message !== '';
 }
 
-/** mulberry32, uniform in [0, 1). */
+/** A seeded PRNG, uniform in [0, 1): the media core's mulberry32. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const p = new Prng(seed);
+  return () => p.next();
 }
 
 /** 20 ms Opus packets of a 440 Hz tone. */
