@@ -5,7 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { generateIdentity, MAX_CHAT_CHARS, type SignalingError } from '@parloir/protocol';
+import {
+  generateIdentity,
+  MAX_CHAT_CHARS,
+  type RequestParams,
+  type RequestResult,
+  type RequestType,
+  type SignalingError,
+} from '@parloir/protocol';
 import {
   connectUser,
   next,
@@ -90,9 +97,15 @@ test('resume: the same key reconnecting takes over the session without leave/joi
       diffs.push('x');
   });
   const second = await user('resumer', { identity });
-  const ready = await new Promise((r) => setTimeout(r, 100, true));
-  assert.ok(ready);
-  assert.equal(first.session.connection.kind, 'disconnected');
+  await until(() => first.session.connection.kind === 'disconnected', 3000, 'first closed');
+  // Barrier instead of a sleep: diffs reach the watcher in order, so once it sees the resumed
+  // session's later status change, any leave/join sent before it has arrived too.
+  await second.session.setStatus('away');
+  await until(
+    () => watcher.session.online.get(second.userId)?.status === 'away',
+    3000,
+    'status diff after the resume',
+  );
   const conn = first.session.connection;
   assert.equal(conn.kind === 'disconnected' ? conn.closeCode : 0, 4009);
   assert.equal(second.session.connection.kind, 'ready');
@@ -154,11 +167,13 @@ test('chat offline: stored, delivered on reconnect, history pages', async () => 
     'offline delivery',
   );
   assert.equal(b2.session.conversations.get(a.userId)?.unread, 25);
-  // Confirmed: a third connection gets nothing again.
-  await new Promise((r) => setTimeout(r, 100));
+  // Confirmed: a third connection gets nothing again. A request answered on the same socket
+  // is the barrier: the server handles b2's chat.received before it, and sends b3's stored
+  // messages before the answer to b3's first request.
+  await b2.session.request('chat.history', { with: a.userId, limit: 1 });
   b2.client.close();
   const b3 = await user(bName, { identity });
-  await new Promise((r) => setTimeout(r, 150));
+  await b3.session.request('chat.history', { with: a.userId, limit: 1 });
   assert.equal(b3.session.conversations.get(a.userId)?.messages.length ?? 0, 0, 'no re-delivery');
   // Paging: 25 messages in pages of 10.
   const p1 = await b3.session.loadHistory(a.userId, 10);
@@ -168,6 +183,53 @@ test('chat offline: stored, delivered on reconnect, history pages', async () => 
   assert.equal(b3.session.conversations.get(a.userId)?.hasMore, false);
   assert.equal(b3.session.conversations.get(a.userId)?.messages[0]?.text, 'msg 0');
   assert.equal(b3.session.conversations.get(a.userId)?.messages[24]?.text, 'msg 24');
+});
+
+test('chat: a message delivered but never confirmed is delivered again after a reconnect, then not again once confirmed', async () => {
+  const a = await user();
+  const identity = await generateIdentity();
+  const b = await user(undefined, { identity });
+  // b's client gets the message but its confirmation never reaches the server (as if the
+  // connection died between the two): its chat.received requests are swallowed.
+  const request = b.session.request.bind(b.session);
+  let swallowed = 0;
+  b.session.request = <K extends RequestType>(
+    type: K,
+    params: RequestParams<K>,
+  ): Promise<RequestResult<K>> => {
+    if (type !== 'chat.received') return request(type, params);
+    swallowed++;
+    return new Promise<never>(() => {});
+  };
+  const got = next(b.session, 'chat', (m) => m.text === 'unconfirmed');
+  const sent = await a.session.sendChat(b.userId, 'unconfirmed');
+  assert.equal((await got).msgId, sent.msgId, 'delivered live');
+  await until(() => swallowed === 1, 3000, 'confirmation attempted');
+  b.client.close();
+  await until(() => !a.session.online.has(b.userId), 3000, 'b offline');
+
+  const b2 = await user(b.name, { identity });
+  await until(
+    () =>
+      b2.session.conversations.get(a.userId)?.messages.some((m) => m.msgId === sent.msgId) === true,
+    3000,
+    'unconfirmed message delivered again',
+  );
+  const again = b2.session.conversations.get(a.userId)?.messages;
+  assert.deepEqual(
+    again?.map((m) => [m.msgId, m.text]),
+    [[sent.msgId, 'unconfirmed']],
+  );
+  // b2's client confirms; a request on the same socket is the barrier for it.
+  await b2.session.request('chat.history', { with: a.userId, limit: 1 });
+  b2.client.close();
+  const b3 = await user(b.name, { identity });
+  await b3.session.request('chat.history', { with: a.userId, limit: 1 });
+  assert.equal(
+    b3.session.conversations.get(a.userId)?.messages.length ?? 0,
+    0,
+    'confirmed: not delivered a third time',
+  );
 });
 
 test('block: the blocked user sees "unavailable" only; unblock restores; stored', async () => {
@@ -197,7 +259,8 @@ test('block: the blocked user sees "unavailable" only; unblock restores; stored'
     2000,
     'c sees both',
   );
-  await new Promise((r) => setTimeout(r, 100));
+  // Barrier: a live delivery to a would have been queued before a's next answer.
+  await a.session.blocked();
   assert.equal(leaked, false, 'blocked message not delivered');
   assert.equal(b.session.online.has(a.userId), false);
   const back = next(b.session, 'presence', (p) => p.joined.some((u) => u.userId === a.userId));
