@@ -20,3 +20,4 @@ export * from './adaptation.ts';
 export * from './impairment.ts';
 export * from './trace.ts';
 export * from './playout-sim.ts';
+export * from './srtp-replay.ts';
