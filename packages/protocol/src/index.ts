@@ -12,4 +12,6 @@ export * from './backoff.ts';
 export * from './call-state.ts';
 export * from './client-session.ts';
 export * from './sas.ts';
+export * from './media-binding.ts';
+export * from './names.ts';
 export { validate, type Schema, type Infer, type Validation } from './schema.ts';
