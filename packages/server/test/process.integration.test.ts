@@ -1,6 +1,7 @@
 /**
  * The server as a child process (`parloir server`): a chat message acked just before `kill -9`
- * is delivered after restart; SIGTERM tells clients and exits within 5 s.
+ * is delivered after restart, and of ten in flight during `kill -9` every acked one survives in
+ * order; SIGTERM tells clients and exits within 5 s.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -90,6 +91,57 @@ test('kill -9 right after an acked message: delivered after restart', async () =
       bob2.session.conversations.get(alice.userId)?.messages[0]?.text,
       'survives kill -9',
     );
+    bob2.client.close();
+  } finally {
+    child.proc.kill('SIGKILL');
+    data.remove();
+  }
+});
+
+test('kill -9 with ten messages in flight: every acknowledged one survives, in order', async (t) => {
+  const data = tempDir();
+  let child = await spawnServer(data.dir);
+  try {
+    const alice = await connectUser(child, 'alice10');
+    const bobId = await generateIdentity();
+    const bob = await connectUser(child, 'bob10', { identity: bobId });
+    bob.client.close();
+    await until(() => !alice.session.online.has(bob.userId), 3000, 'bob offline');
+    const acked = new Map<number, number>(); // send index -> msgId
+    const send = (i: number): Promise<void> =>
+      alice.session.sendChat(bob.userId, `in flight ${i}`).then(
+        (m) => void acked.set(i, m.msgId),
+        () => undefined, // not acknowledged: the server died first
+      );
+    const sends: Promise<void>[] = [];
+    for (let i = 0; i < 5; i++) sends.push(send(i));
+    // Once the first is acknowledged, five more are written and the server is killed at once:
+    // messages 1-9 are in flight (sent, read or not, committed or not, acked or not).
+    await sends[0];
+    for (let i = 5; i < 10; i++) sends.push(send(i));
+    child.proc.kill('SIGKILL');
+    assert.equal((await child.exited).signal, 'SIGKILL');
+    await Promise.all(sends);
+    alice.client.close();
+    assert.ok(acked.has(0), 'the first message was acknowledged before the kill');
+
+    child = await spawnServer(data.dir, child.port);
+    const bob2 = await connectUser(child, 'bob10', { identity: bobId });
+    // Stored messages are sent right after the snapshot, so before this request's answer.
+    await bob2.session.request('chat.history', { with: alice.userId, limit: 1 });
+    const got = bob2.session.conversations.get(alice.userId)?.messages ?? [];
+    const indices = got.map((m) => Number(/^in flight (\d+)$/.exec(m.text)?.[1]));
+    t.diagnostic(`acknowledged ${acked.size} of 10, stored ${got.length}: [${indices.join(', ')}]`);
+    // In msgId order the survivors are the first k messages sent, in the order sent: the server
+    // commits one connection's requests in order, so nothing later survives a lost earlier one.
+    assert.deepEqual(
+      indices,
+      Array.from({ length: got.length }, (_, i) => i),
+      'stored messages are a prefix of what was sent, in order',
+    );
+    for (const [i, msgId] of acked) {
+      assert.equal(got[i]?.msgId, msgId, `acknowledged message ${i} survived with its msgId`);
+    }
     bob2.client.close();
   } finally {
     child.proc.kill('SIGKILL');
