@@ -19,8 +19,8 @@ import { loadWav, makeSpeech } from './speech.ts';
 
 const RATE = 48000;
 let dir = '';
-let ref = new Int16Array(0);
-let other = new Int16Array(0);
+let ref: Int16Array = new Int16Array(0);
+let other: Int16Array = new Int16Array(0);
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'parloir-speech-check-'));
   ref = loadWav(
