@@ -3,6 +3,7 @@
  * `parloir`: the one binary. Every user-facing command is a subcommand, loaded lazily so that
  * `parloir --help` starts fast and a command only loads what it uses.
  */
+import { readFileSync } from 'node:fs';
 import type { Command } from './command.ts';
 import { parseCommandArgs } from './command.ts';
 import { ClientError, UsageError } from './errors.ts';
@@ -19,6 +20,10 @@ export const COMMANDS: Record<string, Entry> = {
   server: {
     summary: 'run a Parloir server (signalling, presence, chat, TURN relay, web UI)',
     load: () => import('./commands/server.ts'),
+  },
+  config: {
+    summary: 'check a server config file and print the effective configuration',
+    load: () => import('./commands/config.ts'),
   },
   host: {
     summary: 'run a server that also talks: approve who connects, then call',
@@ -74,7 +79,11 @@ export async function main(argv: string[]): Promise<number> {
     return name === undefined ? 2 : 0;
   }
   if (name === '--version' || name === '-V') {
-    console.log('parloir 0.1.0');
+    // The version is the package's, and the runtime is named so a wrong `node` shows at once.
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    console.log(`parloir ${pkg.version} (node ${process.version})`);
     return 0;
   }
   const entry = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;

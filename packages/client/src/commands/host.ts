@@ -6,6 +6,7 @@ import type { Command } from '../command.ts';
 import { stringOpt } from '../command.ts';
 import {
   announce,
+  configuredArgs,
   relayFromArgs,
   SERVER_CLI_OPTIONS,
   SERVER_CLI_USAGE,
@@ -42,7 +43,8 @@ ${SERVER_CLI_USAGE}`,
   async run(args) {
     const user = stringOpt(args, 'user', true);
     const profileDir = stringOpt(args, 'profile');
-    const turn = await relayFromArgs(args, serverOptionsFromArgs(args));
+    const serverArgs = configuredArgs(args);
+    const turn = await relayFromArgs(serverArgs, serverOptionsFromArgs(serverArgs));
     const host = await startHost({
       user,
       acceptAll: args.values['accept-all'] === true,

@@ -18,16 +18,32 @@ import {
 } from '@parloir/server';
 import type { ParsedArgs } from '../command.ts';
 import { UsageError } from '../errors.ts';
+import { resolveServerConfig, scrubSecretEnv } from './server-config.ts';
+
+/**
+ * The TURN flags without their parseArgs defaults: a flag's value must mean it was given, so
+ * that it overrides the config file and the environment (server-config.ts).
+ */
+const TURN_FLAGS: ParseArgsOptionsConfig = Object.fromEntries(
+  Object.entries(TURN_CLI_OPTIONS).map(([k, v]) => {
+    const { default: _unused, ...rest } = v as { default?: unknown; type: 'string' | 'boolean' };
+    return [k, rest];
+  }),
+);
 
 /** Flags of `parloir server` (and `parloir host`). TURN flags are added next to these. */
 export const SERVER_CLI_OPTIONS: ParseArgsOptionsConfig = {
+  config: { type: 'string' },
   bind: { type: 'string' },
   port: { type: 'string' },
   'data-dir': { type: 'string' },
   cert: { type: 'string' },
   key: { type: 'string' },
   'insecure-http': { type: 'boolean' },
+  // Refused with a hint (server-config.ts): ps would show it.
   password: { type: 'string' },
+  'password-file': { type: 'string' },
+  'turn-secret-file': { type: 'string' },
   'max-users': { type: 'string' },
   'log-level': { type: 'string' },
   'ping-timeout-ms': { type: 'string' },
@@ -36,16 +52,20 @@ export const SERVER_CLI_OPTIONS: ParseArgsOptionsConfig = {
   'web-root': { type: 'string' },
   'no-web': { type: 'boolean' },
   'no-turn': { type: 'boolean' },
-  ...TURN_CLI_OPTIONS,
+  ...TURN_FLAGS,
 };
 
 /** Usage lines for {@link SERVER_CLI_OPTIONS}. */
-export const SERVER_CLI_USAGE = `  --bind ADDR                 listen address (default 0.0.0.0)
+export const SERVER_CLI_USAGE = `  --config FILE               TOML config file (also PARLOIR_CONFIG); every flag below has a key,
+                              --data-dir is data_dir; env PARLOIR_DATA_DIR overrides the file,
+                              flags override both (docs/deploy.md)
+  --bind ADDR                 listen address (default 0.0.0.0)
   --port N                    HTTPS + WebSocket port (default 8443; 0 = any free port)
   --data-dir DIR              database and generated certificate (default $XDG_DATA_HOME/parloir)
   --cert FILE --key FILE      TLS certificate and key (PEM); default: self-signed, persisted
   --insecure-http             plain HTTP/WS, for localhost development only
-  --password P                clients must send this password
+  --password-file FILE        clients must send the password this file holds (or set
+                              PARLOIR_PASSWORD; never on the command line, where ps shows it)
   --max-users N               maximum users online at once
   --log-level L               fatal|error|warn|info|debug|trace|silent (default info)
   --ping-timeout-ms N         drop clients silent this long (default 30000)
@@ -57,7 +77,8 @@ Media relay (built-in TURN server, RFC 8656; it forwards SRTP it cannot decrypt)
   --no-turn                   do not start the built-in relay (calls are direct only)
   --turn-port N               TURN/STUN port, UDP and TCP (default 3478)
   --turn-relay-ports A-B      relay port range (default: ephemeral ports)
-  --turn-secret S             shared secret (default: random, kept in the data dir)
+  --turn-secret-file FILE     shared secret from a file, or PARLOIR_TURN_SECRET (default:
+                              random, kept in the data dir)
   --turn-listen ADDR          relay listen address (default: --bind)
   --turn-relay-address ADDR   address relay sockets bind and advertise
   --turn-public-host HOST     host name put in the turn: URLs handed to clients
@@ -79,6 +100,26 @@ function intFlag(args: ParsedArgs, key: string, min: number, max: number): numbe
 function strFlag(args: ParsedArgs, key: string): string | undefined {
   const v = args.values[key];
   return typeof v === 'string' ? v : undefined;
+}
+
+/**
+ * The flags merged with the config file and the environment (file < env < flag), secrets read
+ * from their files and put in `password` / `turn-secret`, ready for {@link serverOptionsFromArgs}
+ * and {@link relayFromArgs}. The secret variables are removed from `process.env` once read.
+ * Throws a ConfigError naming every bad key.
+ */
+export function configuredArgs(args: ParsedArgs): ParsedArgs {
+  const cfg = resolveServerConfig({ flags: args.values, env: process.env });
+  scrubSecretEnv(process.env);
+  if (cfg.sources['turn-secret']?.source === 'flag') {
+    console.error(
+      'parloir: warning: --turn-secret is visible in ps to every local user; use --turn-secret-file or PARLOIR_TURN_SECRET',
+    );
+  }
+  const values: ParsedArgs['values'] = { ...cfg.values };
+  if (cfg.password !== undefined) values.password = cfg.password;
+  if (cfg.turnSecret !== undefined) values['turn-secret'] = cfg.turnSecret;
+  return { values, positionals: args.positionals };
 }
 
 /** Turns parsed flags into {@link ServerOptions}; bad values are a UsageError. */
@@ -212,7 +253,8 @@ export async function relayFromArgs(args: ParsedArgs, base: ServerOptions): Prom
 }
 
 /** Starts a server and its relay from flags (used by `parloir server`). */
-export async function runServerCommand(args: ParsedArgs): Promise<number> {
+export async function runServerCommand(flags: ParsedArgs): Promise<number> {
+  const args = configuredArgs(flags);
   const turn = await relayFromArgs(args, serverOptionsFromArgs(args));
   let server: RunningServer;
   try {
