@@ -328,6 +328,13 @@ export class Store {
       : undefined;
   }
 
+  /** Every registered user's id and name (to index names by confusable skeleton at start). */
+  allUserNames(): { userId: string; name: string }[] {
+    return this.#stmt('SELECT user_id, name FROM users')
+      .all()
+      .map((r) => ({ userId: String(r.user_id), name: String(r.name) }));
+  }
+
   /** Registers a user (name binding). */
   insertUser(u: UserRow): void {
     this.#stmt('INSERT INTO users (user_id, name, public_key, created_at) VALUES (?, ?, ?, ?)').run(

@@ -22,6 +22,8 @@ import {
   encodeEvent,
   encodeResult,
   fromBase64,
+  namesLookAlike,
+  normalizeName,
   parseClientMessage,
   type CallEndReason,
   type ClientRequest,
@@ -36,6 +38,7 @@ import {
 import type { CallDirectory, MediaRelay } from '../relay-types.ts';
 import type { Store } from '../store.ts';
 import { CallTable, type LiveCall } from './calls.ts';
+import { NameIndex } from './name-index.ts';
 import { TokenBucket, type BucketConfig } from './token-bucket.ts';
 
 /** Inputs from the adapter. */
@@ -201,6 +204,8 @@ export class SignalingCore implements CallDirectory {
   /** blocker → users they block. */
   #blocks = new Map<string, Set<string>>();
   #approved = new Set<string>();
+  /** Registered names by confusable skeleton (issue 17). */
+  #names = new NameIndex();
   #requests = new Map<string, Conn>();
   #diffJoined = new Map<string, UserInfo>();
   /**
@@ -248,6 +253,7 @@ export class SignalingCore implements CallDirectory {
       if (!set.has(b.blocked)) this.#countBlocker(b.blocked, 1);
       set.add(b.blocked);
     }
+    for (const u of this.#o.store.allUserNames()) this.#names.set(u.userId, u.name);
   }
 
   /** Current counters. */
@@ -488,6 +494,25 @@ export class SignalingCore implements CallDirectory {
     }
     const userId = this.#o.userIdOf(pub);
     const store = this.#o.store;
+    // Issue 17: the name is used in NFKC from here on (the signature covered it as sent);
+    // invisible, bidi and control characters are refused, and so is a look-alike of a name
+    // another key registered (TS #39 skeletons).
+    const normalized = normalizeName(req.name);
+    if (!normalized.ok) {
+      this.#authFail(conn, req.id, 'SIG_ERR_BAD_NAME', normalized.error.message);
+      return;
+    }
+    req = { ...req, name: normalized.value.name };
+    const lookAlike = this.#names.lookAlikeOf(req.name, userId);
+    if (lookAlike) {
+      this.#authFail(
+        conn,
+        req.id,
+        'SIG_ERR_NAME_TAKEN',
+        `the name "${req.name}" looks like "${lookAlike.name}", which belongs to another key`,
+      );
+      return;
+    }
     // Name binding (Mumble-style registration): first key to use a name owns it.
     const owner = store.userByName(req.name);
     if (owner && owner.userId !== userId) {
@@ -510,7 +535,7 @@ export class SignalingCore implements CallDirectory {
       host?.userId === undefined &&
       host !== undefined &&
       !isHost &&
-      req.name.toLowerCase() === host.name.toLowerCase()
+      namesLookAlike(req.name, host.name)
     ) {
       this.#authFail(conn, req.id, 'SIG_ERR_NAME_TAKEN', `the name "${req.name}" is the host's`);
       return;
@@ -529,6 +554,7 @@ export class SignalingCore implements CallDirectory {
       if (!known)
         store.insertUser({ userId, name: req.name, publicKey: req.publicKey, createdAt: nowMs });
       else if (known.name !== req.name) store.renameUser(userId, req.name);
+      this.#names.set(userId, req.name);
     } catch (err) {
       this.#o.log?.warn({ err }, 'user registration failed');
       this.#authFail(conn, req.id, 'SIG_ERR_NAME_TAKEN', `the name "${req.name}" is not available`);
