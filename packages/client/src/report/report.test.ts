@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
-import { parseQosLog, QosLogWriter, type QosSnapshot } from '../qos-log/qos-log.ts';
+import { parseQosLog, QosLogWriter, readQosLog, type QosSnapshot } from '../qos-log/qos-log.ts';
 import { renderReport, summarise } from './report.ts';
 
 const CLI = resolve(import.meta.dirname, '../cli.ts');
@@ -87,11 +87,12 @@ test('log round trip, summary and HTML with six charts and escaped suggestions',
     );
     assert.doesNotMatch(html, /<script|https?:\/\/(?!www\.w3\.org)/);
 
-    // Through the CLI.
+    // Through the CLI, to a file.
     const out = join(dir, 'r.html');
     const r = spawnSync(process.execPath, [CLI, 'report', w.path, '-o', out], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
-    assert.equal(readFileSync(out, 'utf8'), renderReport(log, { source: w.path }));
+    assert.match(r.stdout, /wrote .*r\.html \(6 snapshots\)/);
+    assert.equal(readFileSync(out, 'utf8').match(/<svg /g)?.length, 6);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -117,4 +118,65 @@ test('bad logs give typed errors, and the CLI exits 1 with the code', () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+/**
+ * Known answer: the report of test/fixtures/report/tiny-call.jsonl (three snapshots) against
+ * tiny-call.html, a golden file reviewed by eye. The figures below are worked out by hand from
+ * the log, not taken from summarise(), so a wrong mean or a wrong chart scale fails here even if
+ * the golden file were regenerated without care.
+ */
+test('golden: the report of a tiny fixed log matches the reviewed file; summary figures by hand', () => {
+  const fixtures = resolve(import.meta.dirname, '../../test/fixtures/report');
+  const log = readQosLog(join(fixtures, 'tiny-call.jsonl'));
+  const golden = readFileSync(join(fixtures, 'tiny-call.html'), 'utf8');
+
+  const sum = summarise(log);
+  assert.equal(sum.durationS, 3); // end record: 3000 ms
+  assert.deepEqual(sum.paths, ['direct', 'relayed']);
+  assert.ok(Math.abs(sum.mosMean - 12.1 / 3) < 1e-9); // (4.4 + 3.6 + 4.1) / 3 = 4.033…
+  assert.equal(sum.mosMin, 3.6);
+  assert.equal(sum.grade, 'excellent'); // the last snapshot's
+  assert.equal(sum.lossPct, 4); // cumulative loss of the last snapshot, not a mean
+  assert.equal(sum.jitterMeanMs, 4); // (2 + 6 + 4) / 3
+  assert.equal(sum.rttMeanMs, 30); // (20 + 40) / 2: the first snapshot has no RTT yet
+  assert.equal(sum.sendKbpsMean, 34); // (32 + 34 + 36) / 3
+  assert.equal(sum.recvKbpsMean, 30); // (30 + 27 + 33) / 3
+  assert.equal(sum.bufferMeanMs, 50); // (40 + 60 + 50) / 3
+  assert.equal(sum.concealedMs, 40);
+  assert.equal(sum.fecRecovered, 3);
+
+  const rows = [
+    ['Duration', '3 s'],
+    ['Path', 'direct, relayed'],
+    ['MOS (mean / min)', '4.03 / 3.60 — excellent'],
+    ['Incoming loss', '4.0 %'],
+    ['Jitter (mean)', '4.0 ms'],
+    ['RTT (mean)', '30.0 ms'],
+    ['Bitrate sent / received', '34.0 / 30.0 kbit/s'],
+    ['Jitter buffer (mean)', '50.0 ms'],
+    ['Concealed / FEC-recovered', '40 ms / 3 frames'],
+    ['Verification code', 'maple tiger opera cloud'],
+    ['Media path (send / receive)', 'native / fast'],
+    ['End', 'hangup-remote'],
+  ];
+  const table = rows.map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`).join('');
+  assert.ok(golden.includes(`<table>${table}</table>`), 'summary table as worked out by hand');
+  // Jitter chart: plot 656 × 156 px from (52, 14); x 0-3 s; y 0 to 1.1 × 6 ms = 6.6 ms.
+  // (1 s, 2 ms) → (52 + 656/3, 170 − 156 × 2/6.6) = (270.7, 122.7); (2, 6) → (489.3, 28.2);
+  // (3, 4) → (708.0, 75.5).
+  assert.ok(golden.includes('<path d="M270.7,122.7L489.3,28.2L708.0,75.5"'), 'jitter line');
+  // Remote loss is null in the first second: the line starts at 2 s (a gap, not a zero).
+  // y 0 to 1.1 × 10 % = 11 %: (2, 2) → 170 − 156 × 2/11 = 141.6.
+  assert.ok(golden.includes('<path d="M489.3,141.6L708.0,170.0"'), 'remote loss line');
+  assert.ok(golden.includes('<td>Loss 10% &lt;now&gt;: turn on FEC &amp; wait</td>'));
+
+  assert.equal(renderReport(log, { source: 'tiny-call.jsonl' }), golden);
+  // The CLI prints the same page (run from the fixture directory, so the source line matches).
+  const r = spawnSync(process.execPath, [CLI, 'report', 'tiny-call.jsonl'], {
+    cwd: fixtures,
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, golden);
 });
