@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { COMMANDS } from './cli.ts';
 
@@ -36,8 +37,17 @@ test('an unknown flag exits 2 with a one-line error', () => {
   assert.match(r.stderr, /no-such-flag/);
 });
 
-test('runs under Node 24', () => {
-  const r = spawnSync(bin, ['--version'], { encoding: 'utf8' });
-  assert.equal(r.status, 0);
-  assert.equal(process.versions.node.split('.')[0], '24');
+test('parloir --version names the package version and runs under Node 24', () => {
+  // The bin picks its own node (the project's Node 24): check what it reports, not the runner's.
+  const pkg = JSON.parse(readFileSync(resolve(import.meta.dirname, '../package.json'), 'utf8')) as {
+    version: string;
+  };
+  for (const flag of ['--version', '-V']) {
+    const r = run(flag);
+    assert.equal(r.status, 0, r.stderr);
+    const m = /^parloir (\S+) \(node v(\d+)\.\d+\.\d+\)\n$/.exec(r.stdout);
+    assert.ok(m, `unexpected --version output: ${JSON.stringify(r.stdout)}`);
+    assert.equal(m[1], pkg.version);
+    assert.equal(m[2], '24');
+  }
 });
