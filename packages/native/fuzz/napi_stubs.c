@@ -1,0 +1,44 @@
+// Link stubs for the fuzz harnesses: the addon's N-API entry points are compiled into the
+// harness binaries (the harnesses include whole source files to reach their static parsers) but
+// never called. Each stub aborts, so a harness that did reach one would fail loudly. Defined
+// without node_api.h on purpose: only the symbol names matter to the linker.
+#include <stdlib.h>
+
+#define STUB(name) \
+  void name(void); \
+  void name(void) { abort(); }
+
+STUB(napi_add_env_cleanup_hook)
+STUB(napi_call_function)
+STUB(napi_call_threadsafe_function)
+STUB(napi_create_array)
+STUB(napi_create_buffer_copy)
+STUB(napi_create_double)
+STUB(napi_create_object)
+STUB(napi_create_reference)
+STUB(napi_create_string_utf8)
+STUB(napi_create_threadsafe_function)
+STUB(napi_create_uint32)
+STUB(napi_define_class)
+STUB(napi_delete_reference)
+STUB(napi_get_boolean)
+STUB(napi_get_reference_value)
+STUB(napi_get_typedarray_info)
+STUB(napi_get_undefined)
+STUB(napi_get_value_bool)
+STUB(napi_get_value_double)
+STUB(napi_get_value_string_utf8)
+STUB(napi_is_typedarray)
+STUB(napi_release_threadsafe_function)
+STUB(napi_remove_env_cleanup_hook)
+STUB(napi_set_element)
+STUB(napi_set_named_property)
+STUB(napi_typeof)
+STUB(napi_unwrap)
+STUB(napi_wrap)
+STUB(pn_args)
+STUB(pn_bool)
+STUB(pn_int)
+STUB(pn_set_num)
+STUB(pn_throw)
+STUB(pn_typed)
