@@ -163,12 +163,19 @@ export class CallMedia {
     this.#engine = undefined;
     this.#transport = undefined;
     let durationMs = 0;
+    const clocks = engine?.deviceClocks;
     if (engine !== undefined) {
       durationMs = await engine.stop();
       this.#pendingSettings = engine.settings;
     }
     await transport?.close();
-    this.#log?.write({ kind: 'end', durationMs: Math.round(durationMs), reason });
+    this.#log?.write({
+      kind: 'end',
+      durationMs: Math.round(durationMs),
+      reason,
+      ...(clocks?.captureMs === undefined ? {} : { captureStartedAtMs: clocks.captureMs }),
+      ...(clocks?.playbackMs === undefined ? {} : { playbackStartedAtMs: clocks.playbackMs }),
+    });
     const logPath = this.#log?.path;
     this.#log = undefined;
     this.#state = { phase: 'idle' };

@@ -264,6 +264,21 @@ export class CallEngine {
     return this.#receivePath;
   }
 
+  /**
+   * Wall-clock origins of the two device clocks, Unix ms: when capture sample 0 was taken and
+   * when playback sample 0 played (undefined before a device starts, or for a device that does
+   * not tell). Capture sample N was taken at `captureMs + N / 48`; playback sample N played at
+   * `playbackMs + N / 48`, so a recording of each gives mouth-to-ear delay across processes.
+   */
+  get deviceClocks(): { captureMs: number | undefined; playbackMs: number | undefined } {
+    const wall = (t: number | undefined): number | undefined =>
+      t === undefined ? undefined : performance.timeOrigin + t;
+    return {
+      captureMs: wall(this.#o.capture.startedAtMs),
+      playbackMs: wall(this.#o.playback.startedAtMs),
+    };
+  }
+
   /** The last snapshot, if any. */
   get lastSnapshot(): QosSnapshot | undefined {
     return this.#lastSnapshot;

@@ -83,6 +83,8 @@ export interface CapturePort {
    * each frame without JavaScript (instead of {@link start}).
    */
   startNative?(sender: NativeRtpSender): void;
+  /** Optional: `performance.now()` of capture sample 0 (the device clock's origin), ms, once started. */
+  readonly startedAtMs?: number | undefined;
   /** Stops; idempotent. */
   close(): Promise<void>;
 }
@@ -114,6 +116,8 @@ export interface PlaybackPort {
    * of {@link start}).
    */
   startNative?(receiver: NativeRtpReceiver): void;
+  /** Optional: `performance.now()` at which playback sample 0 played, ms, once started. */
+  readonly startedAtMs?: number | undefined;
   close(): Promise<void>;
 }
 

@@ -124,6 +124,10 @@ export interface QosEnd {
   durationMs: number;
   /** Why the call ended, e.g. 'hangup-local', 'hangup-remote', 'duration'. */
   reason: string;
+  /** When capture sample 0 was taken, Unix ms (the capture clock's origin). Absent in older logs. */
+  captureStartedAtMs?: number;
+  /** When playback sample 0 played, Unix ms (the playback clock's origin). Absent in older logs. */
+  playbackStartedAtMs?: number;
 }
 
 /** Any record. */
