@@ -233,5 +233,10 @@ export interface Addon {
 
 const require = createRequire(import.meta.url);
 
-/** The loaded addon. */
-export const addon = require('./build/Release/parloir_native.node') as Addon;
+/**
+ * The loaded addon. `PARLOIR_NATIVE_ADDON` names another build of it, by absolute path: the
+ * sanitizer suite (scripts/sanitize.ts) loads its ASan/UBSan and TSan builds this way.
+ */
+export const addon = require(
+  process.env.PARLOIR_NATIVE_ADDON ?? './build/Release/parloir_native.node',
+) as Addon;
