@@ -160,6 +160,8 @@ export interface RawRtpReceiverStats {
   packets: number;
   payloadBytes: number;
   authFailures: number;
+  replayed: number;
+  tooOld: number;
   forwarded: number;
   forwardDropped: number;
   socketErrors: number;
@@ -188,7 +190,8 @@ export interface RawRtpReceiver {
     payloadType: number,
     payload: Uint8Array,
     headerBytes: number,
-  ): void;
+    rolloverCounter: number,
+  ): boolean;
   takeRecords(): Float64Array;
   takePcm(): Int16Array;
   setProbing(on: boolean): void;

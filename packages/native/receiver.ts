@@ -106,6 +106,8 @@ export interface ReceiverInsertPacket {
   payload: Uint8Array;
   /** RTP header bytes. */
   headerBytes: number;
+  /** The rollover counter it was authenticated with (RFC 3711 §3.3.1): with the sequence number, its index for the replay list. */
+  rolloverCounter: number;
 }
 
 /** One packet the receiver buffered (for RTCP receiver statistics and QoS). */
@@ -135,6 +137,13 @@ export interface RtpReceiverStats {
   payloadBytes: number;
   /** Packets dropped because their SRTP tag did not verify. */
   authFailures: number;
+  /**
+   * Packets dropped before the jitter buffer because their index had been received already
+   * (RFC 3711 §3.3.2 replay list; read here or inserted).
+   */
+  replayed: number;
+  /** Packets dropped because they were more than 128 behind the highest index received. */
+  tooOld: number;
   /** Datagrams handed to `onDatagram`. */
   forwarded: number;
   /** Datagrams dropped because JavaScript had 256 waiting. */
@@ -265,10 +274,14 @@ export class NativeRtpReceiver {
     return out;
   }
 
-  /** Buffers a packet received elsewhere (werift's path), as if it arrived now. */
-  insert(packet: ReceiverInsertPacket): void {
+  /**
+   * Buffers a packet received elsewhere (werift's path), as if it arrived now, unless the
+   * replay list of its SSRC (once learnt) has its index or it is too old.
+   * @returns whether it was buffered
+   */
+  insert(packet: ReceiverInsertPacket): boolean {
     const p = packet;
-    call(() =>
+    return call(() =>
       this.#raw.insert(
         p.sequenceNumber,
         p.timestamp,
@@ -277,6 +290,7 @@ export class NativeRtpReceiver {
         p.payloadType,
         p.payload,
         p.headerBytes,
+        p.rolloverCounter,
       ),
     );
   }
@@ -340,6 +354,8 @@ export class NativeRtpReceiver {
       packets: r.packets,
       payloadBytes: r.payloadBytes,
       authFailures: r.authFailures,
+      replayed: r.replayed,
+      tooOld: r.tooOld,
       forwarded: r.forwarded,
       forwardDropped: r.forwardDropped,
       socketErrors: r.socketErrors,

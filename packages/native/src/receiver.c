@@ -63,13 +63,21 @@
 #define ARRIVAL_MARGIN 144
 #define TIMER_SLACK 48
 #define TAG_LEN PN_GCM_TAG_LEN
+// RFC 3711 §3.3.2 replay list: packets, as libsrtp's (the RFC asks for at least 64).
+#define REPLAY_WINDOW 128
+#define NO_INDEX UINT64_MAX
 
 typedef struct {
   uint32_t ssrc;
-  uint32_t roc;
+  uint32_t roc;       // with last_seq, the highest packet index received (RFC 3711 §3.3.1)
   uint16_t last_seq;
   bool used;
+  // Replay list: slot i holds the last index received with index mod REPLAY_WINDOW == i (the
+  // RFC's bitmask as a ring of indices, nothing to shift).
+  uint64_t seen[REPLAY_WINDOW];
 } SsrcState;
+
+enum { REPLAY_FRESH, REPLAY_REPLAYED, REPLAY_TOO_OLD };
 
 typedef struct {
   uint32_t ssrc, ts;
@@ -140,6 +148,7 @@ struct PnReceiver {
   _Atomic bool closed;
 
   _Atomic uint64_t packets, bytes, auth_failures, forwarded, forward_dropped, socket_errors;
+  _Atomic uint64_t replayed, too_old;
 };
 
 static int64_t now_ns(void) {
@@ -198,6 +207,34 @@ static SsrcState *find_ssrc(PnReceiver *r, uint32_t ssrc) {
   for (int i = 0; i < MAX_SSRC; i++)
     if (r->ssrcs[i].used && r->ssrcs[i].ssrc == ssrc) return &r->ssrcs[i];
   return NULL;
+}
+
+static uint64_t packet_index(uint32_t roc, uint16_t seq) { return (uint64_t)roc << 16 | seq; }
+
+// RFC 3711 §3.3.2, before authenticating: whether packet `index` may be new. A packet more than
+// the window behind the highest index is refused whether or not it was received: an old packet
+// let through would reach the jitter buffer as a jump back, which resets it beyond 2,048.
+static int replay_check(PnReceiver *r, const SsrcState *st, uint64_t index) {
+  uint64_t highest = packet_index(st->roc, st->last_seq);
+  if (index > highest) return REPLAY_FRESH;
+  if (highest - index >= REPLAY_WINDOW) {
+    atomic_fetch_add(&r->too_old, 1);
+    return REPLAY_TOO_OLD;
+  }
+  if (st->seen[index % REPLAY_WINDOW] == index) {
+    atomic_fetch_add(&r->replayed, 1);
+    return REPLAY_REPLAYED;
+  }
+  return REPLAY_FRESH;
+}
+
+// After authenticating: records `index` and advances the highest index (ROC and s_l, §3.3.1).
+static void replay_commit(SsrcState *st, uint64_t index) {
+  st->seen[index % REPLAY_WINDOW] = index;
+  if (index > packet_index(st->roc, st->last_seq)) {
+    st->roc = (uint32_t)(index >> 16);
+    st->last_seq = (uint16_t)index;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -385,6 +422,12 @@ static void handle_datagram(PnReceiver *r, const uint8_t *buf, size_t n,
     return forward(r, buf, n, from);
   }
   uint32_t roc = guess_roc(st->roc, st->last_seq, seq);
+  uint64_t index = packet_index(roc, seq);
+  if (replay_check(r, st, index) != REPLAY_FRESH) {
+    // RFC 3711 §3.3 step 2: a replayed or too old packet is dropped before its tag is checked.
+    pthread_mutex_unlock(&r->mu);
+    return;
+  }
   uint8_t plain[MAX_DGRAM];
   int ok = pn_gcm_open(r->gcm, r->salt, buf, n, hl, roc, plain);
   if (ok != 1) {
@@ -393,10 +436,7 @@ static void handle_datagram(PnReceiver *r, const uint8_t *buf, size_t n,
     atomic_fetch_add(&r->auth_failures, 1);
     return;
   }
-  if (roc == st->roc ? seq > st->last_seq : roc == st->roc + 1) {
-    st->roc = roc;
-    st->last_seq = seq;
-  }
+  replay_commit(st, index);
   size_t end = n - TAG_LEN;
   if (buf[0] & 0x20) {  // RFC 3550 §5.1 padding
     uint8_t pad = plain[end - 1];
@@ -822,7 +862,8 @@ static napi_value rx_set_bounds(napi_env env, napi_callback_info info) {
 }
 
 // learnSsrc(ssrc, rolloverCounter, lastSequenceNumber): werift has seen this SSRC; its packets
-// are now opened here, continuing werift's ROC state.
+// are now opened here, continuing werift's ROC state. For an SSRC already known the state only
+// moves forward (werift's lags behind ours, and follows any packet it opened, old ones too).
 static napi_value rx_learn_ssrc(napi_env env, napi_callback_info info) {
   napi_value argv[3], self;
   if (!pn_args(env, info, 3, argv, NULL, &self)) return NULL;
@@ -833,14 +874,21 @@ static napi_value rx_learn_ssrc(napi_env env, napi_callback_info info) {
       !pn_int(env, argv[2], 0, 65535, "RECEIVER_ERR_BAD_ARG", "lastSequenceNumber", &seq))
     return NULL;
   pthread_mutex_lock(&r->mu);
+  uint64_t index = packet_index((uint32_t)roc, (uint16_t)seq);
   SsrcState *st = find_ssrc(r, (uint32_t)ssrc);
-  for (int i = 0; st == NULL && i < MAX_SSRC; i++)
-    if (!r->ssrcs[i].used) st = &r->ssrcs[i];
-  if (st == NULL) st = &r->ssrcs[(uint32_t)ssrc % MAX_SSRC];  // many SSRCs: replace one
-  st->used = true;
-  st->ssrc = (uint32_t)ssrc;
-  st->roc = (uint32_t)roc;
-  st->last_seq = (uint16_t)seq;
+  if (st != NULL) {
+    replay_commit(st, index);
+  } else {
+    for (int i = 0; st == NULL && i < MAX_SSRC; i++)
+      if (!r->ssrcs[i].used) st = &r->ssrcs[i];
+    if (st == NULL) st = &r->ssrcs[(uint32_t)ssrc % MAX_SSRC];  // many SSRCs: replace one
+    st->used = true;
+    st->ssrc = (uint32_t)ssrc;
+    st->roc = (uint32_t)roc;
+    st->last_seq = (uint16_t)seq;
+    for (int i = 0; i < REPLAY_WINDOW; i++) st->seen[i] = NO_INDEX;
+    st->seen[index % REPLAY_WINDOW] = index;
+  }
   pthread_mutex_unlock(&r->mu);
   return NULL;
 }
@@ -872,13 +920,14 @@ static napi_value rx_ssrc_states(napi_env env, napi_callback_info info) {
   return arr;
 }
 
-// insert(seq, ts, ssrc, marker, payloadType, payload, headerBytes): a packet werift received
-// (the first of an SSRC), buffered now.
+// insert(seq, ts, ssrc, marker, payloadType, payload, headerBytes, rolloverCounter): a packet
+// werift received and authenticated with that ROC (the first of an SSRC, or one from another
+// address), buffered now unless the SSRC's replay list has it or it is too old → whether it was.
 static napi_value rx_insert(napi_env env, napi_callback_info info) {
-  napi_value argv[7], self;
-  if (!pn_args(env, info, 7, argv, NULL, &self)) return NULL;
+  napi_value argv[8], self;
+  if (!pn_args(env, info, 8, argv, NULL, &self)) return NULL;
   PnReceiver *r = unwrap_rx(env, self, true);
-  int64_t seq, ts, ssrc, pt, hl;
+  int64_t seq, ts, ssrc, pt, hl, roc;
   bool marker;
   uint8_t *payload;
   size_t len;
@@ -889,7 +938,8 @@ static napi_value rx_insert(napi_env env, napi_callback_info info) {
       !pn_int(env, argv[4], 0, 127, "RECEIVER_ERR_BAD_ARG", "payloadType", &pt) ||
       !pn_typed(env, argv[5], napi_uint8_array, "RECEIVER_ERR_BAD_ARG", "payload",
                 (void **)&payload, &len) ||
-      !pn_int(env, argv[6], 12, 65535, "RECEIVER_ERR_BAD_ARG", "headerBytes", &hl))
+      !pn_int(env, argv[6], 12, 65535, "RECEIVER_ERR_BAD_ARG", "headerBytes", &hl) ||
+      !pn_int(env, argv[7], 0, UINT32_MAX, "RECEIVER_ERR_BAD_ARG", "rolloverCounter", &roc))
     return NULL;
   if (len > MAX_DGRAM) {
     pn_throw(env, "RECEIVER_ERR_BAD_ARG", "payload of %zu bytes is too long", len);
@@ -897,12 +947,22 @@ static napi_value rx_insert(napi_env env, napi_callback_info info) {
   }
   int64_t t = now_ns();
   pthread_mutex_lock(&r->mu);
-  buffer_packet(r, (uint16_t)seq, (uint32_t)ts, (uint32_t)ssrc, marker, (uint8_t)pt, payload, len,
-                (size_t)hl, t, true);
+  SsrcState *st = find_ssrc(r, (uint32_t)ssrc);
+  uint64_t index = packet_index((uint32_t)roc, (uint16_t)seq);
+  bool fresh = st == NULL || replay_check(r, st, index) == REPLAY_FRESH;
+  if (fresh) {
+    if (st != NULL) replay_commit(st, index);
+    buffer_packet(r, (uint16_t)seq, (uint32_t)ts, (uint32_t)ssrc, marker, (uint8_t)pt, payload,
+                  len, (size_t)hl, t, true);
+  }
   pthread_mutex_unlock(&r->mu);
-  atomic_fetch_add(&r->packets, 1);
-  atomic_fetch_add(&r->bytes, (uint64_t)len);
-  return NULL;
+  if (fresh) {
+    atomic_fetch_add(&r->packets, 1);
+    atomic_fetch_add(&r->bytes, (uint64_t)len);
+  }
+  napi_value result;
+  napi_get_boolean(env, fresh, &result);
+  return result;
 }
 
 static napi_value f64_array(napi_env env, size_t n, double **dst) {
@@ -1039,6 +1099,8 @@ static napi_value rx_stats(napi_env env, napi_callback_info info) {
   pn_set_num(env, o, "packets", (double)atomic_load(&r->packets));
   pn_set_num(env, o, "payloadBytes", (double)atomic_load(&r->bytes));
   pn_set_num(env, o, "authFailures", (double)atomic_load(&r->auth_failures));
+  pn_set_num(env, o, "replayed", (double)atomic_load(&r->replayed));
+  pn_set_num(env, o, "tooOld", (double)atomic_load(&r->too_old));
   pn_set_num(env, o, "forwarded", (double)atomic_load(&r->forwarded));
   pn_set_num(env, o, "forwardDropped", (double)atomic_load(&r->forward_dropped));
   pn_set_num(env, o, "socketErrors", (double)atomic_load(&r->socket_errors));

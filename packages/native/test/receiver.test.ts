@@ -214,6 +214,7 @@ test('insert(): a packet werift received is buffered and recorded like one read 
       payloadType: 111,
       payload: Buffer.from([0xf8, 0xff, 0xfe]),
       headerBytes: 12,
+      rolloverCounter: 0,
     });
     const [r] = receiver.takeRecords();
     assert.ok(r !== undefined);
@@ -226,6 +227,114 @@ test('insert(): a packet werift received is buffered and recorded like one read 
   } finally {
     close();
   }
+});
+
+/** An SRTP packet of SSRC 0xabc with packet index `index` (ROC · 2^16 + SEQ), 20 ms of Opus. */
+function sealed(gcm: NativeSrtpGcm, index: number): Buffer {
+  const header = Buffer.alloc(12);
+  header[0] = 0x80;
+  header[1] = 111;
+  header.writeUInt16BE(index % 0x10000, 2);
+  header.writeUInt32BE((index * 960) % 0x1_0000_0000, 4);
+  header.writeUInt32BE(0xabc, 8);
+  return gcm.sealRtp(header, OPUS_20MS, Math.floor(index / 0x10000));
+}
+const OPUS_20MS = Buffer.from([0xf8, 0xff, 0xfe]);
+
+/**
+ * Sends 150 packets 20 ms apart from index `first` on, each followed by `replaysAfter(k)` replays
+ * (copies of packets sent in the last 100, or packets sealed long ago: more than 2,048 behind).
+ * Returns what reached the jitter buffer once the receiver has seen every datagram.
+ */
+async function replayRun(withReplays: boolean) {
+  const { tx, rx, key, salt, receiver, close } = await setup();
+  const gcm = new NativeSrtpGcm(key, salt);
+  const first = 3 * 0x10000 + 0xffc0; // the ROC goes 3 → 4 on the way
+  const genuine = 150;
+  const replays = withReplays ? 1000 : 0;
+  let recent = 0;
+  let old = 0;
+  try {
+    receiver.learnSsrc(0xabc, 3, 0xffbf);
+    receiver.start();
+    receiver.startPaced(false);
+    const send = (b: Buffer): Promise<void> =>
+      new Promise((r) => tx.send(b, rx.address().port, '127.0.0.1', () => r()));
+    const sent: Buffer[] = [];
+    let replayed = 0;
+    const t0 = performance.now();
+    for (let k = 0; k < genuine; k++) {
+      // Real time, so that the paced playout plays what arrives: the jitter buffer sees a call.
+      const due = t0 + 20 * k;
+      while (performance.now() < due) await sleep(Math.max(1, due - performance.now()));
+      const b = sealed(gcm, first + k);
+      sent.push(b);
+      await send(b);
+      // 1,000 replays spread over packets 10..149: every fourth one more than 2,048 behind.
+      const quota = Math.round((replays * (k - 9)) / (genuine - 10)) - replayed;
+      for (let j = 0; k >= 10 && j < quota; j++, replayed++) {
+        if (replayed % 4 === 3) {
+          old++;
+          await send(sealed(gcm, first + k - 2049 - ((replayed * 37) % 20_000)));
+        } else {
+          recent++;
+          await send(sent[k - ((replayed * 7) % Math.min(k + 1, 100))]!);
+        }
+      }
+    }
+    assert.equal(replayed, replays);
+    const deadline = performance.now() + 20_000;
+    const seen = (): number => {
+      const st = receiver.stats();
+      return st.packets + st.replayed + st.tooOld + st.authFailures;
+    };
+    while (seen() < genuine + replays && performance.now() < deadline) await sleep(20);
+    const records = receiver.takeRecords();
+    // A packet werift would hand over again (another address, the first of an SSRC) is refused too.
+    const again = receiver.insert({
+      sequenceNumber: (first + 100) % 0x10000,
+      timestamp: ((first + 100) * 960) % 0x1_0000_0000,
+      ssrc: 0xabc,
+      marker: false,
+      payloadType: 111,
+      payload: OPUS_20MS,
+      headerBytes: 12,
+      rolloverCounter: Math.floor((first + 100) / 0x10000),
+    });
+    const stats = receiver.stats();
+    return { records, stats, recent, old, again };
+  } finally {
+    gcm.close();
+    close();
+  }
+}
+
+test('replay attack on the C receiver: 1,000 replayed packets, recent and more than 2,048 behind, are dropped before the jitter buffer and counted (RFC 3711 §3.3.2)', async () => {
+  const clean = await replayRun(false);
+  const attacked = await replayRun(true);
+  assert.equal(attacked.recent + attacked.old, 1000);
+  const { stats } = attacked;
+  // What reached the jitter buffer is what a run without the replays buffered: each packet once,
+  // in order; the buffer never reset and saw no duplicate.
+  const key = (r: { sequenceNumber: number; timestamp: number; payloadBytes: number }): string =>
+    `${r.sequenceNumber}/${r.timestamp}/${r.payloadBytes}`;
+  assert.deepEqual(attacked.records.map(key), clean.records.map(key));
+  assert.equal(attacked.records.length, 150);
+  const jb = stats.jitterBuffer;
+  assert.equal(jb.packetsReceived, 150);
+  assert.equal(jb.resets, 0, 'no reset');
+  assert.equal(jb.duplicates, 0);
+  assert.equal(jb.latePackets, clean.stats.jitterBuffer.latePackets);
+  assert.equal(stats.authFailures, 0, 'every replay authenticates: they are genuine packets');
+  // + 1: the refused insert() at the end of the run.
+  assert.equal(stats.replayed, attacked.recent + 1, 'recent replays counted as replayed');
+  assert.equal(stats.tooOld, attacked.old, 'old replays counted as too old');
+  assert.equal(stats.packets, 150);
+  assert.equal(clean.stats.packets, 150);
+  assert.equal(attacked.again, false, 'insert() of a packet already buffered is refused');
+  assert.equal(clean.again, false);
+  assert.equal(clean.stats.replayed, 1, 'the refused insert is counted');
+  assert.equal(clean.stats.tooOld, 0);
 });
 
 test('after close the owner reads its socket again; calls after close are typed errors', async () => {

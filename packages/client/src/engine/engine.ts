@@ -547,6 +547,7 @@ export class CallEngine {
         bytesSent: this.#prev.bytesSent,
         packetsReceived: 0,
         bytesReceived: this.#prev.bytesReceived,
+        packetsReplayed: 0,
         path: 'unknown',
         localCandidateType: undefined,
         remoteCandidateType: undefined,

@@ -31,6 +31,7 @@ export function fakeTransport(stats: Partial<TransportStats> = {}): FakeTranspor
     bytesSent: 0,
     packetsReceived: 0,
     bytesReceived: 0,
+    packetsReplayed: 0,
     path: 'direct',
     localCandidateType: undefined,
     remoteCandidateType: undefined,

@@ -18,8 +18,11 @@
  *
  * The rollover counter is estimated as RFC 3711 §3.3.1 and Appendix A say, and committed only
  * for packets that authenticate. A packet that does not authenticate is dropped, as werift does.
+ * A packet whose index the transport's replay list (RFC 3711 §3.3.2, shared with the packets
+ * werift emits) has, or that is more than its window old, is dropped before it is opened.
  */
 import type { RemoteInfo } from 'node:dgram';
+import { srtpIndex, type SrtpReplayList } from '@parloir/media';
 import { NativeSrtpGcm } from '@parloir/native';
 import type { RTCPeerConnection, RTCRtpReceiver, RTCRtpSender } from 'werift';
 import type { ReceivedRtp } from './peer-transport.ts';
@@ -57,9 +60,10 @@ export function installFastReceive(
   sender: RTCRtpSender,
   receiver: RTCRtpReceiver,
   deliver: (packet: ReceivedRtp) => void,
+  replay: SrtpReplayList,
 ): (() => void) | string {
   try {
-    return install(pc, sender, receiver, deliver);
+    return install(pc, sender, receiver, deliver, replay);
   } catch (err) {
     return `fast receive failed: ${err instanceof Error ? err.message : String(err)}`;
   }
@@ -70,6 +74,7 @@ function install(
   sender: RTCRtpSender,
   receiver: RTCRtpReceiver,
   deliver: (packet: ReceivedRtp) => void,
+  replay: SrtpReplayList,
 ): (() => void) | string {
   const pair = nominatedUdpPair(pc);
   if (typeof pair === 'string') return pair;
@@ -116,8 +121,11 @@ function install(
     if (hl > buf.length - TAG_BYTES) return toWerift(buf, rinfo);
     const seq = buf.readUInt16BE(2);
     const roc = guessRoc(st.rolloverCounter, st.lastSequenceNumber, seq);
+    const index = srtpIndex(roc, seq);
+    if (replay.check(ssrc, index) !== 'fresh') return; // RFC 3711 §3.3.2, counted by the list
     const plain = gcm.openRtp(buf, hl, roc);
     if (plain === null) return; // RFC 3711 §3.3: an unauthenticated packet is dropped
+    replay.commit(ssrc, index);
     if (
       roc === st.rolloverCounter
         ? seq > st.lastSequenceNumber

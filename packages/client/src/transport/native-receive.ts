@@ -65,8 +65,11 @@ export interface NativeReceive {
   onRecords(listener: (records: ReceivedPacketRecord[]) => void): () => void;
   /** Reads the records now (before a QoS snapshot). */
   drain(): void;
-  /** Buffers a packet werift received and emitted itself (the first of an SSRC). */
-  insertFromWerift(packet: ReceiverInsertPacket): void;
+  /**
+   * Buffers a packet werift received and emitted itself (the first of an SSRC, or one from
+   * another address) unless the C replay list has it. Returns whether it was buffered.
+   */
+  insertFromWerift(packet: ReceiverInsertPacket): boolean;
   /** Stops the C thread, gives the ROC state and the socket back to werift. Idempotent. */
   close(): void;
 }
@@ -181,10 +184,11 @@ function open(
     },
     drain,
     insertFromWerift(packet) {
-      if (native.closed) return;
+      if (native.closed) return false;
       // werift has fed its own statistics for this packet; only the buffer and the QoS need it.
-      native.insert(packet);
+      const buffered = native.insert(packet);
       learn(packet.ssrc);
+      return buffered;
     },
     close() {
       if (closed) return;

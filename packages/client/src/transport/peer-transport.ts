@@ -15,6 +15,7 @@ import {
   type RTCRtpSender,
   type RTCRtpTransceiver,
 } from 'werift';
+import { SrtpReplayList, guessRolloverCounter, srtpIndex } from '@parloir/media';
 import type { NativeJitterOptions, NativeRtpSender } from '@parloir/native';
 import { EngineError } from '../engine/errors.ts';
 import { installFastReceive } from './fast-receive.ts';
@@ -23,6 +24,7 @@ import { openNativeSender } from './native-send.ts';
 import { deriveSas, type ShortAuthString } from './sas.ts';
 import { installWeriftDtlsFix } from './werift-dtls-fix.ts';
 import { installWeriftSrtpNative } from './werift-srtp-native.ts';
+import { remoteSrtpStates } from './werift-media-internals.ts';
 
 // werift's DTLS handshake does not survive a lost flight-4/5 datagram without this (see there).
 installWeriftDtlsFix();
@@ -101,6 +103,11 @@ export interface TransportStats {
   packetsReceived: number;
   /** Payload + header bytes we received. */
   bytesReceived: number;
+  /**
+   * Packets dropped before the jitter buffer as replayed or more than the replay window old
+   * (RFC 3711 §3.3.2), on every receive path.
+   */
+  packetsReplayed: number;
   /** Selected path. */
   path: MediaPath;
   /** Type of the local candidate of the selected pair (host, srflx, relay…). */
@@ -153,6 +160,12 @@ export class PeerTransport {
   #uninstallFastReceive: (() => void) | undefined;
   #nativeReceive: NativeReceive | undefined;
   #receivePath = 'werift (not connected)';
+  /**
+   * RFC 3711 §3.3.2 replay list of the packets opened in JavaScript: werift keeps none, so the
+   * packets it emits and those of the fast path go through this one list (the C receiver keeps
+   * its own, and checks what werift emits while it runs).
+   */
+  #replay = new SrtpReplayList();
 
   constructor(options: PeerTransportOptions = {}) {
     const opus = new RTCRtpCodecParameters({
@@ -196,12 +209,15 @@ export class PeerTransport {
     this.#pc.onTrack.subscribe((track) => {
       track.onReceiveRtp.subscribe((rtp) => {
         const h = rtp.header;
+        const roc = this.#weriftRoc(h.ssrc, h.sequenceNumber);
+        const index = srtpIndex(roc, h.sequenceNumber);
+        if (this.#replay.check(h.ssrc, index) !== 'fresh') return;
+        this.#replay.commit(h.ssrc, index);
         const n = this.#nativeReceive;
         if (n !== undefined) {
-          // werift opened it (the first packet of an SSRC): into the C buffer with the rest.
-          this.#packetsReceived++;
-          this.#bytesReceived += rtp.payload.length + h.serializeSize;
-          n.insertFromWerift({
+          // werift opened it (the first packet of an SSRC, or one from another address): into
+          // the C buffer with the rest, unless the C replay list has it.
+          const buffered = n.insertFromWerift({
             sequenceNumber: h.sequenceNumber,
             timestamp: h.timestamp,
             ssrc: h.ssrc,
@@ -209,7 +225,12 @@ export class PeerTransport {
             payloadType: h.payloadType,
             payload: rtp.payload,
             headerBytes: h.serializeSize,
+            rolloverCounter: roc,
           });
+          if (buffered) {
+            this.#packetsReceived++;
+            this.#bytesReceived += rtp.payload.length + h.serializeSize;
+          }
           return;
         }
         this.#deliver({
@@ -233,6 +254,19 @@ export class PeerTransport {
     return this.#receivePath;
   }
 
+  /**
+   * The ROC werift has just opened a packet of `ssrc` with: its state for the SSRC is updated
+   * before it emits the packet. Should werift's state be unreadable, the replay list's guess
+   * (RFC 3711 Appendix A).
+   */
+  #weriftRoc(ssrc: number, seq: number): number {
+    const st = remoteSrtpStates(this.#sender)?.[ssrc] as { rolloverCounter?: unknown } | undefined;
+    if (typeof st?.rolloverCounter === 'number') return st.rolloverCounter >>> 0;
+    const highest = this.#replay.highest(ssrc);
+    if (highest === undefined) return 0;
+    return guessRolloverCounter(Math.floor(highest / 0x10000), highest % 0x10000, seq);
+  }
+
   #deliver(packet: ReceivedRtp): void {
     this.#packetsReceived++;
     this.#bytesReceived += packet.sizeBytes;
@@ -245,8 +279,12 @@ export class PeerTransport {
       this.#receivePath = 'werift (PARLOIR_FAST_RECEIVE=0)';
       return;
     }
-    const r = installFastReceive(this.#pc, this.#sender, this.#transceiver.receiver, (p) =>
-      this.#deliver(p),
+    const r = installFastReceive(
+      this.#pc,
+      this.#sender,
+      this.#transceiver.receiver,
+      (p) => this.#deliver(p),
+      this.#replay,
     );
     if (typeof r === 'string') {
       this.#receivePath = `werift (${r})`;
@@ -490,6 +528,9 @@ export class PeerTransport {
     }
     const p = this.path();
     const n = this.#native?.stats();
+    const rx = this.#nativeReceive?.receiver;
+    const rxStats = rx === undefined || rx.closed ? undefined : rx.stats();
+    const js = this.#replay.stats;
     return {
       rttMs,
       remoteFractionLost,
@@ -498,6 +539,8 @@ export class PeerTransport {
       bytesSent: this.#bytesSent + (n === undefined ? 0 : n.payloadBytes + 12 * n.packets),
       packetsReceived: this.#packetsReceived,
       bytesReceived: this.#bytesReceived,
+      packetsReplayed:
+        js.replayed + js.tooOld + (rxStats === undefined ? 0 : rxStats.replayed + rxStats.tooOld),
       path: p.path,
       localCandidateType: p.local,
       remoteCandidateType: p.remote,

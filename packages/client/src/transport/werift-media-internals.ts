@@ -54,6 +54,14 @@ export interface GcmContext {
   states: Obj;
 }
 
+/**
+ * werift's per-SSRC ROC state of the remote SRTP context (`srtpSSRCStates`), whatever the
+ * profile, or undefined before DTLS has keyed SRTP.
+ */
+export function remoteSrtpStates(sender: RTCRtpSender): Obj | undefined {
+  return obj(obj(obj(obj(sender.dtlsTransport)?.srtp)?.remoteContext)?.srtpSSRCStates);
+}
+
 /** The local or remote SRTP context of `sender`'s DTLS transport if it is AES-GCM, else why not. */
 export function gcmContext(sender: RTCRtpSender, side: 'local' | 'remote'): GcmContext | string {
   const srtp = obj(obj(sender.dtlsTransport)?.srtp);
