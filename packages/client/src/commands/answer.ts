@@ -2,6 +2,7 @@
  * `parloir answer`: waits for a call, accepts it (from anyone with --accept-all, or only from
  * --accept-from PEER; others are refused), talks, and prints a QoS summary.
  */
+import { sanitizeForTerminal } from '@parloir/protocol';
 import type { Command } from '../command.ts';
 import { stringOpt } from '../command.ts';
 import { NativeClient } from '../engine/native-client.ts';
@@ -63,7 +64,7 @@ hangs up, --duration passes, or Ctrl-C, and prints a QoS summary.
               },
             );
           } else {
-            console.error(`refusing a call from ${caller.name}`);
+            console.error(`refusing a call from ${sanitizeForTerminal(caller.name)}`);
             client.session.reject().catch(() => {});
           }
         });

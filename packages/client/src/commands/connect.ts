@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { caseFold, sanitizeForTerminal } from '@parloir/protocol';
 import type { Command } from '../command.ts';
 import { stringOpt } from '../command.ts';
 import { ControlServer } from '../control/control-server.ts';
@@ -26,6 +27,20 @@ const HELP = `commands:
   approve <id> | deny <id>  host mode: answer a join request
   quit`;
 
+/**
+ * Text from the server or a peer (names, chat, reasons, error messages), made safe to print
+ * (issue 17): escape sequences, bidi overrides and line breaks become visible escapes.
+ */
+const t = (s: string): string => sanitizeForTerminal(s);
+
+/**
+ * Chat text, made safe to print: line breaks kept but every continuation line indented, so a
+ * message cannot fake a line of its own (`* bob is online`).
+ */
+export function chatLines(text: string): string {
+  return sanitizeForTerminal(text, { multiline: true }).replaceAll('\n', '\n    ');
+}
+
 /** Runs one line of the interactive interface; returns false on `quit`. Output via `print`. */
 export async function runLine(
   client: NativeClient,
@@ -36,7 +51,7 @@ export async function runLine(
   const s = client.session;
   const userByName = (name: string | undefined): string => {
     if (name === undefined) throw new EngineError('CONTROL_ERR_BAD_REQUEST', 'missing <name>');
-    const u = [...s.online.values()].find((x) => x.name === name);
+    const u = [...s.online.values()].find((x) => caseFold(x.name) === caseFold(name));
     if (u === undefined) throw new EngineError('CALL_ERR_OFFLINE', `${name} is not online`);
     return u.userId;
   };
@@ -51,7 +66,7 @@ export async function runLine(
       print(
         users.length === 0
           ? 'nobody else is online'
-          : users.map((u) => `  ${u.name} (${u.status})`).join('\n'),
+          : users.map((u) => `  ${t(u.name)} (${u.status})`).join('\n'),
       );
       return true;
     }
@@ -135,42 +150,44 @@ export async function runLine(
 /** Prints session and media events as lines. Returns the unsubscribe function. */
 export function printEvents(client: NativeClient, print: (s: string) => void): () => void {
   const s = client.session;
-  const name = (id: string): string => s.online.get(id)?.name ?? id.slice(0, 8);
+  const name = (id: string): string => t(s.online.get(id)?.name ?? id.slice(0, 8));
   const offs = [
-    s.on('ready', (r) => print(`* connected as ${r.name}${r.resumed ? ' (session resumed)' : ''}`)),
+    s.on('ready', (r) =>
+      print(`* connected as ${t(r.name)}${r.resumed ? ' (session resumed)' : ''}`),
+    ),
     s.on('connection', (c) => {
       if (c.kind === 'disconnected')
         print(`* signalling disconnected (${c.closeCode ?? 'no code'})`);
       if (c.kind === 'pending-approval') print('* waiting for the host to let you in…');
     }),
     s.on('presence', (p) => {
-      for (const u of p.joined) print(`* ${u.name} is online (${u.status})`);
-      for (const id of p.left) print(`* ${id.slice(0, 8)} left`);
-      for (const c of p.changed) print(`* ${name(c.userId)} is ${c.status}`);
+      for (const u of p.joined) print(`* ${t(u.name)} is online (${t(u.status)})`);
+      for (const id of p.left) print(`* ${t(id.slice(0, 8))} left`);
+      for (const c of p.changed) print(`* ${name(c.userId)} is ${t(c.status)}`);
     }),
-    s.on('incomingCall', (c) => print(`! incoming call from ${c.from.name}: accept or refuse`)),
-    s.on('callAccepted', (c) => print(`* call with ${c.peer.name} accepted; connecting media…`)),
+    s.on('incomingCall', (c) => print(`! incoming call from ${t(c.from.name)}: accept or refuse`)),
+    s.on('callAccepted', (c) => print(`* call with ${t(c.peer.name)} accepted; connecting media…`)),
     s.on('callEnded', (e) => {
       const err = e.reason === 'hangup' ? undefined : callEndError(e.reason);
-      print(`* call ended: ${e.reason}${err ? ` (${err.message})` : ''}`);
+      print(`* call ended: ${t(e.reason)}${err ? ` (${t(err.message)})` : ''}`);
     }),
-    s.on('callMissed', (m) => print(`* missed call from ${m.from.name} (${m.reason})`)),
+    s.on('callMissed', (m) => print(`* missed call from ${t(m.from.name)} (${t(m.reason)})`)),
     s.on('chat', (m) => {
-      if (m.from !== s.userId) print(`< ${name(m.from)}: ${m.text}`);
+      if (m.from !== s.userId) print(`< ${name(m.from)}: ${chatLines(m.text)}`);
     }),
     s.on('joinRequest', (r) =>
       print(
-        `! ${r.name} (${r.fingerprint}) from ${r.address} asks to join: approve ${r.requestId} / deny ${r.requestId}`,
+        `! ${t(r.name)} (${t(r.fingerprint)}) from ${t(r.address)} asks to join: approve ${t(r.requestId)} / deny ${t(r.requestId)}`,
       ),
     ),
-    s.on('shutdown', (x) => print(`* server shutting down: ${x.reason}`)),
+    s.on('shutdown', (x) => print(`* server shutting down: ${t(x.reason)}`)),
     client.media.on('state', (m) => {
       if (m.phase === 'up' && m.sas !== undefined) {
         print(
           `= media up (${m.path ?? 'path unknown'}), verification code: ${m.sas.words} (${m.sas.digits})`,
         );
       }
-      if (m.phase === 'failed') print(`* media failed: ${m.error ?? 'unknown'}`);
+      if (m.phase === 'failed') print(`* media failed: ${t(m.error ?? 'unknown')}`);
     }),
     client.media.on('ended', (e) =>
       print(`= media ended (${e.reason}); QoS log ${e.logPath ?? 'none'}`),
@@ -231,7 +248,7 @@ The control API's URL and token are written to <profile>/control.json (see docs/
     if (uiDir !== undefined) print(`* web UI: ${info.url}/#native=${info.token}`);
     const users = [...client.session.online.values()];
     print(
-      `* ${users.length} online: ${users.map((u) => u.name).join(', ') || 'nobody'} (help for commands)`,
+      `* ${users.length} online: ${users.map((u) => t(u.name)).join(', ') || 'nobody'} (help for commands)`,
     );
     const rl = createInterface({ input: process.stdin, terminal: false });
     try {
@@ -242,7 +259,7 @@ The control API's URL and token are written to <profile>/control.json (see docs/
         } catch (err) {
           const code = (err as { code?: unknown }).code;
           print(
-            `? ${err instanceof Error ? err.message : String(err)}${typeof code === 'string' ? ` [${code}]` : ''}`,
+            `? ${t(err instanceof Error ? err.message : String(err))}${typeof code === 'string' ? ` [${t(code)}]` : ''}`,
           );
         }
       }

@@ -4,7 +4,12 @@
  * end-of-call summary.
  */
 import { readFileSync } from 'node:fs';
-import type { CallEndReason, ClientSession, UserInfo } from '@parloir/protocol';
+import {
+  sanitizeForTerminal,
+  type CallEndReason,
+  type ClientSession,
+  type UserInfo,
+} from '@parloir/protocol';
 import { parseQosLog, type CallSettings } from '../qos-log/qos-log.ts';
 import { summarise, type QosSummary } from '../report/report.ts';
 import { SignalingClient, defaultProfileDir, loadOrCreateProfile } from '../signaling/index.ts';
@@ -261,7 +266,7 @@ export function callSummary(
 export function formatSummary(s: CallSummary): string {
   const n = (v: number, d = 1): string => (Number.isFinite(v) ? v.toFixed(d) : 'n/a');
   return [
-    `call with ${s.peer} ended (${s.reason}) after ${n(s.durationS, 0)} s, path ${s.paths.join('/') || 'n/a'}`,
+    `call with ${sanitizeForTerminal(s.peer)} ended (${sanitizeForTerminal(s.reason)}) after ${n(s.durationS, 0)} s, path ${s.paths.join('/') || 'n/a'}`,
     `  verification code: ${s.sas ?? 'n/a'}`,
     `  MOS ${n(s.mosMean, 2)} (min ${n(s.mosMin, 2)}, ${s.grade}), loss ${n(s.lossPct)} %, jitter ${n(s.jitterMeanMs)} ms, RTT ${n(s.rttMeanMs)} ms`,
     `  bitrate sent ${n(s.sendKbpsMean)} / received ${n(s.recvKbpsMean)} kbit/s, buffer ${n(s.bufferMeanMs)} ms, concealed ${n(s.concealedMs, 0)} ms`,

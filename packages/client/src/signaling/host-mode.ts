@@ -5,7 +5,7 @@
  */
 import { createInterface } from 'node:readline';
 import { startServer, type RunningServer, type ServerOptions } from '@parloir/server';
-import type { JoinRequest } from '@parloir/protocol';
+import { sanitizeForTerminal, type JoinRequest } from '@parloir/protocol';
 import { SignalingClient } from './signaling-client.ts';
 import { loadOrCreateProfile } from './profile.ts';
 
@@ -63,7 +63,9 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
 
 /** One line describing a join request, for the terminal. */
 export function describeJoinRequest(r: JoinRequest): string {
-  return `join request ${r.requestId}: "${r.name}" key ${r.fingerprint} from ${r.address}`;
+  // Everything here came from the network: no escape sequences or bidi overrides (issue 17).
+  const t = (s: string): string => sanitizeForTerminal(s);
+  return `join request ${t(r.requestId)}: "${t(r.name)}" key ${t(r.fingerprint)} from ${t(r.address)}`;
 }
 
 /**
