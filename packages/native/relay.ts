@@ -56,6 +56,7 @@ type RawRelayCtor = new (
   relayIp: string,
   capBytesPerSec: number,
   onPackets: (flat: (number | Buffer)[]) => void,
+  selfPortsOpen: boolean,
 ) => RawRelay;
 
 const Raw = (addon as unknown as { NativeTurnRelay?: RawRelayCtor }).NativeTurnRelay;
@@ -88,6 +89,11 @@ export interface ForwarderCounters {
   malformed: number;
   /** Packets not handed up because the up-call queue was full (16 384 packets or 16 MiB). */
   upcallsDropped: number;
+  /**
+   * Packets a client sent to a port of the relay IP that no live allocation holds (another
+   * service of this machine), dropped.
+   */
+  selfPort: number;
 }
 
 /** One allocation as the forwarding thread sees it. */
@@ -123,6 +129,11 @@ export interface TurnForwarderOptions {
   bandwidthBytesPerSec: number;
   /** Called on the JavaScript thread with the packets no table entry covered, in arrival order. */
   onPackets(packets: ForwarderPacket[]): void;
+  /**
+   * Let clients send to any port of `relayIp`, not only to live relay ports (default false).
+   * Only for tests and development on loopback, where every peer shares the relay's IP.
+   */
+  selfPortsOpen?: boolean;
 }
 
 /** IPv4 dotted quad → unsigned 32-bit number. Throws RELAY_ERR_BAD_ARG otherwise. */
@@ -181,6 +192,7 @@ export class TurnForwarder {
         options.relayIp,
         Math.max(1, Math.round(options.bandwidthBytesPerSec)),
         cb,
+        options.selfPortsOpen ?? false,
       );
     } catch (err) {
       rethrow(err);

@@ -94,6 +94,9 @@ typedef struct {
   uint16_t lport;
   uint32_t relay_ip;  // network order
   double cap;         // bytes/s
+  // Datagrams to relay_ip on a port without a live allocation are dropped (the server's own
+  // services), unless this is set: tests on loopback, where every peer is on the relay's IP.
+  bool self_ports_open;
   pthread_mutex_t mu;
   pthread_t thread;
   bool thread_started;
@@ -102,7 +105,7 @@ typedef struct {
   Alloc **by_port;  // [65536]
   Alloc **hash;     // [HASH_BUCKETS] UDP allocations by client address
   // Counters (under mu).
-  double packets, bytes, bw_dropped, cross_call, malformed, up_dropped;
+  double packets, bytes, bw_dropped, cross_call, malformed, up_dropped, self_port;
   // Thread-private batch state.
   uint8_t *slots;
   struct mmsghdr rmsg[BATCH];
@@ -376,11 +379,17 @@ static void deliver(Relay *r, Alloc *t, uint32_t ip, uint16_t port, uint8_t *dat
   queue_out(r, lfd, t->client_ip, t->client_port, h, HEAD + len + pad);
 }
 
-// Client `a` sends `data` to peer (ip, port): bandwidth, then either straight to the peer
+// Client `a` sends `data` to peer (ip, port): the own-port check, bandwidth, then either straight to the peer
 // allocation when it is one of ours with a UDP client (one recv and one send in all), or out of
 // a's relay socket.
 static void relay_out(Relay *r, Alloc *a, uint32_t ip, uint16_t port, uint8_t *data, uint32_t len,
                       double now) {
+  // A permission for the relay's IP covers every port of it (RFC 8656 §9): only live relay ports
+  // may be reached, never another service of this machine (peer-policy.ts).
+  if (ip == r->relay_ip && !r->self_ports_open && !r->by_port[ntohs(port)]) {
+    r->self_port++;
+    return;
+  }
   if (!spend(r, a, len, now)) return;
   r->packets++;
   r->bytes += len;
@@ -671,10 +680,10 @@ static void set_buffer_sizes(int fd, int bytes) {
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
 }
 
-// new NativeTurnRelay(listenIp, port, sockets, relayIp, capBytesPerSec, onPackets)
+// new NativeTurnRelay(listenIp, port, sockets, relayIp, capBytesPerSec, onPackets, selfPortsOpen)
 static napi_value relay_new(napi_env env, napi_callback_info info) {
-  napi_value argv[6], self;
-  if (!pn_args(env, info, 6, argv, NULL, &self)) return NULL;
+  napi_value argv[7], self;
+  if (!pn_args(env, info, 7, argv, NULL, &self)) return NULL;
   uint32_t lip, rip;
   int64_t port, nsock, cap;
   if (!get_ipv4(env, argv[0], "listenIp", &lip)) return NULL;
@@ -698,6 +707,11 @@ static napi_value relay_new(napi_env env, napi_callback_info info) {
   r->epfd = r->evfd = -1;
   r->relay_ip = rip;
   r->cap = (double)cap;
+  bool open_ports = false;
+  napi_valuetype bt;
+  if (napi_typeof(env, argv[6], &bt) == napi_ok && bt == napi_boolean)
+    napi_get_value_bool(env, argv[6], &open_ports);
+  r->self_ports_open = open_ports;
   r->rng = (uint32_t)now_ms() ^ (uint32_t)(uintptr_t)r;
   pthread_mutex_init(&r->mu, NULL);
   pthread_mutex_init(&r->qmu, NULL);
@@ -1030,6 +1044,7 @@ static napi_value relay_counters(napi_env env, napi_callback_info info) {
   pn_set_num(env, obj, "crossCall", r->cross_call);
   pn_set_num(env, obj, "malformed", r->malformed);
   pn_set_num(env, obj, "upcallsDropped", r->up_dropped);
+  pn_set_num(env, obj, "selfPort", r->self_port);
   pthread_mutex_unlock(&r->mu);
   return obj;
 }

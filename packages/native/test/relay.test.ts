@@ -110,7 +110,11 @@ interface Rig {
   close(): void;
 }
 
-async function rig(cap = 10_000_000): Promise<Rig> {
+/**
+ * A forwarder with two relay ports. The outside peer shares the relay's IP (loopback), so the
+ * rig opens the relay's own ports to clients unless `selfPortsOpen` is false.
+ */
+async function rig(cap = 10_000_000, selfPortsOpen = true): Promise<Rig> {
   const up: ForwarderPacket[] = [];
   const fwd = new TurnForwarder({
     listenIp: LO,
@@ -119,6 +123,7 @@ async function rig(cap = 10_000_000): Promise<Rig> {
     relayIp: LO,
     bandwidthBytesPerSec: cap,
     onPackets: (p) => up.push(...p),
+    selfPortsOpen,
   });
   const [a, b, peer] = [new Endpoint(), new Endpoint(), new Endpoint()];
   await Promise.all([a.open(), b.open(), peer.open()]);
@@ -238,6 +243,28 @@ test('TurnForwarder: ChannelData relay to relay, to an outside peer and back, Se
     const c = r.fwd.counters();
     assert.equal(c.packets, 2 + 1 + 1 + 1 + 1 + 1 + 2);
     assert.equal(r.up.length, 0, 'nothing was handed up');
+  } finally {
+    r.close();
+  }
+});
+
+test('TurnForwarder: a client cannot reach a port of the relay IP that no allocation holds, by ChannelData or Send', async () => {
+  // The attack (issue 17): a permission for the other party's relayed address covers every port
+  // of the relay IP, so a local service there (`peer`, standing in for sshd or a database) was
+  // reachable. Relay-to-relay traffic must still flow.
+  const r = await rig(10_000_000, false);
+  try {
+    tables(r);
+    r.a.send(channelData(0x4002, 'to-local-service'), r.fwd.port);
+    r.a.send(sendIndication(LO, r.peer.port, Buffer.from('send-to-local')), r.fwd.port);
+    r.a.send(channelData(0x4000, 'relay-to-relay'), r.fwd.port);
+    await r.b.waitFor(1);
+    assert.equal(r.b.inbox.length, 1, 'the live relay port is reached');
+    for (let i = 0; i < 100 && r.fwd.counters().selfPort < 2; i++)
+      await new Promise((res) => setTimeout(res, 10));
+    assert.equal(r.fwd.counters().selfPort, 2, 'both attempts dropped and counted');
+    assert.equal(r.peer.inbox.length, 0, 'nothing reached the local service');
+    assert.equal(r.up.length, 0, 'nothing was handed up to be forwarded by TypeScript');
   } finally {
     r.close();
   }

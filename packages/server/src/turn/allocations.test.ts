@@ -431,17 +431,64 @@ test('ChannelBind rules: range, one peer per channel and one channel per peer', 
     errorOf(ta, core.handleClientPacket(ca, ta.channelBind(0x4001, b.relayed), T0)),
     400,
   );
+  assert.equal(errorOf(ta, core.handleClientPacket(ca, ta.channelBind(0x4000, b.mapped), T0)), 400);
+});
+
+test('peer policy: own address only on live relay ports, by ChannelBind, Send and ChannelData', () => {
+  // The attack (issue 17): alice's permission for bob's relayed address (the relay IP) covered
+  // every port of the server, so a ChannelBind or Send to 192.0.2.1:22 reached its sshd.
+  const { core, ca, ta, b } = twoParties();
+  const sshd = { ip: b.relayed.ip, port: 22 };
+  assert.equal(errorOf(ta, core.handleClientPacket(ca, ta.createPermission(b.relayed), T0)), 0);
+  assert.equal(errorOf(ta, core.handleClientPacket(ca, ta.channelBind(0x4000, sshd), T0)), 403);
+  assert.equal(core.handleClientPacket(ca, ta.send(sshd, Buffer.from('x')), T0), undefined);
+  assert.equal(core.counters.refusals.get('peer-self-port'), 2);
+  // The live relay port is reachable, by Send and by a channel.
   assert.equal(
-    errorOf(
-      ta,
-      core.handleClientPacket(
-        ca,
-        ta.channelBind(0x4000, { ...b.relayed, port: b.relayed.port + 1 }),
-        T0,
-      ),
-    ),
-    400,
+    core.handleClientPacket(ca, ta.send(b.relayed, Buffer.from('y')), T0)?.kind,
+    'relay',
   );
+  assert.equal(errorOf(ta, core.handleClientPacket(ca, ta.channelBind(0x4001, b.relayed), T0)), 0);
+  // Once bob's allocation is gone its port is a port like any other: the channel stops relaying.
+  core.callEnded('c1');
+  assert.equal(
+    core.handleClientPacket(ca, buildChannelData(0x4001, Buffer.from('z'), false), T0),
+    undefined,
+  );
+});
+
+test('peer policy: loopback, link-local, multicast and own addresses refused; private ranges by option', () => {
+  const cases: {
+    peerIp: string;
+    extra?: Partial<TurnCoreOptions>;
+    code: number;
+  }[] = [
+    { peerIp: '127.0.0.1', code: 403 },
+    { peerIp: '127.0.0.1', extra: { allowLoopbackPeers: true }, code: 0 },
+    { peerIp: '169.254.10.1', code: 403 },
+    { peerIp: '169.254.10.1', extra: { bench: true }, code: 403 },
+    { peerIp: '224.0.0.251', code: 403 },
+    { peerIp: '240.0.0.1', code: 403 },
+    { peerIp: '0.1.2.3', code: 403 },
+    { peerIp: '203.0.113.9', extra: { selfAddresses: ['203.0.113.9'] }, code: 403 },
+    { peerIp: '192.168.1.20', code: 0 },
+    { peerIp: '10.1.2.3', extra: { privatePeers: 'deny' }, code: 403 },
+    { peerIp: '100.64.0.7', extra: { privatePeers: 'deny' }, code: 403 },
+    { peerIp: '198.51.100.30', extra: { privatePeers: 'deny' }, code: 0 },
+  ];
+  for (const { peerIp, extra, code } of cases) {
+    // Bob connects from `peerIp`, so the call rule alone would let alice reach it.
+    const { core } = makeCore(extra);
+    const ca = client('198.51.100.7');
+    const ta = creds('c1', 'alice');
+    allocate(core, ca, ta);
+    allocate(core, client(peerIp), creds('c1', 'bob'));
+    const got = errorOf(
+      ta,
+      core.handleClientPacket(ca, ta.createPermission({ ip: peerIp, port: 5000 }), T0),
+    );
+    assert.equal(got, code, `${peerIp} ${JSON.stringify(extra ?? {})}`);
+  }
 });
 
 test('quotas per user and per call give 486', () => {

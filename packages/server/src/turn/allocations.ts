@@ -7,6 +7,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { CallDirectory } from '../relay-types.ts';
 import { parseTurnUsername, turnPassword } from './credentials.ts';
+import { PeerPolicy } from './peer-policy.ts';
 import {
   Attr,
   MAX_CHANNEL,
@@ -161,8 +162,19 @@ export interface TurnCoreOptions {
   calls?: CallDirectory;
   /** Accept `expiry:anything` usernames without a call and any peer but unspecified ones. */
   bench?: boolean;
-  /** Allow loopback peers even outside the call (tests). */
+  /**
+   * Allow loopback peers on any port, even outside the call and on the server's own ports (tests
+   * and development on one machine). Default false: loopback peers are refused, except the live
+   * relay ports of a relay address that is itself on loopback.
+   */
   allowLoopbackPeers?: boolean;
+  /**
+   * This machine's addresses (listening and interface addresses): never reachable as peers,
+   * except a live allocation's relay port. Relayed addresses are added as allocations are made.
+   */
+  selfAddresses?: readonly string[];
+  /** Private-range peers (RFC 1918, RFC 6598): 'allow' (default, LAN calls) or 'deny'. */
+  privatePeers?: 'allow' | 'deny';
   /** Max allocations per user of a call (default 8). */
   maxAllocationsPerUser?: number;
   /** Max allocations per call (default 16). */
@@ -211,9 +223,12 @@ function indicationId(): Buffer {
 
 /** The TURN allocation manager. */
 export class TurnCore {
-  #opts: Required<Omit<TurnCoreOptions, 'calls' | 'onAllocationChange'>> & {
+  #opts: Required<
+    Omit<TurnCoreOptions, 'calls' | 'onAllocationChange' | 'selfAddresses' | 'privatePeers'>
+  > & {
     calls: CallDirectory | undefined;
   };
+  #policy: PeerPolicy;
   #onChange: ((allocation: Allocation, deleted: boolean) => void) | undefined;
   #nonceKey = randomBytes(16);
   #byClient = new Map<string, Allocation>();
@@ -247,6 +262,12 @@ export class TurnCore {
       logger: options.logger ?? NOOP_LOGGER,
     };
     this.#onChange = options.onAllocationChange;
+    this.#policy = new PeerPolicy({
+      selfAddresses: options.selfAddresses,
+      // Bench mode (uclient and its turnutils_peer on 127.0.0.1) needs loopback peers.
+      allowLoopbackPeers: (options.allowLoopbackPeers ?? false) || (options.bench ?? false),
+      privatePeers: options.privatePeers,
+    });
   }
 
   /** Number of live allocations. */
@@ -396,6 +417,7 @@ export class TurnCore {
     };
     this.#byClient.set(pending.client.key, allocation);
     this.#byRelayPort.set(relay.address.port, allocation);
+    this.#policy.addSelf(relay.address.ip);
     let set = this.#byCall.get(pending.callId);
     if (!set) this.#byCall.set(pending.callId, (set = new Set()));
     set.add(allocation);
@@ -766,10 +788,44 @@ export class TurnCore {
     return { kind: 'reply', data: reply };
   }
 
-  /** RFC 8656 §9 plus our "no open relay" policy. Returns an error code or 0 if allowed. */
-  #checkPeer(a: Allocation, peer: TransportAddress & { family: 4 | 6 }): number {
+  /**
+   * Whether `port` of the relay address is a live allocation's relay port that can take what
+   * `kind` sends: datagrams (a UDP relay socket) or a TCP connection (an RFC 6062 listener).
+   */
+  #liveRelayPort(port: number, kind: 'udp' | 'tcp', nowMs: number): boolean {
+    const t = this.#byRelayPort.get(port);
+    return (
+      t !== undefined && !t.deleted && t.expiresAtMs > nowMs && t.tcpRelay === (kind === 'tcp')
+    );
+  }
+
+  /**
+   * RFC 8656 §9 plus our "no open relay" policy. Returns an error code or 0 if allowed. `port`:
+   * also check the peer's port (ChannelBind, Connect), not only its IP (CreatePermission), for
+   * datagrams (`'udp'`) or a TCP connection (`'tcp'`).
+   */
+  #checkPeer(
+    a: Allocation,
+    peer: TransportAddress & { family: 4 | 6 },
+    port: 'udp' | 'tcp' | undefined,
+    nowMs: number,
+  ): number {
     if (peer.family !== 4) return 443;
     if (peer.ip === '0.0.0.0' || peer.ip === '255.255.255.255' || peer.port === 0) return 403;
+    const byIp = this.#policy.checkIp(peer.ip, a.relay.ip);
+    if (!byIp.ok) {
+      this.#refuse(byIp.reason);
+      return 403;
+    }
+    if (port !== undefined) {
+      const byPort = this.#policy.checkPort(peer.ip, peer.port, a.relay.ip, (p) =>
+        this.#liveRelayPort(p, port, nowMs),
+      );
+      if (!byPort.ok) {
+        this.#refuse(byPort.reason);
+        return 403;
+      }
+    }
     if (this.#opts.bench) return 0;
     if (this.#opts.allowLoopbackPeers && isLoopback(peer.ip)) return 0;
     // Only the other party of the same call: its relayed address or the address we see it from.
@@ -796,7 +852,7 @@ export class TurnCore {
       if (attr.type !== Attr.XOR_PEER_ADDRESS) continue;
       const peer = decodeAddress(attr.value, true, msg.transactionId);
       if (!peer.ok) return this.#error(msg, client, 400, 'bad XOR-PEER-ADDRESS', undefined, a.key);
-      const code = this.#checkPeer(a, peer.value);
+      const code = this.#checkPeer(a, peer.value, undefined, nowMs);
       if (code !== 0) {
         return this.#error(msg, client, code, `peer ${peer.value.ip} refused`, undefined, a.key);
       }
@@ -841,9 +897,16 @@ export class TurnCore {
     }
     const peer = decodeAddress(peerAttr, true, msg.transactionId);
     if (!peer.ok) return this.#error(msg, client, 400, 'bad XOR-PEER-ADDRESS', undefined, a.key);
-    const code = this.#checkPeer(a, peer.value);
+    const code = this.#checkPeer(a, peer.value, 'udp', nowMs);
     if (code !== 0) {
-      return this.#error(msg, client, code, `peer ${peer.value.ip} refused`, undefined, a.key);
+      return this.#error(
+        msg,
+        client,
+        code,
+        `peer ${peer.value.ip}:${peer.value.port} refused`,
+        undefined,
+        a.key,
+      );
     }
     const peerKey = `${peer.value.ip}:${peer.value.port}`;
     const bound = a.channels.get(channel);
@@ -882,9 +945,16 @@ export class TurnCore {
     const peerAttr = getAttribute(msg, Attr.XOR_PEER_ADDRESS);
     const peer = peerAttr ? decodeAddress(peerAttr, true, msg.transactionId) : undefined;
     if (!peer?.ok) return this.#error(msg, client, 400, 'bad XOR-PEER-ADDRESS', undefined, a.key);
-    const code = this.#checkPeer(a, peer.value);
+    const code = this.#checkPeer(a, peer.value, 'tcp', nowMs);
     if (code !== 0) {
-      return this.#error(msg, client, code, `peer ${peer.value.ip} refused`, undefined, a.key);
+      return this.#error(
+        msg,
+        client,
+        code,
+        `peer ${peer.value.ip}:${peer.value.port} refused`,
+        undefined,
+        a.key,
+      );
     }
     // The connection's data is relayed under the peer's permission, as for UDP.
     a.permissions.set(peer.value.ip, nowMs + PERMISSION_LIFETIME_MS);
@@ -981,6 +1051,15 @@ export class TurnCore {
     data: Buffer,
     nowMs: number,
   ): ClientAction | undefined {
+    // A permission covers every port of its IP (RFC 8656 §9): on this machine's addresses only a
+    // live relay port may be reached (the same check as relay.c's relay_out).
+    const v = this.#policy.checkPort(peer.ip, peer.port, a.relay.ip, (p) =>
+      this.#liveRelayPort(p, 'udp', nowMs),
+    );
+    if (!v.ok) {
+      this.#refuse(v.reason);
+      return undefined;
+    }
     if (!this.#spend(a, data.length, nowMs)) return undefined;
     this.counters.packetsRelayed++;
     this.counters.bytesRelayed += data.length;

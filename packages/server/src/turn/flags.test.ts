@@ -31,6 +31,14 @@ test('flags map to relay options; the generated secret is persisted (0600) and r
     assert.equal(statSync(join(dataDir, 'turn-secret')).mode & 0o777, 0o600);
     assert.equal(turnOptionsFromFlags({}, { dataDir, calls }).secret, o.secret);
     assert.equal(turnOptionsFromFlags({ 'turn-secret': 'S' }, { dataDir, calls }).secret, 'S');
+    assert.equal(o.privatePeers, undefined, 'private peers follow the relay default (allow)');
+    assert.equal(o.allowLoopbackPeers, undefined, 'loopback peers refused by default');
+    const policy = turnOptionsFromFlags(
+      { 'turn-secret': 'S', 'turn-private-peers': 'deny', 'turn-allow-loopback-peers': true },
+      { dataDir, calls },
+    );
+    assert.equal(policy.privatePeers, 'deny');
+    assert.equal(policy.allowLoopbackPeers, true);
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }
@@ -43,6 +51,7 @@ test('bad flag values are typed errors', () => {
     { 'turn-relay-ports': '5000' },
     { 'turn-relay-ports': '6000-5000' },
     { 'turn-relay-ports': '80-90' },
+    { 'turn-private-peers': 'maybe' },
   ]) {
     assert.throws(
       () =>

@@ -36,6 +36,10 @@ export const TURN_CLI_OPTIONS = {
   'turn-public-host': { type: 'string' },
   /** Forward UDP with Node dgram sockets instead of the native forwarding thread. */
   'turn-dgram': { type: 'boolean', default: false },
+  /** Private-range peers: `allow` (default, LAN calls) or `deny`. */
+  'turn-private-peers': { type: 'string' },
+  /** Development on one machine only: loopback peers on any port, the server's own included. */
+  'turn-allow-loopback-peers': { type: 'boolean', default: false },
 } as const;
 
 /** Parsed values of {@link TURN_CLI_OPTIONS}. */
@@ -50,6 +54,8 @@ export interface TurnFlagValues {
   'turn-relay-address'?: string;
   'turn-public-host'?: string;
   'turn-dgram'?: boolean;
+  'turn-private-peers'?: string;
+  'turn-allow-loopback-peers'?: boolean;
 }
 
 /** What the flags cannot say. */
@@ -107,6 +113,17 @@ export function turnOptionsFromFlags(
   if (values['turn-relay-address']) options.relayAddress = values['turn-relay-address'];
   if (values['turn-public-host']) options.publicHost = values['turn-public-host'];
   if (values['turn-dgram']) options.nativeForwarding = false;
+  const privatePeers = values['turn-private-peers'];
+  if (privatePeers !== undefined) {
+    if (privatePeers !== 'allow' && privatePeers !== 'deny') {
+      throw new TurnError(
+        'TURN_ERR_BAD_OPTION',
+        `--turn-private-peers: expected allow or deny, got ${privatePeers}`,
+      );
+    }
+    options.privatePeers = privatePeers;
+  }
+  if (values['turn-allow-loopback-peers']) options.allowLoopbackPeers = true;
   const range = values['turn-relay-ports'];
   if (range !== undefined) {
     const m = /^(\d{1,5})-(\d{1,5})$/.exec(range);

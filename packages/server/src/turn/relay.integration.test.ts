@@ -11,7 +11,7 @@ import { Registry } from 'prom-client';
 import type { TurnLogger } from './allocations.ts';
 import { TurnTestClient, type TurnResponse } from './client.ts';
 import { issueTurnCredential, turnPassword } from './credentials.ts';
-import { createTurnRelay, type TurnRelay } from './relay.ts';
+import { createTurnRelay, type TurnRelay, type TurnRelayOptions } from './relay.ts';
 import {
   Attr,
   StreamFramer,
@@ -93,8 +93,8 @@ class TcpConn {
   #wake: (() => void) | undefined;
   closed = false;
 
-  constructor(port: number, host = '127.0.0.1') {
-    this.sock = net.connect(port, host);
+  constructor(port: number, host = '127.0.0.1', localAddress?: string) {
+    this.sock = net.connect({ port, host, ...(localAddress ? { localAddress } : {}) });
     this.sock.on('data', (chunk: Buffer) => {
       this.#buf = Buffer.concat([this.#buf, chunk]);
       this.#wake?.();
@@ -174,8 +174,10 @@ for (const nativeForwarding of [true, false]) {
     calls: Map<string, readonly [string, string]>,
     lines: string[],
     registry?: Registry,
+    extra: Partial<TurnRelayOptions> = {},
   ): Promise<TurnRelay> {
     return createTurnRelay({
+      ...extra,
       nativeForwarding,
       listenHost: '127.0.0.1',
       port: 0,
@@ -256,7 +258,8 @@ for (const nativeForwarding of [true, false]) {
   test(`RFC 6062 TCP allocations: Connect, ConnectionAttempt, ConnectionBind, open relay, hang-up (${mode})`, async () => {
     const calls = new Map<string, readonly [string, string]>([['c1', ['alice', 'bob']]]);
     const lines: string[] = [];
-    const relay = await startRelay(calls, lines);
+    // The TCP peer listens on the relay's own address (loopback): only the test opt-in reaches it.
+    const relay = await startRelay(calls, lines, undefined, { allowLoopbackPeers: true });
     // bob is on the call, seen from 127.0.0.1: that makes 127.0.0.1 a permitted peer for alice.
     const bob = new UdpTurn(relay.port, callCreds('c1', 'bob'));
     const accepted: net.Socket[] = [];
@@ -289,7 +292,7 @@ for (const nativeForwarding of [true, false]) {
         400,
       );
       assert.equal(
-        (await ctl.call(tc, tc.connect({ ip: '127.0.0.2', port: peerPort }))).errorCode,
+        (await ctl.call(tc, tc.connect({ ip: '198.51.100.1', port: peerPort }))).errorCode,
         403,
       );
       // Active: Connect, then bind a data connection to it.
@@ -346,6 +349,152 @@ for (const nativeForwarding of [true, false]) {
       for (const s of accepted) s.destroy();
       peerServer.close();
       bob.close();
+      await relay.close();
+    }
+  });
+
+  test(`peer policy: the server's own UDP and TCP services are unreachable by Send, ChannelData and Connect; loopback peers refused (${mode})`, async () => {
+    // The attack (issue 17): two identities in one call. alice's permission for bob's relayed
+    // address is a permission for the relay's IP, which covered every port of this machine: a UDP
+    // service (a database, DNS) by Send or ChannelData, a TCP one (sshd) by RFC 6062 Connect.
+    const calls = new Map<string, readonly [string, string]>([['c1', ['alice', 'bob']]]);
+    const lines: string[] = [];
+    const relay = await startRelay(calls, lines);
+    const alice = new UdpTurn(relay.port, callCreds('c1', 'alice'));
+    const bob = new UdpTurn(relay.port, callCreds('c1', 'bob'));
+    const udpService = dgram.createSocket('udp4');
+    const udpGot: Buffer[] = [];
+    udpService.on('message', (m) => udpGot.push(m));
+    const tcpAccepted: net.Socket[] = [];
+    const tcpService = net.createServer((sock) => tcpAccepted.push(sock));
+    const tc = callCreds('c1', 'alice');
+    const ctl = new TcpConn(relay.port);
+    try {
+      await Promise.all([
+        alice.open(),
+        bob.open(),
+        ctl.opened(),
+        new Promise<void>((r) => udpService.bind(0, '127.0.0.1', r)),
+        new Promise<void>((r) => tcpService.listen(0, '127.0.0.1', r)),
+      ]);
+      const udpPort = udpService.address().port;
+      const tcpPort = (tcpService.address() as net.AddressInfo).port;
+      const a = await alice.allocate();
+      const b = await bob.allocate();
+      assert.ok(a.relayed && b.relayed);
+      // Permission for bob's relayed address: the relay IP. Granted, it is how relays talk.
+      assert.equal((await alice.call(alice.tc.createPermission(b.relayed))).errorCode, 0);
+      assert.equal((await bob.call(bob.tc.createPermission(a.relayed))).errorCode, 0);
+      const service = { ip: '127.0.0.1', port: udpPort };
+      // ChannelBind toward the service: 403. Send toward it: silently dropped.
+      assert.equal((await alice.call(alice.tc.channelBind(0x4000, service))).errorCode, 403);
+      for (let i = 0; i < 20; i++) alice.send(alice.tc.send(service, Buffer.from(`send-${i}`)));
+      // Control: the same Send toward bob's relayed address arrives, so the path works.
+      alice.send(alice.tc.send(b.relayed, Buffer.from('to-bob')));
+      const atBob = await bob.next();
+      assert.ok(atBob, 'relay to relay still works');
+      const parsedAtBob = parseStunMessage(atBob);
+      assert.ok(parsedAtBob.ok);
+      assert.equal(getAttribute(parsedAtBob.value, Attr.DATA)?.toString(), 'to-bob');
+      // ChannelData: a channel bound to bob's relay, then bob's allocation goes (callEnded is for
+      // the whole call, so bob's client closes it: a Refresh with lifetime 0) and his port with it.
+      // Another process may now hold that port: the channel must not reach it.
+      assert.equal((await alice.call(alice.tc.channelBind(0x4001, b.relayed))).errorCode, 0);
+      assert.equal((await bob.call(bob.tc.refresh(0))).errorCode, 0);
+      const squatter = dgram.createSocket('udp4');
+      const squatGot: Buffer[] = [];
+      squatter.on('message', (m) => squatGot.push(m));
+      const squatted = await new Promise<boolean>((r) => {
+        squatter.once('error', () => r(false));
+        squatter.bind(b.relayed!.port, '127.0.0.1', () => r(true));
+      });
+      for (let i = 0; i < 20; i++)
+        alice.send(buildChannelData(0x4001, Buffer.from(`cd-${i}`), false));
+      // RFC 6062 Connect toward the TCP service: 403, and nothing connects to it.
+      assert.equal((await ctl.call(tc, tc.allocateTcp())).errorCode, 401);
+      assert.equal((await ctl.call(tc, tc.allocateTcp())).errorCode, 0);
+      assert.equal(
+        (await ctl.call(tc, tc.connect({ ip: '127.0.0.1', port: tcpPort }))).errorCode,
+        403,
+      );
+      // Loopback peers other than the relay's own live ports: refused outright.
+      assert.equal(
+        (await alice.call(alice.tc.createPermission({ ip: '127.0.0.2', port: 1 }))).errorCode,
+        403,
+      );
+      // Wait until the relay has judged everything alice sent: the ChannelBind, 20 Sends, 20
+      // ChannelData and the Connect, each refused and counted.
+      const deadline = Date.now() + 5000;
+      while ((relay.stats().refusals['peer-self-port'] ?? 0) < 42 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(
+        relay.stats().refusals['peer-self-port'],
+        42,
+        `every attempt refused (${JSON.stringify(relay.stats().refusals)})`,
+      );
+      assert.deepEqual(udpGot, [], 'the UDP service received nothing');
+      assert.deepEqual(squatGot, [], `the port's new owner received nothing (bound: ${squatted})`);
+      assert.equal(tcpAccepted.length, 0, 'the TCP service accepted nothing');
+      squatter.close();
+    } finally {
+      alice.close();
+      bob.close();
+      ctl.sock.destroy();
+      udpService.close();
+      tcpService.close();
+      await relay.close();
+    }
+  });
+
+  test(`TCP: per-IP and global connection caps, and a deadline to the first authenticated request (${mode})`, async () => {
+    // The attack (issue 17): TCP connections cost a socket and a framer each, and had neither a
+    // cap nor a deadline, so one client could hold thousands open without ever authenticating.
+    const calls = new Map<string, readonly [string, string]>([['c1', ['alice', 'bob']]]);
+    const relay = await startRelay(calls, [], undefined, {
+      maxTcpConnectionsPerIp: 3,
+      maxTcpConnections: 4,
+      tcpAuthDeadlineMs: 400,
+    });
+    const conns: TcpConn[] = [];
+    const open = async (localAddress: string): Promise<TcpConn> => {
+      const c = new TcpConn(relay.port, '127.0.0.1', localAddress);
+      conns.push(c);
+      await c.opened();
+      return c;
+    };
+    try {
+      // One authenticates at once (an Allocate that succeeds); two only ask for Binding.
+      const good = await open('127.0.0.1');
+      const tc = callCreds('c1', 'alice');
+      assert.equal((await good.call(tc, tc.allocate())).errorCode, 401);
+      assert.equal((await good.call(tc, tc.allocate())).errorCode, 0);
+      const idle = [await open('127.0.0.1'), await open('127.0.0.1')];
+      // The fourth from the same IP is closed at once.
+      const overIp = await open('127.0.0.1');
+      assert.ok(await overIp.closedWithin(2000), 'per-IP cap');
+      // Another IP may still connect, up to the global cap of 4; the fifth connection is closed.
+      const other = await open('127.0.0.2');
+      const overAll = await open('127.0.0.3');
+      assert.ok(await overAll.closedWithin(2000), 'global cap');
+      assert.equal(other.closed, false);
+      // The deadline: connections that never authenticated are closed; the authenticated one is not.
+      for (const c of [...idle, other]) assert.ok(await c.closedWithin(3000), 'auth deadline');
+      assert.equal(good.closed, false, 'an authenticated connection stays');
+      assert.equal((await good.call(tc, tc.refresh(600))).errorCode, 0);
+      const refusals = relay.stats().refusals;
+      assert.equal(refusals['tcp-ip-cap'], 1);
+      assert.equal(refusals['tcp-cap'], 1);
+      assert.equal(refusals['tcp-auth-deadline'], 3);
+      // Closed connections free their slots.
+      const again = await open('127.0.0.1');
+      assert.equal(
+        (await again.call(tc, tc.request(0x001, undefined, false))).errorCode,
+        0,
+        'a Binding is answered',
+      );
+    } finally {
+      for (const c of conns) c.sock.destroy();
       await relay.close();
     }
   });

@@ -65,8 +65,29 @@ export interface TurnRelayOptions {
    * on loopback.
    */
   bench?: boolean;
-  /** Allow loopback peers outside the call (tests). */
+  /**
+   * Allow loopback peers on any port, outside the call and on this machine's own ports (tests and
+   * development on one machine, `--turn-allow-loopback-peers`). Default false: loopback peers are
+   * refused, and this machine's addresses are reachable only on live relay ports.
+   */
   allowLoopbackPeers?: boolean;
+  /**
+   * Private-range peers (10/8, 172.16/12, 192.168/16, 100.64/10): 'allow' (default: a call between
+   * two people on the server's LAN works) or 'deny' (`--turn-private-peers deny`).
+   */
+  privatePeers?: 'allow' | 'deny';
+  /**
+   * Max TCP connections from one IP (default 128, none in bench mode where every client is on
+   * 127.0.0.1); past it new ones are closed at once.
+   */
+  maxTcpConnectionsPerIp?: number;
+  /** Max TCP connections in total (default 4 096). */
+  maxTcpConnections?: number;
+  /**
+   * A TCP connection that has not made an authenticated request (an Allocate that succeeded, or a
+   * ConnectionBind) this long after it opened is closed, ms (default 10 000).
+   */
+  tcpAuthDeadlineMs?: number;
   /** Max allocations per user of a call (default 8). */
   maxAllocationsPerUser?: number;
   /** Max allocations per call (default 16). */
@@ -127,6 +148,15 @@ export interface TurnRelay extends MediaRelay {
   close(): Promise<void>;
 }
 
+/** Every IPv4 address of this machine's interfaces (loopback included). */
+function ownIPv4Addresses(): string[] {
+  const out: string[] = [];
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4') out.push(a.address);
+  }
+  return out;
+}
+
 /** The first non-internal IPv4 address of this machine, if any. */
 function firstExternalIPv4(): string | undefined {
   for (const list of Object.values(networkInterfaces())) {
@@ -154,6 +184,18 @@ function literalLookup(
 /** Bytes queued toward one TCP client beyond which relayed packets are dropped. */
 const TCP_QUEUE_LIMIT_BYTES = 256 * 1024;
 
+/** The adapter's limits and policy switches (see {@link TurnRelayOptions}). */
+interface AdapterLimits {
+  /** Clients may send to any port of a loopback relay address (allowLoopbackPeers, bench). */
+  selfPortsOpen: boolean;
+  /** Max TCP connections from one IP. */
+  maxTcpPerIp: number;
+  /** Max TCP connections in total. */
+  maxTcp: number;
+  /** Time a TCP connection gets to make its first authenticated request, ms. */
+  tcpAuthDeadlineMs: number;
+}
+
 /** A relay socket: a `dgram` socket, or a port of the native forwarding thread. */
 interface RelaySocket {
   send(data: Buffer, port: number, ip: string): void;
@@ -175,7 +217,13 @@ class RelayAdapter {
   #udp: dgram.Socket | undefined;
   #udpSockets: dgram.Socket[] = [];
   #tcp: net.Server | undefined;
-  #tcpConns = new Map<string, { sock: net.Socket; framer: StreamFramer; raw: boolean }>();
+  #tcpConns = new Map<
+    string,
+    { sock: net.Socket; framer: StreamFramer; raw: boolean; ip: string; deadline?: NodeJS.Timeout }
+  >();
+  /** Open TCP connections per client IP (the per-IP cap). */
+  #tcpPerIp = new Map<string, number>();
+  #limits: AdapterLimits;
   #tcpRelays: TcpRelays;
   #relaySockets = new Map<number, RelaySocket>();
   #reservations = new Map<string, Reservation>();
@@ -192,6 +240,7 @@ class RelayAdapter {
     crossCall: 0,
     malformed: 0,
     upcallsDropped: 0,
+    selfPort: 0,
   };
   /** Call groups of the forwarding thread: callId → group number and live allocations. */
   #groups = new Map<string, { group: number; count: number }>();
@@ -207,8 +256,10 @@ class RelayAdapter {
     logger: TurnLogger,
     bench: boolean,
     bandwidthBytesPerSec: number,
+    limits: AdapterLimits,
   ) {
     this.core = core;
+    this.#limits = limits;
     this.#listenHost = listenHost;
     this.#relayIp = relayIp;
     this.#relayPorts = relayPorts;
@@ -300,6 +351,8 @@ class RelayAdapter {
     refuse('cross-call', c.crossCall - last.crossCall);
     // Packets for TypeScript beyond the thread's queue bound (a flood outran the event loop).
     refuse('queue-full', c.upcallsDropped - last.upcallsDropped);
+    // Send/ChannelData to a port of the relay IP that no allocation holds (peer-policy.ts).
+    refuse('peer-self-port', c.selfPort - last.selfPort);
     this.#fwdLast = { ...c };
   }
 
@@ -354,6 +407,7 @@ class RelayAdapter {
       relayIp: this.#relayIp,
       bandwidthBytesPerSec,
       onPackets: (packets) => this.#onForwarderPackets(packets),
+      selfPortsOpen: this.#limits.selfPortsOpen,
     });
     return this.#fwd.port;
   }
@@ -391,16 +445,50 @@ class RelayAdapter {
   }
 
   #onTcpConnection(sock: net.Socket): void {
+    const ip = (sock.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const fromIp = this.#tcpPerIp.get(ip) ?? 0;
+    // Caps before anything is allocated for the connection: a flood of connections costs a
+    // file descriptor each until the kernel's accept, and nothing after.
+    if (this.#tcpConns.size >= this.#limits.maxTcp || fromIp >= this.#limits.maxTcpPerIp) {
+      const reason = fromIp >= this.#limits.maxTcpPerIp ? 'tcp-ip-cap' : 'tcp-cap';
+      this.core.counters.refusals.set(reason, (this.core.counters.refusals.get(reason) ?? 0) + 1);
+      sock.on('error', () => {});
+      sock.destroy();
+      return;
+    }
+    this.#tcpPerIp.set(ip, fromIp + 1);
     sock.setNoDelay(true);
     const key = `tcp:${this.#nextConnId++}`;
     const client: ClientRef = {
       transport: 'tcp',
-      ip: (sock.remoteAddress ?? '').replace(/^::ffff:/, ''),
+      ip,
       port: sock.remotePort ?? 0,
       key,
     };
     const framer = new StreamFramer();
-    const conn = { sock, framer, raw: false };
+    const conn: {
+      sock: net.Socket;
+      framer: StreamFramer;
+      raw: boolean;
+      ip: string;
+      deadline?: NodeJS.Timeout;
+    } = { sock, framer, raw: false, ip };
+    // A connection must authenticate (an Allocate that succeeds, or a ConnectionBind) in time;
+    // STUN Binding alone does not keep it open.
+    conn.deadline = setTimeout(() => {
+      conn.deadline = undefined;
+      if (conn.raw || this.core.allocationOf(key)) return;
+      this.core.counters.refusals.set(
+        'tcp-auth-deadline',
+        (this.core.counters.refusals.get('tcp-auth-deadline') ?? 0) + 1,
+      );
+      this.#logger.warn(
+        { client: `${ip}:${client.port}` },
+        'turn tcp: no authenticated request in time, closing',
+      );
+      sock.destroy();
+    }, this.#limits.tcpAuthDeadlineMs);
+    conn.deadline.unref();
     this.#tcpConns.set(key, conn);
     sock.on('data', (chunk: Buffer) => {
       const frames = framer.push(chunk);
@@ -421,6 +509,10 @@ class RelayAdapter {
     });
     sock.on('error', () => sock.destroy());
     sock.on('close', () => {
+      if (conn.deadline) clearTimeout(conn.deadline);
+      const n = (this.#tcpPerIp.get(ip) ?? 1) - 1;
+      if (n > 0) this.#tcpPerIp.set(ip, n);
+      else this.#tcpPerIp.delete(ip);
       this.#tcpConns.delete(key);
       const gone = this.core.clientGone(key);
       if (gone) this.#closeRelay(gone);
@@ -711,6 +803,12 @@ export async function createTurnRelay(options: TurnRelayOptions): Promise<TurnRe
     calls: options.calls,
     bench,
     allowLoopbackPeers: options.allowLoopbackPeers ?? false,
+    privatePeers: options.privatePeers ?? 'allow',
+    selfAddresses: [
+      ...ownIPv4Addresses(),
+      relayAddress,
+      ...(listenHost === '0.0.0.0' ? [] : [listenHost]),
+    ],
     maxAllocationsPerUser: options.maxAllocationsPerUser,
     maxAllocationsPerCall: options.maxAllocationsPerCall,
     maxAllocations: options.maxAllocations,
@@ -727,6 +825,14 @@ export async function createTurnRelay(options: TurnRelayOptions): Promise<TurnRe
     logger,
     bench,
     options.bandwidthBytesPerSec ?? 125_000,
+    {
+      selfPortsOpen:
+        ((options.allowLoopbackPeers ?? false) || bench) && isLoopbackHost(relayAddress),
+      // Bench mode runs every client on 127.0.0.1: one IP, so only the global cap applies.
+      maxTcpPerIp: options.maxTcpConnectionsPerIp ?? (bench ? Infinity : 128),
+      maxTcp: options.maxTcpConnections ?? 4096,
+      tcpAuthDeadlineMs: options.tcpAuthDeadlineMs ?? 10_000,
+    },
   );
   hook.adapter = adapter;
   let port = 0;
