@@ -21,7 +21,13 @@ export {
   type HostModeOptions,
 } from './core/signaling-core.ts';
 export { CallTable, type LiveCall } from './core/calls.ts';
-export { Store, type UserRow, type CallRow } from './store.ts';
+export {
+  Store,
+  SCHEMA_VERSION,
+  type UserRow,
+  type CallRow,
+  type DataCheckResult,
+} from './store.ts';
 export {
   generateSelfSigned,
   loadOrCreateCertificate,

@@ -24,7 +24,7 @@ import { ServerError } from './errors.ts';
 import { registerProcessMetrics, registerSignalingMetrics } from './metrics.ts';
 import type { MediaRelay } from './relay-types.ts';
 import { serveStatic } from './static-files.ts';
-import { Store } from './store.ts';
+import { Store, type DataCheckResult } from './store.ts';
 import { loadCertificate, loadOrCreateCertificate } from './tls-cert.ts';
 
 /** Options of {@link startServer}. */
@@ -100,6 +100,14 @@ export interface RunningServer {
   registry: Registry;
   /** The logger. */
   log: Logger;
+  /** The start-up data check (integrity, calls swept); undefined when the data failed to open. */
+  dataCheck: DataCheckResult | undefined;
+  /**
+   * Why the data could not be used (corrupt, newer schema, unreadable). The server then runs
+   * without it: /healthz answers 503 with this error and no client is let in, so a supervisor
+   * sees it instead of a crash loop, and the files are left as they were.
+   */
+  dataError: ServerError | undefined;
   /** Graceful shutdown: tells clients, closes sockets (forcibly after `graceMs`), closes the database. */
   close(graceMs?: number): Promise<void>;
 }
@@ -162,10 +170,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     : options.cert !== undefined && options.key !== undefined
       ? loadCertificate(options.cert, options.key)
       : loadOrCreateCertificate(dataDir);
-  const store = new Store({
-    path: join(dataDir, 'parloir.db'),
-    onError: (err, what) => log.warn({ err }, what),
-  });
+  const opened = openData(join(dataDir, 'parloir.db'), log);
+  const { store, dataCheck, dataError } = opened;
   const core = new SignalingCore({
     store,
     verifySignature: verifyEd25519Sync,
@@ -196,14 +202,24 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') {
       const s = core.stats();
-      res.writeHead(200, { 'content-type': 'application/json' });
+      res.writeHead(dataError ? 503 : 200, { 'content-type': 'application/json' });
       res.end(
         JSON.stringify({
-          status: 'ok',
+          status: dataError ? 'error' : 'ok',
           online: s.online,
           connections: s.connections,
           uptimeSec: Math.round(process.uptime()),
+          data: dataError
+            ? { ok: false, code: dataError.code, error: dataError.message }
+            : dataCheck,
         }),
+      );
+      return;
+    }
+    if (dataError) {
+      res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end(
+        `Parloir server: its data failed the start-up check (${dataError.code}); see /healthz\n`,
       );
       return;
     }
@@ -356,6 +372,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
       return;
     }
+    if (dataError) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
+      return;
+    }
     const count = perIp.get(ip) ?? 0;
     if (count >= maxPerIp) {
       socket.end('HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\n\r\n');
@@ -474,5 +494,50 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     return closing;
   };
 
-  return { url, httpUrl, port, fingerprint: tls?.fingerprint, dataDir, core, registry, log, close };
+  return {
+    url,
+    httpUrl,
+    port,
+    fingerprint: tls?.fingerprint,
+    dataDir,
+    core,
+    registry,
+    log,
+    close,
+    dataCheck,
+    dataError,
+  };
+}
+
+/** Error codes that mean the data directory cannot be used as it is (see {@link openData}). */
+const DATA_ERRORS = new Set(['SRV_ERR_DATA_CORRUPT', 'SRV_ERR_SCHEMA_NEWER', 'SRV_ERR_MIGRATION']);
+
+/**
+ * Opens the database and runs the start-up data check (issue 22: integrity, calls left open by a
+ * crash). If the data is corrupt or of a newer schema, the error is logged and returned with an
+ * in-memory store that no client reaches (the server refuses them): exiting instead would have
+ * a supervisor restart it in a loop, and nothing may be written over the files an operator
+ * needs to recover.
+ */
+function openData(
+  path: string,
+  log: Logger,
+): { store: Store; dataCheck?: DataCheckResult; dataError?: ServerError } {
+  const onError = (err: unknown, what: string) => log.warn({ err }, what);
+  try {
+    const store = new Store({ path, onError });
+    const dataCheck = store.checkData();
+    if (dataCheck.migratedFrom !== undefined)
+      log.info({ from: dataCheck.migratedFrom, to: dataCheck.schemaVersion }, 'database migrated');
+    if (dataCheck.sweptCalls > 0)
+      log.warn({ calls: dataCheck.sweptCalls }, 'closed call records left open by a crash');
+    return { store, dataCheck };
+  } catch (err) {
+    if (!(err instanceof ServerError) || !DATA_ERRORS.has(err.code)) throw err;
+    log.fatal(
+      { code: err.code, err: err.message },
+      'data check failed: refusing clients; /healthz reports the error',
+    );
+    return { store: new Store({ path: ':memory:', onError }), dataError: err };
+  }
 }

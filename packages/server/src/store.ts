@@ -79,7 +79,13 @@ export function applyCallOps(db: DatabaseSync, ops: readonly CallOp[]): void {
 /** Longest {@link Store.callsOf} / {@link Store.close} wait for the writer thread, ms. */
 const WRITER_WAIT_MS = 5000;
 
-/** Versioned schema migrations; index + 1 is the version each one brings the database to. */
+/**
+ * Versioned schema migrations; index + 1 is the version each one brings the database to. Each
+ * runs with its version bump in one transaction, at start ({@link Store}): a newer binary
+ * migrates an older data directory; an older binary refuses a newer one (SRV_ERR_SCHEMA_NEWER).
+ * Never edit a shipped migration: add one. test/fixtures/schema-v1 is a data directory made by
+ * version 1; the upgrade test migrates it.
+ */
 const MIGRATIONS: string[] = [
   `CREATE TABLE users (
      user_id TEXT PRIMARY KEY,
@@ -116,7 +122,31 @@ const MIGRATIONS: string[] = [
      end_reason TEXT
    );
    CREATE INDEX calls_by_user ON calls (caller, created_at);`,
+  // 2: callsOf() matches the callee too, which scanned the whole table; `meta` records when the
+  // database was made and migrated (shown by parloir backup and the data check).
+  `CREATE INDEX calls_by_callee ON calls (callee, created_at);
+   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+   INSERT INTO meta (key, value) VALUES ('migrated_to_2_at', CAST(unixepoch('subsec') * 1000 AS INTEGER));`,
 ];
+
+/** The schema version this build writes and reads. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** What the start-up data check found ({@link Store.checkData}); shown in /healthz. */
+export interface DataCheckResult {
+  /** True when the integrity check passed. */
+  ok: boolean;
+  /** `PRAGMA integrity_check` problems, empty when ok (at most 20 are kept). */
+  problems: string[];
+  /** Call records left open by a crash, closed by the sweep (reason `shutdown`). */
+  sweptCalls: number;
+  /** Schema version after migrations. */
+  schemaVersion: number;
+  /** Migrations run at this start (from → to), if any. */
+  migratedFrom?: number;
+  /** How long the check took, ms. */
+  durationMs: number;
+}
 
 /** Options of {@link Store}. */
 export interface StoreOptions {
@@ -158,27 +188,101 @@ export class Store {
   /** Batches handed to the thread and maybe not committed yet, oldest first. */
   #inFlight: { seq: number; ops: CallOp[] }[] = [];
 
+  /** Schema version found at open, before migrations. */
+  #openedAtVersion = 0;
+
+  /**
+   * Opens (or creates) the database, refuses one written by a newer schema
+   * (SRV_ERR_SCHEMA_NEWER), checks its integrity (SRV_ERR_DATA_CORRUPT, before any write), and
+   * migrates it. On any of these errors nothing has been written and the database is closed.
+   */
   constructor(options: StoreOptions) {
     this.#onError = options.onError;
+    let db: DatabaseSync | undefined;
     try {
       if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
-      this.#db = new DatabaseSync(options.path);
+      db = new DatabaseSync(options.path);
       // The busy timeout first: switching to WAL takes a lock, which the connection of a store
       // being closed (its writer thread checkpointing) may still hold for a moment.
-      this.#db.exec(
+      db.exec(
         'PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;',
       );
     } catch (err) {
+      if (db?.isOpen) db.close();
+      // SQLITE_NOTADB / SQLITE_CORRUPT: the file is there but is not a sound database.
+      const corrupt = /not a database|malformed|corrupt/i.test(String(err));
       throw new ServerError(
-        'SRV_ERR_STORE',
-        `cannot open database ${options.path}: ${String(err)}`,
-        {
-          cause: err,
-        },
+        corrupt ? 'SRV_ERR_DATA_CORRUPT' : 'SRV_ERR_STORE',
+        `cannot open database ${options.path}: ${String(err)}` +
+          (corrupt ? ' (nothing was changed; restore a backup with parloir restore)' : ''),
+        { cause: err },
       );
     }
-    this.#migrate();
+    this.#db = db;
+    try {
+      this.#openedAtVersion = this.schemaVersion;
+      if (this.#openedAtVersion > MIGRATIONS.length) {
+        throw new ServerError(
+          'SRV_ERR_SCHEMA_NEWER',
+          `${options.path} has schema version ${this.#openedAtVersion}, newer than this server's ` +
+            `${MIGRATIONS.length}: it was written by a newer Parloir; run that version, or restore ` +
+            `a backup made by this one (nothing was changed)`,
+        );
+      }
+      const problems = this.integrityProblems();
+      if (problems.length > 0) {
+        throw new ServerError(
+          'SRV_ERR_DATA_CORRUPT',
+          `${options.path} failed the SQLite integrity check (nothing was changed; restore a ` +
+            `backup with parloir restore): ${problems.slice(0, 3).join('; ')}`,
+        );
+      }
+      this.#migrate();
+    } catch (err) {
+      this.#db.close();
+      if (err instanceof ServerError) throw err;
+      throw new ServerError('SRV_ERR_DATA_CORRUPT', `cannot read ${options.path}: ${String(err)}`, {
+        cause: err,
+      });
+    }
     if (options.path !== ':memory:') this.#startWriter(options.path);
+  }
+
+  /** `PRAGMA integrity_check` problems (at most 20), empty if the database is sound. */
+  integrityProblems(): string[] {
+    const rows = this.#db.prepare('PRAGMA integrity_check(20)').all();
+    const lines = rows.map((r) => String(Object.values(r)[0]));
+    return lines.length === 1 && lines[0] === 'ok' ? [] : lines;
+  }
+
+  /**
+   * The start-up data check: integrity (already checked at open; run again here so the result
+   * is current) and a sweep of call records a crash left open — live calls do not survive a
+   * restart, so each is closed with reason `shutdown` at its last known time (answer or invite).
+   * Call before the server takes any call.
+   */
+  checkData(): DataCheckResult {
+    const t0 = performance.now();
+    const problems = this.integrityProblems();
+    let swept = 0;
+    if (problems.length === 0) {
+      const r = this.#db
+        .prepare(
+          `UPDATE calls SET ended_at = COALESCE(answered_at, created_at), end_reason = 'shutdown'
+            WHERE ended_at IS NULL`,
+        )
+        .run();
+      swept = Number(r.changes);
+    }
+    const version = this.schemaVersion;
+    return {
+      ok: problems.length === 0,
+      problems,
+      sweptCalls: swept,
+      schemaVersion: version,
+      ...(this.#openedAtVersion !== version ? { migratedFrom: this.#openedAtVersion } : {}),
+      durationMs: Math.round((performance.now() - t0) * 10) / 10,
+    };
   }
 
   /**
@@ -273,12 +377,6 @@ export class Store {
 
   #migrate(): void {
     const current = this.schemaVersion;
-    if (current > MIGRATIONS.length) {
-      throw new ServerError(
-        'SRV_ERR_MIGRATION',
-        `database schema version ${current} is newer than this server (${MIGRATIONS.length})`,
-      );
-    }
     for (let v = current; v < MIGRATIONS.length; v++) {
       try {
         this.#db.exec('BEGIN');

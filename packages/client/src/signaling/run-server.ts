@@ -168,6 +168,12 @@ export function announce(server: RunningServer, what = 'server'): void {
   const fp = server.fingerprint ? ` fingerprint=${server.fingerprint}` : ' fingerprint=none';
   console.log(`parloir ${what} listening url=${server.url} port=${server.port}${fp}`);
   console.log(`Web UI: ${server.httpUrl}`);
+  if (server.dataError) {
+    console.error(
+      `parloir: DATA CHECK FAILED [${server.dataError.code}]: ${server.dataError.message}\n` +
+        'parloir: the server stays up refusing clients, /healthz answers 503; the data directory is left as it was',
+    );
+  }
   if (server.fingerprint) {
     console.log(`TLS certificate SHA-256 fingerprint: ${server.fingerprint}`);
   } else {
