@@ -35,6 +35,20 @@ export {
   type TlsMaterial,
 } from './tls-cert.ts';
 export { ServerError, type ServerErrorCode } from './errors.ts';
+export {
+  applySecurityHeaders,
+  CONTENT_SECURITY_POLICY,
+  SECURITY_HEADERS,
+  originAllowed,
+  metricsAllowed,
+} from './http-security.ts';
+export {
+  securePrivateDir,
+  securePrivateFile,
+  securePrivateDatabase,
+  PRIVATE_DIR_MODE,
+  PRIVATE_FILE_MODE,
+} from './file-modes.ts';
 export type { MediaRelay, CallDirectory, IceServerInfo } from './relay-types.ts';
 export {
   createTurnRelay,

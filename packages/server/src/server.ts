@@ -21,6 +21,8 @@ import { MAX_FRAME_BYTES } from '@parloir/protocol';
 import { SignalingCore, type CoreOutput, type HostModeOptions } from './core/signaling-core.ts';
 import type { BucketConfig } from './core/token-bucket.ts';
 import { ServerError } from './errors.ts';
+import { securePrivateDatabase, securePrivateDir } from './file-modes.ts';
+import { applySecurityHeaders, metricsAllowed, originAllowed } from './http-security.ts';
 import { registerProcessMetrics, registerSignalingMetrics } from './metrics.ts';
 import type { MediaRelay } from './relay-types.ts';
 import { serveStatic } from './static-files.ts';
@@ -80,6 +82,16 @@ export interface ServerOptions {
   registry?: Registry;
   /** Server name shown to clients. */
   serverName?: string;
+  /**
+   * Origins besides its own whose pages may open `/ws` (e.g. `https://parloir.example` behind
+   * a reverse proxy that rewrites Host). A browser upgrade from any other origin gets 403.
+   */
+  allowedOrigins?: string[];
+  /**
+   * Bearer token that opens `/metrics` to remote scrapers. Without one (and without
+   * `PARLOIR_METRICS_TOKEN` in the environment) `/metrics` answers only this machine.
+   */
+  metricsToken?: string;
 }
 
 /** A running server. */
@@ -162,6 +174,8 @@ function verifyEd25519Sync(
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const log = options.logger ?? pino({ level: options.logLevel ?? 'info' }, pino.destination(2));
   const dataDir = options.dataDir ?? defaultDataDir();
+  // Issue 17: 0700 directory, 0600 database and keys, whatever the umask.
+  securePrivateDir(dataDir);
   if ((options.cert === undefined) !== (options.key === undefined)) {
     throw new ServerError('SRV_ERR_BAD_OPTIONS', '--cert and --key go together');
   }
@@ -170,6 +184,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     : options.cert !== undefined && options.key !== undefined
       ? loadCertificate(options.cert, options.key)
       : loadOrCreateCertificate(dataDir);
+  securePrivateDatabase(join(dataDir, 'parloir.db'));
   const opened = openData(join(dataDir, 'parloir.db'), log);
   const { store, dataCheck, dataError } = opened;
   const core = new SignalingCore({
@@ -198,7 +213,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const maxPerIp = options.maxConnectionsPerIp ?? 32;
   const maxBuffered = options.maxBufferedBytes ?? 8 * 1024 * 1024;
 
+  const metricsToken = options.metricsToken ?? process.env.PARLOIR_METRICS_TOKEN;
+  const allowedOrigins = options.allowedOrigins ?? [];
+
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    applySecurityHeaders(res);
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') {
       const s = core.stats();
@@ -224,6 +243,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       return;
     }
     if (path === '/metrics') {
+      if (!metricsAllowed(req, metricsToken)) {
+        // Without a token, a remote scraper sees no /metrics at all.
+        res.writeHead(metricsToken ? 401 : 404, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end(metricsToken ? 'unauthorized\n' : 'not found\n');
+        return;
+      }
       registry.metrics().then(
         (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
         (err: unknown) => {
@@ -374,6 +399,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     }
     if (dataError) {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    // Cross-site WebSocket hijacking: a page of another origin may not open /ws (issue 17).
+    if (!originAllowed(req, tls !== undefined, allowedOrigins)) {
+      socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
       return;
     }
     const count = perIp.get(ip) ?? 0;

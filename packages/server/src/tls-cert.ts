@@ -11,9 +11,10 @@ import {
   randomBytes,
   sign,
 } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ServerError } from './errors.ts';
+import { securePrivateDir, securePrivateFile } from './file-modes.ts';
 
 // ---- DER (ITU-T X.690) ----
 
@@ -145,11 +146,15 @@ function ipBytes(ip: string): Buffer {
 export function loadOrCreateCertificate(dataDir: string): TlsMaterial & { created: boolean } {
   const certPath = join(dataDir, 'tls-cert.pem');
   const keyPath = join(dataDir, 'tls-key.pem');
-  if (existsSync(certPath) && existsSync(keyPath))
+  if (existsSync(certPath) && existsSync(keyPath)) {
+    // A key written by an older version, or copied in, may be readable by others.
+    securePrivateFile(keyPath);
     return { ...loadCertificate(certPath, keyPath), created: false };
-  mkdirSync(dataDir, { recursive: true });
+  }
+  securePrivateDir(dataDir);
   const m = generateSelfSigned();
   writeFileSync(keyPath, m.key, { mode: 0o600 });
+  securePrivateFile(keyPath);
   writeFileSync(certPath, m.cert);
   return { ...m, created: true };
 }
