@@ -12,6 +12,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import type { ClientSession, ClientSessionEvents } from '@parloir/protocol';
+import { applySecurityHeaders, originAllowed } from '@parloir/server';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { CallMedia } from '../engine/call-media.ts';
 import { EngineError } from '../engine/errors.ts';
@@ -132,11 +133,18 @@ export class ControlServer {
   constructor(options: ControlServerOptions) {
     this.#o = options;
     this.#http = createServer((req, res) => {
+      // The same CSP, Referrer-Policy and framing rules as the server's (issue 17).
+      applySecurityHeaders(res);
       this.#handleHttp(req, res).catch((err: unknown) => this.#sendError(res, err));
     });
     this.#http.on('upgrade', (req, socket, head) => {
       if (!this.#hostOk(req) || !this.#authorized(req)) {
         socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      // Only the page this server served may open the socket (its origin is its Host).
+      if (!originAllowed(req, false)) {
+        socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n');
         return;
       }
       this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onSocket(ws));

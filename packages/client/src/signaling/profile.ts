@@ -41,8 +41,11 @@ function writeAtomic(path: string, text: string, mode: number): void {
 /** Loads the identity in `dir`, creating the directory and a new key pair the first time. */
 export async function loadOrCreateProfile(dir: string = defaultProfileDir()): Promise<Profile> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // mkdir's mode is masked by the umask and leaves an existing directory alone (issue 17).
+  chmodSync(dir, 0o700);
   const path = join(dir, 'identity.json');
   if (existsSync(path)) {
+    chmodSync(path, 0o600);
     let parsed: unknown;
     try {
       parsed = JSON.parse(readFileSync(path, 'utf8'));
