@@ -148,6 +148,13 @@ export interface ClientSessionOptions {
   clock?: SessionClock;
   /** Generates client message ids; default `crypto.randomUUID`. */
   newClientMsgId?: () => string;
+  /**
+   * The server's name as this client sees it, signed with the login challenge so the login
+   * cannot be replayed to another server: `serverOriginName` of the URL, or
+   * `serverTlsName` of the certificate the TLS connection presented. Read at each login.
+   * Without it the session signs the unbound v1 text, which real servers refuse.
+   */
+  serverName?: () => string | undefined;
 }
 
 interface Pending {
@@ -163,7 +170,8 @@ type Listener<T> = (payload: T) => void;
 
 /** The shared signalling client core. See docs/protocol.md for a walkthrough. */
 export class ClientSession {
-  #opts: Required<Omit<ClientSessionOptions, 'password'>> & { password?: string };
+  #opts: Required<Omit<ClientSessionOptions, 'password' | 'serverName'>> & { password?: string };
+  #serverName: (() => string | undefined) | undefined;
   #transport: SessionTransport | undefined;
   #connection: ConnectionState = { kind: 'disconnected', fatal: false };
   #nextId = 1;
@@ -185,6 +193,7 @@ export class ClientSession {
       newClientMsgId: () => crypto.randomUUID(),
       ...options,
     };
+    this.#serverName = options.serverName;
   }
 
   // ---- state getters ---------------------------------------------------------------------
@@ -192,6 +201,10 @@ export class ClientSession {
   /** Connection state. */
   get connection(): ConnectionState {
     return this.#connection;
+  }
+  /** The identity this session logs in with (media bindings are signed with it too). */
+  get identity(): Signer {
+    return this.#opts.identity;
   }
   /** Our user id once known (after the first `ready`). */
   get userId(): string | undefined {
@@ -414,8 +427,9 @@ export class ClientSession {
     this.#setConnection({ kind: 'authenticating' });
     const { identity, name, password } = this.#opts;
     this.#userId ??= await userIdOf(identity.publicKey);
+    const server = this.#serverName?.();
     const signature = await identity.sign(
-      new TextEncoder().encode(authSigningText(hello.challenge, name)),
+      new TextEncoder().encode(authSigningText(hello.challenge, name, server)),
     );
     // Handled when the answer is read: the snapshot that follows it must find us ready for it.
     await this.#send(
@@ -425,6 +439,7 @@ export class ClientSession {
         name,
         publicKey: toBase64(identity.publicKey),
         signature: toBase64(signature),
+        ...(server !== undefined ? { server } : {}),
         ...(password !== undefined ? { password } : {}),
       },
       (result, err) => {

@@ -41,9 +41,40 @@ export const MAX_NAME_CHARS = 32;
 /** Maximum number of messages one `chat.history` page returns. */
 export const MAX_HISTORY_PAGE = 100;
 
-/** The text a client signs to prove it holds its key: `parloir-auth-v1\n<challenge>\n<name>`. */
-export function authSigningText(challenge: string, name: string): string {
-  return `parloir-auth-v1\n${challenge}\n${name}`;
+/**
+ * The text a client signs to prove it holds its key:
+ * `parloir-auth-v2\n<challenge>\n<name>\n<server>`, where `server` names the server as the
+ * client sees it ({@link serverOriginName} or {@link serverTlsName}), so a rogue server that
+ * relays another server's challenge gets a signature the other server refuses (issue 17 §2).
+ * Without `server`, the v1 text `parloir-auth-v1\n<challenge>\n<name>`, which the server accepts
+ * only from a core driven without server names (unit tests of the sans-IO core).
+ */
+export function authSigningText(challenge: string, name: string, server?: string): string {
+  if (server === undefined) return `parloir-auth-v1\n${challenge}\n${name}`;
+  return `parloir-auth-v2\n${challenge}\n${name}\n${server}`;
+}
+
+/**
+ * The server name a login signs when TLS may end at a proxy: `origin:<scheme>://<host[:port]>`
+ * of the URL the client connected to (`ws:` counts as `http:`, `wss:` as `https:`; default ports
+ * dropped, host lowercased, as URL's `origin`). Undefined for a URL that does not parse.
+ */
+export function serverOriginName(url: string): string | undefined {
+  try {
+    const u = new URL(url);
+    const scheme = { 'ws:': 'http:', 'wss:': 'https:', 'http:': 'http:', 'https:': 'https:' }[
+      u.protocol
+    ];
+    if (scheme === undefined) return undefined;
+    return `origin:${new URL(`${scheme}//${u.host}`).origin}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The server name a login signs when the client sees the server's own TLS certificate. */
+export function serverTlsName(fingerprint: string): string {
+  return `tls:${fingerprint.trim().split(/\s+/).pop()?.replaceAll(':', '').toLowerCase() ?? ''}`;
 }
 
 // ---- shared pieces -------------------------------------------------------------------------
@@ -85,10 +116,22 @@ export const iceServerSchema = obj({
 /** An ICE server (same shape as WebRTC's RTCIceServer). */
 export type IceServer = Infer<typeof iceServerSchema>;
 
+/**
+ * A media binding (media-binding.ts): the sender's identity key and DTLS certificate
+ * fingerprint, signed for this call and this peer. The server relays it untouched.
+ */
+export const mediaBindingSchema = obj({
+  publicKey: base64Schema(64),
+  fingerprint: str({ max: 200, pattern: /^sha-256 [0-9A-Fa-f:]+$/ }),
+  signature: base64Schema(128),
+});
+
 /** SDP offer/answer or a trickled ICE candidate (RFC 8838 trickle ICE). */
 export const callSignalSchema = tagged('kind', {
-  offer: obj({ sdp: str({ max: 60_000 }) }),
-  answer: obj({ sdp: str({ max: 60_000 }) }),
+  // `binding` is optional on the wire so the server relays old clients' calls; clients of this
+  // version refuse an offer or answer without one (MEDIA_AUTH_ERR_NO_BINDING).
+  offer: obj({ sdp: str({ max: 60_000 }), binding: optional(mediaBindingSchema) }),
+  answer: obj({ sdp: str({ max: 60_000 }), binding: optional(mediaBindingSchema) }),
   candidate: obj({
     candidate: str({ max: 1024 }),
     sdpMid: optional(nullable(str({ max: 64 }))),
@@ -146,6 +189,8 @@ export const REQUESTS = {
       publicKey: base64Schema(64),
       /** Ed25519 signature of {@link authSigningText}, base64. */
       signature: base64Schema(128),
+      /** The server name the signature covers ({@link serverOriginName}, {@link serverTlsName}). */
+      server: optional(str({ max: 300 })),
       password: optional(str({ max: 256 })),
     }),
     result: obj({

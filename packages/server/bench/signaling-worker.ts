@@ -14,6 +14,7 @@ import { WebSocket } from 'ws';
 import { schedstat } from './schedstat.ts';
 import {
   authSigningText,
+  serverOriginName,
   generateIdentity,
   toBase64,
   userIdOf,
@@ -90,7 +91,8 @@ function connectOne(c: BenchClient, url: string): Promise<void> {
         return;
       const f = JSON.parse(data.toString('utf8')) as Record<string, unknown>;
       if (!authed && f.type === 'hello') {
-        const text = authSigningText(String(f.challenge), `b${c.index}`);
+        const server = serverOriginName(url);
+        const text = authSigningText(String(f.challenge), `b${c.index}`, server);
         c.identity.sign(new TextEncoder().encode(text)).then(
           (sig) =>
             ws.send(
@@ -101,6 +103,7 @@ function connectOne(c: BenchClient, url: string): Promise<void> {
                 name: `b${c.index}`,
                 publicKey: toBase64(c.identity.publicKey),
                 signature: toBase64(sig),
+                server,
               }),
             ),
           reject,

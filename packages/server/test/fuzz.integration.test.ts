@@ -5,7 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { authSigningText, generateIdentity, isSigErrorCode, toBase64 } from '@parloir/protocol';
+import {
+  authSigningText,
+  generateIdentity,
+  isSigErrorCode,
+  serverOriginName,
+  toBase64,
+} from '@parloir/protocol';
 import { connectUser, next, rawClient, startTestServer, until, type RawClient } from './helpers.ts';
 
 /** Deterministic PRNG (mulberry32) so a failure can be replayed. */
@@ -22,8 +28,9 @@ async function authedRaw(url: string, name: string): Promise<RawClient> {
   const id = await generateIdentity();
   const raw = await rawClient(url);
   const hello = await raw.frame((f) => f.type === 'hello');
+  const server = serverOriginName(url);
   const sig = await id.sign(
-    new TextEncoder().encode(authSigningText(String(hello.challenge), name)),
+    new TextEncoder().encode(authSigningText(String(hello.challenge), name, server)),
   );
   raw.ws.send(
     JSON.stringify({
@@ -33,6 +40,7 @@ async function authedRaw(url: string, name: string): Promise<RawClient> {
       name,
       publicKey: toBase64(id.publicKey),
       signature: toBase64(sig),
+      server,
     }),
   );
   await raw.frame((f) => f.id === 1 && f.type === 'result');

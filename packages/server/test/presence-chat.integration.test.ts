@@ -64,9 +64,11 @@ test('presence: a client that stops answering pings leaves after the ping timeou
   // A real session whose socket then goes silent: no pongs (autoPong off), no frames.
   const raw = await rawClient(server.url, { autoPong: false });
   const hello = await raw.frame((f) => f.type === 'hello');
-  const { authSigningText, toBase64, userIdOf } = await import('@parloir/protocol');
+  const { authSigningText, serverOriginName, toBase64, userIdOf } =
+    await import('@parloir/protocol');
+  const origin = serverOriginName(server.url);
   const sig = await id.sign(
-    new TextEncoder().encode(authSigningText(String(hello.challenge), 'silent')),
+    new TextEncoder().encode(authSigningText(String(hello.challenge), 'silent', origin)),
   );
   raw.ws.send(
     JSON.stringify({
@@ -76,6 +78,7 @@ test('presence: a client that stops answering pings leaves after the ping timeou
       name: 'silent',
       publicKey: toBase64(id.publicKey),
       signature: toBase64(sig),
+      server: origin,
     }),
   );
   const silentId = await userIdOf(id.publicKey);

@@ -1,8 +1,11 @@
 /**
  * Browser ↔ browser in real Chromium against a real `parloir server` serving the built UI: two
  * browser instances, each with a fake microphone fed by its own espeak-ng WAV, connect, see each
- * other, call (refused, then accepted), talk for 5 s with audio verified flowing both ways from
- * getStats(), compare SAS, chat (Enter and [Send], unread badge), mute with M, hang up, block
+ * other, call (refused, then accepted), talk for 8 s recorded sample by sample in each page and
+ * checked against the other side's speech file (audio-recorder.ts, heard.ts: spectral speech
+ * check and mouth-to-ear delay from the pages' capture clocks), compare SAS, change bitrate,
+ * frame size and FEC (the bitrate and packet rate measured at the far end), chat (Enter and
+ * [Send], unread badge), mute with M (silence measured at the far end), hang up, block
  * (the blocked side can no longer call) and unblock. Screenshots of every main screen, including a
  * 360 px phone view, go to .artifacts/screenshots/.
  *
@@ -24,6 +27,8 @@ import {
   launchChromium,
   mediaCounters,
   newContext,
+  rates,
+  waitForPolls,
   screenshot,
   speechWav,
   startServer,
@@ -31,7 +36,20 @@ import {
   waitForMedia,
   type ServerHandle,
 } from './helpers.ts';
+import { loadWav } from '../../client/test/helpers/speech.ts';
+import { speechCheck } from '../../client/test/helpers/speech-check.ts';
+import { startRecording, stopRecording, waitForLevel, waitForRecorded } from './audio-recorder.ts';
+import { checkBrowserSpeech, describe, looped } from './heard.ts';
 
+/** Length of each recorded direction, ms (two loops of the longer sentence). */
+const TALK_MS = 8000;
+/** Level of a 1 s window with speech in it (the sentences peak near −10 dBFS), dBFS. */
+const SPEAKING_DBFS = -40;
+/** Level of a 1 s window of a muted microphone at the far end (digital silence), dBFS. */
+const SILENT_DBFS = -70;
+
+let wavA = '';
+let wavB = '';
 let dir = '';
 let server: ServerHandle;
 let browserA: Browser;
@@ -43,12 +61,12 @@ before(async () => {
   const build = spawnSync(process.execPath, ['scripts/build-web.ts'], { cwd: ROOT, stdio: 'pipe' });
   assert.equal(build.status, 0, build.stderr.toString());
   dir = tempDir('call');
-  const wavA = speechWav(dir, 'alice', 'Hello Bob, this is Alice calling from the first browser.');
-  const wavB = speechWav(dir, 'bob', 'Hi Alice, Bob here, answering from the second browser.');
+  wavA = speechWav(dir, 'alice', 'Hello Bob, this is Alice calling from the first browser.');
+  wavB = speechWav(dir, 'bob', 'Hi Alice, Bob here, answering from the second browser.');
   server = await startServer(`${dir}/data`);
   [browserA, browserB] = await Promise.all([launchChromium(wavA), launchChromium(wavB)]);
-  alice = await (await newContext(browserA)).newPage();
-  bob = await (await newContext(browserB)).newPage();
+  alice = await (await newContext(browserA, { recorder: true })).newPage();
+  bob = await (await newContext(browserB, { recorder: true })).newPage();
 });
 
 after(async () => {
@@ -57,7 +75,7 @@ after(async () => {
   cleanup(dir);
 });
 
-test('two browsers connect, see each other, refuse then accept, talk, chat, hang up, block', async () => {
+test('two browsers connect, see each other, refuse then accept, talk, chat, hang up, block', async (t) => {
   await screenshotConnect(alice);
   await connectAs(alice, server, 'Alice');
   await connectAs(bob, server, 'Bob');
@@ -110,26 +128,41 @@ test('two browsers connect, see each other, refuse then accept, talk, chat, hang
     await p.getByTestId('timer').waitFor({ timeout: 15_000 });
   }
 
-  // Talk for 5 s: audio bytes must flow both ways, measured by getStats() in each page.
-  await waitForMedia(alice);
-  await waitForMedia(bob);
-  const a0 = await mediaCounters(alice);
-  const b0 = await mediaCounters(bob);
-  await alice.waitForTimeout(5000);
+  // Talk for 8 s, recorded sample by sample: each page must hear the other's sentence (spectral
+  // speech check against the sender's file) within the mouth-to-ear bound (capture clocks: each
+  // page's microphone is recorded too, before and after the remote track).
+  const a0 = await waitForMedia(alice);
+  const b0 = await waitForMedia(bob);
+  const aliceMic = await startRecording(alice, 'mic');
+  const bobMic = await startRecording(bob, 'mic');
+  const aliceHears = await startRecording(alice, 'remote');
+  const bobHears = await startRecording(bob, 'remote');
+  await waitForRecorded(aliceHears, TALK_MS);
+  await waitForRecorded(bobHears, TALK_MS);
+  const heardByAlice = await stopRecording(aliceHears);
+  const heardByBob = await stopRecording(bobHears);
+  const saidByAlice = await stopRecording(aliceMic);
+  const saidByBob = await stopRecording(bobMic);
+  const bobToAlice = checkBrowserSpeech('Alice hears Bob', loadWav(wavB), saidByBob, heardByAlice);
+  const aliceToBob = checkBrowserSpeech('Bob hears Alice', loadWav(wavA), saidByAlice, heardByBob);
+  t.diagnostic(bobToAlice.summary);
+  t.diagnostic(aliceToBob.summary);
+  assert.ok(bobToAlice.ok, bobToAlice.summary);
+  assert.ok(aliceToBob.ok, aliceToBob.summary);
+  // Each page heard the other, not its own voice.
+  const own = speechCheck(looped(loadWav(wavA), TALK_MS), heardByAlice.samples, 48_000);
+  assert.ok(own.score < 0.4, describe('Alice hears her own sentence', own));
   const a1 = await mediaCounters(alice);
   const b1 = await mediaCounters(bob);
-  assert.ok(a0 && b0 && a1 && b1);
-  // Opus at ~32 kbit/s for 5 s is ~20 KB; demand at least a third of that each way.
+  assert.ok(a1 && b1);
+  // Opus at ~32 kbit/s; demand at least a third of it each way, over the measured interval.
+  const ra = rates(a0, a1);
+  const rb = rates(b0, b1);
   assert.ok(
-    a1.bytesReceived - a0.bytesReceived > 6000,
-    `Alice received ${a1.bytesReceived - a0.bytesReceived} B`,
+    ra.receivedKbps > 10 && rb.receivedKbps > 10,
+    `${ra.receivedKbps} / ${rb.receivedKbps}`,
   );
-  assert.ok(
-    b1.bytesReceived - b0.bytesReceived > 6000,
-    `Bob received ${b1.bytesReceived - b0.bytesReceived} B`,
-  );
-  assert.ok(a1.bytesSent - a0.bytesSent > 6000 && b1.bytesSent - b0.bytesSent > 6000);
-  assert.ok(a1.packetsReceived - a0.packetsReceived > 100, 'about 50 packets/s at 20 ms frames');
+  assert.ok(ra.packetsPerS > 35, `about 50 packets/s at 20 ms frames, got ${ra.packetsPerS}`);
 
   // Same SAS on both sides; direct path on loopback; quality badge shown.
   const sasA = await alice.getByTestId('sas').textContent();
@@ -140,33 +173,44 @@ test('two browsers connect, see each other, refuse then accept, talk, chat, hang
   await alice.getByTestId('quality').waitFor();
   await screenshot(alice, 'in-call');
 
-  // Settings mid-call: bitrate via setParameters, frame size and FEC via the Opus fmtp, applied
-  // without renegotiating with the other side; the call stays up and audio keeps flowing.
+  // Bitrate mid-call via setParameters, checked by its effect: the rate Bob receives from Alice,
+  // bytes over the measured interval between two polls, drops from ~32 to ~12 kbit/s.
+  const before0 = await waitForPolls(bob, b1, 1);
+  const before1 = await waitForPolls(bob, before0, 3);
+  const at32 = rates(before0, before1).receivedKbps;
   await alice.getByText('Call settings').click();
+  await alice.getByLabel('Bitrate (kbit/s)', { exact: true }).fill('12');
+  await alice.getByRole('button', { name: 'Apply settings' }).click();
+  const at12 = await lowRate(bob, 16, 10_000);
+  t.diagnostic(`Bob receives ${at32.toFixed(1)} kbit/s at 32, ${at12.toFixed(1)} kbit/s at 12`);
+  assert.ok(at32 >= 20, `at 32 kbit/s Bob received ${at32.toFixed(1)} kbit/s`);
+
+  // Frame size and FEC via the Opus fmtp, applied without renegotiating with the other side; the
+  // call stays up and audio keeps flowing: 25 packets/s at 40 ms frames.
   await alice.getByLabel('Bitrate (kbit/s)', { exact: true }).fill('20');
   await alice.getByLabel('Frame size (ms)').selectOption('40');
   await alice.getByLabel('Forward error correction (FEC)').uncheck();
   await alice.getByRole('button', { name: 'Apply settings' }).click();
-  await alice.waitForTimeout(1000);
-  const s0 = await mediaCounters(alice);
-  const r0 = await mediaCounters(bob);
-  await alice.waitForTimeout(2500);
-  const s1 = await mediaCounters(alice);
-  const r1 = await mediaCounters(bob);
-  assert.ok(s0 && s1 && r0 && r1);
-  assert.ok(r1.bytesReceived - r0.bytesReceived > 2000, 'Bob still hears Alice after the change');
-  assert.ok(s1.bytesReceived - s0.bytesReceived > 2000, 'Alice still hears Bob after the change');
+  const pps = await settledPacketRate(bob, (p) => p > 15 && p < 35, 10_000);
+  assert.ok(
+    pps > 15 && pps < 35,
+    `Bob receives ${pps.toFixed(1)} packets/s after frame size 40 ms`,
+  );
   assert.equal(await alice.evaluate(() => window.parloirDebug?.peer()?.connection), 'connected');
-  // Counters are polled once a second: rate per poll is packets per second, 25 at 40 ms frames.
-  const pps = (r1.packetsReceived - r0.packetsReceived) / (r1.polls - r0.polls);
-  assert.ok(pps > 15 && pps < 38, `Bob receives ${pps} packets/s after frame size 40 ms`);
 
-  // M mutes, M unmutes.
+  // M mutes, M unmutes; checked by its effect: Bob's recording of Alice falls silent, then speech
+  // comes back.
   const mute = alice.getByRole('button', { name: 'Mute', exact: true });
+  const bobListens = await startRecording(bob, 'remote');
+  await waitForLevel(bobListens, 'above', SPEAKING_DBFS, 1000, 8000);
   await alice.locator('body').press('m');
   assert.equal(await mute.getAttribute('aria-pressed'), 'true');
+  const muted = await waitForLevel(bobListens, 'below', SILENT_DBFS, 1000, 8000);
   await alice.locator('body').press('m');
   assert.equal(await mute.getAttribute('aria-pressed'), 'false');
+  const unmuted = await waitForLevel(bobListens, 'above', SPEAKING_DBFS, 1000, 8000);
+  await stopRecording(bobListens);
+  t.diagnostic(`Bob hears Alice muted at ${muted.toFixed(1)} dBFS, unmuted ${unmuted.toFixed(1)}`);
 
   // Chat during the call: Enter sends; the other side gets an unread badge, then the text.
   await alice.getByRole('button', { name: 'Chat with Bob' }).click();
@@ -223,6 +267,41 @@ test('two browsers connect, see each other, refuse then accept, talk, chat, hang
   for (const text of ['Can you hear me?', 'Loud and clear.', 'Call me when you are back'])
     await bob.getByRole('region', { name: 'Chat with Alice' }).getByText(text).waitFor();
 });
+
+/**
+ * Waits until `page` receives under `kbps` over the measured interval of one poll (bounded by
+ * `timeoutMs`); returns that rate.
+ */
+async function lowRate(page: Page, kbps: number, timeoutMs: number): Promise<number> {
+  const end = Date.now() + timeoutMs;
+  let prev = await waitForMedia(page);
+  let rate = Infinity;
+  while (Date.now() < end) {
+    const next = await waitForPolls(page, prev, 1);
+    rate = rates(prev, next).receivedKbps;
+    if (rate < kbps) return rate;
+    prev = next;
+  }
+  throw new Error(`still receiving ${rate.toFixed(1)} kbit/s after ${timeoutMs} ms, not < ${kbps}`);
+}
+
+/** Waits until the packet rate over one poll satisfies `ok` (bounded); returns the last rate. */
+async function settledPacketRate(
+  page: Page,
+  ok: (pps: number) => boolean,
+  timeoutMs: number,
+): Promise<number> {
+  const end = Date.now() + timeoutMs;
+  let prev = await waitForMedia(page);
+  let pps = NaN;
+  while (Date.now() < end) {
+    const next = await waitForPolls(page, prev, 1);
+    pps = rates(prev, next).packetsPerS;
+    if (ok(pps)) return pps;
+    prev = next;
+  }
+  return pps;
+}
 
 async function screenshotConnect(page: Page): Promise<void> {
   await page.goto(server.url);
@@ -284,7 +363,8 @@ test('every visible string of the main screens is French in a French browser', a
 
   await chloe.getByTestId('timer').waitFor();
   await chloe.getByText('Réglages de l’appel').click();
-  await chloe.waitForTimeout(1200);
+  // The charts' labels render with the first stats poll.
+  await waitForPolls(chloe, await waitForMedia(chloe), 1);
   await assertFrench(chloe, 'in call', 'Qualité en direct (60 dernières s)');
   await screenshot(chloe, 'fr-in-call');
 

@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { t, type Lang } from '../src/i18n.ts';
+import { installRecorder } from './audio-recorder.ts';
 
 /** Repository root. */
 export const ROOT = resolve(import.meta.dirname, '../../..');
@@ -55,18 +56,30 @@ export function launchChromium(wavPath?: string): Promise<Browser> {
   });
 }
 
-/** A new context in English (or `locale`) with microphone permission. */
+/**
+ * A new context in English (or `locale`) with microphone permission. With `recorder`, the audio
+ * taps of audio-recorder.ts are installed; their Blob-URL worklet needs the page's CSP bypassed,
+ * so CSP itself is checked elsewhere (server http-security tests).
+ */
 export async function newContext(
   browser: Browser,
-  opts: { locale?: string; width?: number; height?: number; colorScheme?: 'light' | 'dark' } = {},
+  opts: {
+    locale?: string;
+    width?: number;
+    height?: number;
+    colorScheme?: 'light' | 'dark';
+    recorder?: boolean;
+  } = {},
 ): Promise<BrowserContext> {
   const ctx = await browser.newContext({
+    bypassCSP: opts.recorder === true,
     locale: opts.locale ?? 'en-US',
     viewport: { width: opts.width ?? 1280, height: opts.height ?? 860 },
     colorScheme: opts.colorScheme ?? 'light',
     permissions: ['microphone'],
   });
   ctx.setDefaultTimeout(15_000);
+  if (opts.recorder === true) await installRecorder(ctx);
   return ctx;
 }
 
@@ -176,6 +189,8 @@ export interface MediaCounters {
   bytesReceived: number;
   packetsReceived: number;
   polls: number;
+  /** Wall-clock time of the poll these counters come from, ms since the epoch. */
+  atMs: number;
   path?: string;
 }
 
@@ -189,6 +204,7 @@ export function mediaCounters(page: Page): Promise<MediaCounters | null> {
       bytesReceived: d.lastStats.bytesReceived,
       packetsReceived: d.lastStats.packetsReceived,
       polls: d.polls,
+      atMs: d.lastStats.sample.t * 1000,
       ...(d.lastStats.path !== undefined ? { path: d.lastStats.path } : {}),
     };
   });
@@ -196,13 +212,55 @@ export function mediaCounters(page: Page): Promise<MediaCounters | null> {
 
 /** Waits until the page has polled getStats() and received audio; returns the counters. */
 export async function waitForMedia(page: Page, timeoutMs = 10_000): Promise<MediaCounters> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const c = await mediaCounters(page);
-    if (c !== null && c.polls >= 1 && c.bytesReceived > 0) return c;
-    if (Date.now() > end) throw new Error(`no media counters after ${timeoutMs} ms`);
-    await page.waitForTimeout(200);
-  }
+  await page
+    .waitForFunction(
+      () => {
+        const d = window.parloirDebug;
+        return d !== undefined && d.polls >= 1 && (d.lastStats?.bytesReceived ?? 0) > 0;
+      },
+      undefined,
+      { timeout: timeoutMs, polling: 100 },
+    )
+    .catch(() => {
+      throw new Error(`no media counters after ${timeoutMs} ms`);
+    });
+  const c = await mediaCounters(page);
+  if (c === null) throw new Error('media counters vanished');
+  return c;
+}
+
+/**
+ * Waits until the page has polled getStats() `n` more times after `from` (it polls once a
+ * second); returns the counters then.
+ */
+export async function waitForPolls(
+  page: Page,
+  from: MediaCounters,
+  n: number,
+  timeoutMs = 5_000 + n * 2_000,
+): Promise<MediaCounters> {
+  await page.waitForFunction((want) => (window.parloirDebug?.polls ?? 0) >= want, from.polls + n, {
+    timeout: timeoutMs,
+    polling: 100,
+  });
+  const c = await mediaCounters(page);
+  if (c === null) throw new Error('media counters vanished');
+  return c;
+}
+
+/** Rates between two counter readings, divided by the measured interval between their polls. */
+export function rates(
+  a: MediaCounters,
+  b: MediaCounters,
+): { receivedKbps: number; sentKbps: number; packetsPerS: number; intervalMs: number } {
+  const ms = b.atMs - a.atMs;
+  if (!(ms > 0)) throw new Error(`no interval between polls (${a.atMs} → ${b.atMs})`);
+  return {
+    receivedKbps: ((b.bytesReceived - a.bytesReceived) * 8) / ms,
+    sentKbps: ((b.bytesSent - a.bytesSent) * 8) / ms,
+    packetsPerS: ((b.packetsReceived - a.packetsReceived) * 1000) / ms,
+    intervalMs: ms,
+  };
 }
 
 /** Saves a full-page screenshot as `.artifacts/screenshots/<name>.png`. */

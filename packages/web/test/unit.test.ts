@@ -49,8 +49,8 @@ test('browser SAS equals the native client SAS for the same fingerprints', async
   const fp = () =>
     `sha-256 ${[...randomBytes(32)].map((b) => b.toString(16).padStart(2, '0').toUpperCase()).join(':')}`;
   for (let i = 0; i < 50; i++) {
-    const a = fp();
-    const b = fp();
+    const a = { identityKey: new Uint8Array(randomBytes(32)), certificateFingerprint: fp() };
+    const b = { identityKey: new Uint8Array(randomBytes(32)), certificateFingerprint: fp() };
     const web = await deriveSas(a, b);
     assert.deepEqual(web, nativeSas(a, b));
     assert.deepEqual(await deriveSas(b, a), web, 'order-independent');

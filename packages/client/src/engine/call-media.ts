@@ -5,7 +5,19 @@
  * when the call ends. The media does not depend on the signalling connection once it is up: a
  * signalling reconnect leaves the call running (only `callEnded` stops it).
  */
-import type { CallSignal, ClientSession } from '@parloir/protocol';
+import {
+  checkNegotiatedFingerprint,
+  checkSignedSdp,
+  MediaAuthError,
+  signMediaBinding,
+  userIdOf,
+  verifyMediaBinding,
+  type CallSignal,
+  type ClientSession,
+  type MediaBinding,
+  type VerifiedPeer,
+} from '@parloir/protocol';
+import { ContactPins } from '../signaling/contact-pins.ts';
 import type { CallSettings, QosSnapshot } from '../qos-log/qos-log.ts';
 import { QosLogWriter } from '../qos-log/qos-log.ts';
 import { PeerTransport, type IceCandidateJson } from '../transport/peer-transport.ts';
@@ -14,7 +26,10 @@ import { createEngine } from './create.ts';
 import { applySetting, DEFAULT_SETTINGS, type CallEngine, type EngineProbes } from './engine.ts';
 
 /** The subset of {@link ClientSession} this file uses (a test double or a proxy fits too). */
-export type SessionPort = Pick<ClientSession, 'on' | 'sendSignal' | 'call' | 'name' | 'userId'>;
+export type SessionPort = Pick<
+  ClientSession,
+  'on' | 'sendSignal' | 'call' | 'name' | 'userId' | 'identity' | 'hangup'
+>;
 
 /** Media state of the current call, as shown by the CLI and the control API. */
 export interface MediaState {
@@ -43,6 +58,13 @@ export interface MediaState {
   logPath?: string | undefined;
   /** Why media failed. */
   error?: string | undefined;
+  /**
+   * The typed code of that failure when there is one, e.g. `MEDIA_AUTH_ERR_KEY_CHANGED`: the
+   * peer's media key did not check out (media-binding.ts), so no audio was sent or played.
+   */
+  errorCode?: string | undefined;
+  /** The peer's key was pinned by this call (first call with this contact). */
+  pinnedNow?: boolean | undefined;
 }
 
 /** Events of {@link CallMedia}. */
@@ -80,6 +102,8 @@ export interface CallMediaOptions {
   probes?: EngineProbes;
   /** How long ICE+DTLS may take, ms. Default 25000. */
   connectTimeoutMs?: number;
+  /** Contact key pins; default `contacts.json` in {@link profileDir} (memory without one). */
+  pins?: ContactPins;
 }
 
 type Listeners = { [K in keyof CallMediaEvents]: CallMediaEvents[K][] };
@@ -96,14 +120,21 @@ export class CallMedia {
   #signalChain: Promise<void> = Promise.resolve();
   #pendingSettings: Partial<CallSettings>;
   #offs: (() => void)[] = [];
+  #pins: ContactPins;
+  /** The current call's peer, as the server announced it. */
+  #peer: { userId: string; name: string } | undefined;
+  /** What the peer's signed media binding established (media-binding.ts). */
+  #verified: VerifiedPeer | undefined;
+  #pinnedNow = false;
 
   constructor(options: CallMediaOptions) {
     this.#o = options;
+    this.#pins = options.pins ?? new ContactPins(options.profileDir);
     this.#pendingSettings = { ...options.settings };
     const s = options.session;
     this.#offs.push(
       s.on('callAccepted', (c) => {
-        void this.#startCall(c.callId, c.peer.name, c.role, c.iceServers, c.relayOnly);
+        void this.#startCall(c.callId, c.peer, c.role, c.iceServers, c.relayOnly);
       }),
       s.on('signal', ({ callId, signal }) => {
         if (callId !== this.#callId) return;
@@ -192,7 +223,7 @@ export class CallMedia {
 
   async #startCall(
     callId: string,
-    peer: string,
+    peerInfo: { userId: string; name: string },
     role: 'offerer' | 'answerer',
     iceServers: {
       urls: string[];
@@ -202,7 +233,11 @@ export class CallMedia {
     relayOnly: boolean,
   ): Promise<void> {
     if (this.#callId !== undefined) await this.stop('replaced');
+    const peer = peerInfo.name;
     this.#callId = callId;
+    this.#peer = peerInfo;
+    this.#verified = undefined;
+    this.#pinnedNow = false;
     this.#signalChain = Promise.resolve();
     const transport = new PeerTransport({
       iceServers,
@@ -233,10 +268,17 @@ export class CallMedia {
       }
       if (role === 'offerer') {
         const offer = await transport.createOffer();
-        await session.sendSignal({ kind: 'offer', sdp: offer.sdp });
+        const binding = await this.#binding(transport);
+        await session.sendSignal({ kind: 'offer', sdp: offer.sdp, binding });
       }
       await transport.waitConnected(this.#o.connectTimeoutMs ?? 25_000);
       if (this.#callId !== callId) return;
+      // Before any audio is sent or played: the certificate DTLS verified is the signed one.
+      const verified = this.#verifiedPeer();
+      if (verified === undefined) {
+        throw new MediaAuthError('MEDIA_AUTH_ERR_NO_BINDING', 'media up without a signed key');
+      }
+      checkNegotiatedFingerprint(transport.fingerprints().remote, verified.fingerprint);
       const engine = createEngine({
         transport,
         input: this.#o.input,
@@ -251,7 +293,7 @@ export class CallMedia {
       });
       this.#engine = engine;
       engine.start();
-      const sas = transport.sas();
+      const sas = transport.sas(session.identity.publicKey, verified.identityKey);
       // `native`, or the JavaScript path taken (fast/werift) and why the native one was not.
       const receivePath =
         engine.receivePath === 'native'
@@ -275,10 +317,52 @@ export class CallMedia {
         receivePath,
         settings: engine.settings,
         logPath: this.#log?.path,
+        pinnedNow: this.#pinnedNow,
       });
     } catch (err) {
       if (this.#callId === callId) this.#fail(err);
     }
+  }
+
+  /** The peer's verified binding (a method: set by #verify while #startCall awaits). */
+  #verifiedPeer(): VerifiedPeer | undefined {
+    return this.#verified;
+  }
+
+  /** Our signed media binding for the current call (media-binding.ts). */
+  async #binding(transport: PeerTransport): Promise<MediaBinding> {
+    const fp = transport.localFingerprint();
+    const callId = this.#callId;
+    const peer = this.#peer;
+    if (fp === undefined || callId === undefined || peer === undefined) {
+      throw new MediaAuthError('MEDIA_AUTH_ERR_FINGERPRINT_COUNT', 'no local DTLS fingerprint');
+    }
+    return signMediaBinding(this.#o.session.identity, callId, peer.userId, fp);
+  }
+
+  /**
+   * Checks the peer's offer or answer before it is applied: signed binding, its key the one of
+   * the user the server announced, the SDP's one fingerprint the signed one, the key the pinned
+   * one. Throws {@link MediaAuthError}.
+   */
+  async #verify(sdp: string, binding: MediaBinding | undefined): Promise<void> {
+    const callId = this.#callId;
+    const peer = this.#peer;
+    const session = this.#o.session;
+    const selfUserId = session.userId ?? (await userIdOf(session.identity.publicKey));
+    if (callId === undefined || peer === undefined) return;
+    const verified = await verifyMediaBinding(binding, {
+      callId,
+      peerUserId: peer.userId,
+      selfUserId,
+    });
+    checkSignedSdp(sdp, verified.fingerprint);
+    this.#pinnedNow = this.#pins.check({
+      name: peer.name,
+      userId: peer.userId,
+      identityKey: verified.identityKey,
+    });
+    this.#verified = verified;
   }
 
   async #applySignal(signal: CallSignal): Promise<void> {
@@ -286,11 +370,14 @@ export class CallMedia {
     if (t === undefined) return;
     switch (signal.kind) {
       case 'offer': {
+        await this.#verify(signal.sdp, signal.binding);
         const answer = await t.acceptOffer({ type: 'offer', sdp: signal.sdp });
-        await this.#o.session.sendSignal({ kind: 'answer', sdp: answer.sdp });
+        const binding = await this.#binding(t);
+        await this.#o.session.sendSignal({ kind: 'answer', sdp: answer.sdp, binding });
         return;
       }
       case 'answer':
+        await this.#verify(signal.sdp, signal.binding);
         await t.acceptAnswer({ type: 'answer', sdp: signal.sdp });
         return;
       case 'candidate': {
@@ -310,7 +397,22 @@ export class CallMedia {
 
   #fail(err: unknown): void {
     const msg = err instanceof Error ? err.message : String(err);
-    this.#setState({ phase: 'failed', error: msg });
+    const code =
+      typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string'
+        ? err.code
+        : undefined;
+    this.#setState({
+      phase: 'failed',
+      error: code === undefined ? msg : `${code}: ${msg}`,
+      errorCode: code,
+    });
+    if (err instanceof MediaAuthError) {
+      // The peer's media key did not check out: no audio must flow, and the call is over.
+      const transport = this.#transport;
+      this.#transport = undefined;
+      void transport?.close();
+      this.#o.session.hangup().catch(() => undefined);
+    }
   }
 
   #setState(patch: Partial<MediaState>): void {

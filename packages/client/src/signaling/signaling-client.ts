@@ -11,6 +11,7 @@ import {
   ClientSession,
   SignalingError,
   backoffDelayMs,
+  serverOriginName,
   type BackoffOptions,
   type ClientSessionOptions,
   type Signer,
@@ -79,6 +80,8 @@ export class SignalingClient {
       identity: options.identity,
       name: options.name,
       ...(options.password !== undefined ? { password: options.password } : {}),
+      // The login names the server we connect to (issue 17 §2); its certificate is pinned above.
+      serverName: () => serverOriginName(options.url),
       ...options.session,
     });
     this.session.on('ready', () => {

@@ -171,7 +171,8 @@ async function callThrough(fwd: LossyForwarder, connectTimeoutMs: number): Promi
     }
     assert.ok(gotAnswerer.length >= 18, `answerer received ${gotAnswerer.length} of 20 RTP`);
     assert.ok(gotOfferer.length >= 18, `offerer received ${gotOfferer.length} of 20 RTP`);
-    assert.deepEqual(offerer.sas(), answerer.sas());
+    const [keyA, keyB] = [new Uint8Array(32).fill(1), new Uint8Array(32).fill(2)];
+    assert.deepEqual(offerer.sas(keyA, keyB), answerer.sas(keyB, keyA));
   } finally {
     await Promise.all([offerer.close(), answerer.close()]);
   }

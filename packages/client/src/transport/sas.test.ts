@@ -8,19 +8,36 @@ const FP_B =
   'sha-256 10:32:54:76:98:BA:DC:FE:10:32:54:76:98:BA:DC:FE:10:32:54:76:98:BA:DC:FE:10:32:54:76:98:BA:DC:FE';
 const FP_M =
   'sha-256 00:32:54:76:98:BA:DC:FE:10:32:54:76:98:BA:DC:FE:10:32:54:76:98:BA:DC:FE:10:32:54:76:98:BA:DC:FE';
+const KEY_A = new Uint8Array(32).fill(0xa1);
+const KEY_B = new Uint8Array(32).fill(0xb2);
+const KEY_M = new Uint8Array(32).fill(0x3c);
+const A = { identityKey: KEY_A, certificateFingerprint: FP_A };
+const B = { identityKey: KEY_B, certificateFingerprint: FP_B };
 
 test('SAS is order-independent and format-independent', () => {
-  assert.deepEqual(deriveSas(FP_A, FP_B), deriveSas(FP_B, FP_A));
-  assert.deepEqual(deriveSas(FP_A, FP_B), deriveSas(FP_A.toLowerCase(), FP_B.split(' ')[1] ?? ''));
+  assert.deepEqual(deriveSas(A, B), deriveSas(B, A));
+  assert.deepEqual(
+    deriveSas(A, B),
+    deriveSas(
+      { ...A, certificateFingerprint: FP_A.toLowerCase() },
+      { ...B, certificateFingerprint: FP_B.split(' ')[1] ?? '' },
+    ),
+  );
   assert.equal(normaliseFingerprint('sha-256 AB:CD'), 'abcd');
 });
 
-test('a man in the middle (different remote fingerprint on one side) changes the SAS', () => {
-  const alice = deriveSas(FP_A, FP_M); // Alice talks to the MITM's certificate
-  const bob = deriveSas(FP_B, FP_M); // Bob too, with his own
-  const honest = deriveSas(FP_A, FP_B);
+test('a man in the middle (different remote certificate on one side) changes the SAS', () => {
+  const M = { identityKey: KEY_M, certificateFingerprint: FP_M };
+  const alice = deriveSas(A, M); // Alice talks to the MITM's certificate
+  const bob = deriveSas(B, M); // Bob too, with his own
+  const honest = deriveSas(A, B);
   assert.notDeepEqual(alice, bob);
   assert.notDeepEqual(alice, honest);
   assert.match(honest.words, /^[a-z]+ [a-z]+ [a-z]+ [a-z]+$/);
   assert.match(honest.digits, /^\d{6}$/);
+});
+
+test('a swapped identity key with the same certificates changes the SAS', () => {
+  const swapped = deriveSas(A, { ...B, identityKey: KEY_M });
+  assert.notDeepEqual(swapped, deriveSas(A, B));
 });

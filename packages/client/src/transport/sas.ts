@@ -4,11 +4,11 @@
  * SHA-256 call differs (node:crypto here, Web Crypto in the browser).
  */
 import { createHash } from 'node:crypto';
-import { sasFromDigest, sasInput, type ShortAuthString } from '@parloir/protocol';
+import { sasFromDigest, sasInput, type SasParty, type ShortAuthString } from '@parloir/protocol';
 
-export { normaliseFingerprint, type ShortAuthString } from '@parloir/protocol';
+export { normaliseFingerprint, type SasParty, type ShortAuthString } from '@parloir/protocol';
 
-/** Derives the SAS from the two DTLS fingerprints; order-independent. */
-export function deriveSas(fingerprintA: string, fingerprintB: string): ShortAuthString {
-  return sasFromDigest(createHash('sha256').update(sasInput(fingerprintA, fingerprintB)).digest());
+/** Derives the SAS of two parties (identity key + negotiated certificate); order-independent. */
+export function deriveSas(a: SasParty, b: SasParty): ShortAuthString {
+  return sasFromDigest(createHash('sha256').update(sasInput(a, b)).digest());
 }

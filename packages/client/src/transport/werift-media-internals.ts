@@ -4,8 +4,10 @@
  * and salt. Duck-typed: any surprise gives a reason (a string) and the callers keep werift's
  * own paths.
  */
+import { createHash, X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:dgram';
 import type { RTCPeerConnection, RTCRtpSender } from 'werift';
+import { formatFingerprint } from '@parloir/protocol';
 
 /** AES-GCM tag, session key and salt lengths werift's GCM cipher uses, bytes. */
 const TAG_BYTES = 16;
@@ -74,4 +76,33 @@ export function gcmContext(sender: RTCRtpSender, side: 'local' | 'remote'): GcmC
   if (!(key instanceof Uint8Array) || key.length !== KEY_BYTES) return 'unexpected SRTP key';
   if (!(salt instanceof Uint8Array) || salt.length < SALT_BYTES) return 'unexpected SRTP salt';
   return { key, salt: salt.subarray(0, SALT_BYTES), states };
+}
+
+/**
+ * The DTLS certificates `sender`'s transport negotiated, as SHA-256 fingerprints (`sha-256
+ * AB:CD:…`): ours, and the peer's — the one werift's DTLS stack received in the handshake,
+ * whose signature werift-dtls-fix.ts checked and which it matched against the SDP. The SAS and
+ * the media binding check use these, never fingerprints read from SDP text. Undefined before
+ * the handshake, or if werift changed.
+ */
+export function negotiatedCertificates(sender: RTCRtpSender): {
+  local: string | undefined;
+  remote: string | undefined;
+} {
+  const dtls = obj(sender.dtlsTransport);
+  const remote = obj(dtls?.dtls)?.remoteCertificate;
+  const localPem = obj(dtls?.localCertificate)?.certPem;
+  const fp = (der: Uint8Array) => formatFingerprint(createHash('sha256').update(der).digest());
+  let local: string | undefined;
+  if (typeof localPem === 'string') {
+    try {
+      local = fp(new X509Certificate(localPem).raw);
+    } catch {
+      local = undefined;
+    }
+  }
+  return {
+    local,
+    remote: remote instanceof Uint8Array && remote.length > 0 ? fp(remote) : undefined,
+  };
 }

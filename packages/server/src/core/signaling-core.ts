@@ -43,8 +43,13 @@ import { TokenBucket, type BucketConfig } from './token-bucket.ts';
 
 /** Inputs from the adapter. */
 export type CoreInput =
-  /** A WebSocket connection opened from `address` (IP). */
-  | { type: 'open'; connId: number; address: string }
+  /**
+   * A WebSocket connection opened from `address` (IP). `serverNames`: the names of this server a
+   * login on this connection may sign (`origin:…` of the addresses and public origins it is
+   * reached at, `tls:…` of its certificate; messages.ts). Without them the core accepts the
+   * unbound v1 login text, which only unit tests of the core use.
+   */
+  | { type: 'open'; connId: number; address: string; serverNames?: readonly string[] }
   /** A text frame arrived. */
   | { type: 'text'; connId: number; text: string }
   /** A frame larger than the protocol maximum arrived (and was discarded by the adapter). */
@@ -162,6 +167,8 @@ interface Conn {
   readonly address: string;
   state: 'unauth' | 'pending' | 'ready' | 'closed';
   readonly challenge: string;
+  /** The server names a login may sign (issue 17 §2); undefined: v1 login (core tests only). */
+  readonly serverNames: readonly string[] | undefined;
   readonly openedAt: number;
   lastSeen: number;
   violations: number;
@@ -338,7 +345,7 @@ export class SignalingCore implements CallDirectory {
     this.#nowHint = nowMs;
     switch (input.type) {
       case 'open':
-        this.#open(input.connId, input.address, nowMs);
+        this.#open(input.connId, input.address, nowMs, input.serverNames);
         return;
       case 'text': {
         const conn = this.#conns.get(input.connId);
@@ -386,12 +393,18 @@ export class SignalingCore implements CallDirectory {
     }
   }
 
-  #open(connId: number, address: string, nowMs: number): void {
+  #open(
+    connId: number,
+    address: string,
+    nowMs: number,
+    serverNames: readonly string[] | undefined,
+  ): void {
     const conn: Conn = {
       id: connId,
       address,
       state: 'unauth',
       challenge: this.#o.randomId(32),
+      serverNames,
       openedAt: nowMs,
       lastSeen: nowMs,
       violations: 0,
@@ -475,7 +488,21 @@ export class SignalingCore implements CallDirectory {
     }
     const pub = fromBase64(req.publicKey);
     const sig = fromBase64(req.signature);
-    const data = textEncoder.encode(authSigningText(conn.challenge, req.name));
+    // The signed text names this server (issue 17 §2): a challenge relayed by another server
+    // comes back signed for that server's name and verifies with none of ours.
+    const names = conn.serverNames;
+    if (names !== undefined && (req.server === undefined || !names.includes(req.server))) {
+      this.#authFail(
+        conn,
+        req.id,
+        'SIG_ERR_BAD_SIGNATURE',
+        `the login was signed for ${req.server ?? 'no server'}, not for this server: a challenge relayed from another server?`,
+      );
+      return;
+    }
+    const data = textEncoder.encode(
+      authSigningText(conn.challenge, req.name, names === undefined ? undefined : req.server),
+    );
     if (!pub || !sig || pub.length !== 32 || !this.#o.verifySignature(pub, sig, data)) {
       this.#authFail(
         conn,

@@ -8,7 +8,10 @@ import {
   ClientSession,
   SignalingError,
   backoffDelayMs,
+  serverOriginName,
+  checkPin,
   type CallSignal,
+  type ContactPin,
   type CallState,
 } from '@parloir/protocol';
 import type { Backend, ConnectOptions } from '../app/backend.ts';
@@ -55,6 +58,32 @@ export function wsUrlFor(server: string, pageProtocol: string): string {
   }
   const host = s.replace(/\/.*$/, '');
   return `${pageProtocol === 'https:' ? 'wss' : 'ws'}://${host}/ws`;
+}
+
+const PINS_PREFIX = 'parloir.contacts.';
+
+/**
+ * Contact keys pinned at the first call (issue 17 §1), per own name, in localStorage: the first
+ * call with a name pins its key; another key under that name is refused (MEDIA_AUTH_ERR_KEY_CHANGED)
+ * until the person removes the pin (browser storage of this site).
+ */
+function checkContactPin(
+  myName: string,
+  peer: { name: string; userId: string; identityKey: Uint8Array },
+): void {
+  const key = PINS_PREFIX + myName.toLowerCase();
+  let pins: Record<string, ContactPin> = {};
+  try {
+    pins = JSON.parse(localStorage.getItem(key) ?? '{}') as Record<string, ContactPin>;
+  } catch {
+    pins = {};
+  }
+  const existing = pins[peer.name];
+  const pin = checkPin(existing, peer, new Date().toISOString());
+  if (existing === undefined) {
+    pins[peer.name] = pin;
+    localStorage.setItem(key, JSON.stringify(pins));
+  }
 }
 
 function uiError(err: unknown, fallbackCode: string): UiError {
@@ -125,6 +154,8 @@ export class BrowserBackend implements Backend {
             identity,
             name: opts.name,
             ...(opts.password !== undefined ? { password: opts.password } : {}),
+            // The login names the server we connect to (issue 17 §2).
+            serverName: () => serverOriginName(this.#wsUrl),
           });
           this.#session = session;
           this.#binding = new SessionBinding(session, this.#store);
@@ -336,7 +367,25 @@ export class BrowserBackend implements Backend {
     this.#store.update({ samples: [], suggestions: [], settings: this.#settings });
     for (const t of mic.getAudioTracks()) t.enabled = !(this.#store.get().call?.muted ?? false);
     this.#rtcCallId = callId;
+    const peer = session.call.peer;
+    const selfUserId = session.userId;
+    if (selfUserId === undefined) return;
     const rtc = new WebRtcCall({
+      auth: {
+        identity: session.identity,
+        selfUserId,
+        callId,
+        peer: { userId: peer.userId, name: peer.name },
+        checkPin: (p) => checkContactPin(this.#store.get().myName ?? session.name, p),
+      },
+      onAuthFailed: (err) => {
+        if (this.#rtc !== rtc) return;
+        // The peer's media key did not check out: say why, and end the call.
+        this.#store.update({ error: { code: err.code, message: err.message } });
+        this.#store.endCall('failed', `${err.code}: ${err.message}`);
+        void this.#session?.hangup().catch(() => undefined);
+        this.#stopMedia();
+      },
       role,
       iceServers,
       relayOnly,

@@ -6,10 +6,39 @@
  * RTCRtpSender.setParameters; FEC and frame size through the Opus fmtp of the remote description,
  * re-applied locally — RFC 7587 §6.1 `useinbandfec`, RFC 4566 `a=ptime`).
  */
-import type { CallSignal } from '@parloir/protocol';
+import {
+  checkNegotiatedFingerprint,
+  checkSignedSdp,
+  deriveSas,
+  formatFingerprint,
+  MediaAuthError,
+  sdpFingerprint,
+  signMediaBinding,
+  verifyMediaBinding,
+  type CallSignal,
+  type MediaBinding,
+  type Signer,
+  type VerifiedPeer,
+} from '@parloir/protocol';
 import { quality } from '../app/quality.ts';
 import type { CallSettings, QosSample } from '../app/types.ts';
-import { deriveSas, sdpFingerprint } from '@parloir/protocol';
+
+/**
+ * Who the call is with and how to prove it (issue 17 §1): our identity signs our media binding,
+ * the peer's is checked before any audio is sent or played.
+ */
+export interface CallAuth {
+  /** Our identity (signs our media binding). */
+  identity: Signer;
+  /** Our user id. */
+  selfUserId: string;
+  /** The call id. */
+  callId: string;
+  /** The peer as the server announced it. */
+  peer: { userId: string; name: string };
+  /** Checks the peer's key against its pin (pins it on first use); throws MediaAuthError. */
+  checkPin: (peer: { name: string; userId: string; identityKey: Uint8Array }) => void;
+}
 
 /** Options of {@link WebRtcCall}. */
 export interface WebRtcCallOptions {
@@ -27,6 +56,13 @@ export interface WebRtcCallOptions {
   onConnection: (state: 'connected' | 'failed' | 'disconnected') => void;
   /** Initial settings (FEC, frame size, bitrate). */
   settings: CallSettings;
+  /** Identities of the call (media binding and pinning). */
+  auth: CallAuth;
+  /**
+   * The peer's media key did not check out (media-binding.ts): the call's media is closed, no
+   * audio was sent or played. The error's code and message are for the person.
+   */
+  onAuthFailed: (err: MediaAuthError) => void;
 }
 
 /** What one stats poll yields. */
@@ -86,6 +122,15 @@ export class WebRtcCall {
   #settings: CallSettings;
   #prev: { atMs: number; bytesSent: number; lost: number; received: number } | null = null;
   #closed = false;
+  /** The microphone's sender: its track is set only once the peer is verified. */
+  #micSender: RTCRtpSender | undefined;
+  #remoteStream: MediaStream | undefined;
+  /** What the peer's signed binding established. */
+  #verified: VerifiedPeer | undefined;
+  /** The remote certificate DTLS negotiated, checked against the signed one. */
+  #remoteCertificate: string | undefined;
+  /** Audio flows (both ways) only once this is true. */
+  #authenticated = false;
 
   /** Creates the peer connection and, as offerer, sends the offer. */
   constructor(opts: WebRtcCallOptions) {
@@ -99,13 +144,16 @@ export class WebRtcCall {
     });
     this.#audio = new Audio();
     this.#audio.autoplay = true;
-    for (const track of opts.mic.getAudioTracks()) this.#pc.addTrack(track, opts.mic);
+    // addTrack (not addTransceiver) so an answerer's transceiver is reused for the offer's
+    // m-line; the track is then taken off until the peer's media key is verified (#authenticate).
+    const micTrack = opts.mic.getAudioTracks()[0];
+    if (micTrack !== undefined) {
+      this.#micSender = this.#pc.addTrack(micTrack, opts.mic);
+      void this.#micSender.replaceTrack(null);
+    }
     this.#pc.ontrack = (e) => {
-      this.#audio.srcObject = e.streams[0] ?? new MediaStream([e.track]);
-      this.#audio.play().catch(() => {
-        // Autoplay may be refused until the next user gesture; the next click resumes it.
-        document.addEventListener('click', () => void this.#audio.play(), { once: true });
-      });
+      this.#remoteStream = e.streams[0] ?? new MediaStream([e.track]);
+      if (this.#authenticated) this.#play();
     };
     this.#pc.onicecandidate = (e) => {
       if (e.candidate === null) opts.sendSignal({ kind: 'end-of-candidates' });
@@ -120,8 +168,11 @@ export class WebRtcCall {
     this.#pc.onconnectionstatechange = () => {
       const s = this.#pc.connectionState;
       if (s === 'connected') {
-        void this.#applyBitrate();
-        opts.onConnection('connected');
+        void this.#authenticate().then((ok) => {
+          if (!ok) return;
+          void this.#applyBitrate();
+          opts.onConnection('connected');
+        });
       } else if (s === 'failed' || s === 'disconnected') opts.onConnection(s);
     };
     if (opts.role === 'offerer') void this.#offer();
@@ -130,10 +181,92 @@ export class WebRtcCall {
   async #offer(): Promise<void> {
     const offer = await this.#pc.createOffer();
     await this.#pc.setLocalDescription(offer);
-    this.#opts.sendSignal({
-      kind: 'offer',
-      sdp: this.#pc.localDescription?.sdp ?? offer.sdp ?? '',
+    const sdp = this.#pc.localDescription?.sdp ?? offer.sdp ?? '';
+    this.#opts.sendSignal({ kind: 'offer', sdp, binding: await this.#binding(sdp) });
+  }
+
+  /** Our signed media binding for this call, over our SDP's one fingerprint. */
+  async #binding(sdp: string): Promise<MediaBinding> {
+    const fp = sdpFingerprint(sdp);
+    if (fp === undefined) {
+      throw new MediaAuthError('MEDIA_AUTH_ERR_FINGERPRINT_COUNT', 'no local DTLS fingerprint');
+    }
+    const a = this.#opts.auth;
+    return signMediaBinding(a.identity, a.callId, a.peer.userId, fp);
+  }
+
+  /**
+   * Checks the peer's offer or answer before it is applied: signed binding from the announced
+   * user, for this call and us; the SDP's one fingerprint the signed one; the pinned key.
+   */
+  async #verify(sdp: string, binding: MediaBinding | undefined): Promise<void> {
+    const a = this.#opts.auth;
+    const verified = await verifyMediaBinding(binding, {
+      callId: a.callId,
+      peerUserId: a.peer.userId,
+      selfUserId: a.selfUserId,
     });
+    checkSignedSdp(sdp, verified.fingerprint);
+    a.checkPin({ name: a.peer.name, userId: a.peer.userId, identityKey: verified.identityKey });
+    this.#verified = verified;
+  }
+
+  /**
+   * Once DTLS is up: the certificate the DTLS stack negotiated (RTCDtlsTransport
+   * .getRemoteCertificates(), Chromium) is the signed one; only then do the microphone and the
+   * speaker get their tracks. Without that API the single signed SDP fingerprint stands for it
+   * (the browser refused any other certificate).
+   */
+  async #authenticate(): Promise<boolean> {
+    if (this.#authenticated) return true;
+    try {
+      const verified = this.#verified;
+      if (verified === undefined) {
+        throw new MediaAuthError('MEDIA_AUTH_ERR_NO_BINDING', 'media up without a signed key');
+      }
+      const transport = this.#micSender?.transport ?? this.#pc.getReceivers()[0]?.transport;
+      const certs =
+        transport !== null && transport !== undefined && 'getRemoteCertificates' in transport
+          ? transport.getRemoteCertificates()
+          : undefined;
+      const der = certs?.[0];
+      const negotiated =
+        der === undefined
+          ? sdpFingerprint(this.#pc.remoteDescription?.sdp ?? '')
+          : formatFingerprint(new Uint8Array(await crypto.subtle.digest('SHA-256', der)));
+      checkNegotiatedFingerprint(negotiated, verified.fingerprint);
+      if (this.#closed) return false;
+      this.#remoteCertificate = negotiated;
+      this.#authenticated = true;
+      const track = this.#opts.mic.getAudioTracks()[0];
+      if (this.#micSender !== undefined && track !== undefined) {
+        await this.#micSender.replaceTrack(track);
+      }
+      this.#play();
+      return true;
+    } catch (err) {
+      this.#authFailed(err);
+      return false;
+    }
+  }
+
+  #play(): void {
+    if (this.#remoteStream === undefined || this.#closed) return;
+    this.#audio.srcObject = this.#remoteStream;
+    this.#audio.play().catch(() => {
+      // Autoplay may be refused until the next user gesture; the next click resumes it.
+      document.addEventListener('click', () => void this.#audio.play(), { once: true });
+    });
+  }
+
+  #authFailed(err: unknown): void {
+    const e =
+      err instanceof MediaAuthError
+        ? err
+        : new MediaAuthError('MEDIA_AUTH_ERR_BAD_SIGNATURE', String(err), { cause: err });
+    if (this.#closed) return;
+    this.close();
+    this.#opts.onAuthFailed(e);
   }
 
   /** Feeds a signal from the other party. Errors end up as a failed connection. */
@@ -142,6 +275,12 @@ export class WebRtcCall {
     try {
       switch (signal.kind) {
         case 'offer': {
+          try {
+            await this.#verify(signal.sdp, signal.binding);
+          } catch (err) {
+            this.#authFailed(err);
+            return;
+          }
           await this.#pc.setRemoteDescription({
             type: 'offer',
             sdp: mungeOpus(signal.sdp, this.#settings),
@@ -149,10 +288,17 @@ export class WebRtcCall {
           await this.#flushCandidates();
           const answer = await this.#pc.createAnswer();
           await this.#pc.setLocalDescription(answer);
-          this.#opts.sendSignal({ kind: 'answer', sdp: this.#pc.localDescription?.sdp ?? '' });
+          const sdp = this.#pc.localDescription?.sdp ?? '';
+          this.#opts.sendSignal({ kind: 'answer', sdp, binding: await this.#binding(sdp) });
           return;
         }
         case 'answer':
+          try {
+            await this.#verify(signal.sdp, signal.binding);
+          } catch (err) {
+            this.#authFailed(err);
+            return;
+          }
           await this.#pc.setRemoteDescription({
             type: 'answer',
             sdp: mungeOpus(signal.sdp, this.#settings),
@@ -194,12 +340,20 @@ export class WebRtcCall {
     this.#audio.volume = Math.min(1, Math.max(0, volume));
   }
 
-  /** The SAS, once both descriptions are set. */
+  /**
+   * The SAS (protocol sas.ts v2) over both identity keys, our certificate (from our own
+   * description) and the peer's certificate DTLS negotiated; undefined until media is verified.
+   */
   async sas(): Promise<string | undefined> {
     const local = sdpFingerprint(this.#pc.localDescription?.sdp ?? '');
-    const remote = sdpFingerprint(this.#pc.remoteDescription?.sdp ?? '');
-    if (local === undefined || remote === undefined) return undefined;
-    return (await deriveSas(local, remote)).words;
+    const remote = this.#remoteCertificate;
+    const verified = this.#verified;
+    if (local === undefined || remote === undefined || verified === undefined) return undefined;
+    const sas = await deriveSas(
+      { identityKey: this.#opts.auth.identity.publicKey, certificateFingerprint: local },
+      { identityKey: verified.identityKey, certificateFingerprint: remote },
+    );
+    return sas.words;
   }
 
   /** Whether the media path is up (ICE and DTLS connected). */

@@ -1,0 +1,169 @@
+/**
+ * What a page (or a native client) heard, checked against what the other side said, with the
+ * spectral speech check of packages/client/test/helpers/speech-check.ts:
+ * - the score compares the received recording with the sender's speech file (for a browser
+ *   sender, the file looped, as Chromium's fake microphone loops it);
+ * - the mouth-to-ear delay comes from capture clocks: the wall-clock start of the sender's
+ *   capture (a recording of the sender page's microphone track, or the native engine's start)
+ *   against the wall-clock start of the received recording, plus the lag the speech check finds
+ *   between them. The lag is searched only within one period of the sender's speech, so the
+ *   looped file cannot alias a late signal onto an early one.
+ */
+import { speechCheck, type SpeechCheckResult } from '../../client/test/helpers/speech-check.ts';
+
+/** Sample rate of every signal compared here, in Hz. */
+const RATE = 48_000;
+
+/** Audio with the wall-clock time (ms since the epoch) of its first sample. */
+export interface ClockedAudio {
+  /** Mono 16-bit PCM at 48 kHz. */
+  samples: Int16Array;
+  /** Wall-clock time of `samples[0]`, ms since the epoch. */
+  startWallMs: number;
+  /** Samples per clock stamp in {@link chunkWallMs}. */
+  chunkSamples?: number;
+  /**
+   * Wall-clock time each chunk of `chunkSamples` was seen, ms since the epoch: under CPU load an
+   * audio thread may render late or skip, and the stamps keep what the start time cannot.
+   */
+  chunkWallMs?: number[];
+}
+
+/** Wall-clock time of sample `i` of `a`, ms since the epoch. */
+export function wallAt(a: ClockedAudio, i: number): number {
+  const n = a.chunkSamples;
+  const stamps = a.chunkWallMs;
+  if (n === undefined || stamps === undefined || stamps.length === 0)
+    return a.startWallMs + (i * 1000) / RATE;
+  const k = Math.max(0, Math.min(stamps.length - 1, Math.floor(i / n)));
+  return (stamps[k] ?? a.startWallMs) + ((i - k * n) * 1000) / RATE;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((x, y) => x - y);
+  const mid = s.length >> 1;
+  return s.length === 0
+    ? NaN
+    : s.length % 2 === 1
+      ? (s[mid] ?? NaN)
+      : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
+}
+
+/** `file` repeated to at least `ms` plus two of its own lengths (the fake microphone loops it). */
+export function looped(file: Int16Array, ms: number): Int16Array {
+  const times = Math.ceil((ms * RATE) / 1000 / Math.max(1, file.length)) + 2;
+  const out = new Int16Array(file.length * times);
+  for (let i = 0; i < times; i++) out.set(file, i * file.length);
+  return out;
+}
+
+/** Result of {@link mouthToEar}. */
+export interface MouthToEar {
+  /** Mouth-to-ear delay, ms: received wall time minus captured wall time of the same speech. */
+  delayMs: number;
+  /** The speech check between the two recordings. */
+  check: SpeechCheckResult;
+}
+
+/**
+ * The mouth-to-ear delay of `received` against the sender's clocked capture `sent`, searched in
+ * `[lowMs, highMs]`; keep that range shorter than the period of the sender's speech.
+ */
+export function mouthToEar(
+  sent: ClockedAudio,
+  received: ClockedAudio,
+  lowMs: number,
+  highMs: number,
+): MouthToEar {
+  // received[t] ≈ sent[t − lag]  ⇒  delay = (received start − sent start) + lag.
+  const offset = received.startWallMs - sent.startWallMs;
+  const check = speechCheck(sent.samples, received.samples, RATE, {
+    minLagMs: lowMs - offset,
+    maxLagMs: highMs - offset,
+  });
+  // Then, per 10 ms step of the received recording in each aligned window: the wall time it was
+  // heard minus the wall time its lagged sender sample was captured, from both sides' stamps.
+  const step = RATE / 100;
+  const delays: number[] = [];
+  const windowMs =
+    check.windows.length > 1
+      ? (check.windows[1]?.startMs ?? 0) - (check.windows[0]?.startMs ?? 0)
+      : Infinity;
+  for (const w of check.windows) {
+    const from = Math.round((w.startMs * RATE) / 1000);
+    const to = Math.min(received.samples.length, from + Math.round((windowMs * RATE) / 1000));
+    for (let i = from; i < to; i += step) {
+      const j = i - Math.round((w.lagMs * RATE) / 1000);
+      if (j < 0 || j >= sent.samples.length) continue;
+      delays.push(wallAt(received, i) - wallAt(sent, j));
+    }
+  }
+  return { delayMs: delays.length > 0 ? median(delays) : offset + check.delayMs, check };
+}
+
+/** One line for diagnostics and assertion messages. */
+export function describe(label: string, c: SpeechCheckResult, delayMs?: number): string {
+  return (
+    `${label}: score ${c.score.toFixed(3)}, sound ${c.soundFraction.toFixed(2)}, ` +
+    `${c.speechFrames} speech frames` +
+    (delayMs === undefined ? '' : `, mouth-to-ear ${delayMs.toFixed(0)} ms`)
+  );
+}
+
+/**
+ * Speech-check floor for a browser sender. Measured here between two Chromium pages on loopback:
+ * 0.95; the same recording with every 3rd 20 ms frame zeroed 0.71, speech-shaped noise 0.04
+ * (PARLOIR_TEST_MUTATE); the helper's calibration puts a different sentence below 0.2 and half the
+ * frames zeroed below 0.7.
+ */
+export const BROWSER_SPEECH_MIN = 0.8;
+/**
+ * Fraction of the sender's speech frames in which the receiver had sound: 1.00 on a working
+ * call; zeroing every 3rd frame leaves 0.83.
+ */
+export const SOUND_MIN = 0.95;
+/**
+ * Mouth-to-ear bound between two Chromium pages on loopback, ms. Measured 100-150 ms (capture
+ * buffer, one 20 ms frame, WebRTC's jitter buffer at its floor on a lossless path, playout); a
+ * jitter buffer holding 250 ms more than it needs, or audio arriving 1 s late, breaks it.
+ */
+export const BROWSER_MOUTH_TO_EAR_MAX_MS = 400;
+
+/** Outcome of {@link checkBrowserSpeech}. */
+export interface BrowserSpeech {
+  /** The received recording against the sender's (looped) speech file. */
+  check: SpeechCheckResult;
+  /** Mouth-to-ear delay from the two pages' capture clocks, ms. */
+  delayMs: number;
+  /** One line for diagnostics. */
+  summary: string;
+  /** Whether score, sound and delay are all within bounds. */
+  ok: boolean;
+}
+
+/**
+ * Checks one direction of a call between two pages: `received` (the receiver's remote-track
+ * recording) against `senderFile` (the sender's fake-microphone WAV) for the score, and against
+ * `senderMic` (the sender page's microphone recording, started before and stopped after
+ * `received`) for the delay, searched from −300 ms to one period of the sender's speech later.
+ */
+export function checkBrowserSpeech(
+  label: string,
+  senderFile: Int16Array,
+  senderMic: ClockedAudio,
+  received: ClockedAudio,
+  maxDelayMs = BROWSER_MOUTH_TO_EAR_MAX_MS,
+): BrowserSpeech {
+  const receivedMs = (received.samples.length * 1000) / RATE;
+  const check = speechCheck(looped(senderFile, receivedMs), received.samples, RATE);
+  const periodMs = (senderFile.length * 1000) / RATE;
+  const m2e = mouthToEar(senderMic, received, -300, Math.min(3000, periodMs - 400));
+  const ok =
+    check.score >= BROWSER_SPEECH_MIN &&
+    check.soundFraction >= SOUND_MIN &&
+    m2e.delayMs >= 0 &&
+    m2e.delayMs <= maxDelayMs;
+  const lags = m2e.check.windows.map((w) => w.lagMs).join('/');
+  const summary = `${describe(label, check, m2e.delayMs)} (lags ${lags} ms, start offset ${(received.startWallMs - senderMic.startWallMs).toFixed(0)} ms)`;
+  return { check, delayMs: m2e.delayMs, summary, ok };
+}
