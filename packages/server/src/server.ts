@@ -19,6 +19,7 @@ import { Registry } from 'prom-client';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { MAX_FRAME_BYTES } from '@parloir/protocol';
 import { SignalingCore, type CoreOutput, type HostModeOptions } from './core/signaling-core.ts';
+import { ipMessageBucket, type CoreLimitsConfig } from './core/limits.ts';
 import type { BucketConfig } from './core/token-bucket.ts';
 import { ServerError } from './errors.ts';
 import { securePrivateDatabase, securePrivateDir } from './file-modes.ts';
@@ -65,6 +66,12 @@ export interface ServerOptions {
   messageBucket?: BucketConfig;
   /** Per-connection call attempt rate limit. Default 10 burst, 1/s. */
   callBucket?: BucketConfig;
+  /**
+   * Limits per identity and per IP that survive reconnects, password-guess throttling and the
+   * chat quota (`core/limits.ts`). Default per-IP message bucket: `messageBucket` ×
+   * `maxConnectionsPerIp`.
+   */
+  limits?: Partial<CoreLimitsConfig>;
   /** Protocol violations tolerated before closing a connection. Default 10. */
   maxViolations?: number;
   /** A client whose unsent backlog exceeds this is dropped, bytes. Default 8 MiB. */
@@ -205,6 +212,15 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     ...(options.callBucket ? { callBucket: options.callBucket } : {}),
     ...(options.host ? { host: options.host } : {}),
     ...(options.relay ? { relay: options.relay } : {}),
+    limits: {
+      // One IP gets as many messages as its connections could each send (issue 17 §4), and
+      // keeps that bucket across reconnects.
+      ipMessages: ipMessageBucket(
+        options.messageBucket ?? { burst: 100, perSec: 50 },
+        options.maxConnectionsPerIp ?? 32,
+      ),
+      ...options.limits,
+    },
   });
   const registry = options.registry ?? new Registry();
   registerProcessMetrics(registry);

@@ -505,6 +505,18 @@ export class Store {
     return { message: { ...m, msgId: Number(r.lastInsertRowid) }, duplicate: false };
   }
 
+  /**
+   * What `sender` has stored, for the chat quota: messages sent since `sinceMs`, and the UTF-8
+   * bytes of all its stored messages (dropped ones included: the sender is not told of a block).
+   * Uses the (sender, …) index; read once per user, then counted in memory.
+   */
+  chatUsageOf(sender: string, sinceMs: number): { messagesSince: number; bytes: number } {
+    const row = this.#stmt(
+      'SELECT COALESCE(SUM(ts >= ?), 0) AS n, COALESCE(SUM(LENGTH(CAST(body AS BLOB))), 0) AS b FROM messages WHERE sender = ?',
+    ).get(sinceMs, sender) as { n: number; b: number } | undefined;
+    return { messagesSince: Number(row?.n ?? 0), bytes: Number(row?.b ?? 0) };
+  }
+
   /** Messages for `recipient` not yet confirmed, oldest first (at most `limit`). */
   undelivered(recipient: string, limit = 1000): ChatMessage[] {
     return this.#stmt(

@@ -17,6 +17,7 @@ import {
 } from 'werift';
 import { SrtpReplayList, guessRolloverCounter, srtpIndex } from '@parloir/media';
 import type { NativeJitterOptions, NativeRtpSender } from '@parloir/native';
+import { sdpFingerprint, sdpFingerprints } from '@parloir/protocol';
 import { EngineError } from '../engine/errors.ts';
 import { installFastReceive } from './fast-receive.ts';
 import { openNativeReceive, type NativeReceive } from './native-receive.ts';
@@ -24,6 +25,7 @@ import { openNativeSender } from './native-send.ts';
 import { deriveSas, type ShortAuthString } from './sas.ts';
 import { installWeriftDtlsFix } from './werift-dtls-fix.ts';
 import { installWeriftSrtpNative } from './werift-srtp-native.ts';
+import { negotiatedCertificates } from './werift-media-internals.ts';
 import { remoteSrtpStates } from './werift-media-internals.ts';
 
 // werift's DTLS handshake does not survive a lost flight-4/5 datagram without this (see there).
@@ -323,6 +325,7 @@ export class PeerTransport {
     if (offer.type !== 'offer' || typeof offer.sdp !== 'string' || !offer.sdp.includes('m=audio')) {
       throw new EngineError('TRANSPORT_ERR_BAD_SDP', 'the remote offer has no audio m-line');
     }
+    assertOneFingerprint(offer.sdp);
     try {
       await this.#pc.setRemoteDescription(offer);
     } catch (err) {
@@ -341,6 +344,7 @@ export class PeerTransport {
     if (answer.type !== 'answer' || typeof answer.sdp !== 'string') {
       throw new EngineError('TRANSPORT_ERR_BAD_SDP', 'expected an SDP answer');
     }
+    assertOneFingerprint(answer.sdp);
     try {
       await this.#pc.setRemoteDescription(answer);
     } catch (err) {
@@ -470,19 +474,30 @@ export class PeerTransport {
     return r;
   }
 
-  /** DTLS certificate fingerprints (`sha-256 AB:CD:…`) from the negotiated descriptions. */
-  fingerprints(): { local: string | undefined; remote: string | undefined } {
-    return {
-      local: fingerprintOf(this.#pc.localDescription?.sdp),
-      remote: fingerprintOf(this.#pc.remoteDescription?.sdp),
-    };
+  /** Our DTLS certificate's fingerprint (`sha-256 AB:CD:…`), as our SDP announces it. */
+  localFingerprint(): string | undefined {
+    return sdpFingerprint(this.#pc.localDescription?.sdp ?? '');
   }
 
-  /** The short authentication string, once both descriptions are known. */
-  sas(): ShortAuthString | undefined {
+  /**
+   * The DTLS certificates actually negotiated (`sha-256 AB:CD:…`): ours, and the peer's that
+   * the DTLS stack verified. Undefined before DTLS is up. Never read from SDP text.
+   */
+  fingerprints(): { local: string | undefined; remote: string | undefined } {
+    return negotiatedCertificates(this.#sender);
+  }
+
+  /**
+   * The short authentication string over both identity keys and the negotiated certificates,
+   * once DTLS is up (protocol sas.ts v2).
+   */
+  sas(localIdentityKey: Uint8Array, remoteIdentityKey: Uint8Array): ShortAuthString | undefined {
     const { local, remote } = this.fingerprints();
     if (local === undefined || remote === undefined) return undefined;
-    return deriveSas(local, remote);
+    return deriveSas(
+      { identityKey: localIdentityKey, certificateFingerprint: local },
+      { identityKey: remoteIdentityKey, certificateFingerprint: remote },
+    );
   }
 
   /** Selected candidate pair's path. */
@@ -565,11 +580,18 @@ export class PeerTransport {
   }
 }
 
-/** Extracts the first `a=fingerprint:` value from an SDP. */
-function fingerprintOf(sdp: string | undefined): string | undefined {
-  if (sdp === undefined) return undefined;
-  const m = /^a=fingerprint:(\S+ \S+)\s*$/m.exec(sdp);
-  return m?.[1];
+/**
+ * Refuses a remote SDP without exactly one SHA-256 fingerprint: werift accepts a certificate
+ * matching any `a=fingerprint` line (and keeps the lines of earlier descriptions), so a second
+ * line is how a server would slip its own certificate in (issue 17 §1).
+ */
+function assertOneFingerprint(sdp: string): void {
+  if (sdpFingerprint(sdp) === undefined) {
+    throw new EngineError(
+      'TRANSPORT_ERR_BAD_SDP',
+      `the remote description has ${sdpFingerprints(sdp).length} certificate fingerprints; exactly one SHA-256 is required`,
+    );
+  }
 }
 
 /** The `typ` of a candidate line (RFC 8839 §5.1). */

@@ -38,6 +38,7 @@ import {
 import type { CallDirectory, MediaRelay } from '../relay-types.ts';
 import type { Store } from '../store.ts';
 import { CallTable, type LiveCall } from './calls.ts';
+import { CoreLimits, type CoreLimitsConfig } from './limits.ts';
 import { NameIndex } from './name-index.ts';
 import { TokenBucket, type BucketConfig } from './token-bucket.ts';
 
@@ -126,6 +127,11 @@ export interface SignalingCoreOptions {
   messageBucket?: BucketConfig;
   /** Per-connection call-attempt bucket. Default 10 burst, 1/s. */
   callBucket?: BucketConfig;
+  /**
+   * Limits per identity and per IP that survive reconnects, password-guess throttling and the
+   * chat quota (`limits.ts`). Identity buckets default to `messageBucket` and `callBucket`.
+   */
+  limits?: Partial<CoreLimitsConfig>;
   /** Host mode; absent = normal server. */
   host?: HostModeOptions;
   /** TURN relay issuing per-call credentials; absent = no TURN servers handed out. */
@@ -208,6 +214,7 @@ export class SignalingCore implements CallDirectory {
   #conns = new Map<number, Conn>();
   #sessions = new Map<string, Session>();
   #calls: CallTable;
+  #limits: CoreLimits;
   /** blocker → users they block. */
   #blocks = new Map<string, Set<string>>();
   #approved = new Set<string>();
@@ -252,9 +259,18 @@ export class SignalingCore implements CallDirectory {
       maxViolations: 10,
       messageBucket: { burst: 100, perSec: 50 },
       callBucket: { burst: 10, perSec: 1 },
+      limits: {},
       ...options,
     };
     this.#calls = new CallTable({ ringTimeoutMs: this.#o.ringTimeoutMs });
+    this.#limits = new CoreLimits(
+      {
+        identityMessages: this.#o.messageBucket,
+        identityCalls: this.#o.callBucket,
+        ...this.#o.limits,
+      },
+      (userId, sinceMs) => this.#o.store.chatUsageOf(userId, sinceMs),
+    );
     for (const b of this.#o.store.allBlocks()) {
       const set = this.#blockSet(b.blocker);
       if (!set.has(b.blocked)) this.#countBlocker(b.blocked, 1);
@@ -426,7 +442,11 @@ export class SignalingCore implements CallDirectory {
   }
 
   #text(conn: Conn, text: string, nowMs: number): void {
-    if (!conn.messages.take(nowMs)) {
+    // Per connection, then per IP and per identity: a reconnect resets only the first.
+    if (
+      !conn.messages.take(nowMs) ||
+      !this.#limits.message(conn.address, conn.session?.userId, nowMs)
+    ) {
       this.#violation(conn, undefined, 'SIG_ERR_RATE_LIMITED', 'too many messages: slow down');
       return;
     }
@@ -512,12 +532,22 @@ export class SignalingCore implements CallDirectory {
       );
       return;
     }
-    if (
-      this.#o.password !== undefined &&
-      !constantTimeEqual(req.password ?? '', this.#o.password)
-    ) {
-      this.#authFail(conn, req.id, 'SIG_ERR_BAD_PASSWORD', 'wrong or missing server password');
-      return;
+    if (this.#o.password !== undefined) {
+      // Guessing is throttled per IP (issue 17 §7): past the burst, one guess per 10 s.
+      if (!this.#limits.passwordGuessAllowed(conn.address, nowMs)) {
+        this.#authFail(
+          conn,
+          req.id,
+          'SIG_ERR_RATE_LIMITED',
+          'too many wrong passwords from your address: wait before trying again',
+        );
+        return;
+      }
+      if (!constantTimeEqual(req.password ?? '', this.#o.password)) {
+        this.#limits.passwordFailed(conn.address, nowMs);
+        this.#authFail(conn, req.id, 'SIG_ERR_BAD_PASSWORD', 'wrong or missing server password');
+        return;
+      }
     }
     const userId = this.#o.userIdOf(pub);
     const store = this.#o.store;
@@ -788,6 +818,7 @@ export class SignalingCore implements CallDirectory {
 
   #tick(nowMs: number, backlog: boolean): void {
     this.#nowHint = nowMs;
+    this.#limits.prune(nowMs);
     if (nowMs >= this.#nextScanMs) {
       this.#nextScanMs = nowMs + 250;
       this.#scanTimeouts(nowMs);
@@ -981,7 +1012,7 @@ export class SignalingCore implements CallDirectory {
   }
 
   #invite(s: Session, to: string, nowMs: number): RequestResult<'call.invite'> | SignalingError {
-    if (!s.conn.callAttempts.take(nowMs)) {
+    if (!s.conn.callAttempts.take(nowMs) || !this.#limits.callAttempt(s.userId, nowMs)) {
       return new SignalingError('SIG_ERR_RATE_LIMITED', 'too many call attempts: slow down');
     }
     if (to === s.userId) return new SignalingError('SIG_ERR_SELF', 'you cannot call yourself');
@@ -1139,13 +1170,18 @@ export class SignalingCore implements CallDirectory {
     if (this.#blocks.get(s.userId)?.has(req.to)) {
       return new SignalingError('SIG_ERR_BLOCKED', 'you block this user; unblock them to write');
     }
+    const quota = this.#limits.chatCheck(s.userId, req.text, nowMs);
+    if (!quota.ok) return new SignalingError('SIG_ERR_CHAT_QUOTA', quota.message);
     // Dropped (not refused) when the recipient blocks the sender: the sender learns nothing.
     const dropped = this.#blocks.get(req.to)?.has(s.userId) === true;
     const { message, duplicate } = this.#o.store.insertMessage(
       { from: s.userId, to: req.to, clientMsgId: req.clientMsgId, text: req.text, ts: nowMs },
       dropped,
     );
-    if (!duplicate) this.#stats.chatMessages++;
+    if (!duplicate) {
+      this.#stats.chatMessages++;
+      this.#limits.chatRecord(s.userId, req.text, nowMs);
+    }
     const recipient = this.#sessions.get(req.to);
     if (recipient && !dropped && !duplicate) {
       this.#queueAfterResult(() => this.#event(recipient.conn, 'chat.message', message));
