@@ -48,7 +48,9 @@ export const SIG_ERROR_CODES = [
   'SIG_ERR_SELF',
   /** The chat text is longer than the maximum. */
   'SIG_ERR_MESSAGE_TOO_LONG',
-  /** Too many messages or call attempts: slow down. */
+  /** Your chat quota is used up: messages per day, or bytes stored; the message says which. */
+  'SIG_ERR_CHAT_QUOTA',
+  /** Too many messages, call attempts or wrong passwords (per connection, identity or IP). */
   'SIG_ERR_RATE_LIMITED',
   /** Not allowed for this connection (e.g. `host.decide` from a non-host). */
   'SIG_ERR_FORBIDDEN',

@@ -6,7 +6,7 @@ export interface BucketConfig {
   perSec: number;
 }
 
-/** Token bucket state for one connection and one kind of action. */
+/** Token bucket state for one key (a connection, an identity, an IP) and one kind of action. */
 export class TokenBucket {
   #tokens: number;
   #lastMs: number;
@@ -18,15 +18,20 @@ export class TokenBucket {
     this.#lastMs = nowMs;
   }
 
-  /** Takes one token if available. */
-  take(nowMs: number): boolean {
+  /** Tokens available at `nowMs` (refilled up to `burst`), without taking any. */
+  tokens(nowMs: number): number {
     const elapsed = Math.max(0, nowMs - this.#lastMs);
-    this.#lastMs = nowMs;
+    this.#lastMs = Math.max(this.#lastMs, nowMs);
     this.#tokens = Math.min(
       this.#config.burst,
       this.#tokens + (elapsed / 1000) * this.#config.perSec,
     );
-    if (this.#tokens < 1) return false;
+    return this.#tokens;
+  }
+
+  /** Takes one token if available. */
+  take(nowMs: number): boolean {
+    if (this.tokens(nowMs) < 1) return false;
     this.#tokens -= 1;
     return true;
   }
