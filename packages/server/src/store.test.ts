@@ -56,8 +56,9 @@ test('call records handed to the thread in a batch are there after close and reo
     const again = new Store({ path });
     assert.equal(again.callsOf(CALLER, 1000).length, 300);
     again.close();
+    // Both checkpointer threads let go of the files before the directory goes.
+    await Promise.all([store.whenClosed(), again.whenClosed()]);
   } finally {
-    await new Promise((r) => setTimeout(r, 100));
     rmSync(dir, { recursive: true, force: true });
   }
 });

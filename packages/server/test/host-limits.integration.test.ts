@@ -118,7 +118,8 @@ test('limits: auth timeout, per-IP connections, password, max users', async () =
     const c = await rawClient(server.url);
     await assert.rejects(rawClient(server.url), /429/);
     for (const r of [a, b, c]) r.ws.terminate();
-    await new Promise((r) => setTimeout(r, 50));
+    // The per-IP count drops in the same close handler that tells the core.
+    await until(() => server.core.stats().connections === 0, 3000, 'server saw the closes');
     await assert.rejects(
       connectUser(server, 'nopass'),
       (e: SignalingError) => e.code === 'SIG_ERR_BAD_PASSWORD',
