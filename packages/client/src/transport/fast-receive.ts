@@ -120,7 +120,13 @@ function install(
     }
     if (hl > buf.length - TAG_BYTES) return toWerift(buf, rinfo);
     const seq = buf.readUInt16BE(2);
-    const roc = guessRoc(st.rolloverCounter, st.lastSequenceNumber, seq);
+    // The highest index authenticated so far, from the replay list: werift's state follows every
+    // packet it opens, a replay from another address too, so it may lag far behind.
+    const highest = replay.highest(ssrc);
+    const roc =
+      highest === undefined
+        ? guessRoc(st.rolloverCounter, st.lastSequenceNumber, seq)
+        : guessRoc(Math.floor(highest / 0x10000), highest % 0x10000, seq);
     const index = srtpIndex(roc, seq);
     if (replay.check(ssrc, index) !== 'fresh') return; // RFC 3711 §3.3.2, counted by the list
     const plain = gcm.openRtp(buf, hl, roc);

@@ -213,7 +213,10 @@ export class PeerTransport {
         const h = rtp.header;
         const roc = this.#weriftRoc(h.ssrc, h.sequenceNumber);
         const index = srtpIndex(roc, h.sequenceNumber);
-        if (this.#replay.check(h.ssrc, index) !== 'fresh') return;
+        if (this.#replay.check(h.ssrc, index) !== 'fresh') {
+          this.#restoreWeriftRoc(h.ssrc);
+          return;
+        }
         this.#replay.commit(h.ssrc, index);
         const n = this.#nativeReceive;
         if (n !== undefined) {
@@ -267,6 +270,20 @@ export class PeerTransport {
     const highest = this.#replay.highest(ssrc);
     if (highest === undefined) return 0;
     return guessRolloverCounter(Math.floor(highest / 0x10000), highest % 0x10000, seq);
+  }
+
+  /**
+   * Puts werift's ROC state of `ssrc` back to the highest index authenticated, after it opened a
+   * replay: werift sets its state from any packet it opens, so an old one would move it back
+   * and its next ROC guesses (RFC 3711 Appendix A) could go wrong for genuine packets.
+   */
+  #restoreWeriftRoc(ssrc: number): void {
+    const st = remoteSrtpStates(this.#sender)?.[ssrc] as
+      { rolloverCounter?: unknown; lastSequenceNumber?: unknown } | undefined;
+    const highest = this.#replay.highest(ssrc);
+    if (st === undefined || highest === undefined) return;
+    st.rolloverCounter = Math.floor(highest / 0x10000);
+    st.lastSequenceNumber = highest % 0x10000;
   }
 
   #deliver(packet: ReceivedRtp): void {
