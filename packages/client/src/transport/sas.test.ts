@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { deriveSas, normaliseFingerprint } from './sas.ts';
 
@@ -40,4 +41,24 @@ test('a man in the middle (different remote certificate on one side) changes the
 test('a swapped identity key with the same certificates changes the SAS', () => {
   const swapped = deriveSas(A, { ...B, identityKey: KEY_M });
   assert.notDeepEqual(swapped, deriveSas(A, B));
+});
+
+test('known answers of the SAS v2 fixture (the one the browser code is checked against)', () => {
+  const { vectors } = JSON.parse(
+    readFileSync(new URL('../../../protocol/test/fixtures/sas-v2.json', import.meta.url), 'utf8'),
+  ) as {
+    vectors: {
+      a: { identityKey: string; certificateFingerprint: string };
+      b: { identityKey: string; certificateFingerprint: string };
+      words: string;
+      digits: string;
+    }[];
+  };
+  for (const v of vectors) {
+    const party = (p: typeof v.a) => ({
+      identityKey: new Uint8Array(Buffer.from(p.identityKey, 'hex')),
+      certificateFingerprint: p.certificateFingerprint,
+    });
+    assert.deepEqual(deriveSas(party(v.a), party(v.b)), { words: v.words, digits: v.digits });
+  }
 });
