@@ -12,6 +12,7 @@ import {
   type NativeRtpSenderOptions,
 } from '../index.ts';
 import { senderOptions } from './sender-options.ts';
+import { waitFor } from './wait.ts';
 
 const RATE = 48_000;
 
@@ -33,8 +34,6 @@ async function receiver(): Promise<Rx> {
   sock.on('message', (buf) => rx.packets.push({ at: performance.now(), buf }));
   return rx;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function tone(seconds: number, hz: number, amp: number): Int16Array {
   const pcm = new Int16Array(seconds * RATE);
@@ -104,12 +103,14 @@ test('paced source: SRTP packets paced at the frame rate, RTP fields, ROC wrap, 
   try {
     const pcm = tone(2, 440, 8000);
     sender.startPaced(pcm);
-    await sleep(1000);
+    await waitFor(() => rx.packets.length >= 50, '50 packets');
     const st = sender.stats();
     close();
     const n = rx.packets.length;
-    // 20 ms frames for ~1 s: 50 ± a few (start-up and the sleep's own jitter).
-    assert.ok(n >= 44 && n <= 52, `packets in 1 s: ${n}`);
+    // 20 ms frames: 50 packets a second, over the interval the packets actually span (a fixed
+    // 1 s window counted the machine's load as well as the pacing).
+    const perSec = ((n - 1) * 1000) / (rx.packets.at(-1)!.at - rx.packets[0]!.at);
+    assert.ok(perSec > 45 && perSec < 55, `packets per second: ${perSec.toFixed(1)} (${n})`);
     assert.equal(st.packets >= n, true);
     assert.equal(st.sendErrors, 0);
     assert.ok(st.startedAtMs !== undefined && st.startedAtMs <= performance.now());
@@ -148,15 +149,24 @@ test('mid-stream changes: frame size, mute, gain and bitrate apply to the next f
   const { rx, sender, gcm, close } = await setup();
   try {
     sender.startPaced(tone(5, 300, 6000));
-    await sleep(400);
+    // Each change waits for 20 more packets, not for a time: the phases below are packet ranges
+    // after each change (a few frames of margin for those already encoded or in flight).
+    const more = (k: number): Promise<void> => {
+      const target = rx.packets.length + k;
+      return waitFor(() => rx.packets.length >= target, `${k} more packets`);
+    };
+    await more(20);
+    const atFrame = rx.packets.length;
     sender.setFrameSamples(480);
     sender.setBitrate(12_000);
-    await sleep(400);
+    await more(20);
+    const atMute = rx.packets.length;
     sender.setMuted(true);
-    await sleep(300);
+    await more(20);
+    const atGain = rx.packets.length;
     sender.setMuted(false);
     sender.setGain(0.25);
-    await sleep(300);
+    await more(20);
     close();
     const dec = new OpusDecoder({ sampleRate: RATE, channels: 1 });
     const frames = rx.packets.map((p, i) => {
@@ -164,12 +174,13 @@ test('mid-stream changes: frame size, mute, gain and bitrate apply to the next f
       const pcm = dec.decode(h.payload);
       return { at: p.at, ts: h.ts, samples: pcm.length, bytes: h.payload.length, rms: rms(pcm) };
     });
-    const t0 = frames[0]!.at;
-    const phase = (a: number, b: number) => frames.filter((f) => f.at - t0 >= a && f.at - t0 < b);
-    const first = phase(100, 350);
-    const second = phase(500, 750);
-    const muted = phase(900, 1050);
-    const quiet = phase(1200, 1350);
+    // Packets [a + margin, a + 20): after the change at packet a, before the next one.
+    const phase = (a: number, margin: number) => frames.slice(a + margin, a + 20);
+    const first = phase(0, 5);
+    const second = phase(atFrame, 5);
+    const muted = phase(atMute, 10);
+    const quiet = phase(atGain, 10);
+    assert.ok(first.length >= 10 && second.length >= 10 && muted.length >= 5 && quiet.length >= 5);
     assert.ok(
       first.every((f) => f.samples === 960),
       '20 ms frames first',
@@ -231,7 +242,7 @@ test('bad options and use after close are typed errors; the socket stays usable 
   await new Promise<void>((r, f) =>
     tx.send('still here', rx.port, '127.0.0.1', (e) => (e ? f(e) : r())),
   );
-  await sleep(50);
+  await waitFor(() => rx.packets.length > 0, 'the datagram');
   assert.equal(rx.packets[0]?.buf.toString(), 'still here');
   tx.close();
   rx.sock.close();
