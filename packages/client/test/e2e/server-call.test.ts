@@ -3,22 +3,35 @@
  * processes against a real server (in this process) with real werift, wav devices paced in real
  * time and speech made by espeak-ng, a different sentence each way.
  *
- * Similarity measure: Pearson correlation of the 10 ms RMS envelopes after cross-correlation
- * alignment (test/helpers/similarity.ts). Threshold: ≥ 0.8 for "hears the other side";
- * < 0.5 within ±1 s (where an echo would be) for "does not hear itself".
+ * What each side heard: the speech check (test/helpers/speech-check.ts, spectral shape per 10 ms
+ * frame) of the other side's capture file in its playback recording, with the mouth-to-ear delay
+ * from the two processes' device clocks (test/helpers/heard.ts). Thresholds:
+ * - "hears the other side": score ≥ {@link HEARS};
+ * - "does not hear itself": own speech in own playback within ±1 s (where an echo would be)
+ *   scores < {@link ECHO};
+ * - mouth-to-ear ≤ {@link MAX_M2E_MS}.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { parseQosLog } from '../../src/qos-log/qos-log.ts';
 import { runCli, waitForStderr } from '../helpers/cli.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { envelopeSimilarity } from '../helpers/similarity.ts';
+import {
+  clocksFromLog,
+  describe,
+  echo,
+  ECHO,
+  HEARS,
+  heard,
+  MAX_M2E_MS,
+  readReceived,
+} from '../helpers/heard.ts';
+import { assertRelayedCall } from '../helpers/relay-use.ts';
 import { loadWav, makeSpeech } from '../helpers/speech.ts';
 
-const HEARS = 0.8;
-const ECHO = 0.5;
 const CALL_S = 10;
 
 let dir = '';
@@ -56,6 +69,7 @@ interface Summary {
 
 async function callOnce(tag: string, relay: boolean, diag: (m: string) => void): Promise<void> {
   const common = ['--server', srv.serverArg, '--json', '--host-address', '127.0.0.1'];
+  const relayedBefore = srv.relay?.stats().bytesRelayed ?? 0;
   const outA = join(dir, `${tag}-alice-out.wav`);
   const outB = join(dir, `${tag}-bob-out.wav`);
   const bob = runCli([
@@ -102,17 +116,28 @@ async function callOnce(tag: string, relay: boolean, diag: (m: string) => void):
   assert.match(sb.reason, /^hangup/);
   const a = loadWav(speechA);
   const b = loadWav(speechB);
-  const bHearsA = envelopeSimilarity(a, loadWav(outB));
-  const aHearsB = envelopeSimilarity(b, loadWav(outA));
-  // An echo of our own voice would come back within a round trip: look within ±1 s.
-  const aHearsA = envelopeSimilarity(a, loadWav(outA), 1000);
-  const bHearsB = envelopeSimilarity(b, loadWav(outB), 1000);
-  const msg = `${tag}: B hears A ${bHearsA.correlation.toFixed(3)}, A hears B ${aHearsB.correlation.toFixed(3)}, A hears A ${aHearsA.correlation.toFixed(3)}, B hears B ${bHearsB.correlation.toFixed(3)}`;
+  const ca = clocksFromLog(sa.log);
+  const cb = clocksFromLog(sb.log);
+  const recvA = readReceived(outA);
+  const recvB = readReceived(outB);
+  const bHearsA = heard(a, recvB, ca.captureMs, cb.playbackMs);
+  const aHearsB = heard(b, recvA, cb.captureMs, ca.playbackMs);
+  const aHearsA = echo(a, recvA);
+  const bHearsB = echo(b, recvB);
+  const msg = `${tag}: ${describe('B hears A', bHearsA)}; ${describe('A hears B', aHearsB)}; A hears A ${aHearsA.score.toFixed(3)}, B hears B ${bHearsB.score.toFixed(3)}`;
   diag(msg);
-  assert.ok(bHearsA.correlation >= HEARS, `${msg}\n${ra.stdout}\n${rb.stdout}`);
-  assert.ok(aHearsB.correlation >= HEARS, msg);
-  assert.ok(aHearsA.correlation < ECHO, msg);
-  assert.ok(bHearsB.correlation < ECHO, msg);
+  assert.ok(bHearsA.score >= HEARS, `${msg}\n${ra.stdout}\n${rb.stdout}`);
+  assert.ok(aHearsB.score >= HEARS, msg);
+  assert.ok(aHearsA.score < ECHO, msg);
+  assert.ok(bHearsB.score < ECHO, msg);
+  assert.ok(bHearsA.mouthToEarMs <= MAX_M2E_MS, msg);
+  assert.ok(aHearsB.mouthToEarMs <= MAX_M2E_MS, msg);
+  // The relay, from the server's counter: a relayed call moves both directions through it, a
+  // direct one (next to it in time, same server) next to nothing.
+  const relayed = (srv.relay?.stats().bytesRelayed ?? 0) - relayedBefore;
+  const durationMs = parseQosLog(readFileSync(sa.log, 'utf8')).end?.durationMs ?? 0;
+  if (relay) diag(assertRelayedCall(relayed, durationMs, 32_000));
+  else assert.ok(relayed < 2000, `direct call, yet ${relayed} bytes relayed`);
   assert.ok(sa.mosMean > 4, `MOS ${sa.mosMean}`);
 }
 

@@ -16,8 +16,9 @@
  * - alignment: the received recording (its leading and trailing silence trimmed: a call that
  *   came up late did not hear the start) is cut into 4 s windows; each window takes the lag
  *   that scores best within the search range (time-stretch between windows is allowed, as a
- *   jitter buffer does), then each 1 s block of it is refined to the exact frame within ±3
- *   frames (±30 ms) of that lag.
+ *   jitter buffer does), then each 0.5 s block of it is refined to the exact frame, within ±3
+ *   frames (±30 ms) of its neighbour's lag, so the alignment follows a jitter buffer that
+ *   accelerates or expands playout (up to 60 ms/s, 300 ms from the window's lag).
  *
  * The score is the mean frame similarity over all counted frames, clamped to 0..1. Calibrated
  * in speech-check.test.ts: speech-shaped noise and a different sentence < 0.2, an Opus round
@@ -35,10 +36,24 @@ export const HIGH_HZ = 7000;
 const WINDOW_MS = 20;
 /** Hop between frames, ms: the resolution of alignment and of `delayMs`. */
 export const HOP_MS = 10;
-/** Refinement of each 1 s block around its window's lag, frames. */
+/**
+ * Refinement of each block around its neighbour's lag, frames: ±30 ms per 0.5 s block follows a
+ * drift of 60 ms/s. More freedom lets unrelated speech find more chance alignments (±40 ms
+ * took a different sentence from 0.19 to 0.20).
+ */
 const REFINE_FRAMES = 3;
 /** Refinement block, ms. */
-const BLOCK_MS = 1000;
+const BLOCK_MS = 500;
+/** Farthest a block's lag may drift from its window's, frames. */
+const MAX_DRIFT_FRAMES = 30;
+
+interface BlockFit {
+  lag: number;
+  sum: number;
+  count: number;
+  sound: number;
+  mean: number;
+}
 
 /** Thrown for arguments the check cannot work with (a typed error, not a crash). */
 export class SpeechCheckError extends Error {
@@ -272,19 +287,36 @@ export function speechCheck(
       if (s > best.score) best = { lag, score: s, count: r.count };
     }
     if (best.score > -2) {
-      let wSum = 0;
-      let wCount = 0;
-      for (let b0 = w0; b0 < w1; b0 += blockFrames) {
-        const b1 = Math.min(w1, b0 + blockFrames);
-        let bb = { lag: best.lag, sum: 0, count: 0, sound: 0, mean: -2 };
+      // Blocks follow the lag as it drifts (a jitter buffer accelerating or expanding moves it
+      // by up to ~80 ms/s): from the block that fits the window's lag best, outwards, each block
+      // searched around its neighbour's lag, within MAX_DRIFT_FRAMES of the window's.
+      const blocks: Array<[number, number]> = [];
+      for (let b0 = w0; b0 < w1; b0 += blockFrames)
+        blocks.push([b0, Math.min(w1, b0 + blockFrames)]);
+      const refine = (k: number, center: number): BlockFit => {
+        const [b0, b1] = blocks[k] ?? [0, 0];
+        let bb: BlockFit = { lag: center, sum: 0, count: 0, sound: 0, mean: -2 };
         for (let d = -REFINE_FRAMES; d <= REFINE_FRAMES; d++) {
-          const lag = best.lag + d;
-          if (lag < minLag || lag > maxLag) continue;
+          const lag = center + d;
+          if (lag < minLag || lag > maxLag || Math.abs(lag - best.lag) > MAX_DRIFT_FRAMES) continue;
           const r = scoreRange(ref, rec, b0, b1, lag);
           if (r.count === 0) continue;
           const m = r.sum / r.count;
           if (m > bb.mean) bb = { lag, ...r, mean: m };
         }
+        return bb;
+      };
+      const fits: BlockFit[] = blocks.map((_, k) => refine(k, best.lag));
+      let anchor = 0;
+      for (let k = 1; k < fits.length; k++) {
+        if ((fits[k]?.mean ?? -2) > (fits[anchor]?.mean ?? -2)) anchor = k;
+      }
+      for (let k = anchor + 1; k < fits.length; k++)
+        fits[k] = refine(k, fits[k - 1]?.lag ?? best.lag);
+      for (let k = anchor - 1; k >= 0; k--) fits[k] = refine(k, fits[k + 1]?.lag ?? best.lag);
+      let wSum = 0;
+      let wCount = 0;
+      for (const bb of fits) {
         if (bb.count === 0) continue;
         wSum += bb.sum;
         wCount += bb.count;
