@@ -13,6 +13,7 @@ import {
 } from '../index.ts';
 import { JITTER } from './receiver-options.ts';
 import { senderOptions } from './sender-options.ts';
+import { waitFor } from './wait.ts';
 
 const RATE = 48_000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -106,12 +107,18 @@ test('socket thread → SRTP open → jitter buffer → paced playout: the tone 
     receiver.start();
     receiver.startPaced(true);
     sender.startPaced(tone(3, 700, 8000));
-    await sleep(1500);
+    // 75 packets (1.5 s of 20 ms packets), waited for rather than slept for.
+    await waitFor(() => receiver.stats().packets >= 75, '75 packets received');
     const pcm = receiver.takePcm();
     const records = receiver.takeRecords();
     const st = receiver.stats();
-    // 1.5 s of 20 ms packets: ~75, each recorded, in order, arrival times on performance.now().
-    assert.ok(records.length >= 65 && records.length <= 78, `records: ${records.length}`);
+    const readAtMs = performance.now();
+    // Each packet recorded, in order, arrival times on performance.now(); 50 a second over the
+    // interval the arrivals span.
+    assert.ok(records.length >= 75, `records: ${records.length}`);
+    const arrivalSpanMs = records.at(-1)!.arrivalMs - records[0]!.arrivalMs;
+    const perSec = ((records.length - 1) * 1000) / arrivalSpanMs;
+    assert.ok(perSec > 45 && perSec < 55, `packets per second ${perSec.toFixed(1)}`);
     assert.equal(st.packets, records.length);
     assert.equal(st.authFailures, 0);
     assert.equal(forwarded.length, 0, 'nothing handed back to JavaScript');
@@ -131,9 +138,14 @@ test('socket thread → SRTP open → jitter buffer → paced playout: the tone 
     assert.equal(records[0]!.ssrc, 0xabc);
     assert.equal(records[0]!.payloadType, 111);
     assert.ok(records.every((r) => !r.inserted));
-    // The paced device played ~1.5 s (at most a period and the queue ahead of the clock).
+    // The paced device played for as long as it has been running (at most a period and the
+    // queue ahead of the clock), measured from its start to the stats read.
     const dev = st.playedSamples / RATE;
-    assert.ok(dev > 1.4 && dev < 1.6, `device clock ${dev.toFixed(3)} s`);
+    const ranS = (readAtMs - (st.startedAtMs ?? readAtMs)) / 1000;
+    assert.ok(
+      Math.abs(dev - ranS) < 0.1,
+      `device clock ${dev.toFixed(3)} s over ${ranS.toFixed(3)} s`,
+    );
     assert.ok(pcm.length >= st.playedSamples - 2 * 960 && pcm.length <= st.playedSamples);
     // The tone is there once the buffer has started: ≥ 90 % of the energy in the last second.
     const tail = pcm.subarray(pcm.length - RATE);
@@ -167,7 +179,7 @@ test('what the receiver does not take goes back to JavaScript with its source: o
     await send(other, srtp); // another address
     await send(tx, Buffer.from([0x81, 200, 0, 1, 0, 0, 0, 1])); // RTCP (PT 200)
     await send(tx, Buffer.from([0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42])); // STUN-like
-    for (let i = 0; i < 50 && forwarded.length < 4; i++) await sleep(10);
+    await waitFor(() => forwarded.length >= 4, 'four datagrams handed back');
     assert.equal(forwarded.length, 4);
     assert.deepEqual(forwarded[0]!.data, srtp);
     assert.equal(forwarded[0]!.port, tx.address().port);
@@ -190,8 +202,10 @@ test('what the receiver does not take goes back to JavaScript with its source: o
     forged[forged.length - 1]! ^= 1;
     forged[3] = 3;
     await send(tx, forged);
-    for (let i = 0; i < 50 && receiver.stats().packets + receiver.stats().authFailures < 2; i++)
-      await sleep(10);
+    await waitFor(
+      () => receiver.stats().packets + receiver.stats().authFailures >= 2,
+      'the genuine and the forged packet',
+    );
     const st = receiver.stats();
     assert.equal(st.packets, 1);
     assert.equal(st.authFailures, 1);
