@@ -21,6 +21,14 @@ export const COMMANDS: Record<string, Entry> = {
     summary: 'run a Parloir server (signalling, presence, chat, TURN relay, web UI)',
     load: () => import('./commands/server.ts'),
   },
+  backup: {
+    summary: "copy a server's data directory (database, keys, secrets) while it runs",
+    load: () => import('./commands/backup.ts'),
+  },
+  restore: {
+    summary: "restore a server's data directory from a backup, after checking it",
+    load: () => import('./commands/restore.ts'),
+  },
   config: {
     summary: 'check a server config file and print the effective configuration',
     load: () => import('./commands/config.ts'),

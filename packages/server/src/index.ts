@@ -36,6 +36,14 @@ export {
 } from './tls-cert.ts';
 export { ServerError, type ServerErrorCode } from './errors.ts';
 export {
+  createBackup,
+  readBackup,
+  restoreBackup,
+  type BackupFile,
+  type BackupManifest,
+  type BackupResult,
+} from './backup.ts';
+export {
   applySecurityHeaders,
   CONTENT_SECURITY_POLICY,
   SECURITY_HEADERS,
