@@ -560,7 +560,7 @@ export class SignalingCore implements CallDirectory {
       return;
     }
     req = { ...req, name: normalized.value.name };
-    const lookAlike = this.#names.lookAlikeOf(req.name, userId);
+    const lookAlike = this.#names.lookAlikeOf(req.name, userId, normalized.value.skeletons);
     if (lookAlike) {
       this.#authFail(
         conn,
@@ -611,7 +611,7 @@ export class SignalingCore implements CallDirectory {
       if (!known)
         store.insertUser({ userId, name: req.name, publicKey: req.publicKey, createdAt: nowMs });
       else if (known.name !== req.name) store.renameUser(userId, req.name);
-      this.#names.set(userId, req.name);
+      this.#names.set(userId, req.name, normalized.value.skeletons);
     } catch (err) {
       this.#o.log?.warn({ err }, 'user registration failed');
       this.#authFail(conn, req.id, 'SIG_ERR_NAME_TAKEN', `the name "${req.name}" is not available`);
