@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NativeTimer, NativeError } from '../index.ts';
+import { waitFor } from './wait.ts';
 
 function fired(timer: (cb: () => void) => NativeTimer): {
   timer: NativeTimer;
@@ -21,30 +22,36 @@ test('fires once after the delay; a later arm moves it later, an earlier one ear
   const t0 = performance.now();
   a.timer.arm(10);
   a.timer.arm(80); // replaces the 10 ms expiry
-  await sleep(40);
-  assert.equal(a.times.length, 0, 'the replaced 10 ms expiry must not fire');
-  await sleep(80);
-  assert.equal(a.times.length, 1);
+  // Its first firing comes at 80 ms or later: the replaced 10 ms expiry would have come first
+  // (timestamps, not a check after a sleep that a loaded machine stretches past 80 ms).
+  await waitFor(() => a.times.length >= 1, 'the 80 ms expiry');
   assert.ok((a.times[0] ?? 0) - t0 >= 79, `fired after ${(a.times[0] ?? 0) - t0} ms`);
 
   const b = fired((cb) => new NativeTimer(cb));
   const t1 = performance.now();
   b.timer.arm(5000);
   b.timer.arm(5);
-  await sleep(60);
-  assert.equal(b.times.length, 1);
+  await waitFor(() => b.times.length >= 1, 'the 5 ms expiry');
   assert.ok((b.times[0] ?? 0) - t1 < 1000);
-  await sleep(20);
+  // One-shot: a third timer 30 ms later is the barrier; neither fired again before it.
+  const barrier = fired((cb) => new NativeTimer(cb));
+  barrier.timer.arm(30);
+  await waitFor(() => barrier.times.length >= 1, 'the barrier timer');
+  assert.equal(a.times.length, 1, 'one-shot');
   assert.equal(b.times.length, 1, 'one-shot');
   a.timer.close();
   b.timer.close();
+  barrier.timer.close();
 });
 
 test('disarm cancels; close is idempotent and arm after close is a typed error', async () => {
   const a = fired((cb) => new NativeTimer(cb));
   a.timer.arm(5);
   a.timer.disarm();
-  await sleep(30);
+  const barrier = fired((cb) => new NativeTimer(cb));
+  barrier.timer.arm(30);
+  await waitFor(() => barrier.times.length >= 1, 'the barrier timer');
+  barrier.timer.close();
   assert.equal(a.times.length, 0);
   a.timer.close();
   a.timer.close();
