@@ -48,6 +48,7 @@ export {
   CONTENT_SECURITY_POLICY,
   SECURITY_HEADERS,
   originAllowed,
+  normalizeOrigin,
   metricsAllowed,
 } from './http-security.ts';
 export {

@@ -2,11 +2,13 @@
  * Shared pieces of `parloir server` and `parloir host`: the flags, turning them into
  * `ServerOptions`, the parseable start line, and graceful shutdown on SIGTERM/SIGINT.
  */
+import { execFile } from 'node:child_process';
 import type { ParseArgsOptionsConfig } from 'node:util';
 import pino from 'pino';
 import {
   createTurnRelay,
   defaultDataDir,
+  normalizeOrigin,
   Registry,
   startServer,
   TURN_CLI_OPTIONS,
@@ -18,7 +20,7 @@ import {
 } from '@parloir/server';
 import type { ParsedArgs } from '../command.ts';
 import { UsageError } from '../errors.ts';
-import { resolveServerConfig, scrubSecretEnv } from './server-config.ts';
+import { ConfigError, formatIssue, resolveServerConfig, scrubSecretEnv } from './server-config.ts';
 
 /**
  * The TURN flags without their parseArgs defaults: a flag's value must mean it was given, so
@@ -52,6 +54,7 @@ export const SERVER_CLI_OPTIONS: ParseArgsOptionsConfig = {
   'web-root': { type: 'string' },
   'no-web': { type: 'boolean' },
   'no-turn': { type: 'boolean' },
+  'allowed-origin': { type: 'string', multiple: true },
   ...TURN_FLAGS,
 };
 
@@ -72,6 +75,10 @@ export const SERVER_CLI_USAGE = `  --config FILE               TOML config file 
   --ring-timeout-ms N         unanswered calls end after this long (default 30000)
   --max-connections-per-ip N  (default 32)
   --web-root DIR | --no-web   web UI directory to serve (default packages/web/dist if built)
+  --allowed-origin URL        another origin whose pages may open /ws, e.g. a reverse proxy's
+                              https://talk.example.org (repeatable; default: only its own)
+                              /metrics answers only this machine unless PARLOIR_METRICS_TOKEN is
+                              set; then it wants "Authorization: Bearer <token>" (docs/security.md)
 
 Media relay (built-in TURN server, RFC 8656; it forwards SRTP it cannot decrypt):
   --no-turn                   do not start the built-in relay (calls are direct only)
@@ -148,6 +155,18 @@ export function serverOptionsFromArgs(args: ParsedArgs): ServerOptions {
   set('pingTimeoutMs', intFlag(args, 'ping-timeout-ms', 100, 3_600_000));
   set('ringTimeoutMs', intFlag(args, 'ring-timeout-ms', 100, 3_600_000));
   set('maxConnectionsPerIp', intFlag(args, 'max-connections-per-ip', 1, 10_000_000));
+  const origins = args.values['allowed-origin'];
+  if (Array.isArray(origins)) {
+    opts.allowedOrigins = origins.map((o) => {
+      const n = typeof o === 'string' ? normalizeOrigin(o) : undefined;
+      if (n === undefined)
+        throw new UsageError(
+          'CLI_ERR_BAD_ARGS',
+          `--allowed-origin: ${String(o)} is not an http(s) origin`,
+        );
+      return n;
+    });
+  }
   if (args.values['no-web'] === true) opts.webRoot = null;
   else set('webRoot', strFlag(args, 'web-root'));
   const level = opts.logLevel;
@@ -261,6 +280,8 @@ export async function relayFromArgs(args: ParsedArgs, base: ServerOptions): Prom
 /** Starts a server and its relay from flags (used by `parloir server`). */
 export async function runServerCommand(flags: ParsedArgs): Promise<number> {
   const args = configuredArgs(flags);
+  // Kept for SIGHUP: the secret variables are gone from process.env by then.
+  const env = { ...process.env, ...secretEnvOf(args) };
   const turn = await relayFromArgs(args, serverOptionsFromArgs(args));
   let server: RunningServer;
   try {
@@ -275,8 +296,79 @@ export async function runServerCommand(flags: ParsedArgs): Promise<number> {
     const mode = turn.relay.relayOnly ? ', relay-only' : '';
     console.log(`TURN relay on port ${turn.relay.port} (UDP and TCP${mode})`);
   }
+  notifySystemd(['--ready', `--status=listening on ${server.url}`]);
+  const onHup = () => reloadOnHup(server, flags, env, args);
+  process.on('SIGHUP', onHup);
   return untilSignal(async () => {
+    process.off('SIGHUP', onHup);
     await server.close(2500);
     await turn.close();
   });
+}
+
+/** The secrets as the variables that carry them, so a reload sees the same values. */
+function secretEnvOf(args: ParsedArgs): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (typeof args.values.password === 'string' && args.values['password-file'] === undefined)
+    out.PARLOIR_PASSWORD = args.values.password;
+  if (
+    typeof args.values['turn-secret'] === 'string' &&
+    args.values['turn-secret-file'] === undefined
+  )
+    out.PARLOIR_TURN_SECRET = args.values['turn-secret'];
+  return out;
+}
+
+/**
+ * Under systemd (`Type=notify`, `NotifyAccess=all`, $NOTIFY_SOCKET set) tells it the server is
+ * ready. Node cannot send on a unix datagram socket, so this runs systemd-notify(1), whose
+ * message systemd accepts from any process of the unit with NotifyAccess=all.
+ */
+function notifySystemd(args: string[]): void {
+  if (!process.env.NOTIFY_SOCKET) return;
+  execFile('systemd-notify', args, (err) => {
+    if (err) console.error(`parloir: systemd-notify failed: ${err.message}`);
+  });
+}
+
+/** Keys whose new value needs a restart (read once at start). */
+const RESTART_KEYS = (a: ParsedArgs, b: ParsedArgs): string[] =>
+  Object.keys({ ...a.values, ...b.values }).filter(
+    (k) => k !== 'log-level' && JSON.stringify(a.values[k]) !== JSON.stringify(b.values[k]),
+  );
+
+/**
+ * SIGHUP (`systemctl reload parloir`): re-reads the configuration and the TLS certificate. The
+ * log level and the certificate (for new connections; live calls and WebSockets keep theirs)
+ * take effect at once; any other key that changed is named as needing a restart. A bad file is
+ * reported and the running configuration kept.
+ */
+function reloadOnHup(
+  server: RunningServer,
+  flags: ParsedArgs,
+  env: Record<string, string | undefined>,
+  running: ParsedArgs,
+): void {
+  let next: ParsedArgs;
+  try {
+    const cfg = resolveServerConfig({ flags: flags.values, env });
+    next = { values: { ...cfg.values }, positionals: [] };
+    if (cfg.password !== undefined) next.values.password = cfg.password;
+    if (cfg.turnSecret !== undefined) next.values['turn-secret'] = cfg.turnSecret;
+  } catch (err) {
+    const why = err instanceof ConfigError ? err.issues.map(formatIssue).join('; ') : String(err);
+    console.error(`parloir: SIGHUP: configuration not reloaded: ${why}`);
+    return;
+  }
+  const level = next.values['log-level'];
+  server.log.level = typeof level === 'string' ? level : 'info';
+  try {
+    const fp = server.reloadTls();
+    console.log(`parloir: SIGHUP: reloaded${fp !== undefined ? ` (TLS fingerprint ${fp})` : ''}`);
+  } catch (err) {
+    console.error(`parloir: SIGHUP: TLS certificate not reloaded: ${(err as Error).message}`);
+  }
+  const stale = RESTART_KEYS(running, next);
+  if (stale.length > 0)
+    console.log(`parloir: SIGHUP: changed, takes effect after a restart: ${stale.join(', ')}`);
 }

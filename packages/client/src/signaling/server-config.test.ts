@@ -44,6 +44,7 @@ const SAMPLE: Record<string, [toml: string, flag: FlagValue]> = {
   'turn-relay-address': ['"203.0.113.7"', '203.0.113.7'],
   'turn-public-host': ['"talk.example.org"', 'talk.example.org'],
   'turn-dgram': ['true', true],
+  'allowed-origin': ['["https://talk.example.org"]', ['https://talk.example.org']],
 };
 
 const SECRETS: Record<string, string> = {

@@ -75,6 +75,7 @@ export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = {
   'turn-relay-address': { kind: 'string' },
   'turn-public-host': { kind: 'string' },
   'turn-dgram': { kind: 'bool' },
+  'allowed-origin': { kind: 'list' },
 };
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
