@@ -180,7 +180,12 @@ export interface RawRtpReceiver {
   startPaced(keepPcm: boolean): void;
   setPeriodSamples(n: number): void;
   setBounds(minMs: number, maxMs: number): void;
-  learnSsrc(ssrc: number, rolloverCounter: number, lastSequenceNumber: number): void;
+  learnSsrc(
+    ssrc: number,
+    rolloverCounter: number,
+    lastSequenceNumber: number,
+    received?: Float64Array,
+  ): void;
   ssrcStates(): Float64Array;
   insert(
     sequenceNumber: number,

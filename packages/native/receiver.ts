@@ -255,9 +255,19 @@ export class NativeRtpReceiver {
     call(() => this.#raw.setBounds(minMs, maxMs));
   }
 
-  /** From now on packets of `ssrc` are opened here, continuing werift's ROC state. */
-  learnSsrc(ssrc: number, rolloverCounter: number, lastSequenceNumber: number): void {
-    call(() => this.#raw.learnSsrc(ssrc, rolloverCounter, lastSequenceNumber));
+  /**
+   * From now on packets of `ssrc` are opened here, continuing werift's ROC state (a known SSRC's
+   * state only moves forward). `received`: packet indices (ROC · 2^16 + SEQ) already received on
+   * another path, for the SSRC's replay list (RFC 3711 §3.3.2).
+   */
+  learnSsrc(
+    ssrc: number,
+    rolloverCounter: number,
+    lastSequenceNumber: number,
+    received?: readonly number[],
+  ): void {
+    const list = received === undefined ? undefined : Float64Array.from(received);
+    call(() => this.#raw.learnSsrc(ssrc, rolloverCounter, lastSequenceNumber, list));
   }
 
   /** The ROC state of each SSRC opened here (to hand back to werift at the end). */

@@ -36,6 +36,8 @@ test('a gap stays fresh until it arrives, reordered within the window', () => {
   assert.equal(list.check(1, 11), 'replayed');
   assert.equal(list.check(1, 10), 'replayed', '60 behind: inside the window');
   assert.equal(list.check(1, 6), 'too-old', '64 behind: outside, never received or not');
+  assert.deepEqual(list.received(1), [10, 11, 70]);
+  assert.deepEqual(list.received(2), []);
 });
 
 test('matches a reference set of every index received, for random reordering and replays', () => {

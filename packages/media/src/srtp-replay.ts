@@ -114,6 +114,18 @@ export class SrtpReplayList {
     if (index > s.highest) s.highest = index;
   }
 
+  /**
+   * The indices of `ssrc` received within the window, oldest first (to hand the list over to
+   * another receiver, such as the C one).
+   */
+  received(ssrc: number): number[] {
+    const s = this.#streams.get(ssrc >>> 0);
+    if (s === undefined) return [];
+    const out: number[] = [];
+    for (const index of s.seen) if (index >= 0 && s.highest - index < this.#window) out.push(index);
+    return out.sort((a, b) => a - b);
+  }
+
   /** The highest index committed for `ssrc`, or undefined. */
   highest(ssrc: number): number | undefined {
     return this.#streams.get(ssrc >>> 0)?.highest;

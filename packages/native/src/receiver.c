@@ -861,18 +861,35 @@ static napi_value rx_set_bounds(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// learnSsrc(ssrc, rolloverCounter, lastSequenceNumber): werift has seen this SSRC; its packets
-// are now opened here, continuing werift's ROC state. For an SSRC already known the state only
-// moves forward (werift's lags behind ours, and follows any packet it opened, old ones too).
+// learnSsrc(ssrc, rolloverCounter, lastSequenceNumber, received?: Float64Array): werift has seen
+// this SSRC; its packets are now opened here, continuing werift's ROC state. For an SSRC already
+// known the state only moves forward (werift's lags behind ours, and follows any packet it
+// opened, old ones too). `received`: packet indices already received on another path (the
+// JavaScript replay list), entered into this SSRC's replay list.
 static napi_value rx_learn_ssrc(napi_env env, napi_callback_info info) {
-  napi_value argv[3], self;
-  if (!pn_args(env, info, 3, argv, NULL, &self)) return NULL;
+  napi_value argv[4], self;
+  if (!pn_args(env, info, 4, argv, NULL, &self)) return NULL;
   PnReceiver *r = unwrap_rx(env, self, true);
   int64_t ssrc, roc, seq;
   if (r == NULL || !pn_int(env, argv[0], 0, UINT32_MAX, "RECEIVER_ERR_BAD_ARG", "ssrc", &ssrc) ||
       !pn_int(env, argv[1], 0, UINT32_MAX, "RECEIVER_ERR_BAD_ARG", "rolloverCounter", &roc) ||
       !pn_int(env, argv[2], 0, 65535, "RECEIVER_ERR_BAD_ARG", "lastSequenceNumber", &seq))
     return NULL;
+  napi_valuetype t;
+  double *received = NULL;
+  size_t n_received = 0;
+  if (napi_typeof(env, argv[3], &t) == napi_ok && t != napi_undefined) {
+    if (!pn_typed(env, argv[3], napi_float64_array, "RECEIVER_ERR_BAD_ARG", "received",
+                  (void **)&received, &n_received))
+      return NULL;
+    for (size_t i = 0; i < n_received; i++) {
+      double x = received[i];
+      if (!(x >= 0 && x <= 281474976710655.0 && x == (double)(uint64_t)x)) {
+        pn_throw(env, "RECEIVER_ERR_BAD_ARG", "received[%zu] is not a 48-bit packet index", i);
+        return NULL;
+      }
+    }
+  }
   pthread_mutex_lock(&r->mu);
   uint64_t index = packet_index((uint32_t)roc, (uint16_t)seq);
   SsrcState *st = find_ssrc(r, (uint32_t)ssrc);
@@ -888,6 +905,11 @@ static napi_value rx_learn_ssrc(napi_env env, napi_callback_info info) {
     st->last_seq = (uint16_t)seq;
     for (int i = 0; i < REPLAY_WINDOW; i++) st->seen[i] = NO_INDEX;
     st->seen[index % REPLAY_WINDOW] = index;
+  }
+  for (size_t i = 0; i < n_received; i++) {
+    uint64_t x = (uint64_t)received[i];
+    uint64_t highest = packet_index(st->roc, st->last_seq);
+    if (x > highest || highest - x < REPLAY_WINDOW) replay_commit(st, x);
   }
   pthread_mutex_unlock(&r->mu);
   return NULL;

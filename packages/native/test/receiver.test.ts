@@ -351,6 +351,43 @@ test('replay attack on the C receiver: 1,000 replayed packets, recent and more t
   assert.equal(clean.stats.tooOld, 0);
 });
 
+test('learnSsrc hands over the packets received on another path: they count as replays here; a known SSRC only moves forward', async () => {
+  const { tx, rx, key, salt, receiver, close } = await setup();
+  const gcm = new NativeSrtpGcm(key, salt);
+  try {
+    const highest = 5 * 0x10000 + 40;
+    assert.throws(() => receiver.learnSsrc(0xabc, 5, 40, [-1]), { code: 'RECEIVER_ERR_BAD_ARG' });
+    assert.throws(() => receiver.learnSsrc(0xabc, 5, 40, [1.5]), { code: 'RECEIVER_ERR_BAD_ARG' });
+    receiver.learnSsrc(0xabc, 5, 40, [highest - 7, highest - 3, highest]);
+    receiver.learnSsrc(0xabc, 5, 10); // werift's lagging state: ignored
+    receiver.start();
+    for (const back of [7, 5, 3, 0, -1]) {
+      await new Promise<void>((r) =>
+        tx.send(sealed(gcm, highest - back), rx.address().port, '127.0.0.1', () => r()),
+      );
+    }
+    const done = (): boolean => {
+      const st = receiver.stats();
+      return st.packets + st.replayed + st.tooOld + st.authFailures >= 5;
+    };
+    for (let i = 0; i < 500 && !done(); i++) await sleep(10);
+    const st = receiver.stats();
+    assert.equal(st.replayed, 3, 'the three handed over');
+    assert.equal(st.packets, 2, 'the two new ones');
+    assert.equal(st.authFailures, 0);
+    assert.deepEqual(
+      receiver.takeRecords().map((r) => r.sequenceNumber),
+      [35, 41],
+    );
+    assert.deepEqual(receiver.ssrcStates(), [
+      { ssrc: 0xabc, rolloverCounter: 5, lastSequenceNumber: 41 },
+    ]);
+  } finally {
+    gcm.close();
+    close();
+  }
+});
+
 test('after close the owner reads its socket again; calls after close are typed errors', async () => {
   const { tx, rx, receiver, libuv, close } = await setup();
   receiver.start();

@@ -10,7 +10,7 @@ import {
   type IncomingMessage,
   type ServerResponse,
 } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -127,6 +127,13 @@ export interface RunningServer {
    * sees it instead of a crash loop, and the files are left as they were.
    */
   dataError: ServerError | undefined;
+  /**
+   * Re-reads the TLS certificate and key (the `cert`/`key` files, or the data directory's) and
+   * serves them to new connections (`setSecureContext`); connections already up keep theirs.
+   * Returns the new fingerprint; undefined with plain HTTP. Throws SRV_ERR_TLS if they cannot be
+   * read (the old ones stay in use).
+   */
+  reloadTls(): string | undefined;
   /** Graceful shutdown: tells clients, closes sockets (forcibly after `graceMs`), closes the database. */
   close(graceMs?: number): Promise<void>;
 }
@@ -550,6 +557,16 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     registry,
     log,
     close,
+    reloadTls: () => {
+      if (!tls || !(http instanceof HttpsServer)) return undefined;
+      const next =
+        options.cert !== undefined && options.key !== undefined
+          ? loadCertificate(options.cert, options.key)
+          : loadOrCreateCertificate(dataDir);
+      http.setSecureContext({ cert: next.cert, key: next.key });
+      log.info({ fingerprint: next.fingerprint }, 'TLS certificate reloaded');
+      return next.fingerprint;
+    },
     dataCheck,
     dataError,
   };

@@ -30,6 +30,7 @@ import {
   type ReceivedPacketRecord,
   type ReceiverInsertPacket,
 } from '@parloir/native';
+import type { SrtpReplayList } from '@parloir/media';
 import type { RTCPeerConnection, RTCRtpReceiver, RTCRtpSender } from 'werift';
 import { gcmContext, nominatedUdpPair, obj, type Obj } from './werift-media-internals.ts';
 
@@ -76,16 +77,18 @@ export interface NativeReceive {
 
 /**
  * Opens the native receive direction of `pc`, or says why not (the caller then keeps its own
- * path). Never throws.
+ * path). `replay`: the transport's replay list so far, handed to the C receiver's (RFC 3711
+ * §3.3.2), so that a packet the JavaScript paths received is not taken again. Never throws.
  */
 export function openNativeReceive(
   pc: RTCPeerConnection,
   sender: RTCRtpSender,
   receiver: RTCRtpReceiver,
   jitter: NativeJitterOptions,
+  replay?: SrtpReplayList,
 ): NativeReceive | string {
   try {
-    return open(pc, sender, receiver, jitter);
+    return open(pc, sender, receiver, jitter, replay);
   } catch (err) {
     return `native receiver failed: ${err instanceof Error ? err.message : String(err)}`;
   }
@@ -96,6 +99,7 @@ function open(
   sender: RTCRtpSender,
   receiver: RTCRtpReceiver,
   jitter: NativeJitterOptions,
+  replay: SrtpReplayList | undefined,
 ): NativeReceive | string {
   if (pc.connectionState !== 'connected') return 'not connected';
   const pair = nominatedUdpPair(pc);
@@ -130,7 +134,12 @@ function open(
   const learn = (ssrc: number): void => {
     const st = states[ssrc] as RocState | undefined;
     if (st !== undefined && streams[ssrc] !== undefined) {
-      native.learnSsrc(ssrc, st.rolloverCounter >>> 0, st.lastSequenceNumber & 0xffff);
+      native.learnSsrc(
+        ssrc,
+        st.rolloverCounter >>> 0,
+        st.lastSequenceNumber & 0xffff,
+        replay?.received(ssrc),
+      );
     }
   };
   for (const key of Object.keys(states)) learn(Number(key));

@@ -474,7 +474,13 @@ export class PeerTransport {
     const fast = this.#uninstallFastReceive;
     this.#uninstallFastReceive = undefined;
     fast?.();
-    const r = openNativeReceive(this.#pc, this.#sender, this.#transceiver.receiver, jitter);
+    const r = openNativeReceive(
+      this.#pc,
+      this.#sender,
+      this.#transceiver.receiver,
+      jitter,
+      this.#replay,
+    );
     if (typeof r === 'string') {
       if (fast !== undefined) this.#fastReceive();
       return r;
