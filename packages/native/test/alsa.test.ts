@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeAlsaConfig } from './alsa-config.ts';
+import { waitFor } from './wait.ts';
 
 // Real libasound through the file plugin: the configuration must be in place before the addon
 // first opens a PCM (it is read once per process), hence before the dynamic import below.
@@ -153,13 +154,16 @@ test('playback plays silence when starved and can be reconfigured on the fly', a
     channels: 2,
     periodFrames: 480,
   });
+  const t0 = performance.now();
   assert.equal(play.write(new Int16Array(960 * 2).fill(1000)), true);
-  await sleep(60);
+  await waitFor(() => play.stats().silenceFrames > 0, 'silence when starved');
   const granted = play.reconfigure({ periodFrames: 960, bufferFrames: 3840 });
   assert.deepEqual(granted, { periodFrames: 960, bufferFrames: 3840 });
-  await sleep(60);
+  const after = play.stats().deviceFrames;
+  await waitFor(() => play.stats().deviceFrames >= after + 960, 'a period after the change');
   const st = play.stats();
   play.close();
+  const ranS = (performance.now() - t0) / 1000;
   assert.ok(st.silenceFrames > 0, `silence ${st.silenceFrames}`);
   assert.ok(st.deviceFrames >= 960 + st.silenceFrames);
   // The thread may play silence before the first write lands: the frame shows up whole, once,
@@ -172,8 +176,12 @@ test('playback plays silence when starved and can be reconfigured on the fly', a
     'in one piece',
   );
   assert.equal(out.filter((x) => x !== 0).length, 1920, 'the rest is silence');
-  // Silence on a device with no clock of its own is paced, not spun: ~120 ms, not megabytes.
-  assert.ok(out.length / 2 < RATE, `${out.length / 2} frames written in ~120 ms`);
+  // Silence on a device with no clock of its own is paced, not spun: about the time it ran (plus
+  // the 3840-frame buffer), not megabytes.
+  assert.ok(
+    out.length / 2 < ranS * RATE + 3840 + 960,
+    `${out.length / 2} frames written in ${(ranS * 1000).toFixed(0)} ms`,
+  );
 });
 
 test('a capture device faster than real time cannot starve the event loop', async () => {
@@ -191,11 +199,14 @@ test('a capture device faster than real time cannot starve the event loop', asyn
       while (performance.now() < until);
     },
   });
+  // Once the flood has started (the capture thread's start-up is not timed), a 20 ms timer must
+  // fire about on time and the frames go on after it.
+  await waitFor(() => frames > 100, 'the flood of frames');
   const t0 = performance.now();
   await sleep(20);
   const late = performance.now() - t0 - 20;
   const seen = frames;
-  await sleep(100);
+  await waitFor(() => frames > seen, 'frames after the timer');
   cap.close();
   assert.ok(seen > 100, `${seen} frames before the timer fired`);
   assert.ok(late < 250, `a 20 ms timer fired ${late.toFixed(0)} ms late`);

@@ -5,10 +5,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { writeAlsaConfig } from './alsa-config.ts';
 import { JITTER } from './receiver-options.ts';
 import { senderOptions } from './sender-options.ts';
+import { waitFor } from './wait.ts';
 
 // Real libasound through the file plugin over `null` (which keeps no time of its own, so the
 // playback thread paces itself): the configuration must be in place before the addon first
@@ -86,7 +86,7 @@ test('the ALSA playback thread pulls the native receiver: the peer tone plays in
   play.attachReceiver(receiver);
   sender.startPaced(tone);
   const t0 = performance.now();
-  await sleep(1500);
+  await waitFor(() => receiver.stats().jitterBuffer.packetsPlayed >= 60, '60 packets played');
   const st = receiver.stats();
   play.close();
   const secs = (performance.now() - t0) / 1000;
@@ -140,7 +140,7 @@ test('a receiver feeds 48 kHz mono playback only; a closed receiver plays silenc
   });
   play.attachReceiver(receiver);
   receiver.close();
-  await sleep(200);
+  await waitFor(() => play.stats().deviceFrames >= 480, 'a period played');
   const s = play.stats();
   play.close();
   rx.close();

@@ -5,9 +5,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { writeAlsaConfig } from './alsa-config.ts';
 import { senderOptions } from './sender-options.ts';
+import { waitFor } from './wait.ts';
 
 // Real libasound through the file plugin (read faster than real time): the configuration must
 // be in place before the addon first opens a PCM, hence before the dynamic import below.
@@ -67,8 +67,10 @@ test('an ALSA capture thread feeds the native sender: every period after the att
   });
   cap.attachSender(sender);
   // The file plugin reads the 4 s file as fast as it can, then gives 0 frames (end of file).
-  for (let i = 0; i < 100 && got.length * 960 + jsSamples < input.length + 5 * 960; i++)
-    await sleep(20);
+  // Until the whole file and some end-of-file silence are through (asserted below if not).
+  await waitFor(() => got.length * 960 + jsSamples >= input.length + 5 * 960, 'the file sent', {
+    timeoutMs: 10_000,
+  }).catch(() => undefined);
   cap.close();
   sender.close();
   tx.close();
