@@ -21,11 +21,9 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import {
   generateIdentity,
   signMediaBinding,
@@ -39,72 +37,7 @@ import { readWav, writeWav } from '../../src/audio/index.ts';
 import { CallMedia, type MediaState } from '../../src/engine/call-media.ts';
 import { loadOrCreateProfile } from '../../src/signaling/profile.ts';
 import { SignalingClient } from '../../src/signaling/signaling-client.ts';
-
-type Frame = Record<string, unknown>;
-/** Rewrites one frame from the server to a client (`to` is that client's name); null drops it. */
-type Rewrite = (frame: Frame, to: string) => Promise<Frame | null> | Frame | null;
-
-/** A WebSocket message as text. */
-function asText(d: RawData): string {
-  if (Buffer.isBuffer(d)) return d.toString('utf8');
-  return Array.isArray(d) ? Buffer.concat(d).toString('utf8') : Buffer.from(d).toString('utf8');
-}
-
-/** A signalling proxy whose server→client frames go through the current {@link Rewrite}. */
-class EvilProxy {
-  readonly wss: WebSocketServer;
-  rewrite: Rewrite = (f) => f;
-  #upstream = '';
-  constructor() {
-    this.wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-    this.wss.on('connection', (client) => {
-      const up = new WebSocket(this.#upstream, { perMessageDeflate: false });
-      const early: RawData[] = [];
-      let name = '?';
-      // Frames are handled strictly in order per direction, even when a rewrite awaits.
-      let chain = Promise.resolve();
-      client.on('message', (data) => {
-        try {
-          const f = JSON.parse(asText(data)) as Frame;
-          if (f.type === 'auth' && typeof f.name === 'string') name = f.name;
-        } catch {
-          // Not ours to judge: forwarded as is.
-        }
-        if (up.readyState === WebSocket.OPEN) up.send(asText(data));
-        else early.push(data);
-      });
-      up.on('open', () => {
-        for (const d of early.splice(0)) up.send(asText(d));
-      });
-      up.on('message', (data) => {
-        chain = chain.then(async () => {
-          const out = await this.rewrite(JSON.parse(asText(data)) as Frame, name);
-          if (out !== null && client.readyState === WebSocket.OPEN)
-            client.send(JSON.stringify(out));
-        });
-      });
-      const closeBoth = () => {
-        client.close();
-        up.close();
-      };
-      client.on('close', closeBoth);
-      up.on('close', closeBoth);
-      client.on('error', closeBoth);
-      up.on('error', closeBoth);
-    });
-  }
-  async listening(): Promise<number> {
-    if (this.wss.address() === null) await new Promise((r) => this.wss.once('listening', r));
-    return (this.wss.address() as AddressInfo).port;
-  }
-  set upstream(url: string) {
-    this.#upstream = url;
-  }
-  close(): Promise<void> {
-    for (const c of this.wss.clients) c.terminate();
-    return new Promise((r) => this.wss.close(() => r()));
-  }
-}
+import { EvilProxy, type Frame, type Rewrite } from './evil-proxy.ts';
 
 const TONE_HZ = { alice: 440, bob: 660 } as const;
 const CONNECT_MS = 25_000;

@@ -109,6 +109,8 @@ export class BrowserBackend implements Backend {
   #connectDone: (() => void) | null = null;
   #mic: Promise<MediaStream> | null = null;
   #rtc: WebRtcCall | null = null;
+  /** The call whose media was refused (issue 17 §1) and why, until its callEnded. */
+  #authFailure: { callId: string; message: string } | null = null;
   #rtcCallId: string | null = null;
   #earlySignals: { callId: string; signal: CallSignal }[] = [];
   #statsTimer: ReturnType<typeof setInterval> | null = null;
@@ -189,7 +191,16 @@ export class BrowserBackend implements Backend {
     session.on('unread', (u) => {
       if (u.count > 0 && this.#store.get().openChat === u.peerId) session.markRead(u.peerId);
     });
-    session.on('callEnded', (e) => this.#endedCallIds.add(e.callId));
+    session.on('callEnded', (e) => {
+      this.#endedCallIds.add(e.callId);
+      // Runs after the session binding's own outcome ("call ended"): the reason the media was
+      // refused stays what the person sees.
+      const refused = this.#authFailure;
+      if (refused?.callId === e.callId) {
+        this.#authFailure = null;
+        this.#store.endCall('failed', refused.message);
+      }
+    });
     session.on('call', (c: CallState) => {
       this.#store.update({ myStatus: c.phase === 'active' ? 'in-call' : session.status });
       if (c.phase !== 'idle') {
@@ -381,8 +392,10 @@ export class BrowserBackend implements Backend {
       onAuthFailed: (err) => {
         if (this.#rtc !== rtc) return;
         // The peer's media key did not check out: say why, and end the call.
+        const message = `${err.code}: ${err.message}`;
+        this.#authFailure = { callId, message };
         this.#store.update({ error: { code: err.code, message: err.message } });
-        this.#store.endCall('failed', `${err.code}: ${err.message}`);
+        this.#store.endCall('failed', message);
         void this.#session?.hangup().catch(() => undefined);
         this.#stopMedia();
       },

@@ -131,6 +131,8 @@ export class WebRtcCall {
   #remoteCertificate: string | undefined;
   /** Audio flows (both ways) only once this is true. */
   #authenticated = false;
+  /** Where the checked remote certificate came from: the DTLS transport, or the signed SDP. */
+  #certificateSource: 'dtls' | 'sdp' | 'none' = 'none';
 
   /** Creates the peer connection and, as offerer, sends the offer. */
   constructor(opts: WebRtcCallOptions) {
@@ -237,6 +239,7 @@ export class WebRtcCall {
       checkNegotiatedFingerprint(negotiated, verified.fingerprint);
       if (this.#closed) return false;
       this.#remoteCertificate = negotiated;
+      this.#certificateSource = der === undefined ? 'sdp' : 'dtls';
       this.#authenticated = true;
       const track = this.#opts.mic.getAudioTracks()[0];
       if (this.#micSender !== undefined && track !== undefined) {
@@ -493,6 +496,8 @@ export class WebRtcCall {
       gathering: this.#pc.iceGatheringState,
       hasRemote: this.#remoteSet ? 1 : 0,
       queuedCandidates: this.#pendingCandidates.length,
+      authenticated: this.#authenticated ? 1 : 0,
+      certificate: this.#certificateSource,
     };
   }
 
