@@ -121,7 +121,8 @@ if (import.meta.main) {
         process.exitCode = 2;
       } else if (err instanceof ClientError) {
         console.error(`parloir: ${err.message} [${err.code}]`);
-        process.exitCode = 1;
+        // 78 (EX_CONFIG) for a bad configuration: the systemd unit does not restart on it.
+        process.exitCode = err.code.startsWith('CFG_ERR') ? 78 : 1;
       } else {
         console.error(err);
         process.exitCode = 1;
