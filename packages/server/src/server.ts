@@ -390,7 +390,41 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     encoder.text = '';
     encoder.buf = Buffer.alloc(0);
   };
+  // Chat group commit (issue 17 §4): a `durable` frame (a chat.send answer, the message it
+  // delivers) waits until the store's fdatasync covering it is done, off the event loop; the
+  // connection's later direct frames and its close queue behind it, so its order holds.
+  const held = new Map<number, { o: CoreOutput; ready: boolean }[]>();
+  const release = (connId: number): void => {
+    const q = held.get(connId);
+    if (!q) return;
+    while (q.length > 0 && (q[0] as { ready: boolean }).ready) {
+      const { o } = q.shift() as { o: CoreOutput };
+      if (q.length === 0) held.delete(connId);
+      deliver(o);
+    }
+    for (const sock of corked.splice(0)) sock.uncork();
+  };
   const apply = (o: CoreOutput): void => {
+    if (o.type !== 'broadcast' && !(o.type === 'send' && o.bulk)) {
+      const q = held.get(o.connId);
+      if (o.type === 'send' && o.durable) {
+        const entry = { o, ready: false };
+        if (q) q.push(entry);
+        else held.set(o.connId, [entry]);
+        void store.chatDurable().then(() => {
+          entry.ready = true;
+          release(o.connId);
+        });
+        return;
+      }
+      if (q) {
+        q.push({ o, ready: true });
+        return;
+      }
+    }
+    deliver(o);
+  };
+  const deliver = (o: CoreOutput): void => {
     if (o.type === 'broadcast') {
       bulkQ.push({ buf: Buffer.from(o.text, 'utf8'), conns: o.connIds, next: 0 });
       schedulePump();

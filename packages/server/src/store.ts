@@ -2,7 +2,9 @@
  * Persistence over node:sqlite: users, blocks, messages, calls. WAL journal, versioned
  * migrations (PRAGMA user_version). In WAL mode every commit reaches the OS before the call
  * returns, so any committed row survives kill -9 of the server. Chat messages are also fsynced
- * (synchronous=FULL for their transaction) so an acked message survives power loss; the rest
+ * (group commit: one fdatasync of the WAL off the event loop covers every message committed
+ * before it, wal-sync.ts; acks wait for {@link Store.chatDurable}) so an acked message survives
+ * power loss; the rest
  * uses synchronous=NORMAL (fsync at checkpoints only): an fsync per call event would put disk
  * latency on the invite→ringing path. Users, blocks and messages are written synchronously on
  * the caller's thread, as node:sqlite is. Call records are queued and committed in a batch by a
@@ -15,6 +17,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { Worker } from 'node:worker_threads';
 import type { CallEndReason, ChatMessage } from '@parloir/protocol';
 import { ServerError } from './errors.ts';
+import { WalSync } from './wal-sync.ts';
 
 /** One registered user. */
 export interface UserRow {
@@ -188,6 +191,9 @@ export class Store {
   /** Batches handed to the thread and maybe not committed yet, oldest first. */
   #inFlight: { seq: number; ops: CallOp[] }[] = [];
 
+  /** Group commit of chat messages (wal-sync.ts). */
+  #walSync: WalSync;
+
   /** Schema version found at open, before migrations. */
   #openedAtVersion = 0;
 
@@ -198,6 +204,10 @@ export class Store {
    */
   constructor(options: StoreOptions) {
     this.#onError = options.onError;
+    this.#walSync = new WalSync(
+      options.path === ':memory:' ? undefined : `${options.path}-wal`,
+      (err) => this.#onError?.(err, 'chat group commit: fdatasync of the WAL failed'),
+    );
     let db: DatabaseSync | undefined;
     try {
       if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
@@ -493,16 +503,20 @@ export class Store {
       'SELECT * FROM messages WHERE sender = ? AND client_msg_id = ?',
     ).get(m.from, m.clientMsgId);
     if (existing) return { message: toMessage(existing), duplicate: true };
-    this.#db.exec('PRAGMA synchronous = FULL');
-    let r: { lastInsertRowid: number | bigint };
-    try {
-      r = this.#stmt(
-        'INSERT INTO messages (sender, recipient, client_msg_id, body, ts, dropped) VALUES (?, ?, ?, ?, ?, ?)',
-      ).run(m.from, m.to, m.clientMsgId, m.text, m.ts, dropped ? 1 : 0);
-    } finally {
-      this.#db.exec('PRAGMA synchronous = NORMAL');
-    }
+    // No fsync here: chatDurable() group-commits it off the event loop (wal-sync.ts).
+    const r = this.#stmt(
+      'INSERT INTO messages (sender, recipient, client_msg_id, body, ts, dropped) VALUES (?, ?, ?, ?, ?, ?)',
+    ).run(m.from, m.to, m.clientMsgId, m.text, m.ts, dropped ? 1 : 0);
+    this.#walSync.noteWrite();
     return { message: { ...m, msgId: Number(r.lastInsertRowid) }, duplicate: false };
+  }
+
+  /**
+   * Resolves once every message inserted before the call is on disk (fsynced; one fdatasync of
+   * the WAL, off the event loop, covers all of them). Acknowledge a message only after this.
+   */
+  chatDurable(): Promise<void> {
+    return this.#walSync.durable();
   }
 
   /**
@@ -625,6 +639,7 @@ export class Store {
    * checkpoints the WAL (committed rows are in the WAL in any case).
    */
   close(): void {
+    this.#walSync.close();
     if (this.#db.isOpen) this.#drain();
     this.#closing = true;
     this.#writer?.postMessage('close');

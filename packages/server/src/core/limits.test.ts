@@ -337,3 +337,34 @@ test('attack: the chat quota refuses with SIG_ERR_CHAT_QUOTA, counts what the st
     true,
   );
 });
+
+test('attack: one identity logging in over and over is cut off before the signature check; forgeries do not count', async () => {
+  const h = harness({ limits: { identityLogins: { burst: 3, perSec: 0.5 } } });
+  const id = await generateIdentity();
+  // Forged logins with that public key (a bad signature) first: they must not use its tokens.
+  for (let i = 0; i < 5; i++) {
+    const connId = nextConn++;
+    h.core.handleInput({ type: 'open', connId, address: '198.51.100.50' }, T0);
+    const r = h.send(
+      connId,
+      {
+        type: 'auth',
+        id: 1,
+        protocolVersion: 1,
+        name: 'owner',
+        publicKey: toBase64(id.publicKey),
+        signature: toBase64(new Uint8Array(64)),
+      },
+      T0,
+    );
+    assert.ok(r.some((f) => f.includes('SIG_ERR_BAD_SIGNATURE')));
+  }
+  const outcomes: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    const { auth } = await login(h, id, 'owner', T0 + i);
+    outcomes.push(rateLimited(auth).length > 0 ? 'limited' : 'ok');
+  }
+  assert.deepEqual(outcomes, ['ok', 'ok', 'ok', 'limited', 'limited']);
+  const later = await login(h, id, 'owner', T0 + 2100);
+  assert.equal(rateLimited(later.auth).length, 0, 'one more login after 2 s');
+});

@@ -126,6 +126,11 @@ export interface CoreLimitsConfig {
   /** Call attempts per identity. Default 10 burst, 1/s. */
   identityCalls: BucketConfig;
   /**
+   * Verified logins per identity (each takes the session over). Default 10 burst, one per 2 s:
+   * a client reconnecting after a network change is far below it.
+   */
+  identityLogins: BucketConfig;
+  /**
    * Messages per IP address, authenticated or not (identities are free, addresses are not).
    * Default 3 200 burst, 1 600/s: 32 connections' worth (the server scales it with
    * `maxConnectionsPerIp`).
@@ -146,6 +151,7 @@ export interface CoreLimitsConfig {
 export const DEFAULT_CORE_LIMITS: CoreLimitsConfig = {
   identityMessages: { burst: 100, perSec: 50 },
   identityCalls: { burst: 10, perSec: 1 },
+  identityLogins: { burst: 10, perSec: 0.5 },
   ipMessages: { burst: 3200, perSec: 1600 },
   passwordGuesses: { burst: 10, perSec: 0.1 },
   chatMessagesPerDay: 5000,
@@ -189,6 +195,7 @@ export class CoreLimits {
   readonly config: CoreLimitsConfig;
   #identityMessages: KeyedBuckets;
   #identityCalls: KeyedBuckets;
+  #identityLogins: KeyedBuckets;
   #ipMessages: KeyedBuckets;
   #passwordGuesses: KeyedBuckets;
   #chat: ChatQuota;
@@ -198,6 +205,7 @@ export class CoreLimits {
     this.config = { ...DEFAULT_CORE_LIMITS, ...config };
     this.#identityMessages = new KeyedBuckets(this.config.identityMessages);
     this.#identityCalls = new KeyedBuckets(this.config.identityCalls);
+    this.#identityLogins = new KeyedBuckets(this.config.identityLogins);
     this.#ipMessages = new KeyedBuckets(this.config.ipMessages);
     this.#passwordGuesses = new KeyedBuckets(this.config.passwordGuesses);
     this.#chat = new ChatQuota({
@@ -216,6 +224,16 @@ export class CoreLimits {
   /** One call attempt by `userId`. False: rate limited. */
   callAttempt(userId: string, nowMs: number): boolean {
     return this.#identityCalls.take(userId, nowMs);
+  }
+
+  /** Whether `userId` may log in now (checked before the signature, costs nothing). */
+  loginAllowed(userId: string, nowMs: number): boolean {
+    return this.#identityLogins.has(userId, nowMs);
+  }
+
+  /** A verified login of `userId`. */
+  loginTaken(userId: string, nowMs: number): void {
+    this.#identityLogins.take(userId, nowMs);
   }
 
   /** Whether `ip` may have a password checked now. */
@@ -244,6 +262,7 @@ export class CoreLimits {
     this.#nextPruneMs = nowMs + PRUNE_EVERY_MS;
     this.#identityMessages.prune(nowMs);
     this.#identityCalls.prune(nowMs);
+    this.#identityLogins.prune(nowMs);
     this.#ipMessages.prune(nowMs);
     this.#passwordGuesses.prune(nowMs);
   }
@@ -253,6 +272,7 @@ export class CoreLimits {
     return (
       this.#identityMessages.size +
       this.#identityCalls.size +
+      this.#identityLogins.size +
       this.#ipMessages.size +
       this.#passwordGuesses.size
     );

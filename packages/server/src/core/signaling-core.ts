@@ -72,9 +72,12 @@ export type CoreOutput =
   /**
    * A text frame for `connId`. `bulk` frames (presence fan-out) may be deferred behind other
    * traffic (request answers, call events) but stay in order with the connection's other frames.
-   * `text` may come as its UTF-8 bytes (large presence snapshots).
+   * `text` may come as its UTF-8 bytes (large presence snapshots). `durable` frames (the answer
+   * to a `chat.send` and the message it delivers) may leave only once the store's chat writes
+   * made so far are on disk (`Store.chatDurable`, group commit); the connection's later frames
+   * wait behind them.
    */
-  | { type: 'send'; connId: number; text: string | Uint8Array; bulk?: true }
+  | { type: 'send'; connId: number; text: string | Uint8Array; bulk?: true; durable?: true }
   /**
    * One presence fan-out frame for many connections (`connIds`, in no particular order): bulk
    * like a `bulk` send, so each recipient's copy may be deferred but stays in order with that
@@ -215,6 +218,8 @@ export class SignalingCore implements CallDirectory {
   #sessions = new Map<string, Session>();
   #calls: CallTable;
   #limits: CoreLimits;
+  /** A chat message was stored by the request being handled: its frames wait for durability. */
+  #chatWritten = false;
   /** blocker → users they block. */
   #blocks = new Map<string, Set<string>>();
   #approved = new Set<string>();
@@ -313,7 +318,8 @@ export class SignalingCore implements CallDirectory {
   #sendText(conn: Conn, text: string | Uint8Array): void {
     if (conn.state === 'closed') return;
     this.#stats.framesOut++;
-    this.#out.push({ type: 'send', connId: conn.id, text });
+    if (this.#chatWritten) this.#out.push({ type: 'send', connId: conn.id, text, durable: true });
+    else this.#out.push({ type: 'send', connId: conn.id, text });
   }
 
   /** A presence fan-out frame: may wait behind request/response traffic (see CoreOutput). */
@@ -438,6 +444,13 @@ export class SignalingCore implements CallDirectory {
       challenge: conn.challenge,
       passwordRequired: this.#o.password !== undefined,
       hostMode: this.#o.host !== undefined,
+      // Which of its views of the server the client should sign (issue 17 §2): the adapter lists
+      // the preferred name first. A hint only: the client signs what it sees itself.
+      ...(serverNames?.[0] === undefined
+        ? {}
+        : {
+            loginName: serverNames[0].startsWith('tls:') ? ('tls' as const) : ('origin' as const),
+          }),
     });
   }
 
@@ -487,6 +500,7 @@ export class SignalingCore implements CallDirectory {
     if (r instanceof SignalingError) this.#error(conn, req.id, r.code, r.message);
     else this.#result(conn, req.id, r);
     this.#runAfterResult();
+    this.#chatWritten = false;
   }
 
   // ---- authentication ----------------------------------------------------------------------
@@ -523,6 +537,19 @@ export class SignalingCore implements CallDirectory {
     const data = textEncoder.encode(
       authSigningText(conn.challenge, req.name, names === undefined ? undefined : req.server),
     );
+    // Logins per identity (issue 17 §4): each one takes the session over and resends presence
+    // and stored messages, so one identity reconnecting in a loop is cut off here, before the
+    // signature check; only verified logins take a token, so a forger cannot lock a key out.
+    const loginKey = pub && pub.length === 32 ? this.#o.userIdOf(pub) : undefined;
+    if (loginKey !== undefined && !this.#limits.loginAllowed(loginKey, nowMs)) {
+      this.#authFail(
+        conn,
+        req.id,
+        'SIG_ERR_RATE_LIMITED',
+        'too many logins for this identity: wait before reconnecting',
+      );
+      return;
+    }
     if (!pub || !sig || pub.length !== 32 || !this.#o.verifySignature(pub, sig, data)) {
       this.#authFail(
         conn,
@@ -532,6 +559,7 @@ export class SignalingCore implements CallDirectory {
       );
       return;
     }
+    if (loginKey !== undefined) this.#limits.loginTaken(loginKey, nowMs);
     if (this.#o.password !== undefined) {
       // Guessing is throttled per IP (issue 17 §7): past the burst, one guess per 10 s.
       if (!this.#limits.passwordGuessAllowed(conn.address, nowMs)) {
@@ -1178,6 +1206,8 @@ export class SignalingCore implements CallDirectory {
       { from: s.userId, to: req.to, clientMsgId: req.clientMsgId, text: req.text, ts: nowMs },
       dropped,
     );
+    // Even a duplicate's answer waits: its first copy may not be on disk yet.
+    this.#chatWritten = true;
     if (!duplicate) {
       this.#stats.chatMessages++;
       this.#limits.chatRecord(s.userId, req.text, nowMs);
