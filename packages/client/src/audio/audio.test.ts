@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AudioError,
   formatDeviceSpec,
@@ -16,6 +15,7 @@ import {
 } from './index.ts';
 import { engineJitterOptions } from '../engine/media-jitter-buffer.ts';
 import { startPlayout } from './playout.ts';
+import { waitFor } from '../../test/helpers/wait.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'parloir-audio-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -141,7 +141,7 @@ test('wav capture in real time delivers at wall-clock rate', async () => {
     frameSamples: 480,
     onFrame: () => frames++,
   });
-  await sleep(300);
+  await waitFor(() => frames >= 30, '30 frames', 10_000, 5);
   const elapsed = performance.now() - (s.startedAtMs ?? 0);
   s.close();
   s.close();
@@ -152,12 +152,12 @@ test('wav capture in real time delivers at wall-clock rate', async () => {
 test('wav playback in real time writes silence when starved, so file position is device time', async () => {
   const path = join(dir, 'out.wav');
   const p = openAudioDevice(`wav:${path}`).openPlayback({ sampleRate: 48000, channels: 1 });
-  await sleep(100);
+  await waitFor(() => p.stats().silenceSamples >= 48 * 100, '100 ms of starved silence', 10_000, 5);
   const writeAt = performance.now();
   assert.equal(p.write(new Int16Array(4800).fill(1234)), true);
   const expectedPos = ((writeAt - (p.startedAtMs ?? 0)) * 48000) / 1000;
-  await sleep(150);
-  assert.equal(p.queuedSamples, 0);
+  await waitFor(() => p.queuedSamples === 0, 'the written audio played', 10_000, 5);
+  const drainAt = performance.now();
   await p.drain();
   const { samples } = readWav(path);
   const first = samples.indexOf(1234);
@@ -168,7 +168,9 @@ test('wav playback in real time writes silence when starved, so file position is
     `${first} vs ${expectedPos}`,
   );
   assert.equal(samples.filter((x) => x === 1234).length, 4800);
-  assert.ok(samples.length >= 48 * 240, `${samples.length} samples for ~250 ms`);
+  // The file is as long as the device ran, silence included (one period of slack).
+  const ranMs = drainAt - (p.startedAtMs ?? 0);
+  assert.ok(samples.length >= 48 * (ranMs - 10), `${samples.length} samples for ${ranMs} ms`);
   assert.ok(p.stats().silenceSamples > 0);
   assertAudioError(() => p.write(new Int16Array(2)), 'AUDIO_ERR_CLOSED');
 });
@@ -201,14 +203,19 @@ test('null: silence captured and playback consumed at real-time pace', async () 
     },
   });
   const p = dev.openPlayback({ sampleRate: 16000, channels: 1 });
+  const t0 = performance.now();
   p.write(new Int16Array(16000));
-  await sleep(250);
+  await waitFor(() => frames >= 12, '12 frames', 10_000, 5);
   c.close();
   const consumed = p.consumedSamples;
+  const ms = performance.now() - t0;
   p.close();
-  assert.ok(frames >= 10 && frames <= 14, `${frames} frames of 20 ms in 250 ms`);
+  // Rates over the measured interval: 50 frames/s and 16 samples/ms (the 1 s written is enough
+  // unless this took over a second, which the bound allows for).
+  assert.ok(Math.abs(frames - ms / 20) <= 2, `${frames} frames of 20 ms in ${ms.toFixed(0)} ms`);
   assert.equal(nonSilent, 0);
-  assert.ok(consumed >= 16 * 200 && consumed <= 16 * 300, `${consumed} samples in 250 ms`);
+  const due = Math.min(16000, 16 * ms);
+  assert.ok(Math.abs(consumed - due) <= 16 * 30, `${consumed} samples in ${ms.toFixed(0)} ms`);
   assertAudioError(
     () => dev.openCapture({ sampleRate: 44, channels: 1, frameSamples: 1, onFrame: () => {} }),
     'AUDIO_ERR_BAD_ARG',
@@ -236,7 +243,7 @@ test('startPlayout pulls frames on the device clock and keeps the queue near its
       out.fill(++n);
     },
   });
-  await sleep(200);
+  await waitFor(() => stamps.length >= 15, '15 frames pulled', 10_000, 5);
   loop.stop();
   loop.stop();
   assert.ok(p.queuedSamples <= 960 + 480);
@@ -248,7 +255,6 @@ test('startPlayout pulls frames on the device clock and keeps the queue near its
     assert.equal(samples[at], k + 1, `frame ${k + 1} at ${at}`);
     assert.equal(samples[at + 479], k + 1);
   }
-  assert.ok(stamps.length >= 15, `${stamps.length} frames in ~200 ms`);
   assert.throws(() => startPlayout(p, { frameSamples: 0, pull: () => {} }), AudioError);
 });
 
@@ -272,15 +278,19 @@ test('startPlayout.service pulls ahead while the caller is awake, so the timer d
     inService = false;
     assert.ok(p.queuedSamples >= 240 + 1440, `queued ${p.queuedSamples}`);
   }, 10);
-  await sleep(300);
+  const t0 = performance.now();
+  await waitFor(() => servicePulls >= 60, '60 service pulls', 10_000, 5);
   clearInterval(iv);
   loop.stop();
+  const ms = performance.now() - t0;
   p.close();
   // At start the timer fills to the target (within its 1 ms early-firing slack).
   assert.ok(startupPulls >= 1 && startupPulls <= 2, `${startupPulls} start-up pulls`);
   assert.ok(timerPulls - startupPulls <= 2, `${timerPulls - startupPulls} timer pulls`);
-  // ≈ 300 ms of 5 ms frames, all pulled by service (plus the 35 ms queued at the end).
-  assert.ok(servicePulls >= 50 && servicePulls <= 75, `${servicePulls} service pulls`);
+  // One 5 ms frame per 5 ms of the measured interval, all pulled by service (plus the 35 ms
+  // queued at the end).
+  const due = ms / 5 + 7;
+  assert.ok(Math.abs(servicePulls - due) <= 8, `${servicePulls} service pulls in ${ms} ms`);
 });
 
 test('wav playback driven by a native receiver: the file gets what the receiver played and nothing of its own', async () => {
@@ -308,15 +318,17 @@ test('wav playback driven by a native receiver: the file gets what the receiver 
   assert.ok(stream.attachReceiver !== undefined);
   stream.attachReceiver(receiver);
   assertAudioError(() => stream.attachReceiver?.(receiver), 'AUDIO_ERR_BAD_ARG');
-  await sleep(400);
+  const t0 = performance.now();
+  await waitFor(() => receiver.stats().playedSamples >= 0.4 * 48_000, '0.4 s played', 10_000, 5);
   const played = receiver.stats().playedSamples;
+  const ranS = (performance.now() - t0) / 1000;
   stream.close();
   receiver.close();
   sock.close();
   const wav = readWav(path);
-  // The receiver's device clock (≈ 0.4 s plus its queue), not that plus the stream's own
+  // The receiver's device clock (the time it ran plus its queue), not that plus the stream's own
   // silence for the same time (which doubled the file before).
-  assert.ok(played > 0.35 * 48_000 && played < 0.5 * 48_000, `played ${played}`);
+  assert.ok(played < (ranS + 0.1) * 48_000, `played ${played} in ${ranS.toFixed(3)} s`);
   assert.ok(
     Math.abs(wav.samples.length - played) <= 960,
     `file ${wav.samples.length} samples, receiver played ${played}`,
