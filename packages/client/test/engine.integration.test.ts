@@ -13,6 +13,7 @@ import type { QosSnapshot } from '../src/qos-log/qos-log.ts';
 import { describe, echo, ECHO, HEARS, heard, MAX_M2E_MS, readReceived } from './helpers/heard.ts';
 import { loadWav, makeSpeech } from './helpers/speech.ts';
 import { connectedPair } from './helpers/pair.ts';
+import { packetRate } from './helpers/qos.ts';
 import { waitFor } from './helpers/wait.ts';
 
 let dir = '';
@@ -22,17 +23,6 @@ before(() => {
 after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
-
-/**
- * Packets received per second of a snapshot, from its own interval (snapshots are due every
- * second, but a loaded machine fires the timer late).
- */
-function packetRate(snaps: readonly QosSnapshot[], i: number): number {
-  const s = snaps[i];
-  if (s === undefined) return Number.NaN;
-  const dt = s.tMs - (snaps[i - 1]?.tMs ?? 0);
-  return (s.recvPackets * 1000) / dt;
-}
 
 test('speech flows both ways; neither side hears itself', async (t) => {
   const inA = makeSpeech(
