@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { Impairment } from '@parloir/media';
 import { isDtlsHandshake, NetemProxy } from './proxy.ts';
 import { impairmentFromFlags } from './spec.ts';
+import { waitFor } from '../../test/helpers/wait.ts';
 
 const bind = (s: Socket) => new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -37,9 +38,23 @@ test('netem proxy: measured loss and delay match the configured impairment, both
       buf.writeUInt32BE(seq, 0);
       sentAt.set(seq, performance.now());
       client.send(buf, proxy.address.port, '127.0.0.1');
-      await sleep(4);
+      await sleep(4); // the send pattern under test, not a wait
     }
-    await sleep(600);
+    // Every datagram through both directions: the echoes of all delivered ones came back to
+    // the proxy, and every one it scheduled back reached the client.
+    await waitFor(
+      () => {
+        const s = proxy.stats();
+        return (
+          s.up.received === N &&
+          s.down.received === N - s.up.dropped &&
+          rtts.size === s.down.delivered
+        );
+      },
+      'both directions drained',
+      10_000,
+      10,
+    );
     const st = proxy.stats();
     assert.equal(st.up.received, N);
     assert.equal(st.clients, 1);
@@ -160,7 +175,7 @@ test('parloir netem CLI: forwards, prints counters on SIGINT, rejects bad option
     const client = createSocket('udp4');
     await bind(client);
     for (let i = 0; i < 20; i++) client.send(Buffer.from([i]), port, '127.0.0.1');
-    await sleep(300);
+    await waitFor(() => got >= 20, '20 datagrams forwarded', 10_000, 10);
     client.close();
     assert.equal(got, 20);
     child.kill('SIGINT');
@@ -214,9 +229,13 @@ test('netem proxy: --spare-dtls-handshake delivers DTLS handshake records throug
     ]) {
       client.send(msg, proxy.address.port, '127.0.0.1');
     }
-    const deadline = performance.now() + 2000;
-    while (got.length < 2 && performance.now() < deadline) await sleep(10);
-    await sleep(50);
+    // The proxy has decided all four, and the two it kept have arrived.
+    await waitFor(
+      () => proxy.stats().up.received === 4 && got.length >= proxy.stats().up.delivered,
+      'all four decided and the spared ones delivered',
+      10_000,
+      10,
+    );
     assert.deepEqual(got, [22, 22], 'only the two handshake records crossed');
     assert.equal(proxy.stats().up.dropped, 2);
   } finally {
