@@ -5,10 +5,12 @@
  * - an old localStorage key is migrated: the name it registered on the server still logs in
  *   (the server refuses that name to any other key), the IndexedDB copy cannot be exported, and
  *   the localStorage copy is gone;
- * - a new name gets a non-extractable key that survives a reload (the same key logs in again).
+ * - a new name gets a non-extractable key that survives a reload (the same key logs in again);
+ * - native mode (`parloir connect --ui`): the page served by the control server works under the
+ *   same policy (its /api/ws is 'self').
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -197,4 +199,63 @@ test('a new name gets a non-extractable key that survives a reload; another brow
   assert.match((await other.getByRole('alert').textContent()) ?? '', /name/i);
   await other.context().close();
   await ctx.close();
+});
+
+test('native mode: the UI served by parloir connect --ui works under the CSP', async () => {
+  assert.ok(server !== undefined);
+  const child = spawn(
+    process.execPath,
+    [
+      join(ROOT, 'packages/client/src/cli.ts'),
+      'connect',
+      '--ui',
+      '--server',
+      server.url,
+      '--user',
+      'Natif',
+      '--profile',
+      join(dir, 'natif'),
+      '--in',
+      'null',
+      '--out',
+      'null',
+    ],
+    { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  try {
+    let out = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no web UI line: ${out}`)), 30_000);
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString('utf8');
+        const m = /web UI: (http:\/\/127\.0\.0\.1:\d+\/#native=\S+)/.exec(out);
+        if (m?.[1] !== undefined) {
+          clearTimeout(timer);
+          resolve(m[1]);
+        }
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`connect exited (${code}): ${out}`));
+      });
+    });
+    const ctx = await newContext(browser);
+    const page = await ctx.newPage();
+    const violations = await watchCsp(page);
+    const res = await page.goto(url);
+    assert.match(res?.headers()['content-security-policy'] ?? '', /frame-ancestors 'none'/);
+    await page.getByRole('region', { name: 'People' }).waitFor({ timeout: 20_000 });
+    assert.equal(await page.getByText('Native client').count(), 1);
+    assert.deepEqual(violations, [], 'no CSP violation in native mode');
+    await ctx.close();
+  } finally {
+    const exited =
+      child.exitCode !== null || child.signalCode !== null
+        ? Promise.resolve()
+        : new Promise((r) => child.once('exit', r));
+    child.stdin.end('quit\n');
+    const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(kill);
+  }
 });
