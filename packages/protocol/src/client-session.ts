@@ -151,10 +151,11 @@ export interface ClientSessionOptions {
   /**
    * The server's name as this client sees it, signed with the login challenge so the login
    * cannot be replayed to another server: `serverOriginName` of the URL, or
-   * `serverTlsName` of the certificate the TLS connection presented. Read at each login.
-   * Without it the session signs the unbound v1 text, which real servers refuse.
+   * `serverTlsName` of the certificate the TLS connection presented, as the server's `hello`
+   * hints (`loginName`). Read at each login. Without it the session signs the unbound v1 text,
+   * which real servers refuse.
    */
-  serverName?: () => string | undefined;
+  serverName?: (hint: 'tls' | 'origin' | undefined) => string | undefined;
 }
 
 interface Pending {
@@ -171,7 +172,7 @@ type Listener<T> = (payload: T) => void;
 /** The shared signalling client core. See docs/protocol.md for a walkthrough. */
 export class ClientSession {
   #opts: Required<Omit<ClientSessionOptions, 'password' | 'serverName'>> & { password?: string };
-  #serverName: (() => string | undefined) | undefined;
+  #serverName: ((hint: 'tls' | 'origin' | undefined) => string | undefined) | undefined;
   #transport: SessionTransport | undefined;
   #connection: ConnectionState = { kind: 'disconnected', fatal: false };
   #nextId = 1;
@@ -427,7 +428,7 @@ export class ClientSession {
     this.#setConnection({ kind: 'authenticating' });
     const { identity, name, password } = this.#opts;
     this.#userId ??= await userIdOf(identity.publicKey);
-    const server = this.#serverName?.();
+    const server = this.#serverName?.(hello.loginName);
     const signature = await identity.sign(
       new TextEncoder().encode(authSigningText(hello.challenge, name, server)),
     );

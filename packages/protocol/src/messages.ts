@@ -298,6 +298,12 @@ export const EVENTS = {
     challenge: base64Schema(128),
     passwordRequired: bool(),
     hostMode: bool(),
+    /**
+     * Which name of the server a login should sign ({@link authSigningText}): `tls` when the
+     * server terminates TLS itself ({@link serverTlsName} of the certificate the client sees),
+     * `origin` when a proxy does ({@link serverOriginName} of the URL). Absent: origin.
+     */
+    loginName: optional(oneOf(['tls', 'origin'] as const)),
   }),
   /** Host mode: the host accepted you; a `presence.snapshot` follows. */
   'auth.approved': obj({}),

@@ -3,7 +3,7 @@
  * `/ws`, `/healthz`, `/metrics` and the web UI's static files. It owns the sockets, the timers
  * and the database handle; every protocol decision is the core's.
  */
-import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes, verify, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import {
   createServer as createHttpServer,
@@ -12,12 +12,12 @@ import {
 } from 'node:http';
 import { createServer as createHttpsServer, Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import { homedir } from 'node:os';
+import { homedir, hostname, networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { MAX_FRAME_BYTES } from '@parloir/protocol';
+import { MAX_FRAME_BYTES, serverOriginName, serverTlsName } from '@parloir/protocol';
 import { SignalingCore, type CoreOutput, type HostModeOptions } from './core/signaling-core.ts';
 import { ipMessageBucket, type CoreLimitsConfig } from './core/limits.ts';
 import type { BucketConfig } from './core/token-bucket.ts';
@@ -99,6 +99,12 @@ export interface ServerOptions {
    * `PARLOIR_METRICS_TOKEN` in the environment) `/metrics` answers only this machine.
    */
   metricsToken?: string;
+  /**
+   * Origins clients reach this server at besides its own addresses, e.g.
+   * `https://parloir.example` when TLS ends at a reverse proxy. A login signs the origin the
+   * client connected to (issue 17 §2), so a login meant for another server is refused here.
+   */
+  publicOrigins?: string[];
 }
 
 /** A running server. */
@@ -302,6 +308,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const sockets = new Map<number, WebSocket>();
   const perIp = new Map<string, number>();
   let nextConnId = 1;
+  /** Names a login may sign (messages.ts `authSigningText`); set once listening. */
+  let serverNames: string[] = [];
 
   // Two lanes. Answers and call events are written at once. Presence fan-out (one frame for
   // every online user per batch) and keepalive pings go to a deferred lane written in slices of
@@ -474,7 +482,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       sockets.set(connId, ws);
       netSocketOf.set(ws, socket);
       perIp.set(ip, (perIp.get(ip) ?? 0) + 1);
-      core.handleInput({ type: 'open', connId, address: ip }, Date.now());
+      core.handleInput({ type: 'open', connId, address: ip, serverNames }, Date.now());
       drain();
       ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
         const buf = Array.isArray(data)
@@ -546,6 +554,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         : bind.includes(':')
           ? `[${bind}]`
           : bind;
+  serverNames = loginNames(tls, bind, port, options.publicOrigins ?? []);
   const httpUrl = `${tls ? 'https' : 'http'}://${host}:${port}`;
   const url = `${tls ? 'wss' : 'ws'}://${host}:${port}/ws`;
   log.info({ url, fingerprint: tls?.fingerprint, dataDir, webRoot }, 'parloir server listening');
@@ -637,4 +646,44 @@ function openData(
     );
     return { store: new Store({ path: ':memory:', onError }), dataError: err };
   }
+}
+
+/**
+ * The names of this server a login may sign (issue 17 §2): its TLS certificate, and the origins
+ * it is reached at — its bound address (every interface address for a wildcard bind),
+ * `localhost`, the host name, the certificate's subject alternative names, and configured public
+ * origins. Never the request's Host header: a rogue server relaying a challenge would set it.
+ */
+function loginNames(
+  tls: { cert: string; fingerprint: string } | undefined,
+  bind: string,
+  port: number,
+  publicOrigins: readonly string[],
+): string[] {
+  const hosts = new Set<string>(['localhost', hostname()]);
+  if (bind === '0.0.0.0' || bind === '::') {
+    for (const list of Object.values(networkInterfaces())) {
+      for (const a of list ?? []) hosts.add(a.address);
+    }
+  } else hosts.add(bind);
+  const names = new Set<string>();
+  // The first name is the one clients are asked to sign (hello `loginName`): the certificate
+  // when this process terminates TLS, the public origin when a proxy in front of it does.
+  for (const o of publicOrigins) {
+    const name = serverOriginName(o);
+    if (name !== undefined) names.add(name);
+  }
+  if (tls !== undefined) {
+    names.add(serverTlsName(tls.fingerprint));
+    for (const san of (new X509Certificate(tls.cert).subjectAltName ?? '').split(',')) {
+      const m = /^\s*(?:DNS|IP Address):(.+)$/.exec(san);
+      if (m?.[1] !== undefined) hosts.add(m[1].trim());
+    }
+  }
+  const scheme = tls === undefined ? 'http' : 'https';
+  for (const h of hosts) {
+    const name = serverOriginName(`${scheme}://${h.includes(':') ? `[${h}]` : h}:${port}`);
+    if (name !== undefined) names.add(name);
+  }
+  return [...names];
 }

@@ -12,6 +12,7 @@ import {
   SignalingError,
   backoffDelayMs,
   serverOriginName,
+  serverTlsName,
   type BackoffOptions,
   type ClientSessionOptions,
   type Signer,
@@ -73,6 +74,8 @@ export class SignalingClient {
   #stopped = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #fatal: SignalingError | undefined;
+  /** SHA-256 of the certificate the current connection presented (`AB:CD:…`), for the login. */
+  #presented: string | undefined;
 
   constructor(options: SignalingClientOptions) {
     this.#o = options;
@@ -80,8 +83,12 @@ export class SignalingClient {
       identity: options.identity,
       name: options.name,
       ...(options.password !== undefined ? { password: options.password } : {}),
-      // The login names the server we connect to (issue 17 §2); its certificate is pinned above.
-      serverName: () => serverOriginName(options.url),
+      // The login names the server we connect to (issue 17 §2): the certificate this connection
+      // presented (pinned below) when the server terminates TLS, else the URL's origin.
+      serverName: (hint) =>
+        hint === 'tls' && this.#presented !== undefined
+          ? serverTlsName(this.#presented)
+          : serverOriginName(options.url),
       ...options.session,
     });
     this.session.on('ready', () => {
@@ -190,6 +197,9 @@ export class SignalingClient {
     this.#ws = ws;
     let opened = false;
     ws.on('upgrade', (res) => {
+      this.#presented = this.#o.url.startsWith('wss:')
+        ? (res.socket as TLSSocket).getPeerCertificate?.().fingerprint256
+        : undefined;
       const err = this.#checkCertificate(res);
       if (err) {
         this.#fatal = err;

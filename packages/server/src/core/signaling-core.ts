@@ -444,6 +444,13 @@ export class SignalingCore implements CallDirectory {
       challenge: conn.challenge,
       passwordRequired: this.#o.password !== undefined,
       hostMode: this.#o.host !== undefined,
+      // Which of its views of the server the client should sign (issue 17 §2): the adapter lists
+      // the preferred name first. A hint only: the client signs what it sees itself.
+      ...(serverNames?.[0] === undefined
+        ? {}
+        : {
+            loginName: serverNames[0].startsWith('tls:') ? ('tls' as const) : ('origin' as const),
+          }),
     });
   }
 
