@@ -152,17 +152,29 @@ test('fuzz: random and mutated frames never disturb a client that keeps calling'
       authed ? authedRaw(server.url, `fz${Math.floor(rnd() * 1e9)}`) : rawClient(server.url);
     const fuzzer = async (authed: boolean, n: number) => {
       let raw = await open(authed);
+      let sentHere = 0;
       for (let i = 0; i < n; i++) {
         if (raw.ws.readyState !== raw.ws.OPEN) {
           closedByServer++;
           tally(raw);
           raw = await open(authed);
+          sentHere = 0;
         }
         raw.ws.send(frame());
         sent++;
+        sentHere++;
         if (i % 20 === 19) await new Promise((r) => setTimeout(r, 2));
       }
-      await new Promise((r) => setTimeout(r, 100));
+      // Until the last connection's frames are all answered or it is closed (was a 100 ms
+      // sleep); bounded, and what is still unanswered then counts against the ratio below.
+      const last = raw;
+      const answeredHere = (): number =>
+        last.frames.filter((f) => f.type === 'result' || f.type === 'error').length;
+      await until(
+        () => last.ws.readyState !== last.ws.OPEN || answeredHere() >= sentHere,
+        10_000,
+        'the last frames answered',
+      ).catch(() => undefined);
       tally(raw);
       raw.ws.close();
     };
