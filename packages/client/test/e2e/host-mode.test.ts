@@ -1,18 +1,25 @@
 /**
  * E2E 5: host mode. `parloir host` (server + the host's own client with audio) approves one
  * guest and refuses another; the approved guest calls the host and audio flows both ways.
- * Similarity measure and thresholds as in server-call.test.ts (envelope correlation ≥ 0.8).
+ * What each side heard: the speech check and mouth-to-ear delay from the two processes' device
+ * clocks, thresholds as in server-call.test.ts (test/helpers/heard.ts).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { runCli, waitForOutput, waitForStderr } from '../helpers/cli.ts';
-import { envelopeSimilarity } from '../helpers/similarity.ts';
+import {
+  clocksFromLog,
+  describe,
+  HEARS,
+  heard,
+  MAX_M2E_MS,
+  readReceived,
+} from '../helpers/heard.ts';
 import { loadWav, makeSpeech } from '../helpers/speech.ts';
 
-const HEARS = 0.8;
 let dir = '';
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'parloir-e2e5-'));
@@ -21,7 +28,7 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('host approves one guest, refuses another, and talks with the approved one', async () => {
+test('host approves one guest, refuses another, and talks with the approved one', async (t) => {
   const hostIn = makeSpeech(
     dir,
     'host',
@@ -122,18 +129,37 @@ test('host approves one guest, refuses another, and talks with the approved one'
     });
     const rg = await guest.done;
     assert.equal(rg.code, 0, rg.stderr);
-    const summary = JSON.parse(rg.stdout) as { sas: string; paths: string[] };
+    const summary = JSON.parse(rg.stdout) as { sas: string; paths: string[]; log: string };
     await waitForOutput(host, /media ended/);
     const hostSas = (await waitForOutput(host, /verification code: ([a-z ]+)\n/))[1];
     assert.equal(hostSas, summary.sas);
     host.child.kill('SIGTERM');
     const rh = await host.done;
     assert.equal(rh.code, 0, rh.stderr);
-    const guestHearsHost = envelopeSimilarity(loadWav(hostIn), loadWav(guestOut));
-    const hostHearsGuest = envelopeSimilarity(loadWav(guestIn), loadWav(hostOut));
-    const msg = `guest hears host ${guestHearsHost.correlation.toFixed(3)}, host hears guest ${hostHearsGuest.correlation.toFixed(3)}`;
-    assert.ok(guestHearsHost.correlation >= HEARS, msg);
-    assert.ok(hostHearsGuest.correlation >= HEARS, msg);
+    // The host's own client logs its call in its profile, like any client.
+    const hostCalls = join(dir, 'host', 'calls');
+    const hostLog = readdirSync(hostCalls).find((f) => f.endsWith('.jsonl'));
+    assert.ok(hostLog !== undefined, 'the host logged its call');
+    const hc = clocksFromLog(join(hostCalls, hostLog));
+    const gc = clocksFromLog(summary.log);
+    const guestHearsHost = heard(
+      loadWav(hostIn),
+      readReceived(guestOut),
+      hc.captureMs,
+      gc.playbackMs,
+    );
+    const hostHearsGuest = heard(
+      loadWav(guestIn),
+      readReceived(hostOut),
+      gc.captureMs,
+      hc.playbackMs,
+    );
+    const msg = `${describe('guest hears host', guestHearsHost)}; ${describe('host hears guest', hostHearsGuest)}`;
+    t.diagnostic(msg);
+    assert.ok(guestHearsHost.score >= HEARS, msg);
+    assert.ok(hostHearsGuest.score >= HEARS, msg);
+    assert.ok(guestHearsHost.mouthToEarMs <= MAX_M2E_MS, msg);
+    assert.ok(hostHearsGuest.mouthToEarMs <= MAX_M2E_MS, msg);
   } finally {
     host.child.kill('SIGKILL');
   }

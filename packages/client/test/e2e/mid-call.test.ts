@@ -4,19 +4,29 @@
  * rate (both from the callee's QoS log), and mute gives silence in the callee's playback within
  * 100 ms. "Silence": every 10 ms of playback below −50 dBFS RMS (104 of 32767), from 100 ms
  * after the mute (located in the callee's output through the capture clock printed by `set` and
- * the envelope alignment lag) to the end.
+ * the speech check's alignment lag) to the end. Before the mute, Bob hears Alice (speech check,
+ * mouth-to-ear from the device clocks; test/helpers/heard.ts). Each setting holds for three of
+ * Bob's QoS snapshots, read from his log as they are written; rates are per snapshot interval.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parseQosLog } from '../../src/qos-log/qos-log.ts';
 import { runCli, waitForOutput, waitForStderr } from '../helpers/cli.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { envelopeSimilarity } from '../helpers/similarity.ts';
+import {
+  clocksFromLog,
+  describe,
+  HEARS,
+  heard,
+  MAX_M2E_MS,
+  readReceived,
+} from '../helpers/heard.ts';
+import { liveSnapshots, newestLog, packetRate } from '../helpers/qos.ts';
 import { loadWav, makeSpeech } from '../helpers/speech.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 let dir = '';
 let srv: TestServer;
@@ -29,7 +39,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('bitrate, frame size and mute change mid-call and show at the far end', async () => {
+test('bitrate, frame size and mute change mid-call and show at the far end', async (t) => {
   const speech = makeSpeech(
     dir,
     'alice',
@@ -75,16 +85,22 @@ test('bitrate, frame size and mute change mid-call and show at the far end', asy
     await waitForOutput(alice, /bob is online|online: .*bob/);
     alice.send('call bob');
     await waitForOutput(alice, /= media up/);
-    await sleep(3200);
+    const bobProfile = join(dir, 'bob');
+    // Holds the current setting for `n` more of Bob's snapshots.
+    const hold = async (n: number, what: string): Promise<void> => {
+      const have = liveSnapshots(bobProfile).length;
+      await waitFor(() => liveSnapshots(bobProfile).length >= have + n, what, 20_000, 50);
+    };
+    await hold(3, '3 snapshots at 32k');
     alice.send('set bitrate 12k');
     await waitForOutput(alice, /= set bitrate 12k/);
-    await sleep(3200);
+    await hold(3, '3 snapshots at 12k');
     alice.send('set frame 10');
     await waitForOutput(alice, /= set frame 10/);
-    await sleep(3200);
+    await hold(3, '3 snapshots at 10 ms frames');
     alice.send('set mute on');
     const muteAt = Number((await waitForOutput(alice, /= set mute on at capture (\d+) ms/))[1]);
-    await sleep(1500);
+    await hold(2, '2 snapshots after mute');
     alice.send('hangup');
     await waitForOutput(alice, /call ended/);
     alice.send('quit');
@@ -94,23 +110,30 @@ test('bitrate, frame size and mute change mid-call and show at the far end', asy
 
     // Rates at the callee, one snapshot per second, in order.
     const log = parseQosLog(readFileSync((JSON.parse(rb.stdout) as { log: string }).log, 'utf8'));
-    const s = log.snapshots.filter((x) => x.recvPackets > 0);
-    const hi = s.findIndex((x) => x.recvKbps > 28 && Math.abs(x.recvPackets - 50) <= 5);
-    const lo = s.findIndex(
-      (x, i) => i > hi && x.recvKbps < 20 && Math.abs(x.recvPackets - 50) <= 5,
-    );
-    const ten = s.findIndex((x, i) => i > lo && Math.abs(x.recvPackets - 100) <= 10);
-    const rates = s.map((x) => `${x.recvKbps}k/${x.recvPackets}p`).join(' ');
+    const s = log.snapshots;
+    const pps = s.map((_, i) => packetRate(s, i));
+    const at = (i: number, rate: number): boolean => Math.abs((pps[i] ?? 0) - rate) <= rate / 10;
+    const hi = s.findIndex((x, i) => x.recvKbps > 28 && at(i, 50));
+    const lo = s.findIndex((x, i) => i > hi && x.recvKbps < 20 && at(i, 50));
+    const ten = s.findIndex((_, i) => i > lo && at(i, 100));
+    const rates = s.map((x, i) => `${x.recvKbps}k/${(pps[i] ?? 0).toFixed(0)}p/s`).join(' ');
     assert.ok(hi >= 0, `32k at 50 pkt/s never seen: ${rates}`);
     assert.ok(lo > hi, `12k at 50 pkt/s never seen after 32k: ${rates}`);
     assert.ok(ten > lo, `100 pkt/s never seen after 12k: ${rates}`);
 
     // Mute: find the mute in Bob's output, then check silence from 100 ms later.
     const input = loadWav(speech);
-    const output = loadWav(bobOut);
-    const { correlation, lagMs } = envelopeSimilarity(input.subarray(0, muteAt * 48), output);
-    assert.ok(correlation > 0.8, `alignment ${correlation}`);
-    const from = Math.round((muteAt + lagMs + 100) * 48);
+    const output = readReceived(bobOut);
+    const aliceLog = newestLog(join(dir, 'alice'));
+    assert.ok(aliceLog !== undefined, 'alice logged the call');
+    const ac = clocksFromLog(aliceLog);
+    const bc = clocksFromLog((JSON.parse(rb.stdout) as { log: string }).log);
+    const h = heard(input.subarray(0, muteAt * 48), output, ac.captureMs, bc.playbackMs);
+    const msg = describe('bob hears alice before the mute', h);
+    t.diagnostic(msg);
+    assert.ok(h.score >= HEARS, msg);
+    assert.ok(h.mouthToEarMs <= MAX_M2E_MS, msg);
+    const from = Math.round((muteAt + h.delayMs + 100) * 48);
     assert.ok(from < output.length - 48_000, 'at least 1 s of output after the mute');
     const loud: string[] = [];
     for (let i = from; i + 480 <= output.length; i += 480) {
