@@ -9,7 +9,10 @@
  *   between them. The lag is searched only within one period of the sender's speech, so the
  *   looped file cannot alias a late signal onto an early one.
  */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { speechCheck, type SpeechCheckResult } from '../../client/test/helpers/speech-check.ts';
+import { parseQosLog } from '../../client/src/qos-log/qos-log.ts';
 
 /** Sample rate of every signal compared here, in Hz. */
 const RATE = 48_000;
@@ -128,6 +131,13 @@ export const SOUND_MIN = 0.95;
  * jitter buffer holding 250 ms more than it needs, or audio arriving 1 s late, breaks it.
  */
 export const BROWSER_MOUTH_TO_EAR_MAX_MS = 400;
+/**
+ * Lower bound of a measured mouth-to-ear delay, ms. Below zero: a page's microphone recording is
+ * stamped when its audio reaches WebAudio, after Chromium's capture buffering, so against a
+ * native playback clock (which has no such lag) the measure reads low (29 ms seen for a
+ * browser→native call); a clock error larger than this is a broken measurement.
+ */
+export const MOUTH_TO_EAR_MIN_MS = -150;
 
 /** Outcome of {@link checkBrowserSpeech}. */
 export interface BrowserSpeech {
@@ -161,9 +171,51 @@ export function checkBrowserSpeech(
   const ok =
     check.score >= BROWSER_SPEECH_MIN &&
     check.soundFraction >= SOUND_MIN &&
-    m2e.delayMs >= 0 &&
+    m2e.delayMs >= MOUTH_TO_EAR_MIN_MS &&
     m2e.delayMs <= maxDelayMs;
   const lags = m2e.check.windows.map((w) => w.lagMs).join('/');
   const summary = `${describe(label, check, m2e.delayMs)} (lags ${lags} ms, start offset ${(received.startWallMs - senderMic.startWallMs).toFixed(0)} ms)`;
   return { check, delayMs: m2e.delayMs, summary, ok };
+}
+
+/** Device clock origins of a native client's call, from its QoS log's end record, Unix ms. */
+export interface NativeClocks {
+  /** When its capture sample 0 was taken (sample 0 of its `--in` file). */
+  captureMs: number;
+  /** When its playback sample 0 played (sample 0 of its `--out` file). */
+  playbackMs: number;
+}
+
+/** The device clocks of the one call logged under `profileDir/calls`. */
+export function nativeClocks(profileDir: string): NativeClocks {
+  const dir = join(profileDir, 'calls');
+  const logs = readdirSync(dir).filter((f) => f.endsWith('.jsonl'));
+  if (logs.length !== 1) throw new Error(`expected one call log in ${dir}, found ${logs.length}`);
+  const end = parseQosLog(readFileSync(join(dir, logs[0] ?? ''), 'utf8')).end;
+  const c = end?.captureStartedAtMs;
+  const p = end?.playbackStartedAtMs;
+  if (c === undefined || p === undefined) throw new Error(`${dir}: no device clocks in the log`);
+  return { captureMs: c, playbackMs: p };
+}
+
+/**
+ * Checks a page's recording of a native sender: `received` against the native client's `--in`
+ * file, clocked from its capture start; the lag is searched for a mouth-to-ear delay of −300 to
+ * 2,000 ms (the test speech repeats its sentence every ≥ 3 s, which this window cannot reach).
+ */
+export function checkNativeSpeech(
+  label: string,
+  nativeIn: Int16Array,
+  captureMs: number,
+  received: ClockedAudio,
+  maxDelayMs = BROWSER_MOUTH_TO_EAR_MAX_MS,
+): BrowserSpeech {
+  const m2e = mouthToEar({ samples: nativeIn, startWallMs: captureMs }, received, -300, 2000);
+  const c = m2e.check;
+  const ok =
+    c.score >= BROWSER_SPEECH_MIN &&
+    c.soundFraction >= SOUND_MIN &&
+    m2e.delayMs >= MOUTH_TO_EAR_MIN_MS &&
+    m2e.delayMs <= maxDelayMs;
+  return { check: c, delayMs: m2e.delayMs, summary: describe(label, c, m2e.delayMs), ok };
 }
