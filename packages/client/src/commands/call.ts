@@ -84,6 +84,11 @@ export async function talkAndReport(
   if (up.sendPath !== undefined) {
     console.error(`  media path: send ${up.sendPath}, receive ${up.receivePath ?? 'unknown'}`);
   }
+  if (up.pinnedNow === true) {
+    console.error(
+      `  first call with ${peer}: their key is now pinned; read the verification code to each other once`,
+    );
+  }
   const { reason, logPath } = await client.talk(durationMs);
   const summary = callSummary(peer, reason, up.sas?.words, logPath);
   console.log(json ? JSON.stringify(summary) : formatSummary(summary));
