@@ -3,7 +3,10 @@
  * with `#native=<token>` drives the native engine (wav devices here) through the same
  * SessionBinding as browser mode. A browser-mode page calls the native user; the native-mode page
  * shows the incoming call, accepts it, and shows the call with the engine's SAS, path and QoS
- * charts; chat goes both ways; the browser side hangs up.
+ * charts; each side hears the other (the native engine's output WAV read back and checked
+ * against the page's sentence, the page's recording of the native side against the native input,
+ * with the speech check and the mouth-to-ear bound of heard.ts); chat goes both ways; the
+ * browser side hangs up.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -11,7 +14,10 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { runCli, type CliRun } from '../../client/test/helpers/cli.ts';
-import { makeSpeech } from '../../client/test/helpers/speech.ts';
+import { applyTestMutation } from '../../client/test/helpers/mutate.ts';
+import { loadWav, makeSpeech } from '../../client/test/helpers/speech.ts';
+import { startRecording, stopRecording, waitForRecorded } from './audio-recorder.ts';
+import { checkBrowserSpeech, checkNativeSpeech, nativeClocks, type NativeClocks } from './heard.ts';
 import {
   cleanup,
   connectAs,
@@ -20,6 +26,7 @@ import {
   screenshot,
   startServer,
   tempDir,
+  waitForMedia,
   type ServerHandle,
 } from './helpers.ts';
 
@@ -27,12 +34,16 @@ let dir = '';
 let server: ServerHandle;
 let browser: Browser;
 let native: CliRun | undefined;
+let webSpeech = '';
+
+/** Length of the browser page's recording of the native side, ms. */
+const TALK_MS = 6000;
 
 before(async () => {
   dir = tempDir('native-ui');
   server = await startServer(join(dir, 'data'));
-  const speech = makeSpeech(dir, 'web', 'The web page is talking to the native client now.');
-  browser = await launchChromium(speech);
+  webSpeech = makeSpeech(dir, 'web', 'The web page is talking to the native client now.');
+  browser = await launchChromium(webSpeech);
 });
 
 after(async () => {
@@ -43,19 +54,47 @@ after(async () => {
   cleanup(dir);
 });
 
-async function waitForStdout(run: CliRun, re: RegExp, timeoutMs = 20_000): Promise<void> {
-  let out = '';
-  run.child.stdout?.on('data', (d: Buffer) => (out += d.toString('utf8')));
+/** Resolves when the child prints a line matching `re` (rejects on exit or after `timeoutMs`). */
+function waitForStdout(run: CliRun, re: RegExp, timeoutMs = 20_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      run.child.stdout?.off('data', onData);
+      run.child.off('exit', onExit);
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    const onData = (d: Buffer) => {
+      out += d.toString('utf8');
+      if (re.test(out)) done();
+    };
+    const onExit = () => done(new Error(`exited before ${re}: ${out}`));
+    const timer = setTimeout(
+      () => done(new Error(`no ${re} in ${timeoutMs} ms: ${out}`)),
+      timeoutMs,
+    );
+    run.child.stdout?.on('data', onData);
+    run.child.once('exit', onExit);
+  });
+}
+
+/** Waits until the native side's call log has its end record (written at hang-up). */
+async function waitForCallLog(profile: string, timeoutMs = 10_000): Promise<NativeClocks> {
   const end = Date.now() + timeoutMs;
-  while (!re.test(out)) {
-    if (Date.now() > end || run.child.exitCode !== null) throw new Error(`no ${re}: ${out}`);
-    await new Promise((r) => setTimeout(r, 50));
+  for (;;) {
+    try {
+      return nativeClocks(profile);
+    } catch (err) {
+      if (Date.now() > end) throw err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
-test('a native client driven from the UI (native mode) answers a browser call', async () => {
+test('a native client driven from the UI (native mode) answers a browser call', async (t) => {
   const profile = join(dir, 'nora');
-  const speech = makeSpeech(dir, 'nora', 'Native speaking through the jitter buffer.', 20);
+  const speech = makeSpeech(dir, 'nora', 'Native speaking through the jitter buffer.', 40);
   native = runCli(
     [
       'connect',
@@ -89,7 +128,7 @@ test('a native client driven from the UI (native mode) answers a browser call', 
   await nora.getByRole('region', { name: 'People' }).waitFor();
   assert.equal(await nora.getByText('Native client').count(), 1);
 
-  const bruno = await (await newContext(browser)).newPage();
+  const bruno = await (await newContext(browser, { recorder: true })).newPage();
   await connectAs(bruno, server, 'Bruno');
   await nora.getByRole('button', { name: 'Call Bruno', exact: true }).waitFor();
   await bruno.getByRole('button', { name: 'Call Nora', exact: true }).click();
@@ -112,6 +151,15 @@ test('a native client driven from the UI (native mode) answers a browser call', 
   await nora.getByText('Call settings').click();
   await screenshot(nora, 'native-in-call');
 
+  // Talk: the page records its microphone (the clock of what the native side hears) and the
+  // native side's audio.
+  await waitForMedia(bruno);
+  const said = await startRecording(bruno, 'mic');
+  const hears = await startRecording(bruno, 'remote');
+  await waitForRecorded(hears, TALK_MS);
+  const heardByBruno = await stopRecording(hears);
+  const saidByBruno = await stopRecording(said);
+
   await bruno.getByRole('button', { name: 'Chat with Nora' }).click();
   await bruno.getByRole('textbox', { name: 'Message', exact: true }).fill('Hello native');
   await bruno.getByRole('textbox', { name: 'Message', exact: true }).press('Enter');
@@ -125,4 +173,28 @@ test('a native client driven from the UI (native mode) answers a browser call', 
   await bruno.getByRole('button', { name: 'Hang up', exact: true }).click();
   await nora.getByRole('button', { name: 'Hang up', exact: true }).waitFor({ state: 'detached' });
   await nora.locator('[data-outcome="hangup"]').waitFor();
+
+  // The engine's output WAV, read back: it carries the page's sentence (test mutation applied
+  // here, where it is read).
+  const clocks = await waitForCallLog(profile);
+  const noraOut = {
+    samples: applyTestMutation(loadWav(join(dir, 'nora-out.wav')), 48_000),
+    startWallMs: clocks.playbackMs,
+  };
+  const noraHears = checkBrowserSpeech(
+    'Nora hears Bruno',
+    loadWav(webSpeech),
+    saidByBruno,
+    noraOut,
+  );
+  const brunoHears = checkNativeSpeech(
+    'Bruno hears Nora',
+    loadWav(speech),
+    clocks.captureMs,
+    heardByBruno,
+  );
+  t.diagnostic(noraHears.summary);
+  t.diagnostic(brunoHears.summary);
+  assert.ok(noraHears.ok, noraHears.summary);
+  assert.ok(brunoHears.ok, brunoHears.summary);
 });
