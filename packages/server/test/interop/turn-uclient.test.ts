@@ -122,11 +122,15 @@ test(
       // -R corrupts one message in ten on purpose, so some loss or even a failed allocation is
       // uclient's own doing; what matters is that our side answers or drops, never crashes.
       // uclient itself may hang after a corrupted Allocate (it does against coturn too), hence
-      // the short timeout.
+      // the short timeout. The corrupted requests must show in the relay's counters (dropped as
+      // malformed or refused with 400); turn-uclient-call.test.ts reads uclient's own totals.
+      const dropped = (): number => relay.stats().malformed + (relay.stats().refusals['400'] ?? 0);
+      const before = dropped();
       await Promise.all([
         uclient(relay.port, ['-y', '-R', '-n', '20'], 8_000),
         uclient(relay.port, ['-t', '-y', '-R', '-n', '20'], 8_000),
       ]);
+      assert.ok(dropped() > before, `corrupted messages counted: ${JSON.stringify(relay.stats())}`);
       const clean = await uclient(relay.port, ['-y', '-n', '20']);
       assert.equal(clean.code, 0);
       assert.equal(clean.lost, 0);
