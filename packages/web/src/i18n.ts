@@ -114,6 +114,8 @@ const EN = {
   shortcuts: 'Shortcuts: M mute · Esc close · Enter send',
   err_unreachable: 'Server unreachable. Check the address and that the server is running.',
   err_name_taken: 'This name is already taken by someone else. Pick another one.',
+  err_bad_name:
+    'This name holds invisible or control characters, or unusual spaces. Pick another one.',
   err_password: 'Wrong server password.',
   err_refused_by_host: 'The host refused your connection.',
   err_server_full: 'The server is full.',
@@ -237,6 +239,8 @@ const FR: Record<MsgKey, string> = {
   shortcuts: 'Raccourcis : M micro · Échap fermer · Entrée envoyer',
   err_unreachable: 'Serveur injoignable. Vérifiez l’adresse et que le serveur tourne.',
   err_name_taken: 'Ce nom est déjà pris par quelqu’un d’autre. Choisissez-en un autre.',
+  err_bad_name:
+    'Ce nom contient des caractères invisibles ou de contrôle, ou des espaces inhabituels. Choisissez-en un autre.',
   err_password: 'Mot de passe du serveur incorrect.',
   err_refused_by_host: 'L’hôte a refusé votre connexion.',
   err_server_full: 'Le serveur est plein.',

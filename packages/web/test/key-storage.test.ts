@@ -259,3 +259,17 @@ test('native mode: the UI served by parloir connect --ui works under the CSP', a
     clearTimeout(kill);
   }
 });
+
+test('a name with a bidi override is refused with a clear message', async () => {
+  assert.ok(server !== undefined);
+  const ctx = await newContext(browser);
+  const page = await ctx.newPage();
+  await connectAs(page, server, 'eve\u202egnp.exe', { waitForPeople: false });
+  await page
+    .getByRole('alert')
+    .getByText(
+      'This name holds invisible or control characters, or unusual spaces. Pick another one.',
+    )
+    .waitFor({ timeout: 15_000 });
+  await ctx.close();
+});

@@ -11,6 +11,7 @@ const ERROR_KEYS: Record<string, MsgKey> = {
   WEB_ERR_UNREACHABLE: 'err_unreachable',
   WEB_ERR_MICROPHONE: 'err_microphone',
   SIG_ERR_NAME_TAKEN: 'err_name_taken',
+  SIG_ERR_BAD_NAME: 'err_bad_name',
   SIG_ERR_BAD_PASSWORD: 'err_password',
   SIG_ERR_REFUSED: 'err_refused_by_host',
   SIG_ERR_SERVER_FULL: 'err_server_full',
