@@ -24,9 +24,12 @@ export const SIG_ERROR_CODES = [
   'SIG_ERR_BAD_SIGNATURE',
   /** The server password is missing or wrong. */
   'SIG_ERR_BAD_PASSWORD',
-  /** The display name is bound to another key. */
+  /** The display name, or one that looks like it (TS #39 skeleton), is bound to another key. */
   'SIG_ERR_NAME_TAKEN',
-  /** The display name is empty, too long or has control characters. */
+  /**
+   * The display name is empty, too long, or holds control, bidi, zero-width or other invisible
+   * characters or unusual spaces (names.ts `normalizeName`).
+   */
   'SIG_ERR_BAD_NAME',
   /** `--max-users` users are already online. */
   'SIG_ERR_SERVER_FULL',
