@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { crc32 } from 'node:zlib';
 import { TurnForwarder, type ForwarderPacket, ipv4ToNumber, numberToIpv4 } from '../index.ts';
+import { waitFor } from './wait.ts';
 
 const LO = '127.0.0.1';
 const MAGIC = 0x2112a442;
@@ -408,13 +409,17 @@ test('TurnForwarder: garbage from a live client, from strangers and to relay por
         await new Promise((res) => setImmediate(res));
       }
     }
-    await new Promise((res) => setTimeout(res, 200));
-    r.a.inbox = [];
-    r.b.inbox = [];
+    // Wait for these two by content (a 200 ms sleep and "any datagram" could take a late
+    // valid-N for them on a loaded machine); bounded, the asserts below say which is missing.
+    const text = (m: { data: Buffer }): string => m.data.subarray(4).toString();
     r.a.send(channelData(0x4000, 'still-here'), r.fwd.port);
     r.b.send(channelData(0x4001, 'and-back'), r.fwd.port);
-    await r.b.waitFor(1);
-    await r.a.waitFor(1);
+    await waitFor(
+      () =>
+        r.b.inbox.some((m) => text(m) === 'still-here') &&
+        r.a.inbox.some((m) => text(m) === 'and-back'),
+      'both probes forwarded',
+    ).catch(() => undefined);
     assert.ok(
       r.b.inbox.some((m) => m.data.subarray(4).toString() === 'still-here'),
       'A → B still forwarded',
