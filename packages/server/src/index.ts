@@ -35,6 +35,7 @@ export {
   type TlsMaterial,
 } from './tls-cert.ts';
 export { ServerError, type ServerErrorCode } from './errors.ts';
+export { AcmeCertificates, LETS_ENCRYPT_DIRECTORY, type AcmeOptions } from './acme.ts';
 export {
   createBackup,
   readBackup,

@@ -28,7 +28,8 @@ import { registerProcessMetrics, registerSignalingMetrics } from './metrics.ts';
 import type { MediaRelay } from './relay-types.ts';
 import { serveStatic } from './static-files.ts';
 import { Store, type DataCheckResult } from './store.ts';
-import { loadCertificate, loadOrCreateCertificate } from './tls-cert.ts';
+import { loadCertificate, loadOrCreateCertificate, type TlsMaterial } from './tls-cert.ts';
+import { AcmeCertificates, type AcmeOptions } from './acme.ts';
 
 /** Options of {@link startServer}. */
 export interface ServerOptions {
@@ -87,6 +88,12 @@ export interface ServerOptions {
   host?: HostModeOptions;
   /** Prometheus registry to add metrics to (e.g. shared with the TURN relay). Default: a new one. */
   registry?: Registry;
+  /**
+   * Get the certificate by ACME (RFC 8555) for this public name instead of a self-signed one;
+   * renewed before expiry, new connections get the new one (issue 23 §2). Excludes `cert`/`key`
+   * and `insecureHttp`.
+   */
+  acme?: Omit<AcmeOptions, 'dataDir' | 'log'>;
   /** Server name shown to clients. */
   serverName?: string;
   /**
@@ -140,6 +147,13 @@ export interface RunningServer {
    * read (the old ones stay in use).
    */
   reloadTls(): string | undefined;
+  /**
+   * With {@link ServerOptions.acme}: obtains a new certificate now and serves it to new
+   * connections (connections up, and so calls, keep theirs). Resolves to its fingerprint.
+   */
+  renewCertificate(): Promise<string>;
+  /** The HTTP-01 challenge listener's port, with {@link ServerOptions.acme}. */
+  acmeHttpPort: number | undefined;
   /** Graceful shutdown: tells clients, closes sockets (forcibly after `graceMs`), closes the database. */
   close(graceMs?: number): Promise<void>;
 }
@@ -199,11 +213,29 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   if ((options.cert === undefined) !== (options.key === undefined)) {
     throw new ServerError('SRV_ERR_BAD_OPTIONS', '--cert and --key go together');
   }
+  if (options.acme && (options.insecureHttp || options.cert !== undefined)) {
+    throw new ServerError(
+      'SRV_ERR_BAD_OPTIONS',
+      '--domain (ACME) excludes --cert/--key and --insecure-http',
+    );
+  }
+  const acme = options.acme
+    ? new AcmeCertificates({
+        httpBind: options.bind ?? '0.0.0.0',
+        ...options.acme,
+        dataDir,
+        log,
+      })
+    : undefined;
+  /** Serves `m` to new connections and binds logins to it (set once listening). */
+  let useCertificate = (_m: TlsMaterial): void => undefined;
   const tls = options.insecureHttp
     ? undefined
-    : options.cert !== undefined && options.key !== undefined
-      ? loadCertificate(options.cert, options.key)
-      : loadOrCreateCertificate(dataDir);
+    : acme
+      ? await acme.start((m) => useCertificate(m))
+      : options.cert !== undefined && options.key !== undefined
+        ? loadCertificate(options.cert, options.key)
+        : loadOrCreateCertificate(dataDir);
   securePrivateDatabase(join(dataDir, 'parloir.db'));
   const opened = openData(join(dataDir, 'parloir.db'), log);
   const { store, dataCheck, dataError } = opened;
@@ -555,6 +587,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
           ? `[${bind}]`
           : bind;
   serverNames = loginNames(tls, bind, port, options.publicOrigins ?? []);
+  useCertificate = (m) => {
+    if (!(http instanceof HttpsServer)) return;
+    http.setSecureContext({ cert: m.cert, key: m.key });
+    serverNames = loginNames(m, bind, port, options.publicOrigins ?? []);
+    log.info({ fingerprint: m.fingerprint }, 'TLS certificate in use for new connections');
+  };
   const httpUrl = `${tls ? 'https' : 'http'}://${host}:${port}`;
   const url = `${tls ? 'wss' : 'ws'}://${host}:${port}/ws`;
   log.info({ url, fingerprint: tls?.fingerprint, dataDir, webRoot }, 'parloir server listening');
@@ -573,6 +611,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       wss.close();
       http.closeAllConnections();
       store.close();
+      await acme?.close();
       // The checkpointer thread closes last and still writes the database files (its close
       // checkpoints the WAL): wait for it, bounded, so that a caller may remove or reuse the
       // data directory once close() resolves.
@@ -602,14 +641,20 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     close,
     reloadTls: () => {
       if (!tls || !(http instanceof HttpsServer)) return undefined;
-      const next =
-        options.cert !== undefined && options.key !== undefined
+      const next = acme
+        ? acme.current
+        : options.cert !== undefined && options.key !== undefined
           ? loadCertificate(options.cert, options.key)
           : loadOrCreateCertificate(dataDir);
-      http.setSecureContext({ cert: next.cert, key: next.key });
-      log.info({ fingerprint: next.fingerprint }, 'TLS certificate reloaded');
+      useCertificate(next);
       return next.fingerprint;
     },
+    renewCertificate: async () => {
+      if (!acme)
+        throw new ServerError('SRV_ERR_BAD_OPTIONS', 'no ACME: the server has no --domain');
+      return (await acme.renew()).fingerprint;
+    },
+    acmeHttpPort: acme?.httpPort,
     dataCheck,
     dataError,
   };

@@ -55,6 +55,10 @@ export const SERVER_CLI_OPTIONS: ParseArgsOptionsConfig = {
   'no-web': { type: 'boolean' },
   'no-turn': { type: 'boolean' },
   'allowed-origin': { type: 'string', multiple: true },
+  domain: { type: 'string' },
+  'acme-directory': { type: 'string' },
+  'acme-email': { type: 'string' },
+  'acme-http-port': { type: 'string' },
   ...TURN_FLAGS,
 };
 
@@ -75,6 +79,10 @@ export const SERVER_CLI_USAGE = `  --config FILE               TOML config file 
   --ring-timeout-ms N         unanswered calls end after this long (default 30000)
   --max-connections-per-ip N  (default 32)
   --web-root DIR | --no-web   web UI directory to serve (default packages/web/dist if built)
+  --domain NAME               public DNS name: get the certificate by ACME (HTTP-01) and renew it
+  --acme-directory URL        ACME CA (default Let's Encrypt); --acme-email ADDR for its notices
+  --acme-http-port N          HTTP-01 challenge port (default 80; the CA always asks on 80, so
+                              forward 80 here when N is not 80); kill -USR2 renews at once
   --allowed-origin URL        another origin whose pages may open /ws, e.g. a reverse proxy's
                               https://talk.example.org (repeatable; default: only its own)
                               /metrics answers only this machine unless PARLOIR_METRICS_TOKEN is
@@ -166,6 +174,24 @@ export function serverOptionsFromArgs(args: ParsedArgs): ServerOptions {
         );
       return n;
     });
+  }
+  const domain = strFlag(args, 'domain');
+  if (domain !== undefined) {
+    if (insecure || cert !== undefined) {
+      throw new UsageError(
+        'CLI_ERR_BAD_ARGS',
+        '--domain (ACME) excludes --cert/--key and --insecure-http',
+      );
+    }
+    const directoryUrl = strFlag(args, 'acme-directory');
+    const email = strFlag(args, 'acme-email');
+    const httpPort = intFlag(args, 'acme-http-port', 0, 65535);
+    opts.acme = {
+      domain,
+      ...(directoryUrl !== undefined ? { directoryUrl } : {}),
+      ...(email !== undefined ? { email } : {}),
+      ...(httpPort !== undefined ? { httpPort } : {}),
+    };
   }
   if (args.values['no-web'] === true) opts.webRoot = null;
   else set('webRoot', strFlag(args, 'web-root'));
@@ -299,8 +325,18 @@ export async function runServerCommand(flags: ParsedArgs): Promise<number> {
   notifySystemd(['--ready', `--status=listening on ${server.url}`]);
   const onHup = () => reloadOnHup(server, flags, env, args);
   process.on('SIGHUP', onHup);
+  // SIGUSR2 renews an ACME certificate at once (SIGUSR1 is Node's debugger).
+  const onUsr2 = () => {
+    server.renewCertificate().then(
+      (fp) => console.log(`parloir: SIGUSR2: certificate renewed (TLS fingerprint ${fp})`),
+      (err: unknown) =>
+        console.error(`parloir: SIGUSR2: renewal failed: ${(err as Error).message}`),
+    );
+  };
+  if (server.acmeHttpPort !== undefined) process.on('SIGUSR2', onUsr2);
   return untilSignal(async () => {
     process.off('SIGHUP', onHup);
+    process.off('SIGUSR2', onUsr2);
     await server.close(2500);
     await turn.close();
   });

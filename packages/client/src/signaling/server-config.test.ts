@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { SERVER_CLI_OPTIONS } from './run-server.ts';
 import {
   CONFIG_KEYS,
   ConfigError,
@@ -44,6 +45,15 @@ const SAMPLE: Record<string, [toml: string, flag: FlagValue]> = {
   'turn-relay-address': ['"203.0.113.7"', '203.0.113.7'],
   'turn-public-host': ['"talk.example.org"', 'talk.example.org'],
   'turn-dgram': ['true', true],
+  'turn-private-peers': ['"deny"', 'deny'],
+  'turn-allow-loopback-peers': ['false', false],
+  domain: ['"talk.example.org"', 'talk.example.org'],
+  'acme-directory': [
+    '"https://acme-staging-v02.api.letsencrypt.org/directory"',
+    'https://acme-staging-v02.api.letsencrypt.org/directory',
+  ],
+  'acme-email': ['"ops@example.org"', 'ops@example.org'],
+  'acme-http-port': ['8080', '8080'],
   'allowed-origin': ['["https://talk.example.org"]', ['https://talk.example.org']],
 };
 
@@ -72,6 +82,14 @@ function configError(fn: () => unknown): ConfigError {
 test('every key except the secret values has a sample, and every sample is a key', () => {
   const keys = Object.keys(CONFIG_KEYS).filter((k) => !CONFIG_KEYS[k]?.notInFile);
   assert.deepEqual(Object.keys(SAMPLE).sort(), keys.sort());
+});
+
+test('every flag of parloir server has a key', () => {
+  const flags = Object.keys(SERVER_CLI_OPTIONS).filter((f) => f !== 'config');
+  assert.deepEqual(
+    flags.filter((f) => !Object.hasOwn(CONFIG_KEYS, f)),
+    [],
+  );
 });
 
 test('every key read from the file, then from the environment, then from a flag', () => {

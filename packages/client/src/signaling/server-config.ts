@@ -75,6 +75,12 @@ export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = {
   'turn-relay-address': { kind: 'string' },
   'turn-public-host': { kind: 'string' },
   'turn-dgram': { kind: 'bool' },
+  'turn-private-peers': { kind: 'string' },
+  'turn-allow-loopback-peers': { kind: 'bool' },
+  domain: { kind: 'string' },
+  'acme-directory': { kind: 'string' },
+  'acme-email': { kind: 'string' },
+  'acme-http-port': { kind: 'int', min: 0, max: 65535 },
   'allowed-origin': { kind: 'list' },
 };
 
@@ -315,7 +321,12 @@ export function resolveServerConfig(inputs: ConfigInputs): ResolvedConfig {
   for (const [flag, raw] of Object.entries(inputs.flags)) {
     if (raw === undefined || flag === 'config' || flag === 'help') continue;
     const spec = Object.hasOwn(CONFIG_KEYS, flag) ? CONFIG_KEYS[flag] : undefined;
-    if (!spec) continue;
+    if (!spec) {
+      // A flag without a key yet: passed on as given (the command's parser checked it).
+      values[flag] = Array.isArray(raw) ? raw.map(String) : raw;
+      sources[flag] = { source: 'flag' };
+      continue;
+    }
     if (flag === 'password') {
       issues.push({
         key: '--password',
