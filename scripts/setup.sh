@@ -20,7 +20,7 @@ stamp() { printf '%s' "$2" >"$stamps/$1"; }
 # 1. Debian packages ---------------------------------------------------------------------------
 apt_pkgs=(libasound2-dev libopus-dev alsa-utils pkg-config python3 make g++)
 if [[ "$mode" == "test" ]]; then
-  apt_pkgs+=(coturn chromium sox espeak-ng iproute2 libasound2-plugins clang libsrtp2-dev libssl-dev systemd)
+  apt_pkgs+=(coturn chromium sox espeak-ng iproute2 libasound2-plugins clang libsrtp2-dev libssl-dev systemd pebble openssl)
 fi
 missing=()
 for p in "${apt_pkgs[@]}"; do
