@@ -523,16 +523,17 @@ test('C and TS jitter buffers agree on random (fuzzed) input', () => {
       ...makeStream({ seconds: 1, fec: true, frameMsAt: () => frameMs }).map((p) => p.payload),
     );
   }
-  const started = Date.now();
+  // A fixed number of seeds, not a time budget: under a sanitizer build or a loaded machine a
+  // budget compared fewer cases and failed the count below.
   let cases = 0;
-  for (let seed = 100; seed < 160 && Date.now() - started < 20_000; seed++) {
+  for (let seed = 100; seed < 130; seed++) {
     const { options, ops } = fuzzCase(seed, pool);
     const counts = compare(`fuzz seed ${seed}`, options, ops);
     totalTicks += counts.ticks;
     totalInserts += counts.inserts;
     cases++;
   }
-  assert.ok(cases >= 20, `${cases} fuzz cases`);
+  assert.equal(cases, 30);
   console.log(`fuzz: ${cases} random cases compared`);
 });
 
