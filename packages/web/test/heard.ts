@@ -121,10 +121,11 @@ export function describe(label: string, c: SpeechCheckResult, delayMs?: number):
  */
 export const BROWSER_SPEECH_MIN = 0.8;
 /**
- * Fraction of the sender's speech frames in which the receiver had sound: 1.00 on a working
- * call; zeroing every 3rd frame leaves 0.83.
+ * Fraction of the sender's speech frames in which the receiver had sound: 1.00 between two
+ * pages, 0.91-1.00 where a native client receives or sends under a load average of 20-25 on 2
+ * cores (its jitter buffer plays silence when starved); zeroing every 3rd frame leaves 0.83.
  */
-export const SOUND_MIN = 0.95;
+export const SOUND_MIN = 0.9;
 /**
  * Mouth-to-ear bound between two Chromium pages on loopback, ms. Measured 100-150 ms (capture
  * buffer, one 20 ms frame, WebRTC's jitter buffer at its floor on a lossless path, playout); a
