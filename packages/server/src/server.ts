@@ -235,7 +235,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       ? await acme.start((m) => useCertificate(m))
       : options.cert !== undefined && options.key !== undefined
         ? loadCertificate(options.cert, options.key)
-        : loadOrCreateCertificate(dataDir);
+        : await loadOrCreateCertificate(dataDir);
   securePrivateDatabase(join(dataDir, 'parloir.db'));
   const opened = openData(join(dataDir, 'parloir.db'), log);
   const { store, dataCheck, dataError } = opened;
@@ -645,7 +645,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         ? acme.current
         : options.cert !== undefined && options.key !== undefined
           ? loadCertificate(options.cert, options.key)
-          : loadOrCreateCertificate(dataDir);
+          : loadCertificate(join(dataDir, 'tls-cert.pem'), join(dataDir, 'tls-key.pem'));
       useCertificate(next);
       return next.fingerprint;
     },

@@ -151,7 +151,7 @@ while True: print(s.recv(4096).decode().replace('\\n',' '),flush=True)`,
 
     const before = await peerFingerprint(port);
     assert.equal(before.fp, /fingerprint=(\S+)/.exec(out)?.[1]);
-    const next = generateSelfSigned();
+    const next = await generateSelfSigned();
     writeFileSync(join(data, 'tls-key.pem'), next.key, { mode: 0o600 });
     writeFileSync(join(data, 'tls-cert.pem'), next.cert);
     server.kill('SIGHUP');
