@@ -11,6 +11,12 @@
  * - The proxy swaps Alice's identity key for its own in the offer: refused
  *   (MEDIA_AUTH_ERR_WRONG_IDENTITY); no media.
  *
+ * - Native↔Chromium: a native client (SignalingClient + CallMedia) calls a page through the same
+ *   proxy: honest, both sides show the same SAS and audio flows both ways (the page falls back
+ *   to the signed SDP fingerprint: getRemoteCertificates() is empty with werift as the peer); the proxy adds a
+ *   second fingerprint line to the page's answer: the native client refuses it
+ *   (MEDIA_AUTH_ERR_FINGERPRINT_COUNT), no media on either side.
+ *
  * The pages talk to the proxy, not to the origin that served them, so the contexts bypass the
  * page CSP (its connect-src is the server's own origin; the CSP is tested in the server).
  */
@@ -21,6 +27,10 @@ import type { Browser, Page } from 'playwright-core';
 import { generateIdentity, signMediaBinding, userIdOf } from '@parloir/protocol';
 import { startServer, type RunningServer } from '@parloir/server';
 import { EvilProxy, type Frame, type Rewrite } from '../../client/test/security/evil-proxy.ts';
+import { writeWav } from '../../client/src/audio/index.ts';
+import { CallMedia, type MediaState } from '../../client/src/engine/call-media.ts';
+import { loadOrCreateProfile } from '../../client/src/signaling/profile.ts';
+import { SignalingClient } from '../../client/src/signaling/signaling-client.ts';
 import { cleanup, connectAs, launchChromium, mediaCounters, tempDir } from './helpers.ts';
 
 let dir = '';
@@ -162,4 +172,129 @@ test("the proxy swaps Alice's identity key for its own: refused in the browser, 
     await closePages(alice, bob);
   }
   assert.notEqual(await userIdOf(mallory.publicKey), bobId);
+});
+
+/** A 440 Hz tone WAV (30 s) for the native client's microphone; written once. */
+function tone(): string {
+  const path = join(dir, 'tone.wav');
+  const samples = new Int16Array(48_000 * 30);
+  for (let i = 0; i < samples.length; i++) {
+    samples[i] = Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / 48_000));
+  }
+  writeWav(path, { sampleRate: 48_000, channels: 1, samples });
+  return path;
+}
+
+/** A native client (in this process) logged in through the proxy as `name`. */
+async function nativeClient(name: string) {
+  const profile = await loadOrCreateProfile(join(dir, `${name}-profile`));
+  const client = new SignalingClient({
+    url: `ws://${proxyHostPort}/ws`,
+    identity: profile.signer,
+    name,
+    profileDir: profile.dir,
+    reconnect: false,
+  });
+  const media = new CallMedia({
+    session: client.session,
+    input: `wav:${tone()}`,
+    output: 'null',
+    profileDir: profile.dir,
+    hostAddresses: ['127.0.0.1'],
+  });
+  const states: MediaState[] = [];
+  media.on('state', (st) => states.push(st));
+  const received = { packets: 0 };
+  media.on('qos', (q) => (received.packets += q.recvPackets));
+  await client.connect();
+  return { client, media, states, received };
+}
+
+/** The native client `n` calls the page `bob` (named `bobName`); resolves once Bob accepted. */
+async function nativeCalls(
+  n: Awaited<ReturnType<typeof nativeClient>>,
+  bob: Page,
+  bobName: string,
+): Promise<void> {
+  await bob.getByRole('button', { name: `Call ${n.client.session.name}`, exact: true }).waitFor();
+  const bobId = [...n.client.session.online.values()].find((u) => u.name === bobName)?.userId;
+  assert.ok(bobId !== undefined, `${bobName} not online for the native client`);
+  await n.client.session.invite(bobId);
+  await bob.getByRole('dialog').getByRole('button', { name: 'Accept', exact: true }).click();
+}
+
+test('native↔Chromium through the proxy: honest call, same SAS, audio both ways', async () => {
+  proxy.rewrite = (f) => f;
+  round++;
+  const bob = await page();
+  const n = await nativeClient(`Native${round}`);
+  try {
+    await connectAs(bob, { url: server.httpUrl, hostPort: proxyHostPort }, `Bob${round}`);
+    await nativeCalls(n, bob, `Bob${round}`);
+    await bob.getByTestId('timer').waitFor();
+    await bob.waitForFunction(
+      () => (window.parloirDebug?.lastStats?.bytesReceived ?? 0) > 4000,
+      undefined,
+      { timeout: 20_000 },
+    );
+    const deadline = Date.now() + 20_000;
+    while (n.received.packets < 100 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(n.received.packets >= 100, `native received ${n.received.packets} packets`);
+    const up = n.states.find((st) => st.phase === 'up');
+    assert.ok(up?.sas !== undefined);
+    assert.equal(await bob.getByTestId('sas').textContent(), up.sas.words);
+    // Chromium's getRemoteCertificates() is empty with werift as the peer (seen with Debian's
+    // Chromium): the page then relies on the single signed SDP fingerprint, which Chromium's
+    // DTLS matched the certificate against.
+    const peer = await bob.evaluate(() => window.parloirDebug?.peer() ?? null);
+    assert.equal(peer?.authenticated, 1);
+    assert.ok(peer.certificate === 'dtls' || peer.certificate === 'sdp', String(peer.certificate));
+  } finally {
+    await n.media.close();
+    n.client.close();
+    await closePages(bob);
+  }
+});
+
+test("native↔Chromium: a second fingerprint line in the page's answer is refused natively", async () => {
+  round++;
+  const nativeName = `Native${round}`;
+  proxy.rewrite = (f, to) => {
+    const signal = f.signal as Frame | undefined;
+    if (f.type !== 'call.signal' || to !== nativeName || signal?.kind !== 'answer') return f;
+    const other = `sha-256 ${Array.from({ length: 32 }, () => 'CD').join(':')}`;
+    return {
+      ...f,
+      signal: {
+        ...signal,
+        sdp: String(signal.sdp).replace(/^(a=fingerprint:.*)$/m, `$1\r\na=fingerprint:${other}`),
+      },
+    };
+  };
+  const bob = await page();
+  const n = await nativeClient(nativeName);
+  try {
+    await connectAs(bob, { url: server.httpUrl, hostPort: proxyHostPort }, `Bob${round}`);
+    await nativeCalls(n, bob, `Bob${round}`);
+    const deadline = Date.now() + 20_000;
+    while (!n.states.some((st) => st.phase === 'failed') && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const failed = n.states.find((st) => st.phase === 'failed');
+    assert.equal(failed?.errorCode, 'MEDIA_AUTH_ERR_FINGERPRINT_COUNT', failed?.error);
+    assert.equal(
+      n.states.some((st) => st.phase === 'up'),
+      false,
+    );
+    await bob.locator('[data-outcome]').waitFor();
+    const c = await mediaCounters(bob);
+    assert.ok(c === null || c.bytesReceived === 0, JSON.stringify(c));
+  } finally {
+    proxy.rewrite = (f) => f;
+    await n.media.close();
+    n.client.close();
+    await closePages(bob);
+  }
 });
