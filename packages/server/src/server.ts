@@ -705,7 +705,8 @@ function loginNames(
   port: number,
   publicOrigins: readonly string[],
 ): string[] {
-  const hosts = new Set<string>(['localhost', hostname()]);
+  // The host name as is and as mDNS publishes it on a LAN (host mode guests type `name.local`).
+  const hosts = new Set<string>(['localhost', hostname(), `${hostname()}.local`]);
   if (bind === '0.0.0.0' || bind === '::') {
     for (const list of Object.values(networkInterfaces())) {
       for (const a of list ?? []) hosts.add(a.address);
