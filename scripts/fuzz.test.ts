@@ -13,7 +13,7 @@ test('every fuzz harness runs 4 s with no crash and reaches code', async () => {
   const results = await runFuzz(4);
   assert.deepEqual(
     results.map((r) => r.harness),
-    ['jitter', 'opus_toc', 'relay', 'ts-rtp', 'ts-opus-toc', 'ts-stun', 'ts-signaling'],
+    ['jitter', 'opus_toc', 'receiver', 'relay', 'ts-rtp', 'ts-opus-toc', 'ts-stun', 'ts-signaling'],
   );
   for (const r of results) {
     assert.equal(r.crashes, 0, `${r.harness} crashed: ${r.crashInputs.join(', ')}`);

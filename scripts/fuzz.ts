@@ -73,6 +73,13 @@ const C_HARNESSES: CHarness[] = [
     maxLen: 1500,
   },
   {
+    name: 'receiver',
+    sources: ['fuzz/fuzz_receiver.c', 'src/srtp.c', 'src/jitter.c', 'fuzz/napi_stubs.c'],
+    deps: ['src/receiver.c', 'src/receiver.h', 'src/jitter.h', 'src/srtp_gcm.h', 'src/common.h'],
+    libs: ['-lopus', '-lcrypto', '-lm', '-lpthread'],
+    maxLen: 2048,
+  },
+  {
     name: 'relay',
     sources: ['fuzz/fuzz_relay.c', 'fuzz/napi_stubs.c'],
     deps: ['src/relay.c', 'src/common.h'],

@@ -151,4 +151,47 @@ write(
     [0x83 | (3 << 3), rtpLike],
   ]),
 );
+/** fuzz_receiver.c's input: records [op, len_hi, len_lo, bytes]. */
+function receiverProgram(records: Array<[number, Uint8Array]>): Uint8Array {
+  const bytes: number[] = [];
+  for (const [op, d] of records) bytes.push(op, d.length >> 8, d.length & 0xff, ...d);
+  return Uint8Array.from(bytes);
+}
+
+/** A plaintext RTP packet (payload type 111) of SSRC `ssrc`. */
+function rtp(seq: number, ts: number, ssrc: number, payload: Uint8Array, padding = 0): Uint8Array {
+  const b = Buffer.alloc(12 + payload.length + padding);
+  b[0] = 0x80 | (padding > 0 ? 0x20 : 0);
+  b[1] = 111;
+  b.writeUInt16BE(seq & 0xffff, 2);
+  b.writeUInt32BE(ts >>> 0, 4);
+  b.writeUInt32BE(ssrc >>> 0, 8);
+  Buffer.from(payload).copy(b, 12);
+  if (padding > 0) b[b.length - 1] = padding;
+  return b;
+}
+
+// op 1 = seal with ROC (op >> 2) then receive; 2 = pull (op >> 2) * 5 ms; 3 = replay the last.
+const PULL_20MS = 2 | (4 << 2);
+write(
+  'receiver',
+  'in-order-replays',
+  receiverProgram(
+    p20.flatMap((p, i): Array<[number, Uint8Array]> => [
+      [1, rtp(101 + i, 960 * i, 0x1234, p)],
+      [i % 2 === 0 ? 3 : PULL_20MS, new Uint8Array(0)],
+    ]),
+  ),
+);
+write(
+  'receiver',
+  'roc-wrap-padding',
+  receiverProgram(
+    p10.flatMap((p, i): Array<[number, Uint8Array]> => [
+      [1 | ((i + 65530 > 65535 ? 8 : 7) << 2), rtp(65530 + i, 480 * i, 0xabcd, p, i % 3)],
+      [PULL_20MS, new Uint8Array(0)],
+    ]),
+  ),
+);
+write('receiver', 'forged', receiverProgram([[0, rtp(102, 960, 0x1234, p20[0]!)]]));
 console.log(`seeds written under ${corpus}`);
