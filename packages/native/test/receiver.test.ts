@@ -120,7 +120,12 @@ test('socket thread → SRTP open → jitter buffer → paced playout: the tone 
     const arrivalSpanMs = records.at(-1)!.arrivalMs - records[5]!.arrivalMs;
     const perSec = ((records.length - 6) * 1000) / arrivalSpanMs;
     assert.ok(perSec > 44 && perSec < 57, `packets per second ${perSec.toFixed(1)}`);
-    assert.equal(st.packets, records.length);
+    // The sender is still running: packets that arrive between takeRecords() and stats() are
+    // counted in the stats but not in these records (a few at most, on a slow machine).
+    assert.ok(
+      st.packets >= records.length && st.packets - records.length <= 5,
+      `stats count ${st.packets} packets, records ${records.length}`,
+    );
     assert.equal(st.authFailures, 0);
     assert.equal(forwarded.length, 0, 'nothing handed back to JavaScript');
     assert.equal(libuv.length, 0, 'libuv read nothing');
