@@ -192,7 +192,7 @@ function toneShare(pcm: Int16Array, hz: number): number {
 }
 
 /** Runs an honest call through the proxy and checks each side heard the other's tone. */
-async function honestCall(relayOnly: boolean): Promise<void> {
+async function honestCall(relayOnly: boolean, note: (s: string) => void): Promise<void> {
   proxy.rewrite = (f) => f;
   const a = await side('alice', relayOnly);
   const b = await side('bob', relayOnly);
@@ -228,6 +228,9 @@ async function honestCall(relayOnly: boolean): Promise<void> {
     const heard = toneShare(pcm, TONE_HZ[other.name]);
     const own = toneShare(pcm, TONE_HZ[s.name]);
     assert.ok(heard > 0.3 && heard > 100 * own, `${s.name} heard ${heard}, own ${own}`);
+    note(
+      `${s.name} hears ${other.name}'s tone: share ${heard.toFixed(3)}, own tone ${own.toExponential(1)}`,
+    );
   }
 }
 
@@ -275,12 +278,12 @@ function onOffer(edit: (signal: Frame, callId: string) => Promise<Frame> | Frame
 
 const OTHER_FP = `sha-256 ${Array.from({ length: 32 }, (_, i) => (i * 7).toString(16).padStart(2, '0').toUpperCase()).join(':')}`;
 
-test('honest call through the proxy: direct, audio both ways, same SAS (pins both keys)', async () => {
-  await honestCall(false);
+test('honest call through the proxy: direct, audio both ways, same SAS (pins both keys)', async (t) => {
+  await honestCall(false, (s) => t.diagnostic(s));
 });
 
-test('honest call through the proxy: relayed (TURN), audio both ways', async () => {
-  await honestCall(true);
+test('honest call through the proxy: relayed (TURN), audio both ways', async (t) => {
+  await honestCall(true, (s) => t.diagnostic(s));
 });
 
 test('attack: the server replaces the offer fingerprint', async () => {
