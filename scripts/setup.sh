@@ -18,7 +18,7 @@ fresh() { [[ -f "$stamps/$1" && "$(cat "$stamps/$1")" == "$2" ]]; }
 stamp() { printf '%s' "$2" >"$stamps/$1"; }
 
 # 1. Debian packages ---------------------------------------------------------------------------
-apt_pkgs=(libasound2-dev libopus-dev alsa-utils pkg-config python3 make g++)
+apt_pkgs=(libasound2-dev libopus-dev alsa-utils pkg-config python3 make g++ libwebrtc-audio-processing-dev libspeexdsp-dev)
 if [[ "$mode" == "test" ]]; then
   apt_pkgs+=(coturn chromium sox espeak-ng iproute2 libasound2-plugins clang libsrtp2-dev libssl-dev systemd pebble openssl)
 fi
@@ -93,7 +93,7 @@ if [[ "$mode" == "test" ]]; then
 fi
 
 # 5. Our native addon ---------------------------------------------------------------------------------
-key="$(hash_of packages/native/binding.gyp packages/native/src/*.c packages/native/src/*.h)-$("$node24" --version)"
+key="$(hash_of packages/native/binding.gyp packages/native/src/*.c packages/native/src/*.cc packages/native/src/*.h)-$("$node24" --version)"
 if ! fresh native "$key" || [[ ! -f packages/native/build/Release/parloir_native.node ]]; then
   log "building packages/native (node-gyp, Node $("$node24" --version))"
   (cd packages/native && node-gyp rebuild --nodedir="$nodedir" >"$stamps/native.log" 2>&1) \
