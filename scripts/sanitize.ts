@@ -48,6 +48,7 @@ function gypTarget(): { sources: string[]; cflags: string[]; libs: string[]; inc
     targets: {
       sources: string[];
       cflags?: string[];
+      cflags_cc?: string[];
       defines?: string[];
       libraries?: string[];
       include_dirs?: string[];
@@ -63,8 +64,12 @@ function gypTarget(): { sources: string[]; cflags: string[]; libs: string[]; inc
     });
   return {
     sources: t.sources.map((s) => resolve(native, s)),
-    cflags: (t.cflags ?? []).filter((f) => !/^-O/.test(f)),
-    libs: expand(t.libraries ?? []),
+    // gcc compiles src/apm.cc as C++ by its extension; cflags_cc minus its -std (gcc's default
+    // gnu++17 fits) and libstdc++ for the link.
+    cflags: [...(t.cflags ?? []), ...expand(t.cflags_cc ?? [])].filter(
+      (f) => !/^-(O|std=)/.test(f),
+    ),
+    libs: [...expand(t.libraries ?? []), '-lstdc++'],
     includes: expand(t.include_dirs ?? []).map((d) => `-I${d}`),
   };
 }

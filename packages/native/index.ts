@@ -16,6 +16,7 @@ export * from './sender.ts';
 export * from './jitter.ts';
 export * from './receiver.ts';
 export * from './udp.ts';
+export * from './apm.ts';
 
 /** Reports the libasound and libopus versions the addon was built against. */
 export function versions(): NativeVersions {

@@ -140,5 +140,6 @@ NAPI_MODULE_INIT() {
   pn_sender_init(env, exports);
   pn_jitter_init(env, exports);
   pn_receiver_init(env, exports);
+  pn_apm_init(env, exports);
   return exports;
 }

@@ -49,6 +49,7 @@ napi_value pn_srtp_init(napi_env env, napi_value exports);
 napi_value pn_sender_init(napi_env env, napi_value exports);
 napi_value pn_jitter_init(napi_env env, napi_value exports);
 napi_value pn_receiver_init(napi_env env, napi_value exports);
+napi_value pn_apm_init(napi_env env, napi_value exports);
 
 // A jitter buffer's counters (jitter.h) as a JavaScript object (jitter_napi.c).
 struct PnJbStats;

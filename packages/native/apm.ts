@@ -1,0 +1,209 @@
+/**
+ * Audio processing for 10 ms mono frames: echo cancellation, noise suppression, automatic gain
+ * control and a high-pass filter, by Debian's libwebrtc-audio-processing (the WebRTC
+ * AudioProcessing module, 0.3 API, the one PulseAudio's and PipeWire's echo-cancel modules use)
+ * or by speexdsp (MDF echo canceller + preprocessor) as the baseline. src/apm.cc and
+ * src/speex_ec.c. Synchronous: each call processes one frame on the calling thread.
+ *
+ * Order per 10 ms: `processReverse(far)` with the frame being played, then `process(near)` with
+ * the frame captured at the same time. The bulk delay between them (device buffers, the room)
+ * goes to `setStreamDelayMs`; `@parloir/media`'s `estimateBulkDelay` finds it from the signals.
+ * @module
+ */
+import { addon } from './addon.ts';
+import { NativeError } from './errors.ts';
+
+/** Codes raised by {@link AudioProcessor}. */
+export type ApmErrorCode =
+  | 'APM_ERR_BAD_OPTION'
+  | 'APM_ERR_UNSUPPORTED_RATE'
+  | 'APM_ERR_BAD_ARG'
+  | 'APM_ERR_CLOSED'
+  | 'APM_ERR_INTERNAL';
+
+/** An {@link AudioProcessor} call failed: bad option, unsupported rate, bad frame, after close. */
+export class ApmError extends NativeError {
+  declare readonly code: ApmErrorCode;
+  constructor(code: ApmErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.name = 'ApmError';
+  }
+}
+
+/** The processing engines. */
+export type ApmEngine = 'webrtc' | 'speex';
+
+/** Options of {@link AudioProcessor}. */
+export interface AudioProcessorOptions {
+  /** Engine. Default 'webrtc'. */
+  engine?: ApmEngine;
+  /** Sample rate, Hz: 8000, 16000, 32000 or 48000. Default 48000. Frames are rate/100 samples. */
+  sampleRate?: number;
+  /** Echo cancellation. Default true. */
+  aec?: boolean;
+  /** Noise suppression. Default true. */
+  ns?: boolean;
+  /** Automatic gain control (adaptive digital for webrtc). Default false. */
+  agc?: boolean;
+  /** High-pass filter (webrtc only; speex has none). Default true. */
+  highPass?: boolean;
+  /** Noise suppression level 0 (low) … 3 (very high); speex: 6, 12, 18, 25 dB. Default 2. */
+  nsLevel?: number;
+  /** speex only: adaptive filter length, ms, 20..1000. Default 200. */
+  tailMs?: number;
+  /** Bulk delay from far to capture, ms (see setStreamDelayMs). Default 0. */
+  delayMs?: number;
+}
+
+/** Counters and the echo canceller's state. NaN where the engine gives no value. */
+export interface AudioProcessorStats {
+  engine: ApmEngine;
+  /** Capture frames processed. */
+  frames: number;
+  /** Far frames fed. */
+  reverseFrames: number;
+  /** Bulk delay in use, ms. */
+  delayMs: number;
+  /** Frames the library refused (webrtc error codes); `lastError` is the last code. */
+  errors: number;
+  lastError: number;
+  /**
+   * ERLE measured here for both engines, dB: smoothed (~1 s) capture power over output power,
+   * over frames while the far end plays. Includes near-end speech, so it is low in double talk.
+   */
+  measuredErleDb: number;
+  /** webrtc's own ERLE and ERL averages, dB (NaN for speex). */
+  libraryErleDb: number;
+  libraryErlDb: number;
+  /** webrtc's delay-agnostic estimate of the remaining delay (median), ms (NaN for speex). */
+  libraryDelayMs: number;
+  /** webrtc: fraction of delay estimates it rates poor (NaN for speex). */
+  fractionPoorDelays: number;
+  /** webrtc: the last frame held echo (false for speex). */
+  streamHasEcho: boolean;
+}
+
+interface RawApm {
+  processReverse(far: Int16Array): void;
+  process(near: Int16Array): void;
+  setStreamDelayMs(ms: number): void;
+  stats(): AudioProcessorStats;
+  close(): void;
+}
+
+type RawApmClass = new (
+  engine: string,
+  sampleRate: number,
+  aec: boolean,
+  ns: boolean,
+  agc: boolean,
+  highPass: boolean,
+  nsLevel: number,
+  tailMs: number,
+) => RawApm;
+
+const CODES = new Set<string>([
+  'APM_ERR_BAD_OPTION',
+  'APM_ERR_UNSUPPORTED_RATE',
+  'APM_ERR_BAD_ARG',
+  'APM_ERR_CLOSED',
+  'APM_ERR_INTERNAL',
+]);
+
+function call<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    const raw: unknown =
+      err instanceof Error ? (err as Error & { code?: unknown }).code : undefined;
+    const code =
+      typeof raw === 'string' && CODES.has(raw) ? (raw as ApmErrorCode) : 'APM_ERR_BAD_ARG';
+    throw new ApmError(code, err instanceof Error ? err.message : String(err), { cause: err });
+  }
+}
+
+const KEYS = new Set([
+  'engine',
+  'sampleRate',
+  'aec',
+  'ns',
+  'agc',
+  'highPass',
+  'nsLevel',
+  'tailMs',
+  'delayMs',
+]);
+
+function bool(v: unknown, name: string, dflt: boolean): boolean {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'boolean') throw new ApmError('APM_ERR_BAD_OPTION', `${name} must be a boolean`);
+  return v;
+}
+
+/** One echo canceller / noise suppressor / AGC for one mono stream. Call close() when done. */
+export class AudioProcessor {
+  #raw: RawApm;
+  /** Samples per frame (10 ms). */
+  readonly frameSamples: number;
+  /** Sample rate, Hz. */
+  readonly sampleRate: number;
+  /** Engine in use. */
+  readonly engine: ApmEngine;
+
+  constructor(options: AudioProcessorOptions = {}) {
+    if (typeof options !== 'object' || options === null) {
+      throw new ApmError('APM_ERR_BAD_OPTION', 'options must be an object');
+    }
+    for (const k of Object.keys(options)) {
+      if (!KEYS.has(k)) throw new ApmError('APM_ERR_BAD_OPTION', `unknown option ${k}`);
+    }
+    const engine = options.engine ?? 'webrtc';
+    if (engine !== 'webrtc' && engine !== 'speex') {
+      throw new ApmError('APM_ERR_BAD_OPTION', `engine must be 'webrtc' or 'speex'`);
+    }
+    const rate = options.sampleRate ?? 48000;
+    const Raw = (addon as unknown as { NativeApm: RawApmClass }).NativeApm;
+    this.#raw = call(
+      () =>
+        new Raw(
+          engine,
+          rate,
+          bool(options.aec, 'aec', true),
+          bool(options.ns, 'ns', true),
+          bool(options.agc, 'agc', false),
+          bool(options.highPass, 'highPass', true),
+          options.nsLevel ?? 2,
+          options.tailMs ?? 200,
+        ),
+    );
+    this.engine = engine;
+    this.sampleRate = rate;
+    this.frameSamples = rate / 100;
+    if (options.delayMs !== undefined) this.setStreamDelayMs(options.delayMs);
+  }
+
+  /** Feeds one far (played) frame of `frameSamples` samples: the echo reference. */
+  processReverse(far: Int16Array): void {
+    call(() => this.#raw.processReverse(far));
+  }
+
+  /** Processes one capture frame of `frameSamples` samples in place. */
+  process(near: Int16Array): void {
+    call(() => this.#raw.process(near));
+  }
+
+  /** Sets the bulk delay from far to capture, ms (0..500 webrtc, 0..~1980 speex at 48 kHz). */
+  setStreamDelayMs(ms: number): void {
+    call(() => this.#raw.setStreamDelayMs(ms));
+  }
+
+  /** Counters and echo canceller state. */
+  stats(): AudioProcessorStats {
+    return call(() => this.#raw.stats());
+  }
+
+  /** Frees the engine; later calls throw APM_ERR_CLOSED. Idempotent. */
+  close(): void {
+    call(() => this.#raw.close());
+  }
+}
