@@ -5,6 +5,7 @@
  * the session (`client.session`).
  */
 import type { IncomingMessage } from 'node:http';
+import { isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { WebSocket } from 'ws';
 import {
@@ -177,6 +178,18 @@ export class SignalingClient {
     if (check.kind === 'new')
       this.#o.onNotice?.(`pinned ${hostPort} certificate SHA256 ${presented} (first use)`);
     if (check.kind === 'changed') {
+      // A certificate renewed by a CA (ACME) for the same name is the same server, as a browser
+      // sees it: the chain verifies against Node's trust store (with NODE_EXTRA_CA_CERTS) and
+      // matches the URL's DNS name. Re-pinned, with a notice. Anything else is refused.
+      const host = new URL(this.#o.url).hostname;
+      if ((res.socket as TLSSocket).authorized && isIP(host) === 0) {
+        known.forget(hostPort);
+        known.check(hostPort, presented);
+        this.#o.onNotice?.(
+          `${hostPort}: certificate renewed, signed by a trusted CA for ${host} (pinned SHA256 ${check.pinned}, now ${presented}); pin updated`,
+        );
+        return undefined;
+      }
       return new SignalingError(
         'SIG_ERR_FINGERPRINT_MISMATCH',
         fingerprintMismatchMessage(hostPort, check.pinned, check.presented, known.path),
