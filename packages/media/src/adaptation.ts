@@ -11,6 +11,13 @@
  * condition to hold for `relaxWindows` consecutive windows.
  */
 
+/**
+ * Lowest OPUS_SET_PACKET_LOSS_PERC at which libopus (voip, 32 kbit/s, 20 ms, complexity 5) really
+ * codes in-band FEC (LBRR) on speech: below it, decoding "FEC" gives PLC's output. Measured by
+ * `npm run bench:jitter -- --loss-protection` (its LBRR probe).
+ */
+export const LBRR_MIN_EXPECTED_LOSS_PCT = 6;
+
 /** Parameters the policy tunes. */
 export interface MediaParams {
   /** Opus target bitrate, kbit/s. */
