@@ -158,6 +158,9 @@ test('a native client driven from the UI (native mode) answers a browser call', 
   const hears = await startRecording(bruno, 'remote');
   await waitForRecorded(hears, TALK_MS);
   const heardByBruno = await stopRecording(hears);
+  const brunoBufferMs = await bruno.evaluate(
+    () => window.parloirDebug?.lastStats?.sample.bufferDelayMs ?? null,
+  );
   const saidByBruno = await stopRecording(said);
 
   await bruno.getByRole('button', { name: 'Chat with Nora' }).click();
@@ -195,6 +198,9 @@ test('a native client driven from the UI (native mode) answers a browser call', 
   );
   t.diagnostic(noraHears.summary);
   t.diagnostic(brunoHears.summary);
+  t.diagnostic(
+    `Chromium's own jitter-buffer delay (mean since the call began): ${brunoBufferMs} ms`,
+  );
   assert.ok(noraHears.ok, noraHears.summary);
   assert.ok(brunoHears.ok, brunoHears.summary);
 });
