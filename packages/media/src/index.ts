@@ -21,3 +21,5 @@ export * from './impairment.ts';
 export * from './trace.ts';
 export * from './playout-sim.ts';
 export * from './srtp-replay.ts';
+export * from './echo-delay.ts';
+export * from './room-sim.ts';
