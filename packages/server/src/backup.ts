@@ -11,7 +11,7 @@
  * <the bytes of each file, in manifest order>
  * \nSHA256 <checksum of everything above>\n
  * ```
- * A sidecar `OUT.sha256` holds the same checksum in `sha256sum -c` form. Restore checks the
+ * A sidecar `OUT.sha256` holds the SHA-256 of the whole file in `sha256sum -c` form. Restore checks the
  * magic, the trailer (a truncated archive has none, or a wrong one), every file's checksum,
  * that the database is sound (integrity check), and that its schema is not newer than this build
  * knows; any failure is a {@link ServerError} `SRV_ERR_RESTORE` and nothing is written.
@@ -68,7 +68,7 @@ export interface BackupManifest {
 /** What {@link createBackup} wrote. */
 export interface BackupResult {
   manifest: BackupManifest;
-  /** The archive's SHA-256, hex (also in the trailer and in `OUT.sha256`). */
+  /** SHA-256 of the whole archive file, hex (as in `OUT.sha256`, for `sha256sum -c`). */
   sha256: string;
   /** Archive size, bytes. */
   bytes: number;
@@ -162,20 +162,22 @@ export async function createBackup(options: {
   const head = Buffer.from(`${MAGIC}${JSON.stringify(manifest)}\n`, 'utf8');
   const hash = createHash('sha256').update(head);
   for (const p of parts) hash.update(p.data);
-  const digest = hash.digest('hex');
-  const trailer = Buffer.from(`\nSHA256 ${digest}\n`, 'ascii');
+  const trailer = Buffer.from(`\nSHA256 ${hash.digest('hex')}\n`, 'ascii');
 
   const partial = `${out}.partial`;
+  const whole = createHash('sha256');
   const fd = openSync(partial, 'w', 0o600);
   try {
-    writeSync(fd, head);
-    for (const p of parts) writeSync(fd, p.data);
-    writeSync(fd, trailer);
+    for (const b of [head, ...parts.map((p) => p.data), trailer]) {
+      writeSync(fd, b);
+      whole.update(b);
+    }
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
   renameSync(partial, out);
+  const digest = whole.digest('hex');
   writeFileSync(`${out}.sha256`, `${digest}  ${basename(out)}\n`);
   const bytes = head.length + parts.reduce((n, p) => n + p.data.length, 0) + trailer.length;
   return { manifest, sha256: digest, bytes };
