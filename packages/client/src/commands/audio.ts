@@ -13,6 +13,7 @@ import {
   type CaptureStream,
   type PlaybackStream,
 } from '../audio/index.ts';
+import { processCommand } from './audio-process.ts';
 import { NativeError, OpusDecoder, OpusEncoder, type OpusFrameMs } from '@parloir/native';
 
 const USAGE = `Usage: parloir audio <subcommand> [options]
@@ -25,6 +26,12 @@ Subcommands:
   loopback [--capture SPEC] [--playback SPEC] [--period-ms 10] [--frame-ms 20] [--opus 24k]
                                         capture and play back on this machine, optionally through
                                         an Opus encode/decode; prints xruns and delay every second
+  process --far FAR.wav --in CAPTURE.wav --out OUT.wav [--aec] [--ns] [--agc]
+          [--engine webrtc|speex] [--json]
+                                        echo cancellation / noise suppression / AGC of a capture
+                                        against the far end played meanwhile (mono WAVs, same
+                                        rate), as fast as it can; finds the bulk delay (0-250 ms)
+                                        itself; no flag means --aec --ns
 
 Device specs: alsa:NAME (alsa:default, alsa:hw:0,0, alsa:plughw:1, alsa:pulse), wav:PATH, null.
 
@@ -287,6 +294,14 @@ export const command: Command = {
     opus: { type: 'string' },
     seconds: { type: 'string' },
     fast: { type: 'boolean' },
+    far: { type: 'string' },
+    in: { type: 'string' },
+    out: { type: 'string' },
+    aec: { type: 'boolean' },
+    ns: { type: 'boolean' },
+    agc: { type: 'boolean' },
+    engine: { type: 'string' },
+    json: { type: 'boolean' },
   },
   allowPositionals: true,
   async run(args) {
@@ -311,13 +326,15 @@ function runSub(args: ParsedArgs): Promise<number> {
       return play(args);
     case 'loopback':
       return loopback(args);
+    case 'process':
+      return Promise.resolve().then(() => processCommand(args));
     default:
       return Promise.reject(
         new UsageError(
           'CLI_ERR_BAD_ARGS',
           sub === undefined
-            ? "parloir audio: missing subcommand (devices, record, play, loopback); see 'parloir audio --help'"
-            : `parloir audio: unknown subcommand '${sub}' (devices, record, play, loopback)`,
+            ? "parloir audio: missing subcommand (devices, record, play, loopback, process); see 'parloir audio --help'"
+            : `parloir audio: unknown subcommand '${sub}' (devices, record, play, loopback, process)`,
         ),
       );
   }
