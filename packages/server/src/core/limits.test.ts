@@ -13,7 +13,7 @@ import {
 } from '@parloir/protocol';
 import { Store } from '../store.ts';
 import { ChatQuota, CoreLimits, KeyedBuckets, ipMessageBucket, utf8Length } from './limits.ts';
-import { SignalingCore, type SignalingCoreOptions } from './signaling-core.ts';
+import { SignalingCore, requestIdOf, type SignalingCoreOptions } from './signaling-core.ts';
 
 const T0 = 1_800_000_000_000;
 const SPKI = Buffer.from('302a300506032b6570032100', 'hex');
@@ -367,4 +367,18 @@ test('attack: one identity logging in over and over is cut off before the signat
   assert.deepEqual(outcomes, ['ok', 'ok', 'ok', 'limited', 'limited']);
   const later = await login(h, id, 'owner', T0 + 2100);
   assert.equal(rateLimited(later.auth).length, 0, 'one more login after 2 s');
+});
+
+test('a rate-limited request is answered with its own id, so the client fails at once', async () => {
+  const h = harness({ messageBucket: { burst: 3, perSec: 0.001 } });
+  const id = await generateIdentity();
+  const { connId } = await login(h, id, 'chatty', T0);
+  const answers = [1, 2, 3, 4, 5].flatMap((i) => h.send(connId, { type: 'ping', id: 300 + i }, T0));
+  const limited = rateLimited(answers).map((f) => JSON.parse(f) as { id?: number });
+  assert.ok(limited.length > 0, 'some pings are refused');
+  for (const e of limited) assert.ok(e.id !== undefined && e.id > 300, JSON.stringify(e));
+  assert.equal(requestIdOf('{"type":"chat.send","id":42,"text":"x"}'), 42);
+  assert.equal(requestIdOf('{"type":"chat.send","text":"\\"id\\":7","id":9}'), 9);
+  assert.equal(requestIdOf('{"type":"ping"}'), undefined);
+  assert.equal(requestIdOf('{"id":12345678901}'), undefined);
 });

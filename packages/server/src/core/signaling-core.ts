@@ -460,7 +460,12 @@ export class SignalingCore implements CallDirectory {
       !conn.messages.take(nowMs) ||
       !this.#limits.message(conn.address, conn.session?.userId, nowMs)
     ) {
-      this.#violation(conn, undefined, 'SIG_ERR_RATE_LIMITED', 'too many messages: slow down');
+      this.#violation(
+        conn,
+        requestIdOf(text),
+        'SIG_ERR_RATE_LIMITED',
+        'too many messages: slow down',
+      );
       return;
     }
     const parsed = parseClientMessage(text);
@@ -1348,4 +1353,16 @@ function constantTimeEqual(a: string, b: string): boolean {
   let diff = x.length ^ y.length;
   for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
   return diff === 0;
+}
+
+/**
+ * The `id` of a request, read from its text without parsing it: a rate-limited frame is refused
+ * before JSON.parse (that is the point of the limit), but its request still gets its typed
+ * error, so the client's call fails at once instead of waiting for its timeout. The first
+ * `"id":N` in the first 256 characters; inside a JSON string a quote is escaped, so chat text
+ * cannot fake it. Undefined when there is none (the error then goes out without an id).
+ */
+export function requestIdOf(text: string): number | undefined {
+  const m = /"id"\s*:\s*(\d{1,9})(?!\d)/.exec(text.slice(0, 256));
+  return m === null ? undefined : Number(m[1]);
 }
