@@ -31,7 +31,7 @@ import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { OpusDecoder, OpusEncoder } from '@parloir/native';
 import { JitterBuffer } from '../src/jitter-buffer.ts';
-import { LBRR_MIN_EXPECTED_LOSS_PCT } from '../src/adaptation.ts';
+import { LBRR_BITRATE_BPS, LBRR_MIN_EXPECTED_LOSS_PCT } from '../src/adaptation.ts';
 import { Unwrapper } from '../src/rtp.ts';
 import { parseTrace, type TraceRow } from '../src/trace.ts';
 
@@ -509,6 +509,14 @@ export function runLossProtection(json: boolean): void {
         name: `lbrr@policy`,
         settings: (l) => ({
           bitrateBps: 32_000,
+          fec: true,
+          expectedLossPct: Math.max(LBRR_MIN_EXPECTED_LOSS_PCT, l),
+        }),
+      },
+      {
+        name: `lbrr@policy+br`,
+        settings: (l) => ({
+          bitrateBps: LBRR_BITRATE_BPS,
           fec: true,
           expectedLossPct: Math.max(LBRR_MIN_EXPECTED_LOSS_PCT, l),
         }),

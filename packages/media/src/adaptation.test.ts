@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  LBRR_MIN_EXPECTED_LOSS_PCT,
   adapt,
   initialAdaptationState,
   type AdaptationState,
@@ -45,7 +46,44 @@ test('loss 6 % turns FEC on, with the example texts in English and French', () =
   const s = six.suggestions.find((x) => x.id === 'fec-on');
   assert.equal(s?.en, 'Loss 6%: turn on FEC');
   assert.equal(s?.fr, 'Perte 6\u00a0% : activer la FEC');
-  assert.deepEqual(s?.change, { fec: true, expectedLossPct: 6 });
+  // Protection comes with the bitrate that carries LBRR (issue 24).
+  assert.deepEqual(s?.change, { fec: true, expectedLossPct: 6, bitrateKbps: 40 });
+});
+
+test('loss protection on at once: the first lossy window sets an expected loss where LBRR is coded', () => {
+  // The call starts with FEC allowed and 0 % expected loss (engine DEFAULT_SETTINGS): libopus
+  // codes no LBRR there. The old policy waited for 2 points of smoothed loss, so 1-5 % loss
+  // was met by concealment only (issue 24).
+  const call = initialAdaptationState({
+    bitrateKbps: 32,
+    fec: true,
+    expectedLossPct: 0,
+    frameMs: 20,
+    jitterMinDelayMs: 0,
+  });
+  for (const lossPct of [1, 3, 5]) {
+    const r = adapt({ lossPct, jitterMs: 5 }, call);
+    assert.equal(r.change.fec, true, `${lossPct} %`);
+    assert.ok(
+      (r.change.expectedLossPct ?? 0) >= LBRR_MIN_EXPECTED_LOSS_PCT,
+      `${lossPct} %: expected loss ${r.change.expectedLossPct}`,
+    );
+    assert.equal(r.suggestions[0]?.id, 'fec-on');
+  }
+  // Even right after another FEC change (inside the hold), loss turns protection on.
+  const held = { ...call, sinceChange: { ...call.sinceChange, fec: 0 } };
+  assert.equal(adapt({ lossPct: 1, jitterMs: 5 }, held).change.expectedLossPct, 6);
+  // Loss above the floor: the expected loss follows it up at once, and stays at or above the
+  // floor while loss lasts.
+  let { state } = feed(call, times(3, { lossPct: 2, jitterMs: 5 }));
+  assert.equal(state.params.expectedLossPct, LBRR_MIN_EXPECTED_LOSS_PCT);
+  const up = adapt({ lossPct: 12, jitterMs: 5 }, state);
+  assert.ok((up.change.expectedLossPct ?? 0) >= 12 * 0.3 + 0.7 * state.lossEwma);
+  state = feed(state, times(30, { lossPct: 1, jitterMs: 5 })).state;
+  assert.equal(state.params.fec, true);
+  assert.ok(state.params.expectedLossPct >= LBRR_MIN_EXPECTED_LOSS_PCT);
+  // No loss at all: nothing turns on.
+  assert.deepEqual(adapt({ lossPct: 0, jitterMs: 5 }, call).change, {});
 });
 
 test('hysteresis: loss hovering around the threshold does not flap FEC', () => {
