@@ -12,13 +12,15 @@
  * and the played audio is scored with wideband PESQ (ITU-T P.862.2) by the measurement tool
  * `../shared/tools/pesq/pesq-wb` (not part of the project: without it, PESQ is skipped with a
  * message and only delay and concealment are reported). The codec-only ceiling is the same
- * packets decoded in order with no network. Chromium's NetEQ is not measured by this bench:
- * its fields are null with the reason.
+ * packets decoded in order with no network. On traces with loss, `pesqParloirProtected` is the
+ * same run with the encoder as the adaptation policy sets it once loss is seen (FEC, 6 % expected
+ * loss, 40 kbit/s). Chromium's NetEQ is not measured by this bench: its fields are null with the
+ * reason.
  *
  * `--loss-protection`: the same speech over a constant-delay path with random (Bernoulli) and
  * bursty (Gilbert, mean burst 2.5 packets) loss at 1, 3, 5 and 10 %, for no FEC, LBRR at the
- * expected loss equal to the loss, and LBRR at the call's policy floor; PESQ-WB and the coded
- * bitrate of each. It first probes where libopus really codes LBRR: for each expected loss, the
+ * expected loss equal to the loss, LBRR at the policy's floor (6 %) at 32 kbit/s, and the same at
+ * 40 kbit/s (what the policy does); PESQ-WB and the coded bitrate of each. It first probes where libopus really codes LBRR: for each expected loss, the
  * share of active frames whose `decodeFec` differs from PLC's output from the same state.
  *
  * Delay is defined as in {@link simulateTrace}: mean over played packets of
@@ -337,7 +339,14 @@ function pesq(dir: string, ref: Int16Array, deg: Int16Array, tag: string): numbe
 }
 
 const r2 = (v: number) => Math.round(v * 100) / 100;
+/** The call's encoder as it starts (engine DEFAULT_SETTINGS). */
 const CALL: EncodeSettings = { bitrateBps: 32_000, fec: true, expectedLossPct: 0 };
+/** The call's encoder once the adaptation policy has seen loss. */
+const PROTECTED: EncodeSettings = {
+  bitrateBps: LBRR_BITRATE_BPS,
+  fec: true,
+  expectedLossPct: LBRR_MIN_EXPECTED_LOSS_PCT,
+};
 
 /** `--quality`: one result per trace file. Returns false when a trace could not be read. */
 export function runQuality(files: readonly string[], json: boolean): boolean {
@@ -351,6 +360,8 @@ export function runQuality(files: readonly string[], json: boolean): boolean {
     }
     const speech = makeSpeech(dir);
     const packets = encode(speech, CALL);
+    // What the call sends once the policy has seen loss (adaptation.ts): FEC, 6 %, 40 kbit/s.
+    const protectedPackets = encode(speech, PROTECTED);
     const codecOnly = pesq(dir, speech, decodeAll(packets), 'codec');
     if (!json) {
       console.log(
@@ -371,6 +382,11 @@ export function runQuality(files: readonly string[], json: boolean): boolean {
       const res = playThrough(packets.slice(0, n), parsed.value);
       const score = pesq(dir, speech.subarray(0, n * FRAME), res.pcm, name);
       if (score !== null) scores.push(score);
+      const lossy = parsed.value.some((r) => r.seq < n && r.arrivalMs === undefined);
+      const prot = lossy ? playThrough(protectedPackets.slice(0, n), parsed.value) : undefined;
+      const protScore = prot
+        ? pesq(dir, speech.subarray(0, n * FRAME), prot.pcm, `${name}-p`)
+        : null;
       const row = {
         trace: name,
         pesqParloir: score,
@@ -381,6 +397,7 @@ export function runQuality(files: readonly string[], json: boolean): boolean {
         plcPackets: res.plcPackets,
         expandTicks: res.expandCount,
         accelerateTicks: res.accelerateCount,
+        pesqParloirProtected: protScore,
         pesqCodecOnly: codecOnly,
         pesqNeteq: null,
         delayNeteqMs: null,
@@ -389,7 +406,8 @@ export function runQuality(files: readonly string[], json: boolean): boolean {
       if (json) console.log(JSON.stringify(row));
       else {
         console.log(
-          `${name.padEnd(22)} PESQ ${String(score ?? 'n/a').padStart(5)} (ceiling ${codecOnly ?? 'n/a'})` +
+          `${name.padEnd(22)} PESQ ${String(score ?? 'n/a').padStart(5)} (ceiling ${codecOnly ?? 'n/a'}` +
+            `${lossy ? `, protected ${protScore ?? 'n/a'}` : ''})` +
             `  delay ${row.delayParloirMs.toFixed(1).padStart(6)} ms  conceal ${row.concealParloirPct.toFixed(1).padStart(5)}%` +
             `  late ${row.lateLossPct.toFixed(2)}%  fec ${res.fecRecovered} plc ${res.plcPackets} expand ${res.expandCount} accel ${res.accelerateCount}`,
         );
