@@ -49,6 +49,11 @@ export interface AudioProcessorOptions {
   highPass?: boolean;
   /** Noise suppression level 0 (low) … 3 (very high); speex: 6, 12, 18, 25 dB. Default 2. */
   nsLevel?: number;
+  /**
+   * webrtc only: how hard the non-linear stage suppresses residual echo: 'low', 'moderate' or
+   * 'high'. Higher removes more echo and more of the near end in double talk. Default 'high'.
+   */
+  aecLevel?: 'low' | 'moderate' | 'high';
   /** speex only: adaptive filter length, ms, 20..1000. Default 200. */
   tailMs?: number;
   /** Bulk delay from far to capture, ms (see setStreamDelayMs). Default 0. */
@@ -100,6 +105,7 @@ type RawApmClass = new (
   highPass: boolean,
   nsLevel: number,
   tailMs: number,
+  aecLevel: number,
 ) => RawApm;
 
 const CODES = new Set<string>([
@@ -122,7 +128,10 @@ function call<T>(f: () => T): T {
   }
 }
 
+const AEC_LEVELS = ['low', 'moderate', 'high'];
+
 const KEYS = new Set([
+  'aecLevel',
   'engine',
   'sampleRate',
   'aec',
@@ -174,6 +183,7 @@ export class AudioProcessor {
           bool(options.highPass, 'highPass', true),
           options.nsLevel ?? 2,
           options.tailMs ?? 200,
+          AEC_LEVELS.indexOf(options.aecLevel ?? 'high'),
         ),
     );
     this.engine = engine;

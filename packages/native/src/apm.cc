@@ -72,10 +72,11 @@ double power(const int16_t *x, int n) {
   return s / n;
 }
 
-// new NativeApm(engine: 'webrtc'|'speex', rate, aec, ns, agc, highPass, nsLevel 0..3, tailMs)
+// new NativeApm(engine: 'webrtc'|'speex', rate, aec, ns, agc, highPass, nsLevel 0..3, tailMs,
+//               aecLevel 0..2 = low, moderate, high suppression of the residual echo (webrtc))
 napi_value apm_new(napi_env env, napi_callback_info info) {
-  napi_value argv[8], self;
-  if (!pn_args(env, info, 8, argv, nullptr, &self)) return nullptr;
+  napi_value argv[9], self;
+  if (!pn_args(env, info, 9, argv, nullptr, &self)) return nullptr;
   char engine[16] = {0};
   size_t len = 0;
   if (napi_get_value_string_utf8(env, argv[0], engine, sizeof engine, &len) != napi_ok ||
@@ -83,7 +84,7 @@ napi_value apm_new(napi_env env, napi_callback_info info) {
     pn_throw(env, "APM_ERR_BAD_OPTION", "engine must be 'webrtc' or 'speex'");
     return nullptr;
   }
-  int64_t rate, ns_level, tail_ms;
+  int64_t rate, ns_level, tail_ms, aec_level;
   bool aec, ns, agc, hpf;
   if (!pn_int(env, argv[1], 1, 384000, "APM_ERR_UNSUPPORTED_RATE", "sampleRate", &rate))
     return nullptr;
@@ -97,7 +98,8 @@ napi_value apm_new(napi_env env, napi_callback_info info) {
       !pn_bool(env, argv[4], "APM_ERR_BAD_OPTION", "agc", &agc) ||
       !pn_bool(env, argv[5], "APM_ERR_BAD_OPTION", "highPass", &hpf) ||
       !pn_int(env, argv[6], 0, 3, "APM_ERR_BAD_OPTION", "nsLevel", &ns_level) ||
-      !pn_int(env, argv[7], 20, 1000, "APM_ERR_BAD_OPTION", "tailMs", &tail_ms))
+      !pn_int(env, argv[7], 20, 1000, "APM_ERR_BAD_OPTION", "tailMs", &tail_ms) ||
+      !pn_int(env, argv[8], 0, 2, "APM_ERR_BAD_OPTION", "aecLevel", &aec_level))
     return nullptr;
   std::unique_ptr<Apm> a(new Apm());
   a->rate = (int)rate;
@@ -126,7 +128,8 @@ napi_value apm_new(napi_env env, napi_callback_info info) {
     err |= w->high_pass_filter()->Enable(hpf);
     err |= w->echo_cancellation()->Enable(aec);
     if (aec) {
-      err |= w->echo_cancellation()->set_suppression_level(webrtc::EchoCancellation::kHighSuppression);
+      err |= w->echo_cancellation()->set_suppression_level(
+          static_cast<webrtc::EchoCancellation::SuppressionLevel>(aec_level));
       err |= w->echo_cancellation()->enable_metrics(true);
       err |= w->echo_cancellation()->enable_delay_logging(true);
     }

@@ -135,6 +135,11 @@ test('bad options, unsupported rates, bad frames and use after close are typed e
   );
   assert.throws(() => new AudioProcessor({ nsLevel: 4 }), isApmError('APM_ERR_BAD_OPTION'));
   assert.throws(
+    () => new AudioProcessor({ aecLevel: 'max' as 'high' }),
+    isApmError('APM_ERR_BAD_OPTION'),
+  );
+  new AudioProcessor({ aecLevel: 'low' }).close();
+  assert.throws(
     () => new AudioProcessor({ engine: 'speex', tailMs: 5 }),
     isApmError('APM_ERR_BAD_OPTION'),
   );

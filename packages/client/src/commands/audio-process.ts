@@ -20,6 +20,8 @@ export interface ProcessSignalsOptions {
   aec: boolean;
   ns: boolean;
   agc: boolean;
+  /** webrtc's residual echo suppression; default 'high'. */
+  aecLevel?: 'low' | 'moderate' | 'high';
   /** Bulk delay far → capture, ms; estimated from the signals when left out. */
   delayMs?: number;
 }
@@ -53,6 +55,7 @@ export function processSignals(
     aec: options.aec,
     ns: options.ns,
     agc: options.agc,
+    ...(options.aecLevel ? { aecLevel: options.aecLevel } : {}),
   });
   try {
     let delay: BulkDelayEstimate | null = null;
