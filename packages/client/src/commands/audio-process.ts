@@ -40,6 +40,8 @@ export interface ProcessSignalsResult {
   frames: number;
   /** Processing time per frame (wall clock of the synchronous loop), ms. */
   msPerFrame: number;
+  /** CPU time (user + system of this process) per frame over the loop, ms. */
+  cpuMsPerFrame: number;
 }
 
 /** Runs `capture` (with `far` as the echo reference) through an {@link AudioProcessor}. */
@@ -70,6 +72,7 @@ export function processSignals(
     const farFrame = new Int16Array(n);
     let frames = 0;
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     for (let f = 0; f + n <= capture.length; f += n) {
       farFrame.fill(0);
       if (f < far.length) farFrame.set(far.subarray(f, Math.min(f + n, far.length)));
@@ -78,6 +81,7 @@ export function processSignals(
       frames++;
     }
     const elapsed = performance.now() - t0;
+    const cpu = process.cpuUsage(c0);
     return {
       out,
       delay,
@@ -85,6 +89,7 @@ export function processSignals(
       stats: apm.stats(),
       frames,
       msPerFrame: frames ? elapsed / frames : 0,
+      cpuMsPerFrame: frames ? (cpu.user + cpu.system) / 1000 / frames : 0,
     };
   } finally {
     apm.close();
@@ -166,6 +171,7 @@ export function processCommand(args: ParsedArgs): number {
     delayMs: r.delayMs,
     delayPeakRatio: r.delay ? r.delay.peakRatio : null,
     msPerFrame: r.msPerFrame,
+    cpuMsPerFrame: r.cpuMsPerFrame,
     measuredErleDb: finite(r.stats.measuredErleDb),
     libraryErleDb: finite(r.stats.libraryErleDb),
     libraryDelayMs: finite(r.stats.libraryDelayMs),
