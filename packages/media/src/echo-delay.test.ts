@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { estimateBulkDelay, fft } from './echo-delay.ts';
+import { BulkDelayTracker, estimateBulkDelay, fft } from './echo-delay.ts';
 import { MediaError } from './errors.ts';
 import { Prng } from './impairment.ts';
 import { Room } from './room-sim.ts';
@@ -91,4 +91,47 @@ test('bad options are MEDIA_ERR_BAD_OPTION', () => {
   for (const maxDelayMs of [0, -5, 2000, Number.NaN]) {
     assert.throws(() => estimateBulkDelay([], [], { maxDelayMs }), isBad);
   }
+});
+
+test('BulkDelayTracker: settles on the room delay, follows a change, ignores an unrelated capture', () => {
+  const a = new Room(2, { noiseDbfs: -60 });
+  const b = new Room(9, { noiseDbfs: -60 });
+  const far = speechLike(12, 4);
+  const capA = a.capture(far.subarray(0, 6 * 48000)).capture;
+  const capB = b.capture(far.subarray(6 * 48000)).capture;
+  const t = new BulkDelayTracker();
+  const changes: { atS: number; delayMs: number }[] = [];
+  for (let f = 0; f + 480 <= far.length; f += 480) {
+    const cap =
+      f < 6 * 48000 ? capA.subarray(f, f + 480) : capB.subarray(f - 6 * 48000, f - 6 * 48000 + 480);
+    if (t.push(far.subarray(f, f + 480), cap))
+      changes.push({ atS: (f + 480) / 48000, delayMs: t.delayMs! });
+  }
+  assert.ok(changes.length >= 2, JSON.stringify(changes));
+  const first = changes[0]!;
+  assert.ok(first.atS <= 4.01 && Math.abs(first.delayMs - a.delayMs) <= 2, JSON.stringify(changes));
+  const last = changes.at(-1)!;
+  assert.ok(
+    last.atS <= 6 + 5.01 && Math.abs(last.delayMs - b.delayMs) <= 2,
+    `${JSON.stringify(changes)} want ${b.delayMs}`,
+  );
+
+  const u = new BulkDelayTracker();
+  const other = speechLike(6, 31);
+  for (let f = 0; f + 480 <= other.length; f += 480)
+    u.push(far.subarray(f, f + 480), other.subarray(f, f + 480));
+  assert.equal(u.delayMs, null);
+  assert.ok(u.last !== null && u.last.peakRatio < 15);
+  assert.throws(
+    () => u.push([1, 2], [1]),
+    (e: unknown) => e instanceof MediaError && e.code === 'MEDIA_ERR_BAD_OPTION',
+  );
+  assert.throws(
+    () => new BulkDelayTracker({ windowSeconds: 0.5 }),
+    (e: unknown) => e instanceof MediaError,
+  );
+  assert.throws(
+    () => new BulkDelayTracker({ sampleRate: 44100 }),
+    (e: unknown) => e instanceof MediaError,
+  );
 });

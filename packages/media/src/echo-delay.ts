@@ -184,3 +184,106 @@ export function estimateBulkDelay(
     segments,
   };
 }
+
+/** Options of {@link BulkDelayTracker}. */
+export interface BulkDelayTrackerOptions extends BulkDelayOptions {
+  /** Signal kept and searched each time, s, 1..10. Default 3. */
+  windowSeconds?: number;
+  /** Run the estimate after this much new audio, s, 0.1..10. Default 1. */
+  intervalSeconds?: number;
+  /** Lowest peak ratio an estimate needs to count. Default 15. */
+  minPeakRatio?: number;
+  /** Two estimates in a row within this many ms make the delay (re)settle. Default 2. */
+  agreeMs?: number;
+}
+
+/**
+ * The bulk delay of a live call: far and capture frames are pushed as they are played and
+ * recorded; every `intervalSeconds` of audio the last `windowSeconds` are searched, and the
+ * delay moves to a new value once two estimates in a row with a clear peak agree. Sans-IO: time
+ * is the count of pushed samples.
+ */
+export class BulkDelayTracker {
+  #rate: number;
+  #maxMs: number;
+  #far: Float64Array;
+  #cap: Float64Array;
+  #filled = 0;
+  #sinceRun = 0;
+  #interval: number;
+  #minRatio: number;
+  #agreeMs: number;
+  #candidate: number | null = null;
+  #delayMs: number | null = null;
+  /** The last raw estimate (null before the first run). */
+  last: BulkDelayEstimate | null = null;
+
+  constructor(options: BulkDelayTrackerOptions = {}) {
+    this.#rate = options.sampleRate ?? 48000;
+    this.#maxMs = options.maxDelayMs ?? 250;
+    estimateBulkDelay([], [], { sampleRate: this.#rate, maxDelayMs: this.#maxMs }); // checks both
+    const win = options.windowSeconds ?? 3;
+    const every = options.intervalSeconds ?? 1;
+    if (!Number.isFinite(win) || win < 1 || win > 10) {
+      throw new MediaError('MEDIA_ERR_BAD_OPTION', `windowSeconds must be in [1, 10], got ${win}`);
+    }
+    if (!Number.isFinite(every) || every < 0.1 || every > 10) {
+      throw new MediaError(
+        'MEDIA_ERR_BAD_OPTION',
+        `intervalSeconds must be in [0.1, 10], got ${every}`,
+      );
+    }
+    this.#far = new Float64Array(Math.round(win * this.#rate));
+    this.#cap = new Float64Array(this.#far.length);
+    this.#interval = Math.round(every * this.#rate);
+    this.#minRatio = options.minPeakRatio ?? 15;
+    this.#agreeMs = options.agreeMs ?? 2;
+  }
+
+  /** The settled delay, ms (null until two clear estimates agree). */
+  get delayMs(): number | null {
+    return this.#delayMs;
+  }
+
+  /**
+   * Pushes one far frame and the capture frame recorded meanwhile (same length). Returns true
+   * when this push changed {@link delayMs}.
+   */
+  push(far: ArrayLike<number>, capture: ArrayLike<number>): boolean {
+    if (far.length !== capture.length) {
+      throw new MediaError(
+        'MEDIA_ERR_BAD_OPTION',
+        `far has ${far.length} samples, capture ${capture.length}`,
+      );
+    }
+    const n = Math.min(far.length, this.#far.length);
+    const keep = this.#far.length - n;
+    this.#far.copyWithin(0, n);
+    this.#cap.copyWithin(0, n);
+    for (let i = 0; i < n; i++) {
+      this.#far[keep + i] = far[far.length - n + i]!;
+      this.#cap[keep + i] = capture[capture.length - n + i]!;
+    }
+    this.#filled = Math.min(this.#far.length, this.#filled + n);
+    this.#sinceRun += n;
+    if (this.#sinceRun < this.#interval || this.#filled < this.#far.length) return false;
+    this.#sinceRun = 0;
+    const r = estimateBulkDelay(this.#far, this.#cap, {
+      sampleRate: this.#rate,
+      maxDelayMs: this.#maxMs,
+    });
+    this.last = r;
+    if (r.delayMs === null || r.peakRatio < this.#minRatio) {
+      this.#candidate = null;
+      return false;
+    }
+    const agrees =
+      this.#candidate !== null && Math.abs(r.delayMs - this.#candidate) <= this.#agreeMs;
+    this.#candidate = r.delayMs;
+    if (!agrees) return false;
+    if (this.#delayMs !== null && Math.abs(this.#delayMs - r.delayMs) <= this.#agreeMs)
+      return false;
+    this.#delayMs = r.delayMs;
+    return true;
+  }
+}
