@@ -4,7 +4,7 @@
  * hand-written DER encoder it replaces was a risk in a security product). Persisted in the data
  * directory so the fingerprint clients pin on first use stays the same across restarts.
  */
-import { X509Certificate, createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
+import { X509Certificate, createPrivateKey, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -32,7 +32,11 @@ export async function generateSelfSigned(
   opts: { commonName?: string; dnsNames?: string[]; ips?: string[]; days?: number } = {},
 ): Promise<TlsMaterial> {
   const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
-  const keys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']);
+  // The global Web Crypto (node:crypto's webcrypto): typed as the global Crypto that
+  // @peculiar/x509 declares against, under Node's types and under the DOM lib alike (the web
+  // package typechecks this file through its tests; node:crypto's own declaration differs there).
+  const wc = globalThis.crypto;
+  const keys = await wc.subtle.generateKey(alg, true, ['sign', 'verify']);
   const serial = randomBytes(16);
   serial[0] = ((serial[0] ?? 0) & 0x7f) | 0x01;
   const now = Date.now();
@@ -52,10 +56,10 @@ export async function generateSelfSigned(
         new BasicConstraintsExtension(false, undefined, true),
       ],
     },
-    webcrypto,
+    wc,
   );
   const cert = x.toString('pem') + '\n';
-  const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
+  const pkcs8 = Buffer.from(await wc.subtle.exportKey('pkcs8', keys.privateKey));
   const key = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' })
     .export({ type: 'pkcs8', format: 'pem' })
     .toString();
