@@ -28,14 +28,15 @@
  * the audio played.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { parseArgs } from 'node:util';
 import { basename, join, resolve } from 'node:path';
 import { OpusDecoder, OpusEncoder } from '@parloir/native';
-import { JitterBuffer } from '../src/jitter-buffer.ts';
-import { LBRR_BITRATE_BPS, LBRR_MIN_EXPECTED_LOSS_PCT } from '../src/adaptation.ts';
-import { Unwrapper } from '../src/rtp.ts';
-import { parseTrace, type TraceRow } from '../src/trace.ts';
+import { JitterBuffer } from '../../media/src/jitter-buffer.ts';
+import { LBRR_BITRATE_BPS, LBRR_MIN_EXPECTED_LOSS_PCT } from '../../media/src/adaptation.ts';
+import { Unwrapper } from '../../media/src/rtp.ts';
+import { parseTrace, type TraceRow } from '../../media/src/trace.ts';
 
 const RATE = 48_000;
 const FRAME = 960; // 20 ms
@@ -581,3 +582,35 @@ export function runLossProtection(json: boolean): void {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** Command line: `--quality [--json] [--trace FILE.csv …]` or `--loss-protection [--json]`. */
+export function main(): void {
+  let args;
+  try {
+    args = parseArgs({
+      options: {
+        trace: { type: 'string', multiple: true },
+        json: { type: 'boolean', default: false },
+        quality: { type: 'boolean', default: false },
+        'loss-protection': { type: 'boolean', default: false },
+      },
+      allowPositionals: true,
+    });
+  } catch (err) {
+    console.error(`bench:jitter: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(2);
+  }
+  const { values, positionals } = args;
+  if (values['loss-protection']) {
+    runLossProtection(values.json);
+    process.exit(0);
+  }
+  const shipped = resolve(import.meta.dirname, '../../media/traces');
+  const files = [...(values.trace ?? []), ...positionals];
+  if (files.length === 0)
+    for (const name of readdirSync(shipped).sort())
+      if (name.endsWith('.csv')) files.push(join(shipped, name));
+  process.exit(runQuality(files, values.json) ? 0 : 2);
+}
+
+if (import.meta.main) main();

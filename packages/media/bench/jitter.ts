@@ -6,7 +6,9 @@
  *   npm run bench:jitter -- --quality [--json] [--trace FILE.csv …]   (speech quality, PESQ-WB)
  *   npm run bench:jitter -- --loss-protection [--json]               (FEC at 1–10 % loss)
  *
- * `--quality` and `--loss-protection`: see quality.ts.
+ * `--quality` and `--loss-protection` need libopus through the addon, which packages/media may
+ * not import: `npm run bench:jitter` starts packages/client/bench/jitter.ts, which runs them from
+ * packages/client/bench/jitter-quality.ts and everything else from this file.
  *
  * Defaults: 10 ms tick, accelerate one tick above target (see JitterBufferOptions).
  *
@@ -28,8 +30,6 @@ try {
       json: { type: 'boolean', default: false },
       tick: { type: 'string', default: '10' },
       'accelerate-at': { type: 'string', default: '1' },
-      quality: { type: 'boolean', default: false },
-      'loss-protection': { type: 'boolean', default: false },
     },
     allowPositionals: true,
   });
@@ -50,15 +50,6 @@ if (files.length === 0) {
   for (const name of readdirSync(shipped).sort()) {
     if (name.endsWith('.csv')) files.push(join(shipped, name));
   }
-}
-if (values['loss-protection']) {
-  const { runLossProtection } = await import('./quality.ts');
-  runLossProtection(values.json);
-  process.exit(0);
-}
-if (values.quality) {
-  const { runQuality } = await import('./quality.ts');
-  process.exit(runQuality(files, values.json) ? 0 : 2);
 }
 const changing = new Set(TRACE_PRESETS.filter((p) => p.changing).map((p) => p.name));
 const results: (TraceMetrics & { changing: boolean })[] = [];
