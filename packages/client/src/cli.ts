@@ -50,7 +50,7 @@ export const COMMANDS: Record<string, Entry> = {
     load: () => import('./commands/connect.ts'),
   },
   audio: {
-    summary: 'audio devices: devices, record, play, loopback',
+    summary: 'audio devices: devices, record, play, loopback; process (echo cancellation on files)',
     load: () => import('./commands/audio.ts'),
   },
   netem: {
