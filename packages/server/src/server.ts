@@ -3,7 +3,8 @@
  * `/ws`, `/healthz`, `/metrics` and the web UI's static files. It owns the sockets, the timers
  * and the database handle; every protocol decision is the core's.
  */
-import { createHash, createPublicKey, randomBytes, verify, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
+import { CORE_CRYPTO } from './core-crypto.ts';
 import { existsSync } from 'node:fs';
 import {
   createServer as createHttpServer,
@@ -185,25 +186,6 @@ const PING_GROUPS = 40;
 /** Longest wait at close for the WAL checkpointer thread to close its connection, ms. */
 const CHECKPOINTER_EXIT_MS = 1000;
 
-const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
-
-function verifyEd25519Sync(
-  publicKey: Uint8Array,
-  signature: Uint8Array,
-  data: Uint8Array,
-): boolean {
-  try {
-    const key = createPublicKey({
-      key: Buffer.concat([ED25519_SPKI_PREFIX, publicKey]),
-      format: 'der',
-      type: 'spki',
-    });
-    return verify(null, data, key, signature);
-  } catch {
-    return false;
-  }
-}
-
 /** Starts a server. Resolves once it listens. */
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const log = options.logger ?? pino({ level: options.logLevel ?? 'info' }, pino.destination(2));
@@ -241,9 +223,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const { store, dataCheck, dataError } = opened;
   const core = new SignalingCore({
     store,
-    verifySignature: verifyEd25519Sync,
-    randomId: (n) => randomBytes(n).toString('base64url'),
-    userIdOf: (pub) => createHash('sha256').update(pub).digest('hex').slice(0, 32),
+    ...CORE_CRYPTO,
     log,
     ...(options.serverName !== undefined ? { serverName: options.serverName } : {}),
     ...(options.password !== undefined ? { password: options.password } : {}),

@@ -3,7 +3,6 @@
  * the sans-IO core with a fake clock. Each attack test fails with per-connection limits only.
  */
 import assert from 'node:assert/strict';
-import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
 import { test } from 'node:test';
 import {
   authSigningText,
@@ -11,12 +10,12 @@ import {
   toBase64,
   type GeneratedIdentity,
 } from '@parloir/protocol';
+import { CORE_CRYPTO } from '../core-crypto.ts';
 import { Store } from '../store.ts';
 import { ChatQuota, CoreLimits, KeyedBuckets, ipMessageBucket, utf8Length } from './limits.ts';
 import { SignalingCore, requestIdOf, type SignalingCoreOptions } from './signaling-core.ts';
 
 const T0 = 1_800_000_000_000;
-const SPKI = Buffer.from('302a300506032b6570032100', 'hex');
 
 test('utf8Length matches Buffer.byteLength, lone surrogates included', () => {
   for (const s of [
@@ -118,15 +117,7 @@ function harness(opts: Partial<SignalingCoreOptions> = {}): Harness {
   const store = new Store({ path: ':memory:' });
   const core = new SignalingCore({
     store,
-    verifySignature: (pub, sig, data) =>
-      verify(
-        null,
-        data,
-        createPublicKey({ key: Buffer.concat([SPKI, pub]), format: 'der', type: 'spki' }),
-        sig,
-      ),
-    randomId: (n) => randomBytes(n).toString('base64url'),
-    userIdOf: (pub) => createHash('sha256').update(pub).digest('hex').slice(0, 32),
+    ...CORE_CRYPTO,
     ...opts,
   });
   const frames = new Map<number, string[]>();

@@ -5,13 +5,12 @@
  * server is refused once the adapter gives the core its names.
  */
 import assert from 'node:assert/strict';
-import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
 import { test } from 'node:test';
 import { authSigningText, generateIdentity, toBase64 } from '@parloir/protocol';
+import { CORE_CRYPTO } from '../core-crypto.ts';
 import { Store } from '../store.ts';
 import { SignalingCore } from './signaling-core.ts';
 
-const SPKI = Buffer.from('302a300506032b6570032100', 'hex');
 const REAL = 'origin:http://127.0.0.1:8443';
 const ROGUE = 'origin:http://127.0.0.1:9443';
 
@@ -19,15 +18,7 @@ async function attempt(signedFor: string | undefined, claimed: string | undefine
   const store = new Store({ path: ':memory:' });
   const core = new SignalingCore({
     store,
-    verifySignature: (pub, sig, data) =>
-      verify(
-        null,
-        data,
-        createPublicKey({ key: Buffer.concat([SPKI, pub]), format: 'der', type: 'spki' }),
-        sig,
-      ),
-    randomId: (n) => randomBytes(n).toString('base64url'),
-    userIdOf: (pub) => createHash('sha256').update(pub).digest('hex').slice(0, 32),
+    ...CORE_CRYPTO,
   });
   try {
     const frames: Record<string, unknown>[] = [];

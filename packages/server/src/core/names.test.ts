@@ -4,7 +4,6 @@
  * (TS #39 skeleton) refused, also after a restart (index rebuilt from the store).
  */
 import assert from 'node:assert/strict';
-import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
 import { test } from 'node:test';
 import {
   authSigningText,
@@ -12,24 +11,15 @@ import {
   toBase64,
   type GeneratedIdentity,
 } from '@parloir/protocol';
+import { CORE_CRYPTO } from '../core-crypto.ts';
 import { Store } from '../store.ts';
 import { SignalingCore } from './signaling-core.ts';
 import { NameIndex } from './name-index.ts';
 
-const SPKI = Buffer.from('302a300506032b6570032100', 'hex');
-
 function makeCore(store: Store, host?: { name: string }): SignalingCore {
   return new SignalingCore({
     store,
-    verifySignature: (pub, sig, data) =>
-      verify(
-        null,
-        data,
-        createPublicKey({ key: Buffer.concat([SPKI, pub]), format: 'der', type: 'spki' }),
-        sig,
-      ),
-    randomId: (n) => randomBytes(n).toString('base64url'),
-    userIdOf: (pub) => createHash('sha256').update(pub).digest('hex').slice(0, 32),
+    ...CORE_CRYPTO,
     ...(host ? { host: { name: host.name, acceptAll: true } } : {}),
   });
 }

@@ -3,7 +3,6 @@
  * auth, ping) are checked by advancing time.
  */
 import assert from 'node:assert/strict';
-import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
 import { test } from 'node:test';
 import {
   authSigningText,
@@ -11,24 +10,15 @@ import {
   toBase64,
   type GeneratedIdentity,
 } from '@parloir/protocol';
+import { CORE_CRYPTO } from '../core-crypto.ts';
 import { Store } from '../store.ts';
 import { SignalingCore, type CoreOutput } from './signaling-core.ts';
-
-const SPKI = Buffer.from('302a300506032b6570032100', 'hex');
 
 function makeCore(opts: Partial<ConstructorParameters<typeof SignalingCore>[0]> = {}) {
   const store = new Store({ path: ':memory:' });
   const core = new SignalingCore({
     store,
-    verifySignature: (pub, sig, data) =>
-      verify(
-        null,
-        data,
-        createPublicKey({ key: Buffer.concat([SPKI, pub]), format: 'der', type: 'spki' }),
-        sig,
-      ),
-    randomId: (n) => randomBytes(n).toString('base64url'),
-    userIdOf: (pub) => createHash('sha256').update(pub).digest('hex').slice(0, 32),
+    ...CORE_CRYPTO,
     ringTimeoutMs: 30_000,
     ...opts,
   });
