@@ -475,7 +475,7 @@ static void on_client(Relay *r, const struct sockaddr_in *from, uint8_t *p, uint
       return;
     }
     uint16_t ch = rd16(p), dlen = rd16(p + 2);
-    if (ch < 0x4000 || ch > 0x7ffe || 4u + dlen > len) {
+    if (ch < 0x4000 || ch > 0x7fff || 4u + dlen > len) {  // stun.ts MIN_CHANNEL..MAX_CHANNEL
       r->malformed++;
       return;
     }

@@ -434,6 +434,13 @@ test('ChannelBind rules: range, one peer per channel and one channel per peer', 
   assert.equal(errorOf(ta, core.handleClientPacket(ca, ta.channelBind(0x4000, b.mapped), T0)), 400);
 });
 
+test('ChannelBind accepts the whole RFC 5766 range up to 0x7FFF (coturn clients pick from it)', () => {
+  const { core, ca, ta, b } = twoParties();
+  assert.equal(errorOf(ta, core.handleClientPacket(ca, ta.channelBind(0x7fff, b.relayed), T0)), 0);
+  assert.equal(errorOf(ta, core.handleClientPacket(ca, ta.channelBind(0x8000, b.mapped), T0)), 400);
+  assert.equal(parseChannelData(buildChannelData(0x7fff, Buffer.from([1, 2]), true)).ok, true);
+});
+
 test('peer policy: own address only on live relay ports, by ChannelBind, Send and ChannelData', () => {
   // The attack (issue 17): alice's permission for bob's relayed address (the relay IP) covered
   // every port of the server, so a ChannelBind or Send to 192.0.2.1:22 reached its sshd.
