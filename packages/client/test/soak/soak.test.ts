@@ -13,7 +13,8 @@ test('soak, 2 minutes: 4 calls (2 relayed) with churn — no growth, no fd leak,
     calls: 4,
     minutes: 2,
     sampleSeconds: 5,
-    warmupSeconds: 30,
+    // Half the run: the first minute still holds start-up growth (JIT, buffers filling).
+    warmupSeconds: 50,
     log: (l) => console.log(l),
   });
   console.log(JSON.stringify(r));
@@ -22,8 +23,11 @@ test('soak, 2 minutes: 4 calls (2 relayed) with churn — no growth, no fd leak,
   assert.equal(r.relayedCalls, 2);
   for (const who of ['server', 'client'] as const) {
     assert.ok(r[who].rssGrowthPct < 5, `${who} RSS grew ${r[who].rssGrowthPct} %`);
-    // Flat: a socket or two may be mid-open or mid-close at a sample (churn, DNS-free TCP).
-    assert.ok(r[who].fdGrowth <= 2, `${who} fds grew by ${r[who].fdGrowth}`);
+    // Flat: at a sample, each of the 4 churn clients may or may not hold its WebSocket (it logs
+    // in and out every few seconds), so the server's count moves by up to 4 without a leak; a
+    // leak of one fd per presence cycle would add about 150 over this run.
+    const slack = who === 'server' ? 4 + 2 : 2;
+    assert.ok(r[who].fdGrowth <= slack, `${who} fds grew by ${r[who].fdGrowth}`);
   }
   assert.ok(r.presenceCycles >= 4, `${r.presenceCycles} presence cycles`);
   assert.ok(
