@@ -15,7 +15,7 @@
  * connected.
  *
  * --json prints {"server": {"rssGrowthPct", "heapGrowthPct", "fdGrowth"}, "client": {…},
- * "droppedCalls", "calls", "relayedCalls", "minutes", "chat": {"sent", "acked"},
+ * "droppedCalls", "calls", "relayedCalls", "minutes", "chat": {"sent", "acked", "failures"},
  * "presenceCycles"}.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -70,7 +70,7 @@ export interface SoakResult {
   relayedCalls: number;
   minutes: number;
   /** Chat messages sent by the churn clients, and acknowledged by the server. */
-  chat: { sent: number; acked: number };
+  chat: { sent: number; acked: number; failures: string[] };
   /** Presence disconnect/reconnect cycles done by the churn clients. */
   presenceCycles: number;
   /** Why each dropped call counts as dropped. */
@@ -243,7 +243,22 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     const n = Math.max(2, (o.churnClients ?? 4) & ~1);
     const ids = await Promise.all(Array.from({ length: n }, () => generateIdentity()));
     const userIds = await Promise.all(ids.map((id) => userIdOf(id.publicKey)));
-    const chat = { sent: 0, acked: 0 };
+    const chat = { sent: 0, acked: 0, failures: [] as string[] };
+    // Each churn identity logs in once before the churn starts, so that a message to its peer
+    // never meets "unknown user": every unacknowledged message is then a real failure.
+    for (const [k, id] of ids.entries()) {
+      const c = new SignalingClient({
+        url: `ws://127.0.0.1:${port}/ws`,
+        identity: id,
+        name: `soak-churn${k}`,
+        reconnect: false,
+      });
+      try {
+        await c.connect({ untilReady: true });
+      } finally {
+        c.close();
+      }
+    }
     let cycles = 0;
     const churnLoop = async (k: number): Promise<void> => {
       const name = `soak-churn${k}`;
@@ -263,8 +278,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
             try {
               await c.session.sendChat(peer, `message ${m} of cycle ${cycles}`);
               chat.acked++;
-            } catch {
-              // Peer unknown before its first login, or rate-limited: counted as not acked.
+            } catch (e) {
+              const code = (e as { code?: unknown }).code;
+              const why = e instanceof Error ? e.message : String(e);
+              chat.failures.push(typeof code === 'string' ? `${code}: ${why}` : why);
             }
             await new Promise((r) => setTimeout(r, 400));
           }
