@@ -10,24 +10,18 @@
  * the caller's thread, as node:sqlite is. Call records are queued and committed in a batch by a
  * worker thread (store-checkpointer.ts, which also runs the WAL checkpoints), so no commit of
  * theirs runs on the event loop; {@link Store.callsOf} and {@link Store.close} wait for them.
+ * It implements the core's storage port (core/store-port.ts); the core knows only the port.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { Worker } from 'node:worker_threads';
 import type { CallEndReason, ChatMessage } from '@parloir/protocol';
+import type { StorePort, UserRow } from './core/store-port.ts';
 import { ServerError } from './errors.ts';
 import { WalSync } from './wal-sync.ts';
 
-/** One registered user. */
-export interface UserRow {
-  userId: string;
-  name: string;
-  /** Raw Ed25519 public key, base64. */
-  publicKey: string;
-  /** Registration time, Unix ms. */
-  createdAt: number;
-}
+export type { UserRow } from './core/store-port.ts';
 
 /** One stored call record. */
 export interface CallRow {
@@ -173,8 +167,8 @@ function toMessage(r: Record<string, unknown>): ChatMessage {
   };
 }
 
-/** The server's database. */
-export class Store {
+/** The server's database: the signalling core's {@link StorePort} on SQLite. */
+export class Store implements StorePort {
   #db: DatabaseSync;
   #stmts = new Map<string, StatementSync>();
   #onError: StoreOptions['onError'];

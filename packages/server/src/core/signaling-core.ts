@@ -7,7 +7,7 @@
  *   for (const out of core.pollOutput()) …send, broadcast or close…
  *   core.handleInput({ type: 'tick' }, nowMs)   // every ~100 ms: timeouts, presence batches
  *
- * Persistence goes through the synchronous {@link Store} (node:sqlite), so an answer is only
+ * Persistence goes through the synchronous {@link StorePort} (node:sqlite in the server), so an answer is only
  * emitted after its row is committed — except call records, queued by the store and committed
  * by its writer thread in a batch per tick.
  */
@@ -36,10 +36,10 @@ import {
   type UserInfo,
 } from '@parloir/protocol';
 import type { CallDirectory, MediaRelay } from '../relay-types.ts';
-import type { Store } from '../store.ts';
 import { CallTable, type LiveCall } from './calls.ts';
 import { CoreLimits, type CoreLimitsConfig } from './limits.ts';
 import { NameIndex } from './name-index.ts';
+import type { StorePort } from './store-port.ts';
 import { TokenBucket, type BucketConfig } from './token-bucket.ts';
 
 /** Inputs from the adapter. */
@@ -74,7 +74,7 @@ export type CoreOutput =
    * traffic (request answers, call events) but stay in order with the connection's other frames.
    * `text` may come as its UTF-8 bytes (large presence snapshots). `durable` frames (the answer
    * to a `chat.send` and the message it delivers) may leave only once the store's chat writes
-   * made so far are on disk (`Store.chatDurable`, group commit); the connection's later frames
+   * made so far are on disk (the SQLite store's `chatDurable`, group commit); the connection's later frames
    * wait behind them.
    */
   | { type: 'send'; connId: number; text: string | Uint8Array; bulk?: true; durable?: true }
@@ -105,8 +105,8 @@ export interface HostModeOptions {
 
 /** Options of {@link SignalingCore}. */
 export interface SignalingCoreOptions {
-  /** Persistence. */
-  store: Store;
+  /** Persistence: the SQLite store (../store.ts) in the server, any {@link StorePort} in tests. */
+  store: StorePort;
   /** Name shown in `hello`. */
   serverName?: string;
   /** Server password; absent = none. */
@@ -870,7 +870,7 @@ export class SignalingCore implements CallDirectory {
 
   /**
    * Hands the call records of the last tick to the store's writer thread (see
-   * {@link Store.flushCalls}): the request path (invite → ringing) and the tick pay no SQLite
+   * {@link StorePort.flushCalls}): the request path (invite → ringing) and the tick pay no SQLite
    * commit; a crash loses at most the records not yet committed by that thread (tens of ms).
    * Chat messages are not deferred (acked only once committed).
    */
