@@ -207,7 +207,10 @@ export interface RawRtpReceiver {
 
 export interface Addon {
   versions(): NativeVersions;
-  NativeRtpSender: new (options: RawRtpSenderOptions) => RawRtpSender;
+  NativeRtpSender: new (
+    options: RawRtpSenderOptions,
+    onFrame?: (payload: Buffer, clockSamples: number, marker: boolean) => void,
+  ) => RawRtpSender;
   NativeRtpReceiver: new (
     options: RawRtpReceiverOptions,
     onDatagram: (data: Buffer, address: string, port: number, family: string) => void,

@@ -72,8 +72,20 @@ export type NativeJitterOptions = Required<
   >
 >;
 
-/** Options of {@link NativeRtpReceiver}. */
-export interface NativeRtpReceiverOptions {
+/** Options of {@link NativeRtpReceiver}: the socket edge, or insert-only (the werift edge). */
+export type NativeRtpReceiverOptions = NativeSocketReceiverOptions | NativeInsertReceiverOptions;
+
+/**
+ * The werift edge: no socket and no SRTP here; werift opens every packet and the caller hands
+ * it to {@link NativeRtpReceiver.insert}. The jitter buffer, decoding and playout stay in C.
+ */
+export interface NativeInsertReceiverOptions {
+  /** Jitter-buffer options. */
+  jitter: NativeJitterOptions;
+}
+
+/** The socket edge: a C thread reads a duplicate of the call's ICE socket and opens SRTP. */
+export interface NativeSocketReceiverOptions {
   /** File descriptor of the bound UDP socket to read (werift's ICE socket); duplicated. */
   fd: number;
   /** The selected remote candidate's IP address: only its RTP is taken. */
@@ -192,6 +204,26 @@ export class NativeRtpReceiver {
   #offsetMs: number;
 
   constructor(options: NativeRtpReceiverOptions) {
+    if (!('fd' in options)) {
+      this.#raw = call(
+        () =>
+          new addon.NativeRtpReceiver(
+            {
+              // No socket: start() is refused, packets come through insert().
+              fd: -1,
+              address: new Uint8Array(4),
+              port: 1,
+              payloadTypes: Uint8Array.of(0),
+              key: new Uint8Array(16),
+              salt: new Uint8Array(12),
+              jitter: { ...options.jitter },
+            },
+            () => {},
+          ),
+      );
+      this.#offsetMs = performance.now() - this.#raw.stats().nowMonotonicMs;
+      return;
+    }
     const address = ipAddressBytes(options.address);
     if (address === undefined) {
       throw new RtpReceiverError('RECEIVER_ERR_BAD_ARG', `not an IP address: '${options.address}'`);

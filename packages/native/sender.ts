@@ -10,6 +10,10 @@
  * socket's file descriptor (duplicated here, so it stays valid until {@link
  * NativeRtpSender.close}), the selected remote address, the SSRC, sequence number, ROC and
  * timestamp offset to continue from, and the SRTP session key and salt.
+ *
+ * The werift edge ({@link NativeFrameSenderOptions}): no socket; each encoded frame goes to
+ * `onFrame` on the JavaScript thread, where werift makes the RTP packet, seals it and sends it
+ * (relayed pairs, other SRTP profiles). Capture, gain, mute and Opus stay in C either way.
  * @module
  */
 import { addon, type RawRtpSender } from './addon.ts';
@@ -51,8 +55,31 @@ function call<T>(f: () => T): T {
   }
 }
 
-/** Options of {@link NativeRtpSender}. */
-export interface NativeRtpSenderOptions {
+/** Options of {@link NativeRtpSender}: the socket edge, or the werift edge. */
+export type NativeRtpSenderOptions = NativeSocketSenderOptions | NativeFrameSenderOptions;
+
+/**
+ * The werift edge: frames are encoded in C and handed to `onFrame`, which sends them (werift's
+ * RTP and SRTP). At most 64 frames wait for the JavaScript thread; more are dropped and counted
+ * as `sendErrors` (ENOBUFS).
+ */
+export interface NativeFrameSenderOptions {
+  /**
+   * One encoded Opus frame, on the JavaScript thread: `clockSamples` is the capture clock of its
+   * first sample (48 kHz; the caller adds its RTP timestamp offset), `marker` is set on the
+   * first frame. Errors it throws are swallowed: catch your own.
+   */
+  onFrame: (payload: Buffer, clockSamples: number, marker: boolean) => void;
+  /** Initial frame, samples at 48 kHz (120..2880, an Opus frame size). */
+  frameSamples: number;
+  /** Initial Opus bitrate, bit/s. */
+  bitrateBps: number;
+  /** Opus complexity 0..10; default 5. */
+  complexity?: number;
+}
+
+/** The socket edge: RTP and SRTP in C, `sendto()` on a duplicate of the call's ICE socket. */
+export interface NativeSocketSenderOptions {
   /** File descriptor of the bound UDP socket to send from (werift's ICE socket). */
   fd: number;
   /** Destination IP address (IPv4 or IPv6 literal). */
@@ -117,6 +144,38 @@ export class NativeRtpSender {
   #closed = false;
 
   constructor(options: NativeRtpSenderOptions) {
+    if ('onFrame' in options) {
+      const onFrame = options.onFrame;
+      this.#raw = call(
+        () =>
+          new addon.NativeRtpSender(
+            {
+              // No socket, address or SRTP: the frames go to onFrame.
+              fd: -1,
+              address: new Uint8Array(4),
+              port: 1,
+              ssrc: 0,
+              payloadType: 0,
+              sequenceNumber: 0,
+              rolloverCounter: 0,
+              timestampOffset: 0,
+              key: new Uint8Array(16),
+              salt: new Uint8Array(12),
+              frameSamples: options.frameSamples,
+              bitrate: options.bitrateBps,
+              complexity: options.complexity ?? 5,
+            },
+            (payload, clockSamples, marker) => {
+              try {
+                onFrame(payload, clockSamples, marker);
+              } catch {
+                // The listener's own failure; the sender goes on.
+              }
+            },
+          ),
+      );
+      return;
+    }
     const address = ipAddressBytes(options.address);
     if (address === undefined) {
       throw new RtpSenderError('SENDER_ERR_BAD_ARG', `not an IP address: '${options.address}'`);

@@ -654,7 +654,7 @@ static napi_value rx_new(napi_env env, napi_callback_info info) {
   int64_t fd, port;
   uint8_t *addr, *key, *salt, *pts;
   size_t addr_len, key_len, salt_len, pts_len;
-  if (!opt_int(env, o, "fd", 0, INT32_MAX, &fd) || !opt_int(env, o, "port", 1, 65535, &port) ||
+  if (!opt_int(env, o, "fd", -1, INT32_MAX, &fd) || !opt_int(env, o, "port", 1, 65535, &port) ||
       !opt_bytes(env, o, "address", &addr, &addr_len) ||
       !opt_bytes(env, o, "payloadTypes", &pts, &pts_len) ||
       !opt_bytes(env, o, "key", &key, &key_len) || !opt_bytes(env, o, "salt", &salt, &salt_len))
@@ -701,7 +701,8 @@ static napi_value rx_new(napi_env env, napi_callback_info info) {
   }
   int type = 0;
   socklen_t tl = sizeof type;
-  if (getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_DGRAM) {
+  // fd -1: no socket (the werift edge): packets come only through insert().
+  if (fd >= 0 && (getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_DGRAM)) {
     pn_throw(env, "RECEIVER_ERR_BAD_ARG", "fd %lld is not a datagram socket", (long long)fd);
     return NULL;
   }
@@ -740,11 +741,11 @@ static napi_value rx_new(napi_env env, napi_callback_info info) {
   for (size_t i = 0; i < pts_len; i++) r->pt_ok[pts[i]] = true;
   memcpy(r->salt, salt, PN_GCM_SALT_LEN);
   r->gcm = pn_gcm_new_decrypt(key, key_len);
-  r->fd = fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
+  r->fd = fd < 0 ? -1 : fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
   r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   r->pcm_ring = malloc(PCM_RING * sizeof *r->pcm_ring);
   r->probes = calloc(PROBE_RING, sizeof *r->probes);
-  if (r->tick > MAX_TICK || r->gcm == NULL || r->fd < 0 || r->wake_fd < 0 ||
+  if (r->tick > MAX_TICK || r->gcm == NULL || (fd >= 0 && r->fd < 0) || r->wake_fd < 0 ||
       r->pcm_ring == NULL || r->probes == NULL) {
     const char *what = r->tick > MAX_TICK ? "jitter-buffer tick longer than 20 ms"
                        : r->gcm == NULL   ? "cannot set up AES-GCM"
@@ -785,6 +786,10 @@ static napi_value rx_start(napi_env env, napi_callback_info info) {
   if (r == NULL) return NULL;
   if (atomic_load(&r->reading)) {
     pn_throw(env, "RECEIVER_ERR_STATE", "the receiver is already reading");
+    return NULL;
+  }
+  if (r->fd < 0) {
+    pn_throw(env, "RECEIVER_ERR_STATE", "no socket: packets come through insert()");
     return NULL;
   }
   atomic_store(&r->reading, true);

@@ -14,6 +14,12 @@
 // and reads counters (RTCP sender reports, QoS) and, when asked, a ring of per-frame times (the
 // latency benchmark's breakdown). werift keeps ICE, DTLS, RTCP and the receive path: the socket
 // is a dup() of werift's, so it stays open until this sender closes, whatever werift does.
+//
+// The werift edge (no socket: fd -1 and an onFrame callback): the same capture, gain and Opus,
+// but each encoded frame goes to JavaScript through a thread-safe function, where werift builds
+// the RTP packet, seals it (its own SRTP) and sends it, over TURN too. That is the call's network
+// edge for relayed pairs, peers on another SRTP profile, and werift internals that changed
+// (client transport/media-edge).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +43,17 @@
 #define MAX_PAYLOAD 1275
 #define RTP_HEADER 12
 #define PROBE_RING 1024  // power of two
+
+// One encoded frame on its way to JavaScript (werift edge).
+typedef struct {
+  uint32_t clock;  // capture clock of its first sample (the RTP timestamp less werift's offset)
+  bool marker;
+  uint16_t len;
+  uint8_t data[];
+} Frame;
+
+// Most frames waiting for the JavaScript thread (werift edge) before new ones are dropped.
+#define MAX_FRAMES_QUEUED 64
 
 typedef struct {
   double clock;        // capture clock (samples) of the frame's first sample
@@ -91,6 +108,10 @@ struct PnSender {
   _Atomic uint64_t probe_w;
   uint64_t probe_r;
 
+  // werift edge: encoded frames go to JavaScript (under feed_mu; NULL on the socket edge).
+  napi_threadsafe_function tsfn;
+  bool tsfn_live;
+
   // Paced source.
   int16_t *src;
   size_t src_len;
@@ -136,6 +157,48 @@ static void apply_settings(PnSender *s) {
   if (v != s->have_dtx && opus_encoder_ctl(s->enc, OPUS_SET_DTX(v)) == OPUS_OK) s->have_dtx = v;
 }
 
+// Counts a frame handed to the network edge (and its probe).
+static void sent(PnSender *s, opus_int32 bytes, uint32_t ts, uint64_t clock, int64_t t_cap,
+                 int64_t t_sent) {
+  atomic_fetch_add(&s->packets, 1);
+  atomic_fetch_add(&s->payload_bytes, (uint64_t)bytes);
+  atomic_store(&s->last_timestamp, ts);
+  atomic_store(&s->last_send_ns, t_sent);
+  if (atomic_load_explicit(&s->probing, memory_order_relaxed)) {
+    uint64_t w = atomic_load_explicit(&s->probe_w, memory_order_relaxed);
+    Probe *p = &s->probes[w & (PROBE_RING - 1)];
+    p->clock = (double)clock;
+    p->captured_ms = (double)t_cap / 1e6;
+    p->sent_ms = (double)t_sent / 1e6;
+    atomic_store_explicit(&s->probe_w, w + 1, memory_order_release);
+  }
+}
+
+// werift edge: hands one encoded frame to the JavaScript thread (werift makes the RTP packet
+// and seals it there). Called with feed_mu held; a full queue drops the frame like a full socket
+// buffer would.
+static void to_javascript(PnSender *s, const uint8_t *payload, opus_int32 bytes, uint64_t clock,
+                          int64_t t_cap) {
+  Frame *f = s->tsfn_live ? malloc(sizeof *f + (size_t)bytes) : NULL;
+  if (f == NULL) {
+    atomic_fetch_add(&s->send_errors, 1);
+    atomic_store(&s->last_errno, s->tsfn_live ? ENOMEM : EPIPE);
+    return;
+  }
+  f->clock = (uint32_t)clock;
+  f->marker = s->marker;
+  f->len = (uint16_t)bytes;
+  memcpy(f->data, payload, (size_t)bytes);
+  if (napi_call_threadsafe_function(s->tsfn, f, napi_tsfn_nonblocking) != napi_ok) {
+    free(f);
+    atomic_fetch_add(&s->send_errors, 1);
+    atomic_store(&s->last_errno, ENOBUFS);
+    return;
+  }
+  s->marker = false;
+  sent(s, bytes, (uint32_t)clock, clock, t_cap, now_ns());
+}
+
 // Encodes, seals and sends one frame of `n` samples whose first sample is capture sample
 // `clock`. Called with feed_mu held.
 static void send_frame(PnSender *s, int16_t *pcm, uint32_t n, uint64_t clock, int64_t t_cap) {
@@ -156,6 +219,10 @@ static void send_frame(PnSender *s, int16_t *pcm, uint32_t n, uint64_t clock, in
   if (bytes < 0) {
     atomic_fetch_add(&s->send_errors, 1);
     atomic_store(&s->last_errno, EINVAL);
+    return;
+  }
+  if (s->fd < 0) {
+    to_javascript(s, payload, bytes, clock, t_cap);
     return;
   }
   // RFC 3550 §5.1 header: V=2, no padding, extension or CSRC; RFC 7587 §4.1: the timestamp
@@ -193,25 +260,14 @@ static void send_frame(PnSender *s, int16_t *pcm, uint32_t n, uint64_t clock, in
     atomic_fetch_add(&s->send_errors, 1);
     atomic_store(&s->last_errno, errno);
   }
-  atomic_fetch_add(&s->packets, 1);
-  atomic_fetch_add(&s->payload_bytes, (uint64_t)bytes);
-  atomic_store(&s->last_timestamp, ts);
-  atomic_store(&s->last_send_ns, t_sent);
-  if (atomic_load_explicit(&s->probing, memory_order_relaxed)) {
-    uint64_t w = atomic_load_explicit(&s->probe_w, memory_order_relaxed);
-    Probe *p = &s->probes[w & (PROBE_RING - 1)];
-    p->clock = (double)clock;
-    p->captured_ms = (double)t_cap / 1e6;
-    p->sent_ms = (double)t_sent / 1e6;
-    atomic_store_explicit(&s->probe_w, w + 1, memory_order_release);
-  }
+  sent(s, bytes, ts, clock, t_cap, t_sent);
 }
 
 void pn_sender_feed(PnSender *s, const int16_t *pcm, size_t n) {
   if (atomic_load(&s->closed)) return;
   int64_t t = now_ns();
   pthread_mutex_lock(&s->feed_mu);
-  while (n > 0 && s->fd >= 0) {
+  while (n > 0 && (s->fd >= 0 || s->tsfn_live)) {
     if (s->acc_n == 0) {
       uint32_t f = atomic_load(&s->frame_samples);
       s->acc_frame = f == 0 || f > MAX_FRAME ? 960 : f;
@@ -260,6 +316,28 @@ static void *paced_thread(void *arg) {
   return NULL;
 }
 
+// werift edge, on the JavaScript thread: onFrame(payload: Buffer, clockSamples, marker).
+static void frame_to_js(napi_env env, napi_value cb, void *context, void *data) {
+  Frame *f = data;
+  if (env != NULL && cb != NULL) {
+    napi_value argv[3], undef, ignored;
+    void *copy;
+    if (napi_create_buffer_copy(env, f->len, f->data, &copy, &argv[0]) == napi_ok) {
+      napi_create_uint32(env, f->clock, &argv[1]);
+      napi_get_boolean(env, f->marker, &argv[2]);
+      napi_get_undefined(env, &undef);
+      if (napi_call_function(env, undef, cb, 3, argv, &ignored) == napi_pending_exception) {
+        // The JavaScript side catches its own errors; never let one out of a native callback.
+        napi_value ex;
+        napi_get_and_clear_last_exception(env, &ex);
+      }
+    }
+  }
+  free(f);
+}
+
+static void sender_tsfn_finalize(napi_env env, void *data, void *hint) { pn_sender_unref(data); }
+
 static PnSender *unwrap_sender(napi_env env, napi_value self, bool must_be_open) {
   PnSender *s = NULL;
   if (napi_unwrap(env, self, (void **)&s) != napi_ok || s == NULL || s->magic != SENDER_MAGIC) {
@@ -284,10 +362,20 @@ static void stop_thread(PnSender *s) {
   s->thread_started = false;
 }
 
+// werift edge: no frame goes to JavaScript any more (waits out a feed in progress).
+static void release_tsfn(PnSender *s) {
+  pthread_mutex_lock(&s->feed_mu);
+  bool live = s->tsfn_live;
+  s->tsfn_live = false;
+  pthread_mutex_unlock(&s->feed_mu);
+  if (live) napi_release_threadsafe_function(s->tsfn, napi_tsfn_abort);
+}
+
 static void sender_finalize(napi_env env, void *data, void *hint) {
   PnSender *s = data;
   atomic_store(&s->closed, true);
   stop_thread(s);
+  release_tsfn(s);
   pn_sender_unref(s);
 }
 
@@ -302,10 +390,25 @@ static bool opt_bytes(napi_env env, napi_value o, const char *key, uint8_t **dat
 
 // new NativeRtpSender({fd, family, address: Uint8Array(4|16), port, ssrc, payloadType,
 //   sequenceNumber, rolloverCounter, timestampOffset, key, salt, frameSamples, bitrate,
-//   complexity})
+//   complexity}, onFrame?): fd -1 with onFrame(payload, clockSamples, marker) is the werift edge
+//   (the socket, address and SRTP options are then not used).
 static napi_value sender_new(napi_env env, napi_callback_info info) {
-  napi_value argv[1], self;
-  if (!pn_args(env, info, 1, argv, NULL, &self)) return NULL;
+  napi_value argv[2], self;
+  size_t argc = 2;
+  if (napi_get_cb_info(env, info, &argc, argv, &self, NULL) != napi_ok || argc < 1) {
+    pn_throw(env, "SENDER_ERR_BAD_ARG", "expected (options, onFrame?)");
+    return NULL;
+  }
+  bool to_js = false;
+  if (argc >= 2) {
+    napi_valuetype ft;
+    napi_typeof(env, argv[1], &ft);
+    if (ft == napi_function) to_js = true;
+    else if (ft != napi_undefined) {
+      pn_throw(env, "SENDER_ERR_BAD_ARG", "onFrame must be a function");
+      return NULL;
+    }
+  }
   napi_valuetype t;
   napi_typeof(env, argv[0], &t);
   if (t != napi_object) {
@@ -316,7 +419,7 @@ static napi_value sender_new(napi_env env, napi_callback_info info) {
   int64_t fd, port, ssrc, pt, seq, roc, tso, frame, bitrate, complexity;
   uint8_t *addr, *key, *salt;
   size_t addr_len, key_len, salt_len;
-  if (!opt_int(env, o, "fd", 0, INT32_MAX, &fd) || !opt_int(env, o, "port", 1, 65535, &port) ||
+  if (!opt_int(env, o, "fd", -1, INT32_MAX, &fd) || !opt_int(env, o, "port", 1, 65535, &port) ||
       !opt_int(env, o, "ssrc", 0, UINT32_MAX, &ssrc) ||
       !opt_int(env, o, "payloadType", 0, 127, &pt) ||
       !opt_int(env, o, "sequenceNumber", 0, 65535, &seq) ||
@@ -341,9 +444,13 @@ static napi_value sender_new(napi_env env, napi_callback_info info) {
              salt_len);
     return NULL;
   }
+  if ((fd < 0) != to_js) {
+    pn_throw(env, "SENDER_ERR_BAD_ARG", "give either a socket (fd) or onFrame, not both");
+    return NULL;
+  }
   int type = 0;
   socklen_t tl = sizeof type;
-  if (getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_DGRAM) {
+  if (fd >= 0 && (getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_DGRAM)) {
     pn_throw(env, "SENDER_ERR_BAD_ARG", "fd %lld is not a datagram socket", (long long)fd);
     return NULL;
   }
@@ -382,8 +489,8 @@ static napi_value sender_new(napi_env env, napi_callback_info info) {
   int err = 0;
   s->enc = opus_encoder_create(RATE, 1, OPUS_APPLICATION_VOIP, &err);
   s->gcm = pn_gcm_new_encrypt(key, key_len);
-  s->fd = fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
-  if (s->enc == NULL || s->gcm == NULL || s->fd < 0) {
+  s->fd = fd < 0 ? -1 : fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
+  if (s->enc == NULL || s->gcm == NULL || (fd >= 0 && s->fd < 0)) {
     const char *what = s->enc == NULL ? "opus_encoder_create failed"
                        : s->gcm == NULL ? "cannot set up AES-GCM"
                                         : "cannot duplicate the socket";
@@ -402,8 +509,28 @@ static napi_value sender_new(napi_env env, napi_callback_info info) {
   atomic_init(&s->want_fec, s->have_fec);
   atomic_init(&s->want_loss, s->have_loss);
   atomic_init(&s->want_dtx, s->have_dtx);
+  if (to_js) {
+    napi_value name;
+    napi_create_string_utf8(env, "parloir-sender", NAPI_AUTO_LENGTH, &name);
+    pn_sender_ref(s);  // the thread-safe function's
+    if (napi_create_threadsafe_function(env, argv[1], NULL, name, MAX_FRAMES_QUEUED, 1, s,
+                                        sender_tsfn_finalize, s, frame_to_js,
+                                        &s->tsfn) != napi_ok) {
+      s->tsfn = NULL;
+      atomic_store(&s->refs, 1);
+      sender_free(s);
+      pn_throw(env, "SENDER_ERR_INTERNAL", "cannot create the thread-safe function");
+      return NULL;
+    }
+    // Frames for werift must not keep the process alive on their own.
+    napi_unref_threadsafe_function(env, s->tsfn);
+    s->tsfn_live = true;
+  }
   if (napi_wrap(env, self, s, sender_finalize, NULL, NULL) != napi_ok) {
-    sender_free(s);
+    bool had_tsfn = s->tsfn_live;
+    release_tsfn(s);
+    if (had_tsfn) pn_sender_unref(s);  // the thread-safe function's finalizer frees it
+    else sender_free(s);
     pn_throw(env, "SENDER_ERR_INTERNAL", "napi_wrap failed");
     return NULL;
   }
@@ -566,6 +693,7 @@ static napi_value sender_close(napi_env env, napi_callback_info info) {
   if (s->fd >= 0) close(s->fd);
   s->fd = -1;
   pthread_mutex_unlock(&s->feed_mu);
+  release_tsfn(s);
   return NULL;
 }
 
