@@ -1,0 +1,194 @@
+/**
+ * E2E 7: one call on real libasound at both ends. `parloir answer` and `parloir call` open
+ * `alsa:` devices defined in a private asoundrc (ALSA_CONFIG_PATH) with the `file` plugin over
+ * `null`:
+ * - capture reads a named pipe (`infile`) that this test writes in real time, 20 ms at a time
+ *   on the wall clock: `null` keeps no time of its own, so the pipe is what paces the capture
+ *   (a plain file would be read at once, as fast as the capture thread can go);
+ * - playback writes a raw file; the addon's playback thread paces a device that keeps no time
+ *   on an absolute schedule (pcm.c `pace_playback`), so the file's sample index is device time.
+ *
+ * Each side must hear the other (speech check ≥ {@link HEARS}) and mouth-to-ear, from the
+ * moment a sample was due in the pipe to the moment the far end's playback clock played it,
+ * must stay ≤ {@link MAX_M2E_MS} (test/helpers/heard.ts). The received audio is read through
+ * the `PARLOIR_TEST_MUTATE` hook like every call test's. Speech is written from the
+ * moment each side reports media up: before that the capture thread waits in its read of the
+ * empty pipe, as it would on a silent microphone.
+ */
+import assert from 'node:assert/strict';
+import {
+  closeSync,
+  constants,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { answerThenCall, waitForStderr } from '../helpers/cli.ts';
+import { clocksFromLog, describe, HEARS, heard, MAX_M2E_MS, RATE } from '../helpers/heard.ts';
+import { applyTestMutation } from '../helpers/mutate.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { loadWav, makeSpeech } from '../helpers/speech.ts';
+
+const CALL_S = 8;
+/** Chunk written into a capture pipe, samples (20 ms). */
+const CHUNK = RATE / 50;
+
+let dir = '';
+let srv: TestServer;
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'parloir-e2e7-'));
+  srv = await startTestServer();
+});
+after(async () => {
+  await srv.close();
+  if (process.env.KEEP === undefined) rmSync(dir, { recursive: true, force: true });
+  else console.log('KEPT', dir);
+});
+
+/**
+ * A named pipe at `path` that a capture PCM reads. {@link PipeWriter.start} begins writing `pcm`
+ * (then silence) in real time, one 20 ms chunk once its last sample is due: sample q is due at
+ * `startMs + q / 48` (Unix ms). Started once the capture is reading, so the pipe holds next to
+ * nothing and adds no delay of its own.
+ */
+interface PipeWriter {
+  start(): void;
+  /** When sample 0 was spoken, Unix ms: the capture clock's origin (NaN before start). */
+  readonly startMs: number;
+  /** Stops and closes; returns how many times a due chunk had to wait for room in the pipe. */
+  stop(): number;
+}
+
+function pipeWriter(path: string, pcm: Int16Array): PipeWriter {
+  execFileSync('mkfifo', [path]);
+  // Read-write, so opening never waits for a reader and a reader closing never breaks writes.
+  const fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK);
+  let t0 = Number.NaN;
+  let timer: NodeJS.Timeout | undefined;
+  // Chunks fall due on the wall clock; one the pipe cannot take yet waits for the next tick
+  // (never dropped: a lost chunk would shift everything after it by 20 ms).
+  let written = 0;
+  let waits = 0;
+  const tick = (): void => {
+    const due = Math.floor((performance.now() - t0) / 20);
+    for (; written <= due; written++) {
+      const from = written * CHUNK;
+      const chunk = new Int16Array(CHUNK);
+      if (from < pcm.length) chunk.set(pcm.subarray(from, from + CHUNK));
+      try {
+        writeSync(fd, new Uint8Array(chunk.buffer));
+      } catch {
+        waits++;
+        return;
+      }
+    }
+  };
+  return {
+    start() {
+      if (timer !== undefined) return;
+      t0 = performance.now();
+      tick();
+      timer = setInterval(tick, 10);
+    },
+    get startMs() {
+      // Chunk k goes in at t0 + 20k ms holding the 20 ms that ended then, as a microphone's
+      // period is read once it is complete: sample q was "spoken" at t0 − 20 + q / 48 ms.
+      return performance.timeOrigin + t0 - (1000 * CHUNK) / RATE;
+    },
+    stop() {
+      clearInterval(timer);
+      closeSync(fd);
+      return waits;
+    },
+  };
+}
+
+/** A raw S16_LE recording written by the file plugin, through the PARLOIR_TEST_MUTATE hook. */
+function readReceivedRaw(path: string): Int16Array {
+  const b = readFileSync(path);
+  const pcm = new Int16Array(b.length >> 1);
+  new Uint8Array(pcm.buffer).set(b.subarray(0, pcm.length * 2));
+  return applyTestMutation(pcm, RATE);
+}
+
+test('a call on real libasound at both ends (ALSA file plugin): each side hears the other', async (t) => {
+  const speechA = makeSpeech(
+    dir,
+    'alice',
+    'Alice talks through a real sound library: the birch canoe slid on the smooth planks.',
+    CALL_S + 4,
+  );
+  const speechB = makeSpeech(
+    dir,
+    'bob',
+    'Bob answers through his own device: glue the sheet to the dark blue background.',
+    CALL_S + 4,
+  );
+  const a = loadWav(speechA);
+  const b = loadWav(speechB);
+  const conf = join(dir, 'asound.conf');
+  const pcm = (name: string, spec: string): string =>
+    `pcm.${name} { type file slave.pcm "null" ${spec} format "raw" }`;
+  writeFileSync(
+    conf,
+    [
+      '</usr/share/alsa/alsa.conf>',
+      pcm('acap', `file "/dev/null" infile ${JSON.stringify(join(dir, 'a-cap.fifo'))}`),
+      pcm('bcap', `file "/dev/null" infile ${JSON.stringify(join(dir, 'b-cap.fifo'))}`),
+      pcm('aplay', `file ${JSON.stringify(join(dir, 'a-play.raw'))}`),
+      pcm('bplay', `file ${JSON.stringify(join(dir, 'b-play.raw'))}`),
+      '',
+    ].join('\n'),
+  );
+  // Children inherit it; this process opens no PCM.
+  process.env.ALSA_CONFIG_PATH = conf;
+  const wa = pipeWriter(join(dir, 'a-cap.fifo'), a);
+  const wb = pipeWriter(join(dir, 'b-cap.fifo'), b);
+  let waitsA = 0;
+  let waitsB = 0;
+  try {
+    const common = ['--server', srv.serverArg, '--host-address', '127.0.0.1', '--json'];
+    const { alice, bob } = await answerThenCall({
+      common: [...common, '--duration', String(CALL_S)],
+      dir,
+      bobIn: 'alsa:bcap',
+      bobOut: 'alsa:bplay',
+      aliceIn: 'alsa:acap',
+      aliceOut: 'alsa:aplay',
+    });
+    // Each capture reads its pipe from the moment media is up; speak from then on.
+    await Promise.all([
+      waitForStderr(alice, /connected to bob/).then(() => wa.start()),
+      waitForStderr(bob, /connected to alice/).then(() => wb.start()),
+    ]);
+    const [ra, rb] = await Promise.all([alice.done, bob.done]);
+    assert.equal(ra.code, 0, `alice: ${ra.stderr}`);
+    assert.equal(rb.code, 0, `bob: ${rb.stderr}`);
+    const la = (JSON.parse(ra.stdout) as { log: string }).log;
+    const lb = (JSON.parse(rb.stdout) as { log: string }).log;
+    const ca = clocksFromLog(la);
+    const cb = clocksFromLog(lb);
+    const bHearsA = heard(a, readReceivedRaw(join(dir, 'b-play.raw')), wa.startMs, cb.playbackMs);
+    const aHearsB = heard(b, readReceivedRaw(join(dir, 'a-play.raw')), wb.startMs, ca.playbackMs);
+    const msg = `${describe('B hears A', bHearsA)}; ${describe('A hears B', aHearsB)}`;
+    t.diagnostic(msg);
+    const paths = readFileSync(la, 'utf8').split('\n')[0] ?? '';
+    t.diagnostic(`alice's start record: ${paths}`);
+    assert.ok(bHearsA.score >= HEARS, msg);
+    assert.ok(aHearsB.score >= HEARS, msg);
+    assert.ok(bHearsA.mouthToEarMs <= MAX_M2E_MS, msg);
+    assert.ok(aHearsB.mouthToEarMs <= MAX_M2E_MS, msg);
+  } finally {
+    waitsA = wa.stop();
+    waitsB = wb.stop();
+    t.diagnostic(`times a due chunk waited for room in the pipe: alice ${waitsA}, bob ${waitsB}`);
+    delete process.env.ALSA_CONFIG_PATH;
+  }
+});
