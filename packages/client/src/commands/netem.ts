@@ -4,11 +4,19 @@
  * so end-to-end tests and demos can reproduce bad networks. Runs until SIGINT/SIGTERM, then
  * prints the counters.
  */
+import { createInterface } from 'node:readline';
 import type { Command, ParsedArgs } from '../command.ts';
 import { stringOpt } from '../command.ts';
 import { ClientError } from '../errors.ts';
 import { NetemProxy } from '../netem/proxy.ts';
-import { impairmentFromFlags, parseDurationMs, parseHostPort } from '../netem/spec.ts';
+import {
+  IMPAIRMENT_OPTIONS,
+  impairmentFromValues,
+  parseControlLine,
+  parseDirection,
+  parseDurationMs,
+  parseHostPort,
+} from '../netem/spec.ts';
 
 const usage = `Usage: parloir netem --listen HOST:PORT --to HOST:PORT [impairments]
 
@@ -31,6 +39,11 @@ Options:
   --spike 300ms --spike-every 15s   path stalls (handover) of that length, on average that often
   --route-change 30s:+80ms          step in base delay at a time (repeatable)
   --stats-every 5s        print counters periodically (default: only at exit)
+  --direction both|up|down  impair only one direction (up: client -> target); default both
+  --control               read commands from stdin, one per line: impairment flags (as above)
+                          replace the impairment from then on (an empty line: none), 'stats'
+                          prints the counters; each gets a JSON line on stdout ({"applied",
+                          "atMs"} with Unix ms, or {"error", "message"})
   --spare-dtls-handshake  never drop DTLS handshake records (still delayed): measures loss
                           during the call apart from call setup`;
 
@@ -39,42 +52,18 @@ export const command: Command = {
   options: {
     listen: { type: 'string' },
     to: { type: 'string' },
-    seed: { type: 'string' },
-    delay: { type: 'string' },
-    loss: { type: 'string' },
-    'loss-burst': { type: 'string' },
-    jitter: { type: 'string' },
-    'jitter-dist': { type: 'string' },
-    correlation: { type: 'string' },
-    reorder: { type: 'string' },
-    duplicate: { type: 'string' },
-    drift: { type: 'string' },
-    spike: { type: 'string' },
-    'spike-every': { type: 'string' },
-    'route-change': { type: 'string', multiple: true },
+    ...IMPAIRMENT_OPTIONS,
     'stats-every': { type: 'string' },
+    direction: { type: 'string' },
+    control: { type: 'boolean', default: false },
     'spare-dtls-handshake': { type: 'boolean', default: false },
   },
   allowPositionals: false,
   async run(args: ParsedArgs): Promise<number> {
     const listen = parseHostPort(stringOpt(args, 'listen', true), '--listen');
     const to = parseHostPort(stringOpt(args, 'to', true), '--to');
-    const rc = args.values['route-change'];
-    const impairment = impairmentFromFlags({
-      seed: stringOpt(args, 'seed'),
-      delay: stringOpt(args, 'delay'),
-      loss: stringOpt(args, 'loss'),
-      lossBurst: stringOpt(args, 'loss-burst'),
-      jitter: stringOpt(args, 'jitter'),
-      jitterDist: stringOpt(args, 'jitter-dist'),
-      correlation: stringOpt(args, 'correlation'),
-      reorder: stringOpt(args, 'reorder'),
-      duplicate: stringOpt(args, 'duplicate'),
-      drift: stringOpt(args, 'drift'),
-      spike: stringOpt(args, 'spike'),
-      spikeEvery: stringOpt(args, 'spike-every'),
-      routeChange: Array.isArray(rc) ? rc.map(String) : undefined,
-    });
+    const impairment = impairmentFromValues(args.values);
+    const direction = parseDirection(stringOpt(args, 'direction'));
     const statsEvery = stringOpt(args, 'stats-every');
     let proxy: NetemProxy;
     try {
@@ -82,6 +71,7 @@ export const command: Command = {
         listen,
         to,
         impairment,
+        direction,
         spareDtlsHandshake: args.values['spare-dtls-handshake'] === true,
       });
     } catch (err) {
@@ -102,11 +92,28 @@ export const command: Command = {
     const everyMs =
       statsEvery === undefined ? undefined : parseDurationMs(statsEvery, '--stats-every');
     const interval = everyMs ? setInterval(print, Math.max(100, everyMs)) : undefined;
+    const control =
+      args.values.control === true ? createInterface({ input: process.stdin }) : undefined;
+    control?.on('line', (line) => {
+      if (line.trim() === 'stats') return print();
+      try {
+        proxy.setImpairment(parseControlLine(line, impairment.seed));
+        console.log(JSON.stringify({ applied: line.trim(), atMs: Date.now() }));
+      } catch (err) {
+        // A bad line changes nothing and stops nothing: the controller reads why.
+        const code = (err as { code?: unknown }).code;
+        const message = err instanceof Error ? err.message : String(err);
+        console.log(
+          JSON.stringify({ error: typeof code === 'string' ? code : 'NETEM_ERR_CONTROL', message }),
+        );
+      }
+    });
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
     });
     if (interval) clearInterval(interval);
+    control?.close();
     print();
     await proxy.close();
     return 0;

@@ -10,10 +10,18 @@
  * the delay was computed with, so datagrams of one burst that the FIFO model gives the same
  * arrival fire in reverse order. That reordered DTLS handshake flights (Finished before
  * ClientKeyExchange), which a lossy-but-FIFO link never does.
+ *
+ * {@link NetemProxy.setImpairment} switches the impairment mid-run (the impairment matrix test
+ * walks a call through its conditions this way): the new generators' clock starts at the switch,
+ * so drift and route changes count from then, and nothing they schedule arrives before what the
+ * old ones already queued (a link's queue does not reorder because its conditions changed).
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { Impairment, type ImpairmentOptions } from '@parloir/media';
 import type { HostPort } from './spec.ts';
+
+/** Which directions a proxy impairs: the other passes straight through. */
+export type NetemDirection = 'both' | 'up' | 'down';
 
 /** Options of {@link NetemProxy.start}. */
 export interface NetemProxyOptions {
@@ -23,6 +31,11 @@ export interface NetemProxyOptions {
   to: HostPort;
   /** Impairment applied in each direction (downstream uses seed + 1). */
   impairment: ImpairmentOptions;
+  /**
+   * Directions impaired (default both): `up` is client → target, `down` target → client. With
+   * the proxy in front of a TURN relay, `up` impairs each peer's media once, on its way in.
+   */
+  direction?: NetemDirection;
   /** Clock in ms; default performance.now. */
   now?: () => number;
   /**
@@ -69,6 +82,18 @@ export interface NetemStats {
   clients: number;
 }
 
+/** One direction's generator and the clock it runs on. */
+interface DirectionModel {
+  /** Undefined when the direction is not impaired. */
+  impairment: Impairment | undefined;
+  /** Proxy time the generator's clock starts at, ms. */
+  originMs: number;
+  /** Nothing this generator schedules arrives earlier, ms (the last generator's last arrival). */
+  floorMs: number;
+  /** Latest arrival scheduled so far, ms. */
+  lastArrivalMs: number;
+}
+
 /** A datagram waiting for its arrival time. */
 interface Scheduled {
   /** Arrival, ms since the proxy started. */
@@ -112,8 +137,8 @@ export class NetemProxy {
   readonly #o: NetemProxyOptions;
   readonly #now: () => number;
   readonly #start: number;
-  readonly #up: Impairment;
-  readonly #down: Impairment;
+  #impairment: ImpairmentOptions;
+  readonly #models: Record<'up' | 'down', DirectionModel>;
   readonly #sessions = new Map<string, Session>();
   readonly #queues: Record<'up' | 'down', DeliveryQueue> = {
     up: { items: [], timer: undefined, timerAtMs: Infinity },
@@ -127,8 +152,14 @@ export class NetemProxy {
     this.#o = options;
     this.#now = options.now ?? (() => performance.now());
     this.#start = this.#now();
-    this.#up = new Impairment(options.impairment);
-    this.#down = new Impairment({ ...options.impairment, seed: options.impairment.seed + 1 });
+    this.#impairment = options.impairment;
+    const model = (dir: 'up' | 'down'): DirectionModel => ({
+      impairment: this.#generator(dir, options.impairment),
+      originMs: 0,
+      floorMs: -Infinity,
+      lastArrivalMs: -Infinity,
+    });
+    this.#models = { up: model('up'), down: model('down') };
     listen.on('message', (msg, rinfo) => this.#fromClient(msg, rinfo));
     listen.on('error', () => {
       // A send error (e.g. ICMP port unreachable surfaced on Linux) must not kill the proxy.
@@ -161,6 +192,31 @@ export class NetemProxy {
   get address(): HostPort {
     const a = this.#listen.address();
     return { host: a.address, port: a.port };
+  }
+
+  /**
+   * Replaces the impairment from now on (see the module comment).
+   * @throws MediaError `MEDIA_ERR_IMPAIRMENT_SPEC` on invalid options; the old one then stays.
+   */
+  setImpairment(impairment: ImpairmentOptions): void {
+    const up = this.#generator('up', impairment);
+    const down = this.#generator('down', impairment);
+    const now = this.#now() - this.#start;
+    for (const [dir, generator] of [
+      ['up', up],
+      ['down', down],
+    ] as const) {
+      const m = this.#models[dir];
+      m.impairment = generator;
+      m.originMs = now;
+      m.floorMs = m.lastArrivalMs;
+    }
+    this.#impairment = impairment;
+  }
+
+  /** The impairment in force. */
+  get impairment(): ImpairmentOptions {
+    return structuredClone(this.#impairment);
   }
 
   /** Counters so far. */
@@ -214,10 +270,12 @@ export class NetemProxy {
     const stats = this.#stats[dir];
     stats.received++;
     const now = this.#now() - this.#start;
-    const fate = (dir === 'up' ? this.#up : this.#down).process(now);
+    const model = this.#models[dir];
+    const fate = model.impairment?.process(now - model.originMs) ?? { arrivalsMs: [0] };
+    fate.arrivalsMs = fate.arrivalsMs.map((a) => Math.max(a + model.originMs, model.floorMs));
     if (fate.arrivalsMs.length === 0) {
       if (this.#o.spareDtlsHandshake === true && isDtlsHandshake(msg)) {
-        fate.arrivalsMs.push(now + (this.#o.impairment.baseDelayMs ?? 0));
+        fate.arrivalsMs.push(now + (this.#impairment.baseDelayMs ?? 0));
       } else {
         stats.dropped++;
         return;
@@ -228,9 +286,17 @@ export class NetemProxy {
       const delay = Math.max(0, arrival - now);
       stats.delivered++;
       stats.delaySumMs += delay;
+      model.lastArrivalMs = Math.max(model.lastArrivalMs, now + delay);
       insertByArrival(queue.items, { atMs: now + delay, msg, via, dest });
     }
     this.#schedule(queue);
+  }
+
+  /** A generator for `dir` (down uses seed + 1), or undefined when `dir` is not impaired. */
+  #generator(dir: 'up' | 'down', impairment: ImpairmentOptions): Impairment | undefined {
+    const d = this.#o.direction ?? 'both';
+    if (d !== 'both' && d !== dir) return undefined;
+    return new Impairment(dir === 'up' ? impairment : { ...impairment, seed: impairment.seed + 1 });
   }
 
   /** Sends every due datagram of `queue` in order, then re-arms its timer for the next one. */

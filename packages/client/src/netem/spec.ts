@@ -2,8 +2,10 @@
  * Parsing of `parloir netem` impairment options ("5%", "30ms", "2s", "3000ppm", "30s:+80ms")
  * into the media package's {@link ImpairmentOptions}. Pure; bad input is a typed UsageError.
  */
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import type { ImpairmentOptions } from '@parloir/media';
 import { UsageError } from '../errors.ts';
+import type { NetemDirection } from './proxy.ts';
 
 /** A host and port. */
 export interface HostPort {
@@ -124,4 +126,74 @@ export function impairmentFromFlags(f: NetemFlags): ImpairmentOptions {
     });
   }
   return o;
+}
+
+/** The impairment options of `parloir netem`, as flags (also what a control line takes). */
+export const IMPAIRMENT_OPTIONS = {
+  seed: { type: 'string' },
+  delay: { type: 'string' },
+  loss: { type: 'string' },
+  'loss-burst': { type: 'string' },
+  jitter: { type: 'string' },
+  'jitter-dist': { type: 'string' },
+  correlation: { type: 'string' },
+  reorder: { type: 'string' },
+  duplicate: { type: 'string' },
+  drift: { type: 'string' },
+  spike: { type: 'string' },
+  'spike-every': { type: 'string' },
+  'route-change': { type: 'string', multiple: true },
+} as const satisfies ParseArgsOptionsConfig;
+
+/** Builds impairment options from parsed {@link IMPAIRMENT_OPTIONS} values. */
+export function impairmentFromValues(values: Record<string, unknown>): ImpairmentOptions {
+  const str = (k: string): string | undefined => {
+    const v = values[k];
+    return typeof v === 'string' ? v : undefined;
+  };
+  const rc = values['route-change'];
+  return impairmentFromFlags({
+    seed: str('seed'),
+    delay: str('delay'),
+    loss: str('loss'),
+    lossBurst: str('loss-burst'),
+    jitter: str('jitter'),
+    jitterDist: str('jitter-dist'),
+    correlation: str('correlation'),
+    reorder: str('reorder'),
+    duplicate: str('duplicate'),
+    drift: str('drift'),
+    spike: str('spike'),
+    spikeEvery: str('spike-every'),
+    routeChange: Array.isArray(rc) ? rc.map(String) : undefined,
+  });
+}
+
+/** Longest control line accepted, characters. */
+const MAX_CONTROL_LINE = 1000;
+
+/**
+ * Parses one `--control` line: the impairment flags that replace the current impairment
+ * (`--loss 5% --loss-burst 3`; an empty set of flags means no impairment). Without `--seed` the
+ * line takes `defaultSeed`, so a run stays reproducible.
+ */
+export function parseControlLine(line: string, defaultSeed: number): ImpairmentOptions {
+  if (line.length > MAX_CONTROL_LINE)
+    bad(`control line longer than ${MAX_CONTROL_LINE} characters`);
+  const args = line.trim() === '' ? [] : line.trim().split(/\s+/);
+  let values: Record<string, unknown>;
+  try {
+    values = parseArgs({ args, options: IMPAIRMENT_OPTIONS, strict: true }).values;
+  } catch (err) {
+    const msg = err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err);
+    return bad(`control line: ${msg}`);
+  }
+  return impairmentFromValues({ seed: String(defaultSeed), ...values });
+}
+
+/** Parses `--direction`: both, up or down. */
+export function parseDirection(text: string | undefined): NetemDirection {
+  if (text === undefined) return 'both';
+  if (text === 'both' || text === 'up' || text === 'down') return text;
+  return bad(`--direction must be both, up or down, got '${text}'`);
 }
