@@ -10,7 +10,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Registry } from 'prom-client';
 import type { CallDirectory } from '../relay-types.ts';
-import type { TurnLogger } from './allocations.ts';
+import type { TurnLogger } from './turn-core.ts';
 import { TurnError } from './errors.ts';
 import type { TurnRelayOptions } from './relay.ts';
 

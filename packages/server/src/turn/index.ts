@@ -20,4 +20,4 @@ export {
   turnPassword,
 } from './credentials.ts';
 export { TurnError, type TurnErrorCode } from './errors.ts';
-export type { TurnLogger } from './allocations.ts';
+export type { TurnLogger } from './turn-core.ts';

@@ -3,7 +3,7 @@
  * path must not hash label sets) and copied into prom-client at scrape time.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { TurnCore } from './allocations.ts';
+import type { TurnCore } from './turn-core.ts';
 
 /**
  * Registers the relay's metrics on `registry`; returns a function that removes them. `sync`, if

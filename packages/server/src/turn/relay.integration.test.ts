@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { Registry } from 'prom-client';
-import type { TurnLogger } from './allocations.ts';
+import type { TurnLogger } from './turn-core.ts';
 import { TurnTestClient, type TurnResponse } from './client.ts';
 import { issueTurnCredential, turnPassword } from './credentials.ts';
 import { createTurnRelay, type TurnRelay, type TurnRelayOptions } from './relay.ts';

@@ -17,14 +17,9 @@ import { networkInterfaces } from 'node:os';
 import type { ForwarderPacket, TurnForwarder } from '@parloir/native';
 import type { Registry } from 'prom-client';
 import type { CallDirectory, IceServerInfo, MediaRelay } from '../relay-types.ts';
-import {
-  TurnCore,
-  type Allocation,
-  type ClientAction,
-  type ClientRef,
-  type PendingAllocate,
-  type TurnLogger,
-} from './allocations.ts';
+import type { Allocation, ClientRef, TurnLogger } from './allocation.ts';
+import { TurnCore, type ClientAction } from './turn-core.ts';
+import type { PendingAllocate } from './turn-core-types.ts';
 import { issueTurnCredential } from './credentials.ts';
 import { TurnError } from './errors.ts';
 import { registerTurnMetrics } from './metrics.ts';

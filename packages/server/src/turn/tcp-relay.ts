@@ -7,14 +7,9 @@
  */
 import { randomInt } from 'node:crypto';
 import net from 'node:net';
-import type {
-  Allocation,
-  ClientRef,
-  PendingBind,
-  PendingConnect,
-  TurnCore,
-  TurnLogger,
-} from './allocations.ts';
+import type { Allocation, ClientRef, TurnLogger } from './allocation.ts';
+import type { TurnCore } from './turn-core.ts';
+import type { PendingBind, PendingConnect } from './turn-core-types.ts';
 import type { StreamFramer } from './stun.ts';
 import { Method } from './stun.ts';
 

@@ -1,11 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  TurnCore,
-  type ClientAction,
-  type ClientRef,
-  type TurnCoreOptions,
-} from './allocations.ts';
+import { TurnCore, type ClientAction, type ClientRef, type TurnCoreOptions } from './turn-core.ts';
 import { TurnTestClient } from './client.ts';
 import { issueTurnCredential, turnPassword } from './credentials.ts';
 import {
