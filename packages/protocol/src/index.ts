@@ -14,4 +14,5 @@ export * from './client-session.ts';
 export * from './sas.ts';
 export * from './media-binding.ts';
 export * from './names.ts';
+export * from './control-api.ts';
 export { validate, type Schema, type Infer, type Validation } from './schema.ts';

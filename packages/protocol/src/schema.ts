@@ -75,6 +75,33 @@ export function int(opts: { min?: number; max?: number } = {}): Schema<number> {
   };
 }
 
+/** A finite number in `min`..`max` (fractions allowed). */
+export function num(opts: { min?: number; max?: number } = {}): Schema<number> {
+  const min = opts.min ?? -Number.MAX_VALUE;
+  const max = opts.max ?? Number.MAX_VALUE;
+  return {
+    optional: false,
+    check(v, path) {
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
+        fail(path, `a number in ${min}..${max}`);
+      }
+      return v;
+    },
+  };
+}
+
+/** Exactly one of the given integer literals. */
+export function intOneOf<const L extends readonly number[]>(values: L): Schema<L[number]> {
+  const set: ReadonlySet<unknown> = new Set(values);
+  return {
+    optional: false,
+    check(v, path) {
+      if (!set.has(v)) fail(path, `one of ${values.join('|')}`);
+      return v as L[number];
+    },
+  };
+}
+
 /** A boolean. */
 export function bool(): Schema<boolean> {
   return {
