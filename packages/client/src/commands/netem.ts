@@ -26,7 +26,7 @@ directions with a seeded generator (the same seed gives the same decisions).
 Options:
   --listen HOST:PORT      where clients send (e.g. 127.0.0.1:4000)
   --to HOST:PORT          where datagrams go (e.g. 127.0.0.1:5000)
-  --seed N                PRNG seed (default 1; the reverse direction uses N+1)
+  --seed N                PRNG seed (default 1; client k, from 0, uses N+2k up, N+2k+1 down)
   --delay 20ms            base one-way delay (default 0)
   --loss 5%               packet loss
   --loss-burst 3          mean loss burst length in packets (Gilbert–Elliott); needs --loss

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
+import { Impairment } from '@parloir/media';
 import { NetemProxy } from './proxy.ts';
 import { impairmentFromFlags, parseControlLine, parseDirection } from './spec.ts';
 import { waitFor } from '../../test/helpers/wait.ts';
@@ -140,5 +141,39 @@ test('parloir netem --control: stdin lines switch the impairment, bad lines are 
     child.kill('SIGKILL');
     client.close();
     target.close();
+  }
+});
+
+test('netem proxy: each client has its own generators (seed + 2k up), as each has its own link', async () => {
+  const target = createSocket('udp4');
+  await bind(target);
+  const got = new Set<string>();
+  target.on('message', (msg) => got.add(`${msg[0]}:${msg[1]}`));
+  const impairment = impairmentFromFlags({ seed: '7', loss: '50%' });
+  const proxy = await NetemProxy.start({
+    listen: { host: '127.0.0.1', port: 0 },
+    to: { host: '127.0.0.1', port: target.address().port },
+    impairment,
+  });
+  const clients = [createSocket('udp4'), createSocket('udp4')];
+  try {
+    for (const [k, c] of clients.entries()) {
+      await bind(c);
+      for (let i = 0; i < 40; i++) c.send(Buffer.from([k, i]), proxy.address.port, '127.0.0.1');
+      await waitFor(() => proxy.stats().up.received === 40 * (k + 1), `client ${k}`, 10_000, 10);
+    }
+    await waitFor(() => got.size === proxy.stats().up.delivered, 'deliveries', 10_000, 10);
+    for (const k of [0, 1]) {
+      // Bernoulli decisions do not depend on time: a fresh generator with the client's seed
+      // must drop exactly the same datagrams.
+      const reference = new Impairment({ ...impairment, seed: 7 + 2 * k });
+      const expected = Array.from({ length: 40 }, () => reference.process(0).arrivalsMs.length > 0);
+      const actual = Array.from({ length: 40 }, (_, i) => got.has(`${k}:${i}`));
+      assert.deepEqual(actual, expected, `client ${k}`);
+    }
+  } finally {
+    for (const c of clients) c.close();
+    target.close();
+    await proxy.close();
   }
 });

@@ -1,8 +1,10 @@
 /**
  * UDP impairment proxy: the I/O shell (node:dgram and real timers) around the media package's
  * sans-IO {@link Impairment} generator. Datagrams from a client to `listen` go out to `to` from a
- * per-client upstream socket; replies come back the same way. Each direction has its own
- * generator (seed and seed + 1), so a run is reproducible in its loss/delay decisions.
+ * per-client upstream socket; replies come back the same way. Each client has its own generator
+ * per direction (the k-th client to send, from 0: seed + 2k up, seed + 2k + 1 down), as each
+ * client has its own access link: a loss burst or a jitter queue on one peer's path does not
+ * touch another's. A run is thus reproducible in its loss/delay decisions.
  *
  * Delivery order is the generator's: each direction keeps one queue sorted by arrival time (ties
  * in send order) drained by a single timer. One `setTimeout` per datagram would not do that:
@@ -82,7 +84,7 @@ export interface NetemStats {
   clients: number;
 }
 
-/** One direction's generator and the clock it runs on. */
+/** One direction's generator for one client, and the clock it runs on. */
 interface DirectionModel {
   /** Undefined when the direction is not impaired. */
   impairment: Impairment | undefined;
@@ -120,6 +122,10 @@ const DUE_SLACK_MS = 0.5;
 interface Session {
   upstream: Socket;
   client: { address: string; port: number };
+  /** Order of arrival among clients, from 0: picks the seeds. */
+  index: number;
+  /** This client's generators, one per direction. */
+  models: Record<'up' | 'down', DirectionModel>;
 }
 
 const MAX_CLIENTS = 64;
@@ -138,7 +144,8 @@ export class NetemProxy {
   readonly #now: () => number;
   readonly #start: number;
   #impairment: ImpairmentOptions;
-  readonly #models: Record<'up' | 'down', DirectionModel>;
+  /** When the impairment in force was set, ms since the proxy started. */
+  #impairmentSinceMs = 0;
   readonly #sessions = new Map<string, Session>();
   readonly #queues: Record<'up' | 'down', DeliveryQueue> = {
     up: { items: [], timer: undefined, timerAtMs: Infinity },
@@ -152,14 +159,9 @@ export class NetemProxy {
     this.#o = options;
     this.#now = options.now ?? (() => performance.now());
     this.#start = this.#now();
+    // Validated here, so a bad impairment fails start() rather than the first datagram.
+    this.#generator('up', options.impairment, 0);
     this.#impairment = options.impairment;
-    const model = (dir: 'up' | 'down'): DirectionModel => ({
-      impairment: this.#generator(dir, options.impairment),
-      originMs: 0,
-      floorMs: -Infinity,
-      lastArrivalMs: -Infinity,
-    });
-    this.#models = { up: model('up'), down: model('down') };
     listen.on('message', (msg, rinfo) => this.#fromClient(msg, rinfo));
     listen.on('error', () => {
       // A send error (e.g. ICMP port unreachable surfaced on Linux) must not kill the proxy.
@@ -199,19 +201,18 @@ export class NetemProxy {
    * @throws MediaError `MEDIA_ERR_IMPAIRMENT_SPEC` on invalid options; the old one then stays.
    */
   setImpairment(impairment: ImpairmentOptions): void {
-    const up = this.#generator('up', impairment);
-    const down = this.#generator('down', impairment);
+    new Impairment(impairment);
     const now = this.#now() - this.#start;
-    for (const [dir, generator] of [
-      ['up', up],
-      ['down', down],
-    ] as const) {
-      const m = this.#models[dir];
-      m.impairment = generator;
-      m.originMs = now;
-      m.floorMs = m.lastArrivalMs;
+    for (const session of this.#sessions.values()) {
+      for (const dir of ['up', 'down'] as const) {
+        const m = session.models[dir];
+        m.impairment = this.#generator(dir, impairment, session.index);
+        m.originMs = now;
+        m.floorMs = m.lastArrivalMs;
+      }
     }
     this.#impairment = impairment;
+    this.#impairmentSinceMs = now;
   }
 
   /** The impairment in force. */
@@ -247,8 +248,20 @@ export class NetemProxy {
     if (!session) {
       if (this.#sessions.size >= MAX_CLIENTS) return;
       const upstream = createSocket(this.#o.to.host.includes(':') ? 'udp6' : 'udp4');
-      const s: Session = { upstream, client: { address: rinfo.address, port: rinfo.port } };
-      upstream.on('message', (reply) => this.#forward(reply, 'down', this.#listen, s.client));
+      const index = this.#stats.clients;
+      const model = (dir: 'up' | 'down'): DirectionModel => ({
+        impairment: this.#generator(dir, this.#impairment, index),
+        originMs: this.#impairmentSinceMs,
+        floorMs: -Infinity,
+        lastArrivalMs: -Infinity,
+      });
+      const s: Session = {
+        upstream,
+        client: { address: rinfo.address, port: rinfo.port },
+        index,
+        models: { up: model('up'), down: model('down') },
+      };
+      upstream.on('message', (reply) => this.#forward(reply, 'down', s, this.#listen, s.client));
       upstream.on('error', () => {
         // Target unreachable for a moment: keep going, like a real link would.
       });
@@ -257,12 +270,16 @@ export class NetemProxy {
       this.#stats.clients++;
       session = s;
     }
-    this.#forward(msg, 'up', session.upstream, { address: this.#o.to.host, port: this.#o.to.port });
+    this.#forward(msg, 'up', session, session.upstream, {
+      address: this.#o.to.host,
+      port: this.#o.to.port,
+    });
   }
 
   #forward(
     msg: Buffer,
     dir: 'up' | 'down',
+    session: Session,
     via: Socket,
     dest: { address: string; port: number },
   ): void {
@@ -270,7 +287,7 @@ export class NetemProxy {
     const stats = this.#stats[dir];
     stats.received++;
     const now = this.#now() - this.#start;
-    const model = this.#models[dir];
+    const model = session.models[dir];
     const fate = model.impairment?.process(now - model.originMs) ?? { arrivalsMs: [0] };
     fate.arrivalsMs = fate.arrivalsMs.map((a) => Math.max(a + model.originMs, model.floorMs));
     if (fate.arrivalsMs.length === 0) {
@@ -292,11 +309,19 @@ export class NetemProxy {
     this.#schedule(queue);
   }
 
-  /** A generator for `dir` (down uses seed + 1), or undefined when `dir` is not impaired. */
-  #generator(dir: 'up' | 'down', impairment: ImpairmentOptions): Impairment | undefined {
+  /**
+   * The generator of client `index` for `dir` (seed + 2·index up, one more down), or undefined
+   * when `dir` is not impaired.
+   */
+  #generator(
+    dir: 'up' | 'down',
+    impairment: ImpairmentOptions,
+    index: number,
+  ): Impairment | undefined {
     const d = this.#o.direction ?? 'both';
     if (d !== 'both' && d !== dir) return undefined;
-    return new Impairment(dir === 'up' ? impairment : { ...impairment, seed: impairment.seed + 1 });
+    const seed = impairment.seed + 2 * index + (dir === 'up' ? 0 : 1);
+    return new Impairment({ ...impairment, seed });
   }
 
   /** Sends every due datagram of `queue` in order, then re-arms its timer for the next one. */
