@@ -10,6 +10,7 @@ import {
   CLOSE_CODES,
   SignalingError,
   type ClientRequest,
+  type EventBody,
   type RequestResult,
 } from '@parloir/protocol';
 import type { CoreContext, Conn, Session } from './context.ts';
@@ -128,18 +129,24 @@ export class HostApprovals {
     return {};
   }
 
-  /** A host entered: it sees every request still waiting. */
-  replayTo(host: Session): void {
+  /** The requests waiting, oldest first, as a host sees them in `host.request`. */
+  pending(): EventBody<'host.request'>[] {
+    const out: EventBody<'host.request'>[] = [];
     for (const [requestId, c] of this.#requests) {
-      if (c.session) {
-        this.#ctx.event(host.conn, 'host.request', {
+      if (c.session)
+        out.push({
           requestId,
           name: c.session.name,
           fingerprint: c.session.userId,
           address: c.address,
         });
-      }
     }
+    return out;
+  }
+
+  /** A host entered: it sees every request still waiting. */
+  replayTo(host: Session): void {
+    for (const body of this.pending()) this.#ctx.event(host.conn, 'host.request', body);
   }
 
   /** A connection closed while its request waited: the request is withdrawn. */

@@ -25,6 +25,7 @@ import {
   SignalingError,
   parseClientMessage,
   type ClientRequest,
+  type EventBody,
 } from '@parloir/protocol';
 import type { CallDirectory } from '../relay-types.ts';
 import { Auth } from './auth.ts';
@@ -231,6 +232,11 @@ export class SignalingCore implements CallDirectory {
     const r = this.#approvals.settle(requestId, accept);
     this.#ctx.runAfterResult();
     return r instanceof SignalingError ? r : undefined;
+  }
+
+  /** The join requests waiting for the host (host mode), for a host UI in the server process. */
+  pendingRequests(): EventBody<'host.request'>[] {
+    return this.#approvals.pending();
   }
 
   #text(conn: Conn, text: string, nowMs: number): void {
