@@ -17,6 +17,10 @@ interface Entry {
 
 /** The subcommands, in the order `parloir --help` lists them. */
 export const COMMANDS: Record<string, Entry> = {
+  app: {
+    summary: 'the app window: connect to a server, or host a call on this machine',
+    load: () => import('./commands/app.ts'),
+  },
   server: {
     summary: 'run a Parloir server (signalling, presence, chat, TURN relay, web UI)',
     load: () => import('./commands/server.ts'),

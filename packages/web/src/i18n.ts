@@ -125,6 +125,20 @@ const EN = {
   browserMode: 'Browser',
   mediaBrowser: 'Audio runs in this browser (WebRTC).',
   mediaNative: 'Audio runs in the native client (ALSA, jitter buffer).',
+  hostCall: 'Host a call on this machine',
+  hostCallHint: 'Others type this computer’s address to join; you accept or refuse each one.',
+  orHost: 'or',
+  recentServers: 'Recent servers',
+  hostingAt: 'You are hosting. Guests connect to:',
+  hostPanel: 'Hosting',
+  stopHosting: 'Stop hosting',
+  rememberDecision: 'Remember for this key',
+  rememberedDecisions: 'Remembered decisions',
+  alwaysAccepted: 'always accepted',
+  alwaysRefused: 'always refused',
+  forget: 'Forget {name}',
+  err_wrong_state: 'Not possible now: {message}',
+  err_native_only: 'Only the native app can do this.',
 } as const;
 
 /** A string key. */
@@ -250,6 +264,21 @@ const FR: Record<MsgKey, string> = {
   browserMode: 'Navigateur',
   mediaBrowser: 'L’audio passe par ce navigateur (WebRTC).',
   mediaNative: 'L’audio passe par le client natif (ALSA, tampon de gigue).',
+  hostCall: 'Héberger un appel sur cette machine',
+  hostCallHint:
+    'Les autres tapent l’adresse de cet ordinateur pour entrer ; vous acceptez ou refusez chacun.',
+  orHost: 'ou',
+  recentServers: 'Serveurs récents',
+  hostingAt: 'Vous hébergez. Les invités se connectent à :',
+  hostPanel: 'Hébergement',
+  stopHosting: 'Arrêter d’héberger',
+  rememberDecision: 'Retenir pour cette clé',
+  rememberedDecisions: 'Décisions retenues',
+  alwaysAccepted: 'toujours accepté',
+  alwaysRefused: 'toujours refusé',
+  forget: 'Oublier {name}',
+  err_wrong_state: 'Impossible maintenant : {message}',
+  err_native_only: 'Seule l’application native peut le faire.',
 };
 
 const TABLES: Record<Lang, Record<MsgKey, string>> = { en: EN, fr: FR };

@@ -10,6 +10,7 @@ import { caseFold, sanitizeForTerminal } from '@parloir/protocol';
 import type { Command } from '../command.ts';
 import { stringOpt } from '../command.ts';
 import { ControlServer } from '../control/control-server.ts';
+import { NativeApp } from '../control/native-app.ts';
 import { EngineError } from '../engine/errors.ts';
 import { NativeClient, callEndError } from '../engine/native-client.ts';
 import { CALL_OPTIONS, clientOptionsFromArgs } from './call.ts';
@@ -235,9 +236,16 @@ The control API's URL and token are written to <profile>/control.json (see docs/
       }
     }
     const portArg = stringOpt(args, 'control-port');
+    // The command line chose the server: the UI follows this client and cannot switch it.
+    const app = new NativeApp({
+      profileDir: client.profileDir,
+      input: stringOpt(args, 'in') ?? 'alsa:default',
+      output: stringOpt(args, 'out') ?? 'alsa:default',
+      canConnect: false,
+    });
+    app.attachClient(stringOpt(args, 'server') ?? '', client);
     const control = new ControlServer({
-      session: client.session,
-      media: client.media,
+      app,
       profileDir: client.profileDir,
       uiDir,
       ...(portArg === undefined ? {} : { port: Number(portArg) }),

@@ -14,6 +14,7 @@ import { CONTENT_SECURITY_POLICY } from '@parloir/server';
 import WebSocket from 'ws';
 import { CallMedia } from '../engine/call-media.ts';
 import { loadOrCreateProfile } from '../signaling/profile.ts';
+import { fixedApp } from './testing-app.ts';
 import { ControlServer } from './control-server.ts';
 
 function tryWs(url: string, origin: string | undefined): Promise<'open' | number> {
@@ -41,7 +42,7 @@ test('control server: CSP and Referrer-Policy on UI and API responses; /api/ws r
   );
   const session = new ClientSession({ identity: await generateIdentity(), name: 'alice' });
   const media = new CallMedia({ session, input: 'null', output: 'null' });
-  const server = new ControlServer({ session, media, profileDir: dir, uiDir });
+  const server = new ControlServer({ app: fixedApp(session, media), profileDir: dir, uiDir });
   const info = await server.listen();
   try {
     for (const path of ['/', '/index.html', '/api/state']) {

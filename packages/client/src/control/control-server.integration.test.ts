@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import { ClientSession, generateIdentity } from '@parloir/protocol';
 import WebSocket from 'ws';
 import { CallMedia } from '../engine/call-media.ts';
+import { fixedApp } from './testing-app.ts';
 import { ControlServer, readControlInfo } from './control-server.ts';
 
 async function setup(): Promise<{
@@ -23,7 +24,7 @@ async function setup(): Promise<{
   const dir = mkdtempSync(join(tmpdir(), 'parloir-control-'));
   const session = new ClientSession({ identity: await generateIdentity(), name: 'alice' });
   const media = new CallMedia({ session, input: 'null', output: 'null' });
-  const server = new ControlServer({ session, media, profileDir: dir });
+  const server = new ControlServer({ app: fixedApp(session, media), profileDir: dir });
   const info = await server.listen();
   return { dir, server, session, media, url: info.url, token: info.token };
 }
@@ -61,9 +62,14 @@ test('HTTP: token, host check, state, commands and typed errors', async () => {
     const set = await post({ command: 'set', args: { name: 'bitrate', value: '24k' } });
     assert.equal(set.status, 200);
     assert.equal((set.json.result as { bitrateBps: number }).bitrateBps, 24000);
-    const mute = await post({ command: 'set', args: { name: 'mute', value: true } });
+    const mute = await post({ command: 'set', args: { name: 'mute', value: 'on' } });
     assert.equal((mute.json.result as { muted: boolean }).muted, true);
-    const bad = await post({ command: 'set', args: { name: 'frame', value: 15 } });
+    // A value of the wrong type fails the command's schema, with the path that failed.
+    const typed = await post({ command: 'set', args: { name: 'mute', value: true } });
+    assert.equal(typed.status, 400);
+    assert.equal(typed.json.code, 'CONTROL_ERR_BAD_REQUEST');
+    assert.match(String(typed.json.message), /\$\.args\.value/);
+    const bad = await post({ command: 'set', args: { name: 'frame', value: '15' } });
     assert.equal(bad.status, 409);
     assert.equal(bad.json.code, 'ENGINE_ERR_BAD_SETTING');
     const unknown = await post({ command: 'selfDestruct' });
@@ -103,7 +109,7 @@ test('HTTP: token, host check, state, commands and typed errors', async () => {
   }
 });
 
-test('WebSocket: state first, session events relayed verbatim, commands with ids', async () => {
+test('WebSocket: state first, session events relayed, commands with ids', async () => {
   const { dir, server, session, url, token } = await setup();
   try {
     const refused = new WebSocket(`${url.replace('http', 'ws')}/api/ws`);
@@ -138,13 +144,18 @@ test('WebSocket: state first, session events relayed verbatim, commands with ids
       event: 'connection',
       payload: { kind: 'awaiting-hello' },
     });
-    ws.send(JSON.stringify({ id: 7, command: 'set', args: { name: 'jb-min', value: 60 } }));
+    ws.send(JSON.stringify({ id: 7, command: 'set', args: { name: 'jb-min', value: '60' } }));
     const r = await wait((m) => m.id === 7);
     assert.equal(r.type, 'result');
     assert.equal((r.result as { jbMinMs: number }).jbMinMs, 60);
     ws.send('not json');
     const e = await wait((m) => m.type === 'error');
     assert.equal(e.code, 'CONTROL_ERR_BAD_REQUEST');
+    // The id comes back with a schema error, so the caller's request fails at once.
+    ws.send(JSON.stringify({ id: 9, command: 'invite', args: { peerId: 'nope' } }));
+    const e9 = await wait((m) => m.id === 9);
+    assert.equal(e9.type, 'error');
+    assert.equal(e9.code, 'CONTROL_ERR_BAD_REQUEST');
     ws.send(JSON.stringify({ id: 8, command: 'stats' }));
     const s = await wait((m) => m.id === 8);
     assert.deepEqual(s.result, { media: { phase: 'idle' }, qos: null });

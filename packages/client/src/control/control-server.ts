@@ -1,76 +1,38 @@
 /**
- * The local control API: lets the web UI (native mode) or a script drive this client. HTTP and
- * WebSocket on 127.0.0.1 only, authenticated by a random token stored in the profile directory
- * (`control.json`, mode 0600). The messages mirror the shared protocol core: events are the
- * `ClientSession` events verbatim (so the web UI's `SessionBinding` consumes them unchanged),
- * commands are its method names with their arguments, plus the media commands `set` and `stats`.
- * See docs/control-api.md.
+ * The local control API's sockets: lets the web UI (native mode) or a script drive this client.
+ * HTTP and WebSocket on 127.0.0.1 only, authenticated by a random token stored in the profile
+ * directory (`control.json`, mode 0600). Every message is a schema of `@parloir/protocol`'s
+ * control-api.ts, validated on the way in (bad commands get typed errors); what commands do is in
+ * control-commands.ts, the app they act on in native-app.ts. See docs/control-api.md.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, resolve, sep } from 'node:path';
-import type { ClientSession, ClientSessionEvents } from '@parloir/protocol';
+import {
+  ControlApiError,
+  MAX_CONTROL_FRAME_BYTES,
+  parseControlRequest,
+  type ControlPush,
+  type ControlState,
+} from '@parloir/protocol';
 import { applySecurityHeaders, originAllowed } from '@parloir/server';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { CallMedia } from '../engine/call-media.ts';
-import { EngineError } from '../engine/errors.ts';
+import {
+  controlState,
+  relaySessionEvents,
+  runCommand,
+  toControlMedia,
+  type ControlApp,
+} from './control-commands.ts';
 
-/** Version of the control API messages. */
-export const CONTROL_API_VERSION = 1;
-
-/** Session events relayed to control clients (every `ClientSessionEvents` key). */
-const SESSION_EVENTS = [
-  'connection',
-  'ready',
-  'presence',
-  'call',
-  'incomingCall',
-  'callAccepted',
-  'callEnded',
-  'callMissed',
-  'signal',
-  'chat',
-  'unread',
-  'joinRequest',
-  'joinResolved',
-  'shutdown',
-  'error',
-] as const satisfies readonly (keyof ClientSessionEvents)[];
-
-/** Commands and the session/media method each maps to. */
-export const COMMANDS = [
-  'invite',
-  'accept',
-  'reject',
-  'cancel',
-  'hangup',
-  'sendChat',
-  'loadHistory',
-  'markRead',
-  'setStatus',
-  'block',
-  'unblock',
-  'blocked',
-  'decideJoin',
-  'set',
-  'stats',
-  'state',
-] as const;
-/** A command name. */
-export type ControlCommand = (typeof COMMANDS)[number];
-
-/** What the control server drives. */
-export interface ControlTarget {
-  /** The signalling session. */
-  session: ClientSession;
-  /** The call media. */
-  media: CallMedia;
-}
+export { CONTROL_API_VERSION } from '@parloir/protocol';
 
 /** Options of {@link ControlServer}. */
-export interface ControlServerOptions extends ControlTarget {
+export interface ControlServerOptions {
+  /** The app the commands act on. */
+  app: ControlApp;
   /** Profile directory: the token goes to `<dir>/control.json`. */
   profileDir: string;
   /** TCP port on 127.0.0.1; 0 (default) picks a free one. */
@@ -99,35 +61,16 @@ const MIME: Record<string, string> = {
   '.png': 'image/png',
 };
 
-/** Converts an event payload to JSON-safe data (the presence Map becomes an array). */
-function toWire(event: string, payload: unknown): unknown {
-  if (event === 'presence' && typeof payload === 'object' && payload !== null) {
-    const p = payload as { online: ReadonlyMap<string, unknown> };
-    return { ...p, online: [...p.online.values()] };
-  }
-  if (payload instanceof Error) {
-    const code = (payload as { code?: unknown }).code;
-    return { code: typeof code === 'string' ? code : 'ERR', message: payload.message };
-  }
-  return payload;
-}
-
-function str(args: Record<string, unknown>, key: string): string {
-  const v = args[key];
-  if (typeof v !== 'string') {
-    throw new EngineError('CONTROL_ERR_BAD_REQUEST', `argument '${key}' must be a string`);
-  }
-  return v;
-}
-
 /** The local control API server. */
 export class ControlServer {
   #o: ControlServerOptions;
   #token = randomBytes(24).toString('hex');
   #http: Server;
-  #wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+  #wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CONTROL_FRAME_BYTES });
   #sse = new Set<ServerResponse>();
+  /** Subscriptions to the current target's session and media. */
   #offs: (() => void)[] = [];
+  #offApp: () => void;
   #url = '';
 
   constructor(options: ControlServerOptions) {
@@ -149,18 +92,32 @@ export class ControlServer {
       }
       this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onSocket(ws));
     });
-    const { session, media } = options;
-    for (const ev of SESSION_EVENTS) {
-      this.#offs.push(
-        session.on(ev, (p: unknown) =>
-          this.#broadcast({ type: 'event', event: ev, payload: toWire(ev, p) }),
-        ),
-      );
-    }
+    this.#follow();
+    // A new connection (or none): follow its events, and give every client the new state.
+    this.#offApp = options.app.onChanged(() => {
+      this.#follow();
+      this.#broadcast({ type: 'state', state: this.state() });
+    });
+  }
+
+  #follow(): void {
+    for (const off of this.#offs) off();
+    this.#offs = [];
+    const t = this.#o.app.target;
+    if (t === undefined) return;
     this.#offs.push(
-      media.on('state', (s) => this.#broadcast({ type: 'media', state: s })),
-      media.on('qos', (q) => this.#broadcast({ type: 'qos', snapshot: q })),
-      media.on('ended', (e) => this.#broadcast({ type: 'mediaEnded', ...e })),
+      relaySessionEvents(t.session, (e) => this.#broadcast({ type: 'event', ...e })),
+      t.media.on('state', (m) => this.#broadcast({ type: 'media', state: toControlMedia(m) })),
+      t.media.on('qos', (snapshot) => this.#broadcast({ type: 'qos', snapshot })),
+      t.media.on('ended', (e) =>
+        this.#broadcast({
+          type: 'mediaEnded',
+          callId: e.callId,
+          reason: e.reason,
+          durationMs: e.durationMs,
+          ...(e.logPath === undefined ? {} : { logPath: e.logPath }),
+        }),
+      ),
     );
   }
 
@@ -194,6 +151,7 @@ export class ControlServer {
   async close(): Promise<void> {
     for (const off of this.#offs) off();
     this.#offs = [];
+    this.#offApp();
     for (const ws of this.#wss.clients) ws.close(1001, 'client exiting');
     for (const r of this.#sse) r.end();
     this.#sse.clear();
@@ -202,132 +160,50 @@ export class ControlServer {
   }
 
   /** Current state: what a new UI needs to render before events arrive. */
-  state(): Record<string, unknown> {
-    const s = this.#o.session;
-    return {
-      version: CONTROL_API_VERSION,
-      connection: s.connection,
-      userId: s.userId,
-      name: s.name,
-      status: s.status,
-      online: [...s.online.values()],
-      call: s.call,
-      conversations: Object.fromEntries(s.conversations),
-      joinRequests: [...s.joinRequests.values()],
-      media: this.#o.media.state,
-    };
+  state(): ControlState {
+    return controlState(this.#o.app);
   }
 
-  /** Runs one command; resolves with its JSON result or rejects with a typed error. */
-  async run(command: string, args: Record<string, unknown>): Promise<unknown> {
-    const s = this.#o.session;
-    const m = this.#o.media;
-    switch (command as ControlCommand) {
-      case 'invite':
-        return { callId: await s.invite(str(args, 'peerId')) };
-      case 'accept':
-        await s.accept();
-        return {};
-      case 'reject':
-        await s.reject();
-        return {};
-      case 'cancel':
-        await s.cancel();
-        return {};
-      case 'hangup':
-        await s.hangup();
-        return {};
-      case 'sendChat':
-        return s.sendChat(str(args, 'to'), str(args, 'text'));
-      case 'loadHistory':
-        return s.loadHistory(str(args, 'peerId'));
-      case 'markRead':
-        s.markRead(str(args, 'peerId'));
-        return {};
-      case 'setStatus': {
-        const st = str(args, 'status');
-        if (st !== 'available' && st !== 'dnd' && st !== 'away') {
-          throw new EngineError('CONTROL_ERR_BAD_REQUEST', `status must be available, dnd or away`);
-        }
-        await s.setStatus(st);
-        return {};
-      }
-      case 'block':
-        await s.block(str(args, 'userId'));
-        return {};
-      case 'unblock':
-        await s.unblock(str(args, 'userId'));
-        return {};
-      case 'blocked':
-        return s.blocked();
-      case 'decideJoin': {
-        const accept = args.accept;
-        if (typeof accept !== 'boolean') {
-          throw new EngineError('CONTROL_ERR_BAD_REQUEST', `argument 'accept' must be a boolean`);
-        }
-        await s.decideJoin(str(args, 'requestId'), accept);
-        return {};
-      }
-      case 'set': {
-        const v = args.value;
-        if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
-          throw new EngineError('CONTROL_ERR_BAD_REQUEST', `argument 'value' must be a scalar`);
-        }
-        return m.set(str(args, 'name'), typeof v === 'boolean' ? (v ? 'on' : 'off') : String(v));
-      }
-      case 'stats':
-        return {
-          media: m.state,
-          qos: m.engine === undefined ? null : await m.engine.snapshotNow(),
-        };
-      case 'state':
-        return this.state();
-      default:
-        throw new EngineError(
-          'CONTROL_ERR_UNKNOWN_COMMAND',
-          `unknown command '${command}' (one of ${COMMANDS.join(', ')})`,
-        );
-    }
+  /**
+   * Runs one request (parsed JSON or text): validated against the command's schema, then run.
+   * Resolves with the result, or rejects with a typed error (`CONTROL_ERR_*` or the code of what
+   * failed inside, e.g. `SIG_ERR_DISCONNECTED`, `ENGINE_ERR_BAD_SETTING`).
+   */
+  async run(request: unknown): Promise<object> {
+    const parsed = parseControlRequest(request);
+    if (!parsed.ok) throw parsed.error;
+    return runCommand(this.#o.app, parsed.value);
   }
 
-  #broadcast(msg: unknown): void {
+  #broadcast(msg: ControlPush): void {
     const text = JSON.stringify(msg);
     for (const ws of this.#wss.clients) if (ws.readyState === ws.OPEN) ws.send(text);
     for (const r of this.#sse) r.write(`data: ${text}\n\n`);
   }
 
   #onSocket(ws: WebSocket): void {
-    ws.send(JSON.stringify({ type: 'state', state: this.state() }));
+    this.#send(ws, { type: 'state', state: this.state() });
     ws.on('message', (data, isBinary) => {
-      let id: unknown;
+      const text = isBinary ? undefined : rawText(data);
+      const parsed = parseControlRequest(text ?? null);
+      const id = parsed.ok ? parsed.value.id : parsed.id;
       void (async () => {
         try {
-          if (isBinary) throw new EngineError('CONTROL_ERR_BAD_REQUEST', 'text frames only');
-          const text = Buffer.isBuffer(data)
-            ? data.toString('utf8')
-            : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]).toString('utf8');
-          let msg: unknown;
-          try {
-            msg = JSON.parse(text);
-          } catch (err) {
-            throw new EngineError('CONTROL_ERR_BAD_REQUEST', 'not JSON', { cause: err });
+          if (text === undefined) {
+            throw new ControlApiError('CONTROL_ERR_BAD_REQUEST', 'text frames only');
           }
-          if (typeof msg !== 'object' || msg === null) {
-            throw new EngineError('CONTROL_ERR_BAD_REQUEST', 'expected an object');
-          }
-          const req = msg as { id?: unknown; command?: unknown; args?: unknown };
-          id = req.id;
-          if (typeof req.command !== 'string') {
-            throw new EngineError('CONTROL_ERR_BAD_REQUEST', "missing 'command'");
-          }
-          const args = typeof req.args === 'object' && req.args !== null ? req.args : {};
-          const result = await this.run(req.command, args as Record<string, unknown>);
-          ws.send(JSON.stringify({ type: 'result', id, result: result ?? {} }));
+          if (!parsed.ok) throw parsed.error;
+          const result = await runCommand(this.#o.app, parsed.value);
+          this.#send(ws, { type: 'result', id: id ?? 0, result });
         } catch (err) {
-          ws.send(JSON.stringify({ type: 'error', id, ...errorBody(err) }));
+          this.#send(ws, { type: 'error', ...(id === undefined ? {} : { id }), ...errorBody(err) });
         }
       })();
     });
+  }
+
+  #send(ws: WebSocket, msg: ControlPush): void {
+    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
   }
 
   #hostOk(req: IncomingMessage): boolean {
@@ -381,20 +257,9 @@ export class ControlServer {
       return;
     }
     if (req.method === 'POST' && url.pathname === '/api/command') {
-      const body = await readBody(req, 64 * 1024);
-      let msg: unknown;
-      try {
-        msg = JSON.parse(body);
-      } catch (err) {
-        throw new EngineError('CONTROL_ERR_BAD_REQUEST', 'body is not JSON', { cause: err });
-      }
-      const r = msg as { command?: unknown; args?: unknown } | null;
-      if (r === null || typeof r !== 'object' || typeof r.command !== 'string') {
-        throw new EngineError('CONTROL_ERR_BAD_REQUEST', "body needs 'command'");
-      }
-      const args = typeof r.args === 'object' && r.args !== null ? r.args : {};
-      const result = await this.run(r.command, args as Record<string, unknown>);
-      this.#json(res, 200, { result: result ?? {} });
+      const body = await readBody(req, MAX_CONTROL_FRAME_BYTES);
+      const result = await this.run(body);
+      this.#json(res, 200, { result });
       return;
     }
     this.#json(res, 404, { code: 'CONTROL_ERR_BAD_REQUEST', message: 'no such endpoint' });
@@ -455,7 +320,7 @@ export class ControlServer {
   }
 }
 
-/** `{code, message}` of any error; unknown errors get `CONTROL_ERR_BAD_REQUEST`-free generic code. */
+/** `{code, message}` of any error; errors without a code get `CONTROL_ERR_INTERNAL`. */
 function errorBody(err: unknown): { code: string; message: string } {
   if (err instanceof Error) {
     const code = (err as { code?: unknown }).code;
@@ -471,7 +336,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
     req.on('data', (c: Buffer) => {
       size += c.length;
       if (size > limit) {
-        rej(new EngineError('CONTROL_ERR_BAD_REQUEST', `body over ${limit} bytes`));
+        rej(new ControlApiError('CONTROL_ERR_BAD_REQUEST', `body over ${limit} bytes`));
         req.destroy();
         return;
       }
@@ -487,8 +352,14 @@ export function readControlInfo(profileDir: string): ControlInfo {
   try {
     return JSON.parse(readFileSync(join(profileDir, 'control.json'), 'utf8')) as ControlInfo;
   } catch (err) {
-    throw new EngineError('CONTROL_ERR_UNAUTHORIZED', `no control.json in ${profileDir}`, {
+    throw new ControlApiError('CONTROL_ERR_UNAUTHORIZED', `no control.json in ${profileDir}`, {
       cause: err,
     });
   }
+}
+
+/** The UTF-8 text of a WebSocket message. */
+function rawText(data: Buffer | ArrayBuffer | Buffer[]): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  return Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]).toString('utf8');
 }

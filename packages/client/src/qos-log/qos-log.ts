@@ -4,6 +4,7 @@
  */
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { CallSettings } from '@parloir/protocol';
 import { EngineError } from '../engine/errors.ts';
 
 /** A human suggestion in both languages of the project. */
@@ -14,31 +15,8 @@ export interface Suggestion {
   fr: string;
 }
 
-/** The call parameters in force when a snapshot was taken. */
-export interface CallSettings {
-  /** Opus target bitrate, bit/s. */
-  bitrateBps: number;
-  /** Opus frame duration, ms (10, 20, 40, 60). */
-  frameMs: number;
-  /** In-band FEC on. */
-  fec: boolean;
-  /** Expected packet loss given to the encoder, percent. */
-  expectedLossPct: number;
-  /** Discontinuous transmission on. */
-  dtx: boolean;
-  /** Jitter-buffer minimum delay, ms. */
-  jbMinMs: number;
-  /** Jitter-buffer maximum delay, ms. */
-  jbMaxMs: number;
-  /** ALSA period, ms. */
-  periodMs: number;
-  /** Input gain, dB. */
-  gainDb: number;
-  /** Microphone muted. */
-  muted: boolean;
-  /** Automatic adaptation on. */
-  adapt: boolean;
-}
+/** The call parameters in force when a snapshot was taken (declared once, in the control API). */
+export type { CallSettings };
 
 /** Jitter-buffer state in a snapshot. */
 export interface JitterBufferSnapshot {

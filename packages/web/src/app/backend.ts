@@ -3,7 +3,7 @@
  * the page's WebSocket, WebRTC media in the page) and `NativeBackend` (the native client's local
  * control API; audio in the native engine). Both write what happens into the {@link Store}.
  */
-import type { CallSettings, PresenceStatus, Suggestion } from './types.ts';
+import type { UiSettings, PresenceStatus, Suggestion } from './types.ts';
 
 /** What the connect form collects. */
 export interface ConnectOptions {
@@ -47,10 +47,14 @@ export interface Backend {
   block(peerId: string): void;
   /** Unblocks a person. */
   unblock(peerId: string): void;
-  /** Host mode: answers a connection request. */
-  answerRequest(requestId: string, accept: boolean): void;
+  /** Host mode: answers a connection request; `remember` keeps the answer for that key. */
+  answerRequest(requestId: string, accept: boolean, remember?: boolean): void;
+  /** Native app: hosts a call on this machine (stage one), as `name`. */
+  host(opts: { name: string; password?: string }): void;
+  /** Native host: forgets the remembered answer for a key fingerprint. */
+  forgetDecision(fingerprint: string): void;
   /** Changes call parameters (only the fields given). */
-  applySettings(change: CallSettings): void;
+  applySettings(change: UiSettings): void;
   /** Applies a suggestion's change. */
   applySuggestion(s: Suggestion): void;
 }

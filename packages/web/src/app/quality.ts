@@ -13,7 +13,7 @@ import {
   type ParamChange,
   type Suggestion as MediaSuggestion,
 } from '@parloir/media';
-import type { CallSettings, Grade, Suggestion } from './types.ts';
+import type { UiSettings, Grade, Suggestion } from './types.ts';
 
 /** What one browser sample gives the E-model. */
 export interface QualityInput {
@@ -35,8 +35,8 @@ export function quality(input: QualityInput): { r: number; mos: number; grade: G
 }
 
 /** A media-policy parameter change as UI settings (fields the UI cannot express are dropped). */
-export function settingsFromChange(change: ParamChange | undefined): CallSettings {
-  const out: CallSettings = {};
+export function settingsFromChange(change: ParamChange | undefined): UiSettings {
+  const out: UiSettings = {};
   if (change === undefined) return out;
   if (change.bitrateKbps !== undefined) out.bitrateKbps = change.bitrateKbps;
   if (change.fec !== undefined) out.fec = change.fec;
@@ -65,14 +65,14 @@ export class SuggestionAdvisor {
   #current: Suggestion[] = [];
 
   /** Starts from the call's initial settings. */
-  constructor(settings: CallSettings) {
+  constructor(settings: UiSettings) {
     this.#state = initialAdaptationState(paramsOf(settings));
   }
 
   /** Feeds one window; returns the suggestions to show (the latest per id, at most four). */
   next(
     window: { lossPct: number; jitterMs: number; rttMs?: number; oneWayDelayMs?: number },
-    settings: CallSettings,
+    settings: UiSettings,
   ): Suggestion[] {
     const r = adapt(window, this.#state);
     this.#state = { ...r.state, params: paramsOf(settings) };
@@ -90,7 +90,7 @@ export class SuggestionAdvisor {
   }
 }
 
-function paramsOf(s: CallSettings) {
+function paramsOf(s: UiSettings) {
   const frame = s.frameMs === 10 || s.frameMs === 40 || s.frameMs === 60 ? s.frameMs : 20;
   return {
     bitrateKbps: s.bitrateKbps ?? 32,

@@ -2,10 +2,11 @@
  * The app store: one immutable state object, replaced on every change, read by components through
  * `useSyncExternalStore`. Backends write to it; components never mutate it.
  */
+import type { AppState as NativeAppState } from '@parloir/protocol';
 import { detectLang, type Lang } from '../i18n.ts';
 import type {
   CallOutcome,
-  CallSettings,
+  UiSettings,
   CallView,
   ChatMessage,
   ConnPhase,
@@ -62,13 +63,20 @@ export interface AppState {
   /** Ids of suggestions applied during this call. */
   appliedSuggestions: string[];
   /** Current call parameters. */
-  settings: CallSettings;
+  settings: UiSettings;
   /** ALSA devices the native client can use (native mode). */
   devices: { capture: string[]; playback: string[] };
   /** Conversations by peer id. */
   chats: Record<string, Conversation>;
   /** Peer id of the open conversation. */
   openChat: string | null;
+  /**
+   * Native mode: what the native app is doing (idle, client or host), its recent servers,
+   * remembered host decisions and devices; null in browser mode.
+   */
+  native: NativeAppState | null;
+  /** Native mode: peak capture level over the last second, dBFS; null when unknown. */
+  inputLevelDb: number | null;
 }
 
 /** Initial state for a page with the given browser languages. */
@@ -97,6 +105,8 @@ export function initialState(languages: readonly string[], mode: 'browser' | 'na
     devices: { capture: [], playback: [] },
     chats: {},
     openChat: null,
+    native: null,
+    inputLevelDb: null,
   };
 }
 

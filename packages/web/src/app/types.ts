@@ -3,6 +3,7 @@
  * they learn (protocol client core events, control API events) into these shapes; components only
  * read them.
  */
+import type { CallSettings } from '@parloir/protocol';
 
 /** Presence status of a person, as the protocol defines it. */
 export type PresenceStatus = 'available' | 'in-call' | 'dnd' | 'away';
@@ -82,25 +83,24 @@ export interface QosSample {
 /** Quality grade names, from MOS. */
 export type Grade = 'excellent' | 'good' | 'fair' | 'poor' | 'bad';
 
-/** Parameters that can be changed during a call. Fields a mode cannot change are undefined. */
-export interface CallSettings {
+/**
+ * The call parameters as the settings form edits them: the engine's `CallSettings` (declared
+ * once, in `@parloir/protocol`'s control API) in the form's units — the bitrate in kbit/s — plus
+ * the ALSA devices. Every field is optional: a mode has only the fields it can change (browser
+ * mode: bitrate, frame size, FEC), and a change carries only what changed.
+ */
+export type UiSettings = Partial<
+  Pick<CallSettings, 'frameMs' | 'fec' | 'dtx' | 'jbMinMs' | 'jbMaxMs' | 'gainDb' | 'adapt'>
+> & {
   /** Opus target bitrate, in kbit/s. */
   bitrateKbps?: number;
-  /** Opus frame size, in ms (10, 20, 40, 60). */
-  frameMs?: number;
-  /** Opus in-band FEC. */
-  fec?: boolean;
-  /** Jitter buffer minimum delay, in ms. */
-  jbMinMs?: number;
-  /** Jitter buffer maximum delay, in ms. */
-  jbMaxMs?: number;
-  /** ALSA capture device name (native mode). */
-  captureDevice?: string;
-  /** ALSA playback device name (native mode). */
-  playbackDevice?: string;
   /** ALSA period, in ms (native mode). */
-  alsaPeriodMs?: number;
-}
+  alsaPeriodMs?: CallSettings['periodMs'];
+  /** Capture device spec, `alsa:NAME` (native mode). */
+  captureDevice?: string;
+  /** Playback device spec (native mode). */
+  playbackDevice?: string;
+};
 
 /** A suggested parameter change with its text in both languages. */
 export interface Suggestion {
@@ -111,7 +111,7 @@ export interface Suggestion {
   /** Human text, French. */
   fr: string;
   /** The change it proposes; empty for advice nothing can apply (e.g. "use a cable"). */
-  change: CallSettings;
+  change: UiSettings;
 }
 
 /** One chat message. */

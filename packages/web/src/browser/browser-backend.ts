@@ -18,12 +18,12 @@ import type { Backend, ConnectOptions } from '../app/backend.ts';
 import { SuggestionAdvisor } from '../app/quality.ts';
 import { SessionBinding, toUiMessage } from '../app/session-binding.ts';
 import { initialState, type Store } from '../app/store.ts';
-import type { CallSettings, CallView, PresenceStatus, Suggestion, UiError } from '../app/types.ts';
+import type { UiSettings, CallView, PresenceStatus, Suggestion, UiError } from '../app/types.ts';
 import { loadIdentity } from './identity.ts';
 import { WebRtcCall, type CallStatsSample } from './webrtc-call.ts';
 
 /** Call parameters at the start of each call, in browser mode. */
-export const DEFAULT_BROWSER_SETTINGS: CallSettings = { bitrateKbps: 32, frameMs: 20, fec: true };
+export const DEFAULT_BROWSER_SETTINGS: UiSettings = { bitrateKbps: 32, frameMs: 20, fec: true };
 
 /** How often the page sends an application-level `ping`, in ms (browsers cannot send WS pings). */
 const KEEPALIVE_MS = 15_000;
@@ -114,7 +114,7 @@ export class BrowserBackend implements Backend {
   #rtcCallId: string | null = null;
   #earlySignals: { callId: string; signal: CallSignal }[] = [];
   #statsTimer: ReturnType<typeof setInterval> | null = null;
-  #settings: CallSettings = { ...DEFAULT_BROWSER_SETTINGS };
+  #settings: UiSettings = { ...DEFAULT_BROWSER_SETTINGS };
   #nextLocalId = 1;
   #advisor: SuggestionAdvisor | null = null;
   #endedCallIds = new Set<string>();
@@ -612,10 +612,27 @@ export class BrowserBackend implements Backend {
   }
 
   answerRequest(requestId: string, accept: boolean): void {
+    // A browser page keeps no decisions: the native host (`parloir app`) remembers them.
     this.#withSession((s) => s.decideJoin(requestId, accept));
   }
 
-  applySettings(change: CallSettings): void {
+  host(): void {
+    // A page cannot listen for connections; the UI offers hosting in native mode only.
+    this.#store.update({
+      error: { code: 'WEB_ERR_NATIVE_ONLY', message: 'hosting needs the native app' },
+    });
+  }
+
+  forgetDecision(): void {
+    this.#store.update({
+      error: {
+        code: 'WEB_ERR_NATIVE_ONLY',
+        message: 'remembered decisions live in the native app',
+      },
+    });
+  }
+
+  applySettings(change: UiSettings): void {
     const rtc = this.#rtc;
     // Jitter buffer bounds belong to the browser's NetEq; they are not settable from a page.
     const { jbMinMs: _min, jbMaxMs: _max, ...usable } = change;

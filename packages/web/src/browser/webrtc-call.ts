@@ -21,7 +21,7 @@ import {
   type VerifiedPeer,
 } from '@parloir/protocol';
 import { quality } from '../app/quality.ts';
-import type { CallSettings, QosSample } from '../app/types.ts';
+import type { UiSettings, QosSample } from '../app/types.ts';
 
 /**
  * Who the call is with and how to prove it (issue 17 §1): our identity signs our media binding,
@@ -55,7 +55,7 @@ export interface WebRtcCallOptions {
   /** Media connected (ICE + DTLS up) or failed for good. */
   onConnection: (state: 'connected' | 'failed' | 'disconnected') => void;
   /** Initial settings (FEC, frame size, bitrate). */
-  settings: CallSettings;
+  settings: UiSettings;
   /** Identities of the call (media binding and pinning). */
   auth: CallAuth;
   /**
@@ -82,7 +82,7 @@ export interface CallStatsSample {
 }
 
 /** Rewrites the Opus fmtp/ptime of an SDP for our wishes: RFC 7587 §6.1 parameters. */
-export function mungeOpus(sdp: string, settings: CallSettings): string {
+export function mungeOpus(sdp: string, settings: UiSettings): string {
   const pt = /^a=rtpmap:(\d+) opus\/48000/im.exec(sdp)?.[1];
   if (pt === undefined) return sdp;
   const lines = sdp.split('\r\n');
@@ -119,7 +119,7 @@ export class WebRtcCall {
   #audio: HTMLAudioElement;
   #pendingCandidates: RTCIceCandidateInit[] = [];
   #remoteSet = false;
-  #settings: CallSettings;
+  #settings: UiSettings;
   #prev: { atMs: number; bytesSent: number; lost: number; received: number } | null = null;
   #closed = false;
   /** The microphone's sender: its track is set only once the peer is verified. */
@@ -365,7 +365,7 @@ export class WebRtcCall {
   }
 
   /** Current settings (what was last applied). */
-  get settings(): CallSettings {
+  get settings(): UiSettings {
     return { ...this.#settings };
   }
 
@@ -374,7 +374,7 @@ export class WebRtcCall {
    * frame size change the Opus parameters our encoder reads from the remote description, so the
    * remote description is re-applied locally with new fmtp (the other side sees no change).
    */
-  async apply(change: CallSettings): Promise<void> {
+  async apply(change: UiSettings): Promise<void> {
     this.#settings = { ...this.#settings, ...change };
     if (change.bitrateKbps !== undefined) await this.#applyBitrate();
     if (change.fec === undefined && change.frameMs === undefined) return;

@@ -1,65 +1,52 @@
 /**
- * Native mode: the page drives a native client (`parloir connect --ui`) through its local control
- * API (docs/control-api.md): one WebSocket to `/api/ws?token=…` on 127.0.0.1. Its `event` messages
- * are the protocol `ClientSession` events verbatim, so they go through the same
- * {@link SessionBinding} as in browser mode; `media` and `qos` messages carry the native engine's
- * state and once-a-second QoS (jitter buffer, MOS, suggestions). Commands are the session's method
- * names plus `set NAME VALUE` for media settings.
+ * Native mode: the page drives a native client (`parloir app`, `parloir host --ui`, `parloir
+ * connect --ui`) through its local control API (docs/control-api.md): one WebSocket to
+ * `/api/ws?token=…` on 127.0.0.1. Every message is parsed with `@parloir/protocol`'s control-API
+ * schemas, the same the native side uses; `event` messages are the protocol `ClientSession`
+ * events, so they go through the same {@link SessionBinding} as in browser mode; `media` and
+ * `qos` messages carry the native engine's state and once-a-second QoS.
  */
-import type { ClientSessionEvents, UserInfo } from '@parloir/protocol';
+import {
+  isSigErrorCode,
+  parseControlPush,
+  parseControlResult,
+  SignalingError,
+  type CallSettings,
+  type ClientSessionEvents,
+  type ControlArgs,
+  type ControlCommand,
+  type ControlEvent,
+  type ControlMediaState,
+  type ControlPush,
+  type ControlResult,
+  type ControlState,
+  type QosView,
+} from '@parloir/protocol';
 import type { Backend, ConnectOptions } from '../app/backend.ts';
 import { WebError } from '../errors.ts';
 import { toUiSuggestion } from '../app/quality.ts';
 import { SessionBinding, toUiMessage, type SessionEventSource } from '../app/session-binding.ts';
 import type { Store } from '../app/store.ts';
 import type {
-  CallSettings,
+  ConnPhase,
   Grade,
   PresenceStatus,
   QosSample,
   Suggestion,
   UiError,
+  UiSettings,
 } from '../app/types.ts';
 
-/** The native engine's settings as the control API reports them (bit/s, ms). */
-interface NativeSettings {
-  bitrateBps?: number;
-  frameMs?: number;
-  fec?: boolean;
-  jbMinMs?: number;
-  jbMaxMs?: number;
-  periodMs?: number;
-  muted?: boolean;
+type Listeners = {
+  [K in keyof ClientSessionEvents]: Set<(payload: ClientSessionEvents[K]) => void>;
+};
+
+interface Pending {
+  settle: (result: unknown) => void;
+  reject: (e: WebError) => void;
 }
 
-/** The native engine's media state (subset used here). */
-interface NativeMediaState {
-  phase?: 'idle' | 'connecting' | 'up' | 'failed';
-  callId?: string;
-  sas?: { words?: string };
-  path?: string;
-  settings?: NativeSettings;
-  error?: string;
-}
-
-/** One QoS snapshot of the native engine (subset used here). */
-interface NativeQos {
-  path?: string;
-  rttMs?: number | null;
-  lossPct?: number;
-  jitterMs?: number;
-  sendKbps?: number;
-  mos?: number;
-  jitterBuffer?: { delayMs?: number };
-  /** Media-policy suggestions (`@parloir/media` Suggestion: id, en, fr, change). */
-  suggestions?: Parameters<typeof toUiSuggestion>[0][];
-  grade?: string;
-  settings?: NativeSettings;
-}
-
-type Listener = (payload: never) => void;
-
-function isGrade(g: unknown): g is Grade {
+function isGrade(g: string): g is Grade {
   return g === 'excellent' || g === 'good' || g === 'fair' || g === 'poor' || g === 'bad';
 }
 
@@ -67,28 +54,45 @@ function uiError(err: WebError): UiError {
   return { code: err.code, message: err.message };
 }
 
-/** Converts native settings (bit/s) to the UI's (kbit/s). */
-export function fromNativeSettings(s: NativeSettings): CallSettings {
-  const out: CallSettings = {};
-  if (s.bitrateBps !== undefined) out.bitrateKbps = Math.round(s.bitrateBps / 1000);
-  if (s.frameMs !== undefined) out.frameMs = s.frameMs;
-  if (s.fec !== undefined) out.fec = s.fec;
-  if (s.jbMinMs !== undefined) out.jbMinMs = s.jbMinMs;
-  if (s.jbMaxMs !== undefined) out.jbMaxMs = s.jbMaxMs;
-  if (s.periodMs !== undefined) out.alsaPeriodMs = s.periodMs;
+/** The engine's settings (bit/s) as the settings form shows them (kbit/s). */
+export function fromNativeSettings(s: CallSettings): UiSettings {
+  return {
+    bitrateKbps: Math.round(s.bitrateBps / 1000),
+    frameMs: s.frameMs,
+    fec: s.fec,
+    dtx: s.dtx,
+    jbMinMs: s.jbMinMs,
+    jbMaxMs: s.jbMaxMs,
+    alsaPeriodMs: s.periodMs,
+    gainDb: s.gainDb,
+    adapt: s.adapt,
+  };
+}
+
+/** The `set` commands that apply a settings-form change to the native engine. */
+export function toSetCommands(change: UiSettings): ControlArgs<'set'>[] {
+  const out: ControlArgs<'set'>[] = [];
+  const onOff = (b: boolean): string => (b ? 'on' : 'off');
+  if (change.bitrateKbps !== undefined)
+    out.push({ name: 'bitrate', value: `${change.bitrateKbps}k` });
+  if (change.frameMs !== undefined) out.push({ name: 'frame', value: String(change.frameMs) });
+  if (change.fec !== undefined) out.push({ name: 'fec', value: onOff(change.fec) });
+  if (change.dtx !== undefined) out.push({ name: 'dtx', value: onOff(change.dtx) });
+  if (change.jbMinMs !== undefined) out.push({ name: 'jb-min', value: String(change.jbMinMs) });
+  if (change.jbMaxMs !== undefined) out.push({ name: 'jb-max', value: String(change.jbMaxMs) });
+  if (change.alsaPeriodMs !== undefined)
+    out.push({ name: 'period', value: String(change.alsaPeriodMs) });
+  if (change.gainDb !== undefined) out.push({ name: 'gain', value: String(change.gainDb) });
+  if (change.adapt !== undefined) out.push({ name: 'adapt', value: onOff(change.adapt) });
   return out;
 }
 
-/** The `set` commands (name, value) that apply a UI settings change to the native engine. */
-export function toSetCommands(change: CallSettings): [string, string][] {
-  const out: [string, string][] = [];
-  if (change.bitrateKbps !== undefined) out.push(['bitrate', `${change.bitrateKbps}k`]);
-  if (change.frameMs !== undefined) out.push(['frame', String(change.frameMs)]);
-  if (change.fec !== undefined) out.push(['fec', change.fec ? 'on' : 'off']);
-  if (change.jbMinMs !== undefined) out.push(['jb-min', String(change.jbMinMs)]);
-  if (change.jbMaxMs !== undefined) out.push(['jb-max', String(change.jbMaxMs)]);
-  if (change.alsaPeriodMs !== undefined) out.push(['period', String(change.alsaPeriodMs)]);
-  return out;
+/** The UI's connection phase for a native connection state. */
+function phaseOf(kind: ControlState['connection']['kind'], everReady: boolean): ConnPhase {
+  if (kind === 'ready') return 'connected';
+  if (kind === 'pending-approval') return 'awaiting-approval';
+  if (kind === 'disconnected') return everReady ? 'reconnecting' : 'idle';
+  return everReady ? 'reconnecting' : 'connecting';
 }
 
 /** The native backend. */
@@ -98,8 +102,24 @@ export class NativeBackend implements Backend {
   #token: string;
   #ws: WebSocket | null = null;
   #nextId = 1;
-  #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: WebError) => void }>();
-  #listeners = new Map<string, Set<Listener>>();
+  #pending = new Map<number, Pending>();
+  #listeners: Listeners = {
+    connection: new Set(),
+    ready: new Set(),
+    presence: new Set(),
+    call: new Set(),
+    incomingCall: new Set(),
+    callAccepted: new Set(),
+    callEnded: new Set(),
+    callMissed: new Set(),
+    signal: new Set(),
+    chat: new Set(),
+    unread: new Set(),
+    joinRequest: new Set(),
+    joinResolved: new Set(),
+    shutdown: new Set(),
+    error: new Set(),
+  };
   #binding: SessionBinding;
   #everReady = false;
   #reconnectTimer: ReturnType<typeof setTimeout> | null = null;
@@ -110,8 +130,7 @@ export class NativeBackend implements Backend {
     this.#token = token;
     const source: SessionEventSource = {
       on: (event, listener) => {
-        let set = this.#listeners.get(event);
-        if (set === undefined) this.#listeners.set(event, (set = new Set()));
+        const set = this.#listeners[event];
         set.add(listener);
         return () => set.delete(listener);
       },
@@ -121,8 +140,7 @@ export class NativeBackend implements Backend {
   }
 
   #emit<K extends keyof ClientSessionEvents>(event: K, payload: ClientSessionEvents[K]): void {
-    for (const l of this.#listeners.get(event) ?? [])
-      (l as (p: ClientSessionEvents[K]) => void)(payload);
+    for (const l of this.#listeners[event]) l(payload);
   }
 
   #open(): void {
@@ -132,11 +150,12 @@ export class NativeBackend implements Backend {
     this.#ws = ws;
     ws.onmessage = (e: MessageEvent) => {
       if (typeof e.data !== 'string') return;
-      try {
-        this.#onMessage(JSON.parse(e.data) as Record<string, unknown>);
-      } catch (err) {
-        console.warn('parloir: bad control message', err);
+      const msg = parseControlPush(e.data);
+      if (!msg.ok) {
+        console.warn('parloir: bad control message', msg.error.message);
+        return;
       }
+      this.#onMessage(msg.value);
     };
     ws.onclose = () => {
       if (this.#ws !== ws) return;
@@ -149,101 +168,136 @@ export class NativeBackend implements Backend {
     };
   }
 
-  #onMessage(msg: Record<string, unknown>): void {
+  #onMessage(msg: ControlPush): void {
     switch (msg.type) {
       case 'state':
-        this.#applyState(msg.state as Record<string, unknown>);
+        this.#applyState(msg.state);
         return;
-      case 'event': {
-        const event = msg.event as keyof ClientSessionEvents;
-        let payload = msg.payload;
-        if (event === 'presence') payload = this.#presence(payload);
-        if (event === 'connection') this.#applyConnection(payload as { kind: string });
-        if (event === 'ready') this.#afterReady();
-        this.#emit(event, payload as never);
+      case 'event':
+        this.#onEvent(msg);
         return;
-      }
       case 'media':
-        this.#applyMedia(msg.state as NativeMediaState);
+        this.#applyMedia(msg.state);
         return;
       case 'qos':
-        this.#applyQos(msg.snapshot as NativeQos);
+        this.#applyQos(msg.snapshot);
+        return;
+      case 'mediaEnded':
+        this.#store.update({ inputLevelDb: null });
         return;
       case 'result':
       case 'error': {
-        const p = this.#pending.get(msg.id as number);
-        if (p === undefined) return;
-        this.#pending.delete(msg.id as number);
-        if (msg.type === 'result') p.resolve(msg.result);
-        else p.reject(new WebError(String(msg.code), String(msg.message)));
+        const id = msg.id;
+        const p = id === undefined ? undefined : this.#pending.get(id);
+        if (p === undefined || id === undefined) return;
+        this.#pending.delete(id);
+        if (msg.type === 'result') p.settle(msg.result);
+        else p.reject(new WebError(msg.code, msg.message));
         return;
       }
     }
   }
 
-  #presence(payload: unknown): ClientSessionEvents['presence'] {
-    const p = payload as { online: UserInfo[]; joined?: UserInfo[]; left?: string[]; changed?: [] };
-    return {
-      online: new Map(p.online.map((u) => [u.userId, u])),
-      joined: p.joined ?? [],
-      left: p.left ?? [],
-      changed: p.changed ?? [],
-    };
-  }
-
-  #applyConnection(c: { kind: string }): void {
-    const phase =
-      c.kind === 'ready'
-        ? 'connected'
-        : c.kind === 'pending-approval'
-          ? 'awaiting-approval'
-          : c.kind === 'disconnected'
-            ? this.#everReady
-              ? 'reconnecting'
-              : 'idle'
-            : this.#everReady
-              ? 'reconnecting'
-              : 'connecting';
-    this.#store.update({ phase });
+  #onEvent(e: ControlEvent): void {
+    switch (e.event) {
+      case 'presence':
+        this.#emit('presence', {
+          ...e.payload,
+          online: new Map(e.payload.online.map((u) => [u.userId, u])),
+        });
+        return;
+      case 'connection':
+        this.#store.update({ phase: phaseOf(e.payload.kind, this.#everReady) });
+        this.#emit('connection', e.payload);
+        return;
+      case 'ready':
+        this.#emit('ready', e.payload);
+        this.#afterReady();
+        return;
+      case 'error': {
+        const code = e.payload.code;
+        this.#emit(
+          'error',
+          new SignalingError(isSigErrorCode(code) ? code : 'SIG_ERR_INTERNAL', e.payload.message),
+        );
+        return;
+      }
+      case 'call':
+        this.#emit('call', e.payload);
+        return;
+      case 'incomingCall':
+        this.#emit('incomingCall', e.payload);
+        return;
+      case 'callAccepted':
+        this.#emit('callAccepted', e.payload);
+        return;
+      case 'callEnded':
+        this.#emit('callEnded', e.payload);
+        return;
+      case 'callMissed':
+        this.#emit('callMissed', e.payload);
+        return;
+      case 'chat':
+        this.#emit('chat', e.payload);
+        return;
+      case 'unread':
+        this.#emit('unread', e.payload);
+        return;
+      case 'joinRequest':
+        this.#emit('joinRequest', e.payload);
+        return;
+      case 'joinResolved':
+        this.#emit('joinResolved', e.payload);
+        return;
+      case 'shutdown':
+        this.#emit('shutdown', e.payload);
+        return;
+    }
   }
 
   #afterReady(): void {
     this.#everReady = true;
     this.#command('blocked', {}).then(
-      (users) => this.#binding.setBlockedList(users as { userId: string; name: string }[]),
+      (r) => this.#binding.setBlockedList(r.users),
       () => undefined,
     );
   }
 
-  #applyState(s: Record<string, unknown>): void {
-    const connection = s.connection as { kind: string };
-    if (typeof s.name === 'string') this.#store.update({ myName: s.name, server: 'native' });
-    if (typeof s.userId === 'string') this.#store.update({ myId: s.userId });
-    if (connection.kind === 'ready') {
-      this.#emit('ready', {
-        userId: typeof s.userId === 'string' ? s.userId : '',
-        name: typeof s.name === 'string' ? s.name : '',
-        resumed: true,
-      });
+  #applyState(s: ControlState): void {
+    const app = s.app;
+    this.#store.update({
+      native: app,
+      myName: s.name,
+      myId: s.userId,
+      isHost: app.mode === 'host',
+      server: app.mode === 'client' ? (app.server ?? '') : app.mode === 'host' ? 'host' : '',
+    });
+    if (app.mode === 'idle') {
+      // Disconnected by the user (or never connected): the connect screen, a clean slate.
+      this.#everReady = false;
+      this.#store.update({ phase: 'idle', people: [], hostRequests: [], call: null, chats: {} });
+    }
+    if (s.connection.kind === 'ready' && s.userId !== null) {
+      this.#emit('ready', { userId: s.userId, name: s.name, resumed: true });
       this.#afterReady();
     }
-    this.#applyConnection(connection);
-    this.#emit('presence', this.#presence({ online: s.online ?? [] }));
-    this.#emit('call', s.call as ClientSessionEvents['call']);
-    const convs = (s.conversations ?? {}) as Record<
-      string,
-      { messages: Parameters<typeof toUiMessage>[0][]; unread: number }
-    >;
-    for (const [peerId, conv] of Object.entries(convs)) {
-      this.#store.setHistory(peerId, conv.messages.map(toUiMessage));
-      this.#store.setUnread(peerId, conv.unread);
+    this.#store.update({ phase: phaseOf(s.connection.kind, this.#everReady) });
+    this.#emit('presence', {
+      online: new Map(s.online.map((u) => [u.userId, u])),
+      joined: [],
+      left: [],
+      changed: [],
+    });
+    this.#emit('call', s.call);
+    for (const conv of s.conversations) {
+      this.#store.setHistory(conv.peerId, conv.messages.map(toUiMessage));
+      this.#store.setUnread(conv.peerId, conv.unread);
     }
-    for (const r of (s.joinRequests ?? []) as ClientSessionEvents['joinRequest'][])
-      this.#emit('joinRequest', r);
-    if (s.media !== undefined) this.#applyMedia(s.media as NativeMediaState);
+    for (const r of s.joinRequests) this.#emit('joinRequest', r);
+    this.#applyMedia(s.media);
   }
 
-  #applyMedia(m: NativeMediaState): void {
+  #applyMedia(m: ControlMediaState): void {
     if (m.settings !== undefined) this.#store.update({ settings: fromNativeSettings(m.settings) });
     const call = this.#store.get().call;
     if (call === null) return;
@@ -251,63 +305,86 @@ export class NativeBackend implements Backend {
       this.#store.updateCall({ phase: 'active', activeSinceMs: Date.now() });
     }
     if (m.phase === 'connecting' && call.phase === 'ringing') this.#store.update({ samples: [] });
-    if (m.sas?.words !== undefined) this.#store.updateCall({ sas: m.sas.words });
+    if (m.sas !== undefined) this.#store.updateCall({ sas: m.sas.words });
     if (m.path !== undefined && m.path !== 'unknown')
       this.#store.updateCall({ path: m.path === 'direct' ? 'direct' : 'relay' });
-    if (m.settings?.muted !== undefined) this.#store.updateCall({ muted: m.settings.muted });
+    if (m.settings !== undefined) this.#store.updateCall({ muted: m.settings.muted });
     if (m.phase === 'failed') this.#store.endCall('failed', m.error);
   }
 
-  #applyQos(q: NativeQos): void {
+  #applyQos(q: QosView): void {
     const sample: QosSample = {
       t: Date.now() / 1000,
-      jitterMs: q.jitterMs ?? null,
-      lossPct: q.lossPct ?? null,
-      rttMs: q.rttMs ?? null,
-      mos: q.mos ?? null,
-      bitrateKbps: q.sendKbps ?? null,
-      bufferDelayMs: q.jitterBuffer?.delayMs ?? null,
+      jitterMs: q.jitterMs,
+      lossPct: q.lossPct,
+      rttMs: q.rttMs,
+      mos: q.mos,
+      bitrateKbps: q.sendKbps,
+      bufferDelayMs: q.jitterBuffer.delayMs,
       ...(isGrade(q.grade) ? { grade: q.grade } : {}),
     };
     this.#store.pushSample(sample);
-    if (q.suggestions !== undefined)
-      this.#store.update({ suggestions: q.suggestions.map(toUiSuggestion) });
-    if (q.settings !== undefined) this.#store.update({ settings: fromNativeSettings(q.settings) });
-    if (q.path !== undefined && q.path !== 'unknown')
+    this.#store.update({
+      suggestions: q.suggestions.map(toUiSuggestion),
+      settings: fromNativeSettings(q.settings),
+      inputLevelDb: q.inputLevelDb ?? null,
+    });
+    if (q.path !== 'unknown')
       this.#store.updateCall({ path: q.path === 'direct' ? 'direct' : 'relay' });
   }
 
-  #command(command: string, args: Record<string, unknown>): Promise<unknown> {
+  /** Sends a command; resolves with its result, checked against the command's result schema. */
+  #command<K extends ControlCommand>(command: K, args: ControlArgs<K>): Promise<ControlResult<K>> {
     const ws = this.#ws;
     if (ws === null || ws.readyState !== WebSocket.OPEN) {
       return Promise.reject(new WebError('WEB_ERR_CONTROL_CLOSED', 'native client not reachable'));
     }
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
+      this.#pending.set(id, {
+        settle: (result) => {
+          const r = parseControlResult(command, result);
+          if (r.ok) resolve(r.value);
+          else reject(new WebError(r.error.code, r.error.message));
+        },
+        reject,
+      });
       ws.send(JSON.stringify({ id, command, args }));
     });
   }
 
-  #run(command: string, args: Record<string, unknown> = {}): void {
+  #run<K extends ControlCommand>(command: K, args: ControlArgs<K>): void {
     this.#command(command, args).catch((err: WebError) =>
       this.#store.update({ error: uiError(err) }),
     );
   }
 
-  connect(_opts: ConnectOptions): Promise<void> {
-    // The native client owns its connection (its --server/--name); the page only follows it.
+  connect(opts: ConnectOptions): Promise<void> {
     this.#store.update({
-      error: {
-        code: 'WEB_ERR_NATIVE_CONNECT',
-        message: 'the native client connects by itself; restart it with --server and --name',
-      },
+      phase: 'connecting',
+      error: null,
+      server: opts.server,
+      myName: opts.name,
     });
-    return Promise.resolve();
+    return this.#command('connect', {
+      server: opts.server,
+      name: opts.name,
+      ...(opts.password === undefined ? {} : { password: opts.password }),
+    }).then(
+      () => undefined,
+      (err: WebError) => this.#store.update({ phase: 'idle', error: uiError(err) }),
+    );
+  }
+
+  host(opts: { name: string; password?: string }): void {
+    this.#store.update({ phase: 'connecting', error: null, myName: opts.name });
+    this.#command('host', opts).catch((err: WebError) =>
+      this.#store.update({ phase: 'idle', error: uiError(err) }),
+    );
   }
 
   disconnect(): void {
-    this.#run('hangup');
+    this.#run('disconnect', {});
   }
 
   setStatus(status: PresenceStatus): void {
@@ -333,16 +410,16 @@ export class NativeBackend implements Backend {
   }
 
   accept(): void {
-    this.#run('accept');
+    this.#run('accept', {});
   }
   refuse(): void {
-    this.#run('reject');
+    this.#run('reject', {});
   }
   cancel(): void {
-    this.#run('cancel');
+    this.#run('cancel', {});
   }
   hangUp(): void {
-    this.#run('hangup');
+    this.#run('hangup', {});
   }
 
   setMuted(muted: boolean): void {
@@ -351,13 +428,12 @@ export class NativeBackend implements Backend {
   }
 
   setVolume(volume: number): void {
-    // The native engine plays at device level; the slider is kept for layout parity only.
     this.#store.updateCall({ volume });
   }
 
   sendChat(peerId: string, text: string): void {
     this.#command('sendChat', { to: peerId, text }).then(
-      (m) => this.#store.upsertMessage(peerId, toUiMessage(m as Parameters<typeof toUiMessage>[0])),
+      (m) => this.#store.upsertMessage(peerId, toUiMessage(m)),
       (err: WebError) => this.#store.update({ error: uiError(err) }),
     );
   }
@@ -367,11 +443,7 @@ export class NativeBackend implements Backend {
     this.#run('markRead', { peerId });
     if (this.#store.get().chats[peerId]?.loaded === true) return;
     this.#command('loadHistory', { peerId }).then(
-      (msgs) =>
-        this.#store.setHistory(
-          peerId,
-          (msgs as Parameters<typeof toUiMessage>[0][]).map(toUiMessage),
-        ),
+      (r) => this.#store.setHistory(peerId, r.messages.map(toUiMessage)),
       (err: WebError) => this.#store.update({ error: uiError(err) }),
     );
   }
@@ -390,12 +462,16 @@ export class NativeBackend implements Backend {
     );
   }
 
-  answerRequest(requestId: string, accept: boolean): void {
-    this.#run('decideJoin', { requestId, accept });
+  answerRequest(requestId: string, accept: boolean, remember = false): void {
+    this.#run('decideJoin', { requestId, accept, ...(remember ? { remember } : {}) });
   }
 
-  applySettings(change: CallSettings): void {
-    for (const [name, value] of toSetCommands(change)) this.#run('set', { name, value });
+  forgetDecision(fingerprint: string): void {
+    this.#run('forgetDecision', { fingerprint });
+  }
+
+  applySettings(change: UiSettings): void {
+    for (const args of toSetCommands(change)) this.#run('set', args);
   }
 
   applySuggestion(s: Suggestion): void {

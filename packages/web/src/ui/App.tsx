@@ -65,12 +65,12 @@ function Header() {
         >
           {state.theme === 'dark' ? '☀' : '☾'}
         </button>
-        {connected && state.mode === 'browser' && (
+        {connected && (state.mode === 'browser' || state.native?.canConnect === true) && (
           <button
             type="button"
             className="ghost disconnect"
-            aria-label={t('disconnect')}
-            title={t('disconnect')}
+            aria-label={state.native?.mode === 'host' ? t('stopHosting') : t('disconnect')}
+            title={state.native?.mode === 'host' ? t('stopHosting') : t('disconnect')}
             onClick={() => backend.disconnect()}
           >
             <svg width="16" height="16" viewBox="0 0 24 24" aria-hidden="true">
@@ -82,7 +82,9 @@ function Header() {
                 strokeLinecap="round"
               />
             </svg>
-            <span className="label">{t('disconnect')}</span>
+            <span className="label">
+              {state.native?.mode === 'host' ? t('stopHosting') : t('disconnect')}
+            </span>
           </button>
         )}
       </div>

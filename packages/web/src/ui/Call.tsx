@@ -4,7 +4,7 @@
  * SAS, path, quality badge, charts, suggestions, settings).
  */
 import { useEffect, useState, type FormEvent } from 'react';
-import type { CallSettings, Grade } from '../app/types.ts';
+import type { UiSettings, Grade } from '../app/types.ts';
 import { Charts } from './Charts.tsx';
 import { useApp, useAppState, useT } from './context.ts';
 import { Avatar, PhoneIcon } from './People.tsx';
@@ -219,14 +219,14 @@ function SettingsPanel() {
   const { backend } = useApp();
   const { settings, mode, devices } = useAppState();
   const t = useT();
-  const [draft, setDraft] = useState<CallSettings>(settings);
+  const [draft, setDraft] = useState<UiSettings>(settings);
   useEffect(() => setDraft(settings), [settings]);
-  const num = (k: keyof CallSettings) => (e: { target: { value: string } }) =>
+  const num = (k: keyof UiSettings) => (e: { target: { value: string } }) =>
     setDraft((d) => ({ ...d, [k]: Number(e.target.value) }));
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    const change: CallSettings = {};
-    for (const [k, v] of Object.entries(draft) as [keyof CallSettings, unknown][]) {
+    const change: UiSettings = {};
+    for (const [k, v] of Object.entries(draft) as [keyof UiSettings, unknown][]) {
       if (v !== settings[k]) Object.assign(change, { [k]: v });
     }
     backend.applySettings(change);

@@ -15,6 +15,8 @@ const ERROR_KEYS: Record<string, MsgKey> = {
   SIG_ERR_BAD_PASSWORD: 'err_password',
   SIG_ERR_REFUSED: 'err_refused_by_host',
   SIG_ERR_SERVER_FULL: 'err_server_full',
+  CONTROL_ERR_WRONG_STATE: 'err_wrong_state',
+  WEB_ERR_NATIVE_ONLY: 'err_native_only',
 };
 
 /** The translated text for an error: known codes get our wording, others show the message. */
@@ -26,8 +28,9 @@ export function useErrorText(): (e: UiError) => string {
   };
 }
 
-/** Default server: the page's own origin in browser mode. */
-function defaultServer(): string {
+/** Default server: the page's own origin in browser mode; the last one used in the native app. */
+function defaultServer(mode: 'browser' | 'native', recent: readonly string[]): string {
+  if (mode === 'native') return recent[0] ?? '';
   return typeof location === 'undefined' ? '' : location.host;
 }
 
@@ -37,7 +40,10 @@ export function ConnectScreen() {
   const state = useAppState();
   const t = useT();
   const errorText = useErrorText();
-  const [server, setServer] = useState(state.server || defaultServer());
+  const recent = state.native?.recentServers ?? [];
+  const [server, setServer] = useState(state.server || defaultServer(state.mode, recent));
+  // Native mode: the app (`parloir app`) connects where the user says; `connect --ui` was told.
+  const canConnect = state.mode === 'browser' || state.native?.canConnect === true;
   const [name, setName] = useState(state.myName || localStorage.getItem('parloir.name') || '');
   const [password, setPassword] = useState('');
   const busy = state.phase === 'connecting' || state.phase === 'awaiting-approval';
@@ -56,6 +62,12 @@ export function ConnectScreen() {
     });
   };
 
+  const hostHere = () => {
+    if (busy || name.trim() === '') return;
+    localStorage.setItem('parloir.name', name.trim());
+    backend.host({ name: name.trim(), ...(password ? { password } : {}) });
+  };
+
   return (
     <main className="connect">
       <form className="card connect-card" onSubmit={submit} aria-busy={busy}>
@@ -72,9 +84,17 @@ export function ConnectScreen() {
             onChange={(e) => setServer(e.target.value)}
             placeholder={t('serverPlaceholder')}
             autoComplete="url"
+            list={recent.length > 0 ? 'recent-servers' : undefined}
             required
-            disabled={busy || state.mode === 'native'}
+            disabled={busy || !canConnect}
           />
+          {recent.length > 0 && (
+            <datalist id="recent-servers" aria-label={t('recentServers')}>
+              {recent.map((r) => (
+                <option key={r} value={r} />
+              ))}
+            </datalist>
+          )}
         </label>
         <label>
           <span>{t('name')}</span>
@@ -117,9 +137,18 @@ export function ConnectScreen() {
             <p className="muted">{t('fingerprintTrust')}</p>
           </div>
         )}
-        <button type="submit" className="primary" disabled={busy}>
+        <button type="submit" className="primary" disabled={busy || !canConnect}>
           {busy ? t('connecting') : t('connect')}
         </button>
+        {state.mode === 'native' && canConnect && (
+          <div className="host-here">
+            <p className="muted small">{t('orHost')}</p>
+            <button type="button" className="secondary" disabled={busy} onClick={hostHere}>
+              {t('hostCall')}
+            </button>
+            <p className="muted small">{t('hostCallHint')}</p>
+          </div>
+        )}
         <p className="muted small">
           {state.mode === 'native' ? t('mediaNative') : t('mediaBrowser')}
         </p>

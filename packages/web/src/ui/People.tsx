@@ -95,11 +95,56 @@ function PersonRow({ p }: { p: Person }) {
   );
 }
 
-/** Host-mode requests, each with [Accept] / [Refuse]. */
+/** The native host's panel: where guests connect, and the decisions remembered per key. */
+export function HostPanel() {
+  const { backend } = useApp();
+  const { native } = useAppState();
+  const t = useT();
+  if (native?.mode !== 'host') return null;
+  return (
+    <section className="host-panel" aria-label={t('hostPanel')}>
+      <p className="small">{t('hostingAt')}</p>
+      <ul className="addresses">
+        {(native.hostAddresses ?? []).map((a) => (
+          <li key={a}>
+            <code>{a}</code>
+          </li>
+        ))}
+      </ul>
+      {native.decisions.length > 0 && (
+        <>
+          <h3>{t('rememberedDecisions')}</h3>
+          <ul className="decisions">
+            {native.decisions.map((d) => (
+              <li key={d.fingerprint} data-decision={d.name}>
+                <span>
+                  <strong>{d.name}</strong>{' '}
+                  <span className="muted small">
+                    {d.accept ? t('alwaysAccepted') : t('alwaysRefused')}
+                  </span>
+                </span>
+                <button
+                  type="button"
+                  className="ghost"
+                  onClick={() => backend.forgetDecision(d.fingerprint)}
+                >
+                  {t('forget', { name: d.name })}
+                </button>
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+    </section>
+  );
+}
+
+/** Host-mode requests, each with [Accept] / [Refuse] and, in the native app, [Remember]. */
 export function HostRequests() {
   const { backend } = useApp();
-  const { hostRequests } = useAppState();
+  const { hostRequests, mode } = useAppState();
   const t = useT();
+  const [remember, setRemember] = useState<Record<string, boolean>>({});
   if (hostRequests.length === 0) return null;
   return (
     <section className="host-requests" aria-label={t('hostRequests')}>
@@ -117,17 +162,27 @@ export function HostRequests() {
               </div>
             </div>
             <div className="row">
+              {mode === 'native' && (
+                <label className="check small">
+                  <input
+                    type="checkbox"
+                    checked={remember[r.id] === true}
+                    onChange={(e) => setRemember((m) => ({ ...m, [r.id]: e.target.checked }))}
+                  />
+                  <span>{t('rememberDecision')}</span>
+                </label>
+              )}
               <button
                 type="button"
                 className="primary"
-                onClick={() => backend.answerRequest(r.id, true)}
+                onClick={() => backend.answerRequest(r.id, true, remember[r.id] === true)}
               >
                 {t('accept')}
               </button>
               <button
                 type="button"
                 className="danger"
-                onClick={() => backend.answerRequest(r.id, false)}
+                onClick={() => backend.answerRequest(r.id, false, remember[r.id] === true)}
               >
                 {t('refuse')}
               </button>
@@ -193,6 +248,7 @@ export function People() {
   const shown = q === '' ? people : people.filter((p) => p.name.toLowerCase().includes(q));
   return (
     <section className="people" aria-label={t('people')}>
+      <HostPanel />
       <HostRequests />
       <div className="people-head">
         <h2>
