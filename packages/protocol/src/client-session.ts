@@ -753,6 +753,10 @@ export class ClientSession {
   async decideJoin(requestId: string, accept: boolean): Promise<void> {
     await this.request('host.decide', { requestId, accept });
   }
+  /** Host only: removes a guest (closes its connection; it must ask again to come back). */
+  async removeGuest(userId: string): Promise<void> {
+    await this.request('host.remove', { userId });
+  }
 }
 
 /** Error codes for which retrying the same request is pointless. */

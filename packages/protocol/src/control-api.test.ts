@@ -58,6 +58,7 @@ const CASES: { [K in ControlCommand]: { good: object; bad: unknown[] } } = {
     bad: [{ requestId: 'r1' }, { requestId: 'r1', accept: 'yes' }, { accept: true }],
   },
   forgetDecision: { good: { fingerprint: ID }, bad: [{ fingerprint: 'zz' }] },
+  removeGuest: { good: { userId: ID }, bad: [{ userId: 'me' }, {}] },
   set: {
     good: { name: 'bitrate', value: '24k' },
     bad: [

@@ -374,6 +374,8 @@ export const CONTROL_COMMANDS = {
   },
   /** Host: forget a remembered decision (that key is asked again next time). */
   forgetDecision: { args: obj({ fingerprint: userIdSchema }), result: empty },
+  /** Host: remove a guest now (its connection closed, its approval withdrawn). */
+  removeGuest: { args: obj({ userId: userIdSchema }), result: empty },
   /** Change a media setting: applied now in a call, and kept for the next call. */
   set: {
     args: obj({ name: oneOf(SETTING_NAMES), value: str({ min: 1, max: 32 }) }),

@@ -273,6 +273,11 @@ export const REQUESTS = {
     params: obj({ requestId: str({ min: 1, max: 64 }), accept: bool() }),
     result: empty,
   },
+  /**
+   * Host mode, host only: remove a guest. Its approval is withdrawn (its next login is a new
+   * join request) and its connection is closed with the `refused` close code.
+   */
+  'host.remove': { params: obj({ userId: userIdSchema }), result: empty },
 } as const satisfies Record<string, { params: Schema<object>; result: Schema<object> }>;
 
 /** The type of a request. */

@@ -146,6 +146,12 @@ export async function runCommand(app: ControlApp, req: ControlRequest): Promise<
     case 'forgetDecision':
       app.forgetDecision(req.args.fingerprint);
       return {};
+    case 'removeGuest': {
+      // Removing also forgets an "always accept", or the guest would be let back in at once.
+      app.forgetDecision(req.args.userId);
+      await need(app).session.removeGuest(req.args.userId);
+      return {};
+    }
     case 'set': {
       // Settings apply without a connection too: they are kept for the next call.
       const media = app.target?.media;

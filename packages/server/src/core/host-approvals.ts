@@ -80,14 +80,38 @@ export class HostApprovals {
     ctx.log?.info({ requestId, name, address: conn.address }, 'host mode: join request');
   }
 
-  /** Handles `host.decide` from `s`: only the host decides. */
+  /** Handles `host.decide` and `host.remove` from `s`: only the host decides. */
   handleRequest(
     s: Session,
-    req: Extract<ClientRequest, { type: 'host.decide' }>,
+    req: Extract<ClientRequest, { type: 'host.decide' | 'host.remove' }>,
   ): object | SignalingError {
     if (!s.isHost)
       return new SignalingError('SIG_ERR_FORBIDDEN', 'only the host decides who joins');
+    if (req.type === 'host.remove') return this.remove(req.userId);
     return this.settle(req.requestId, req.accept);
+  }
+
+  /**
+   * Removes guest `userId`: its approval is withdrawn, so its next login is a join request
+   * again, and its connection (if online) is closed with the refused close code, which clients
+   * do not retry. The caller checked that the host asks.
+   */
+  remove(userId: string): object | SignalingError {
+    const ctx = this.#ctx;
+    const session = ctx.sessions.get(userId);
+    if (session?.isHost === true) return new SignalingError('SIG_ERR_SELF', 'the host stays');
+    const wasApproved = this.#approved.delete(userId);
+    if (!wasApproved && session === undefined)
+      return new SignalingError('SIG_ERR_UNAVAILABLE', `no guest ${userId}`);
+    if (session !== undefined) {
+      const conn = session.conn;
+      ctx.afterResult(() => {
+        ctx.error(conn, undefined, 'SIG_ERR_REFUSED', 'the host removed you');
+        ctx.close(conn, CLOSE_CODES.REFUSED, 'removed by the host');
+      });
+    }
+    ctx.log?.info({ userId }, 'host removed a guest');
+    return {};
   }
 
   /**

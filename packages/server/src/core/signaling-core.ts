@@ -308,6 +308,7 @@ export class SignalingCore implements CallDirectory {
       case 'block.list':
         return this.#blocks.handleRequest(s, req, nowMs);
       case 'host.decide':
+      case 'host.remove':
         return this.#approvals.handleRequest(s, req);
       case 'auth':
       case 'ping':
