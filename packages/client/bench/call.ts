@@ -1,27 +1,31 @@
 /**
  * `npm run bench:call [-- --json] [-- --cpu-seconds 30]`
  *
- * 1. One-way latency on a clean loopback, at 10 and 20 ms frames: clicks (5 ms bursts, every
- *    400 ms) are written into the caller's capture; the latency of each is the callee's playback
- *    device clock at the click's first loud sample minus the caller's capture device clock at
- *    the click's onset (both device clocks are anchored to the same monotonic clock). Probes in
- *    the engine split it into capture (frame fill + delivery), encode (Opus + hand-off),
- *    network (werift SRTP on loopback, both ways of the socket), jitter buffer (waiting for
- *    playout) and playback (from the pull to the sample's device time). Median over the clicks.
- *    Baseline, measured in the same run with the same paced devices: raw PCM in 10 ms frames
- *    over a plain UDP socket straight into the playback FIFO (no codec, no SRTP, no buffer).
- * 2. CPU per client: a 30 s call between `parloir answer` and `parloir call` (separate
- *    processes, real server, 20 ms frames, 32 kbit/s, speech in, null out); process CPU seconds
- *    (/proc/PID/stat utime+stime) over wall seconds between "connected" and just before the
- *    hang-up, averaged over the two clients. Floor, measured in the same run and the same way:
- *    two bare Node processes (`udp-floor.ts`) exchanging a 108-byte datagram every 20 ms each
- *    way from a timer — the call's packet I/O on Node's event loop and nothing else.
+ * Every call runs the same C pipeline; only the network edge differs. Each figure is given for
+ * the `direct` edge (C on the ICE socket, loopback pair) and the `relayed` one (both ends
+ * relay-only through the built-in TURN relay: werift makes and opens the packets).
  *
- * --json prints {latencyMs: {"10", "20"}, breakdownMs: {capture, encode, network, jitterBuffer,
- * playback}, cpuPctPerClient} (the breakdown is at 10 ms frames), plus baselineMs and ratio
- * (latency against the raw-UDP baseline), cpuFloorPct and cpuRatio (CPU against the floor).
- * `--cpu-seconds 0` skips the CPU part; `BENCH_DEBUG=1` prints per-click figures, the
- * receiver's non-normal pulls and its jitter-buffer state.
+ * 1. One-way latency: clicks (5 ms bursts, every 400 ms) are written into the caller's capture;
+ *    the latency of each is the callee's playback device clock at the click's first loud sample
+ *    minus the caller's capture device clock at the click's onset (both device clocks are
+ *    anchored to the same monotonic clock). Probes from the C threads split it into capture
+ *    (frame fill), encode (Opus + hand-off to the edge), network (edge to edge), jitter buffer
+ *    (waiting for playout) and playback (from the pull to the sample's device time). Median over
+ *    the clicks; direct at 10 and 20 ms frames, relayed at 10 ms. Baseline, measured in the same
+ *    run: raw PCM in 10 ms frames over a plain UDP socket between paced devices (no codec, no
+ *    SRTP, no buffer).
+ * 2. CPU per client: a 30 s call between `parloir answer` and `parloir call` (separate
+ *    processes, real server, 20 ms frames, 32 kbit/s, speech in, null out), direct and with
+ *    `--relay`; process CPU seconds (/proc/PID/stat utime+stime) over wall seconds between
+ *    "connected" and just before the hang-up, averaged over the two clients. Floor, measured in
+ *    the same run and the same way: two bare Node processes (`udp-floor.ts`) exchanging a
+ *    108-byte datagram every 20 ms each way from a timer.
+ *
+ * --json prints one object: latencyMs {direct {"10", "20"}, relayed {"10"}}, breakdownMs
+ * {direct, relayed} (at 10 ms), cpuPctPerClient {direct, relayed}, cpuFloorPct, cpuRatio,
+ * baselineMs and ratio (latency against the raw-UDP baseline). `--cpu-seconds 0` skips the CPU
+ * part; `BENCH_DEBUG=1` prints per-click figures, the receiver's non-normal pulls and its
+ * jitter-buffer state.
  */
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
@@ -32,11 +36,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { CallEngine } from '../src/engine/engine.ts';
-import { writeWav } from '../src/audio/index.ts';
+import { openAudioDevice, startPlayout, writeWav } from '../src/audio/index.ts';
 import { DeviceCapture, DevicePlayback } from '../src/engine/audio-devices.ts';
-import { MediaJitterBuffer } from '../src/engine/media-jitter-buffer.ts';
+import { NativeCallPipeline } from '../src/engine/call-pipeline.ts';
 import { MediaQualityModel } from '../src/engine/media-quality.ts';
-import { NativeOpusEncoder } from '../src/engine/native-adapters.ts';
+import type { PeerTransport } from '../src/transport/peer-transport.ts';
 import { connectedPair } from '../test/helpers/pair.ts';
 import { answerThenCall, waitForOutput, waitForStderr } from '../test/helpers/cli.ts';
 import { startTestServer } from '../test/helpers/server.ts';
@@ -70,13 +74,38 @@ function clickTrack(): { pcm: Int16Array; onsets: number[] } {
   return { pcm, onsets };
 }
 
-/** The click track as a `wav:` capture device (real-time paced, device frame clock). */
-function clickCapture(pcm: Int16Array, frameSamples: number): DeviceCapture {
+/** The click track as a `wav:` device spec (real-time paced, device frame clock). */
+function clickSpec(pcm: Int16Array): string {
   const dir = mkdtempSync(join(tmpdir(), 'parloir-bench-clicks-'));
   const path = join(dir, 'clicks.wav');
   writeWav(path, { sampleRate: 48_000, channels: 1, samples: pcm });
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  return new DeviceCapture({ spec: `wav:${path}`, frameSamples });
+  return `wav:${path}`;
+}
+
+/** A connected pair: on loopback (`direct`), or both ends relay-only through the built-in TURN relay. */
+async function pairFor(edge: 'direct' | 'relayed'): Promise<{
+  pair: [PeerTransport, PeerTransport];
+  close: () => Promise<void>;
+}> {
+  if (edge === 'direct') {
+    const pair = await connectedPair();
+    return { pair, close: async () => void (await Promise.all(pair.map((t) => t.close()))) };
+  }
+  const srv = await startTestServer({ turn: true });
+  const relay = srv.relay;
+  if (relay === undefined) throw new Error('no TURN relay');
+  const pair = await connectedPair({
+    iceServers: relay.iceServersFor('bench', 'bench', Date.now()),
+    relayOnly: true,
+  });
+  return {
+    pair,
+    close: async () => {
+      await Promise.all(pair.map((t) => t.close()));
+      await srv.close();
+    },
+  };
 }
 
 /** Index of the latest click onset (device time) before `t`, or -1. */
@@ -106,11 +135,15 @@ interface Breakdown {
   playback: number;
 }
 
-/** One latency run with our engine at `frameMs`. */
-async function engineLatency(frameMs: number): Promise<{ total: number; breakdown: Breakdown }> {
+/** One latency run with our engine at `frameMs`, on a direct or relayed pair. */
+async function engineLatency(
+  frameMs: number,
+  edge: 'direct' | 'relayed',
+): Promise<{ total: number; breakdown: Breakdown }> {
   const { pcm, onsets } = clickTrack();
-  const [ta, tb] = await connectedPair();
-  const capture = clickCapture(pcm, frameMs * RATE);
+  const { pair, close } = await pairFor(edge);
+  const [ta, tb] = pair;
+  const capture = new DeviceCapture({ spec: clickSpec(pcm), frameSamples: frameMs * RATE });
   const playback = new DevicePlayback({ spec: 'null' });
   const settings = { frameMs, adapt: false, jbMinMs: 0, periodMs: 5 };
   // Per click k: times (performance.now, ms) along the path.
@@ -125,11 +158,11 @@ async function engineLatency(frameMs: number): Promise<{ total: number; breakdow
   let firstClock: number | undefined;
   const frameLen = frameMs * RATE;
   const sender = new CallEngine({
-    transport: ta,
-    capture,
-    playback: new DevicePlayback({ spec: 'null' }),
-    encoder: new NativeOpusEncoder(),
-    jitterBuffer: new MediaJitterBuffer({ minMs: 0, maxMs: 400 }),
+    pipeline: new NativeCallPipeline({
+      transport: ta,
+      capture,
+      playback: new DevicePlayback({ spec: 'null' }),
+    }),
     quality: new MediaQualityModel(),
     settings,
     probes: {
@@ -146,11 +179,11 @@ async function engineLatency(frameMs: number): Promise<{ total: number; breakdow
   });
   let lastClick = -1;
   const receiver = new CallEngine({
-    transport: tb,
-    capture: new DeviceCapture({ spec: 'null', frameSamples: frameLen }),
-    playback,
-    encoder: new NativeOpusEncoder(),
-    jitterBuffer: new MediaJitterBuffer({ minMs: 0, maxMs: 400 }),
+    pipeline: new NativeCallPipeline({
+      transport: tb,
+      capture: new DeviceCapture({ spec: 'null', frameSamples: frameLen }),
+      playback,
+    }),
     quality: new MediaQualityModel(),
     settings,
     probes: {
@@ -183,10 +216,13 @@ async function engineLatency(frameMs: number): Promise<{ total: number; breakdow
   });
   receiver.start();
   sender.start();
+  if (sender.edge !== (edge === 'direct' ? 'direct' : 'werift (relayed pair)')) {
+    throw new Error(`${edge} run on the ${sender.edge} edge`);
+  }
   await sleep(600 + clicks * CLICK_EVERY_MS + 600);
   if (process.env.BENCH_DEBUG) console.error('jb', (await receiver.snapshotNow()).jitterBuffer);
   await Promise.all([sender.stop(), receiver.stop()]);
-  await Promise.all([ta.close(), tb.close()]);
+  await close();
   const totals: number[] = [];
   const parts: Breakdown[] = [];
   for (let k = 0; k < onsets.length; k++) {
@@ -211,11 +247,12 @@ async function engineLatency(frameMs: number): Promise<{ total: number; breakdow
   return { total: median(totals), breakdown };
 }
 
-/** Baseline: raw PCM over UDP between the same paced devices. */
+/**
+ * Baseline: raw PCM in 10 ms frames over a plain UDP socket between paced devices (`src/audio`'s
+ * `wav:` capture and `null` playback in JavaScript, 5 ms period, two periods queued).
+ */
 async function baselineLatency(): Promise<number> {
   const { pcm, onsets } = clickTrack();
-  const capture = clickCapture(pcm, 10 * RATE);
-  const playback = new DevicePlayback({ spec: 'null' });
   const rx = createSocket('udp4');
   const tx = createSocket('udp4');
   await new Promise<void>((r) => rx.bind(0, '127.0.0.1', () => r()));
@@ -227,36 +264,54 @@ async function baselineLatency(): Promise<number> {
   );
   const times: number[] = [];
   let last = -1e9;
-  playback.start((out, clock) => {
-    let w = 0;
-    while (w < out.length && fifo.length > 0) {
-      const head = fifo[0];
-      if (head === undefined) break;
-      const n = Math.min(out.length - w, head.length - offset);
-      out.set(head.subarray(offset, offset + n), w);
-      w += n;
-      offset += n;
-      if (offset === head.length) {
-        fifo.shift();
-        offset = 0;
-      }
-    }
-    for (let i = 0; i < out.length; i++) {
-      if (Math.abs(out[i] ?? 0) > THRESHOLD) {
-        const t = (playback.startedAtMs ?? 0) + (clock + i) / RATE;
-        if (t - last > CLICK_EVERY_MS / 2) {
-          times.push(t);
-          last = t;
-        }
-        break;
-      }
-    }
+  const playback = openAudioDevice('null').openPlayback({
+    sampleRate: 48_000,
+    channels: 1,
+    periodMs: 5,
+    fillSilence: true,
   });
-  capture.start((frame) => {
-    tx.send(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength), port, '127.0.0.1');
+  const playout = startPlayout(playback, {
+    frameSamples: 240,
+    targetQueuedSamples: 240,
+    pull: (out, clock) => {
+      let w = 0;
+      while (w < out.length && fifo.length > 0) {
+        const head = fifo[0];
+        if (head === undefined) break;
+        const n = Math.min(out.length - w, head.length - offset);
+        out.set(head.subarray(offset, offset + n), w);
+        w += n;
+        offset += n;
+        if (offset === head.length) {
+          fifo.shift();
+          offset = 0;
+        }
+      }
+      for (let i = 0; i < out.length; i++) {
+        if (Math.abs(out[i] ?? 0) > THRESHOLD) {
+          const t = (playback.startedAtMs ?? 0) + (clock + i) / RATE;
+          if (t - last > CLICK_EVERY_MS / 2) {
+            times.push(t);
+            last = t;
+          }
+          break;
+        }
+      }
+    },
+  });
+  const capture = openAudioDevice(clickSpec(pcm)).openCapture({
+    sampleRate: 48_000,
+    channels: 1,
+    frameSamples: 10 * RATE,
+    periodMs: 5,
+    onFrame: (frame) => {
+      tx.send(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength), port, '127.0.0.1');
+    },
   });
   await sleep(600 + clicks * CLICK_EVERY_MS + 600);
-  await Promise.all([capture.close(), playback.close()]);
+  playout.stop();
+  capture.close();
+  playback.close();
   rx.close();
   tx.close();
   const lat = times.flatMap((t) => {
@@ -329,9 +384,10 @@ async function cpuFloor(seconds: number): Promise<number> {
   }
 }
 
-async function cpuPerClient(seconds: number): Promise<number> {
+/** CPU per client of a CLI call, direct or with both ends relayed (`--relay`). */
+async function cpuPerClient(seconds: number, relay: boolean): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'parloir-bench-'));
-  const srv = await startTestServer();
+  const srv = await startTestServer(relay ? { turn: true } : {});
   try {
     const speech = makeSpeech(
       dir,
@@ -350,6 +406,7 @@ async function cpuPerClient(seconds: number): Promise<number> {
       '20',
       '--duration',
       String(seconds + 2),
+      ...(relay ? ['--relay'] : []),
     ];
     const { alice, bob } = await answerThenCall({
       common,
@@ -372,44 +429,51 @@ async function cpuPerClient(seconds: number): Promise<number> {
   }
 }
 
-const at10 = await engineLatency(10);
-const at20 = await engineLatency(20);
+const direct10 = await engineLatency(10, 'direct');
+const direct20 = await engineLatency(20, 'direct');
+const relayed10 = await engineLatency(10, 'relayed');
 const baseline = await baselineLatency();
 // --cpu-seconds 0 skips the CPU measurement (latency only).
 const cpuSecs = Number(values['cpu-seconds']);
-const cpu = cpuSecs > 0 ? await cpuPerClient(cpuSecs) : Number.NaN;
+const cpuDirect = cpuSecs > 0 ? await cpuPerClient(cpuSecs, false) : Number.NaN;
+const cpuRelayed = cpuSecs > 0 ? await cpuPerClient(cpuSecs, true) : Number.NaN;
 const floor = cpuSecs > 0 ? await cpuFloor(cpuSecs) : Number.NaN;
 const round = (v: number): number => Math.round(v * 10) / 10;
+const roundAll = (b: Breakdown): Record<string, number> =>
+  Object.fromEntries(Object.entries(b).map(([k, v]) => [k, round(v as number)]));
 const result = {
-  latencyMs: { '10': round(at10.total), '20': round(at20.total) },
-  breakdownMs: Object.fromEntries(
-    Object.entries(at10.breakdown as unknown as Record<string, number>).map(([k, v]) => [
-      k,
-      round(v),
-    ]),
-  ),
-  cpuPctPerClient: round(cpu),
+  latencyMs: {
+    direct: { '10': round(direct10.total), '20': round(direct20.total) },
+    relayed: { '10': round(relayed10.total) },
+  },
+  breakdownMs: { direct: roundAll(direct10.breakdown), relayed: roundAll(relayed10.breakdown) },
+  cpuPctPerClient: { direct: round(cpuDirect), relayed: round(cpuRelayed) },
   cpuFloorPct: round(floor),
-  cpuRatio: round(cpu / floor),
+  cpuRatio: { direct: round(cpuDirect / floor), relayed: round(cpuRelayed / floor) },
   baselineMs: round(baseline),
-  ratio: round(at10.total / baseline),
+  ratio: { direct: round(direct10.total / baseline), relayed: round(relayed10.total / baseline) },
 };
 if (values.json) console.log(JSON.stringify(result));
 else {
-  console.log(`one-way latency, 10 ms frames: ${result.latencyMs['10']} ms (target ≤ 40 ms)`);
-  console.log(`one-way latency, 20 ms frames: ${result.latencyMs['20']} ms`);
+  const l = result.latencyMs;
   console.log(
-    `  breakdown at 10 ms: ${Object.entries(result.breakdownMs)
-      .map(([k, v]) => `${k} ${v} ms`)
-      .join(', ')}`,
+    `one-way latency, 10 ms frames: direct ${l.direct['10']} ms, relayed ${l.relayed['10']} ms (target ≤ 25 ms)`,
+  );
+  console.log(`one-way latency, 20 ms frames, direct: ${l.direct['20']} ms`);
+  for (const edge of ['direct', 'relayed'] as const) {
+    console.log(
+      `  breakdown at 10 ms, ${edge}: ${Object.entries(result.breakdownMs[edge])
+        .map(([k, v]) => `${k} ${v} ms`)
+        .join(', ')}`,
+    );
+  }
+  console.log(
+    `baseline (raw PCM over UDP, paced devices): ${result.baselineMs} ms; ratio direct ${result.ratio.direct}×, relayed ${result.ratio.relayed}×`,
   );
   console.log(
-    `baseline (raw PCM over UDP, same devices): ${result.baselineMs} ms; ratio ${result.ratio}×`,
+    `CPU per client, ${values['cpu-seconds']} s call at 20 ms / 32 kbit/s: direct ${result.cpuPctPerClient.direct} %, relayed ${result.cpuPctPerClient.relayed} % of one core (target ≤ 2.5 %)`,
   );
   console.log(
-    `CPU per client, ${values['cpu-seconds']} s call at 20 ms / 32 kbit/s: ${result.cpuPctPerClient} % of one core (target ≤ 3 %)`,
-  );
-  console.log(
-    `  floor (bare Node, same datagram rate and size each way, no media): ${result.cpuFloorPct} %; ratio ${result.cpuRatio}×`,
+    `  floor (bare Node, same datagram rate and size each way, no media): ${result.cpuFloorPct} %`,
   );
 }

@@ -1,4 +1,4 @@
-/** Jitter-buffer options for receiver tests: the client engine's (media-jitter-buffer.ts), 20 ms floor. */
+/** Jitter-buffer options for receiver tests: the client engine's (jitter-options.ts), 20 ms floor. */
 import type { NativeJitterOptions } from '../receiver.ts';
 
 export const JITTER: NativeJitterOptions = {

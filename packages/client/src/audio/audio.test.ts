@@ -13,7 +13,7 @@ import {
   writeWav,
   type CaptureStream,
 } from './index.ts';
-import { engineJitterOptions } from '../engine/media-jitter-buffer.ts';
+import { engineJitterOptions } from '../engine/jitter-options.ts';
 import { startPlayout } from './playout.ts';
 import { waitFor } from '../../test/helpers/wait.ts';
 

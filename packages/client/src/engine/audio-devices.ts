@@ -1,33 +1,24 @@
 /**
- * The engine's {@link CapturePort} and {@link PlaybackPort} over `src/audio`'s
- * {@link AudioDevice} backends (`alsa:NAME`, `wav:PATH`, `null`): 48 kHz mono S16, device frame
- * clocks (capture `sampleIndex`, playback device sample index) and `startedAtMs` anchors on
- * `performance.now()`. Playback is pull-style through {@link startPlayout}: the jitter buffer is
- * asked for one 10 ms tick at a time when the device queue runs low, and real-time `wav:`/`null`
- * play silence on underrun like a sound card, so an output file's sample index is device time.
- * Audio errors (`AUDIO_ERR_*`) surface as `ENGINE_ERR_DEVICE` with the original as `cause`.
+ * The call pipeline's devices over `src/audio`'s {@link AudioDevice} backends (`alsa:NAME`,
+ * `wav:PATH`, `null`), 48 kHz mono S16, attached to the C pipeline (call-pipeline.ts): the
+ * capture feeds the C sender, the playback plays the C receiver, each on a native thread (the
+ * ALSA I/O threads, or the sender's and receiver's own threads pacing `wav:`/`null` on the
+ * monotonic clock like a sound card, so an output file's sample index is device time).
+ * `startedAtMs` anchors the device clocks on `performance.now()`. Audio errors (`AUDIO_ERR_*`)
+ * surface as `ENGINE_ERR_DEVICE` with the original as `cause`.
  */
 import {
   openAudioDevice,
   parseDeviceSpec,
   readWav,
-  startPlayout,
   type AudioDevice,
   type CaptureStream,
-  type Playout,
   type PlaybackStream,
 } from '../audio/index.ts';
 import type { NativeRtpReceiver, NativeRtpSender } from '@parloir/native';
 import { EngineError } from './errors.ts';
-import type { CapturePort, PlaybackPort } from './ports.ts';
 
 const RATE = 48_000;
-/** The playback pulls the jitter buffer in 5 ms ticks (the buffer's tick, media-jitter-buffer.ts). */
-const TICK_SAMPLES = 240;
-/** Least queue kept ahead of an ALSA device (ring plus device buffer), samples. */
-const ALSA_MIN_QUEUE_SAMPLES = 960;
-/** Least queue kept ahead of a paced (`wav:`/`null`) device beyond its committed period. */
-const PACED_MIN_QUEUE_SAMPLES = 240;
 
 function deviceError(what: string, spec: string, err: unknown): EngineError {
   const msg = err instanceof Error ? err.message : String(err);
@@ -42,8 +33,8 @@ function open(spec: string, what: string): AudioDevice {
   }
 }
 
-/** Capture from an audio device spec. The stream opens at {@link DeviceCapture.start}. */
-export class DeviceCapture implements CapturePort {
+/** Capture from an audio device spec into the C sender. The stream opens at {@link attach}. */
+export class DeviceCapture {
   #spec: string;
   #device: AudioDevice;
   #frameSamples: number;
@@ -75,23 +66,16 @@ export class DeviceCapture implements CapturePort {
     return this.#stream?.startedAtMs ?? this.#native?.stats().startedAtMs;
   }
 
-  /** Every backend has a native path (see {@link startNative}). */
-  canStartNative(): boolean {
-    return true;
-  }
-
   /**
-   * Starts capture into a native sender. ALSA: the capture thread feeds the sender each period.
+   * Starts capture into the C sender. ALSA: the capture thread feeds the sender each period.
    * `wav:` and `null`: the sender's own thread paces the file's samples (then silence) on the
-   * monotonic clock, as the JavaScript paced device does.
+   * monotonic clock.
    */
-  startNative(sender: NativeRtpSender): void {
+  attach(sender: NativeRtpSender): void {
     if (this.#stream !== undefined || this.#native !== undefined) return;
     const s = parseDeviceSpec(this.#spec);
     if (s.kind === 'alsa') {
-      this.start(() => {
-        // Frames captured before the sender is attached (at most one period) are dropped.
-      });
+      this.#open();
       // start() has just set it (the narrowing above does not know).
       const stream = this.#stream as CaptureStream | undefined;
       try {
@@ -117,24 +101,21 @@ export class DeviceCapture implements CapturePort {
     this.#native = sender;
   }
 
-  start(onFrame: (pcm: Int16Array, clockSamples: number) => void): void {
-    if (this.#stream !== undefined) return;
+  /** Opens the ALSA stream the sender is then attached to. */
+  #open(): void {
     try {
       this.#stream = this.#device.openCapture({
         sampleRate: RATE,
         channels: 1,
         frameSamples: this.#frameSamples,
         periodMs: this.#periodMs,
-        onFrame: (frame, info) => onFrame(frame, info.sampleIndex),
+        onFrame: () => {
+          // Frames captured before the sender is attached (at most one period) are dropped.
+        },
       });
     } catch (err) {
       throw deviceError('capture', this.#spec, err);
     }
-  }
-
-  setFrameSamples(samples: number): void {
-    this.#frameSamples = samples;
-    if (this.#stream !== undefined) this.#stream.frameSamples = samples;
   }
 
   setPeriodMs(ms: number): void {
@@ -153,13 +134,12 @@ export class DeviceCapture implements CapturePort {
   }
 }
 
-/** Playback to an audio device spec, pulling 10 ms ticks. The stream opens at `start`. */
-export class DevicePlayback implements PlaybackPort {
+/** Playback of the C receiver to an audio device spec. The stream opens at {@link attach}. */
+export class DevicePlayback {
   #spec: string;
   #device: AudioDevice;
   #periodMs = 10;
   #stream: PlaybackStream | undefined;
-  #playout: Playout | undefined;
 
   /** `spec`: `alsa:NAME`, `wav:PATH` or `null`. */
   constructor(options: { spec: string }) {
@@ -172,56 +152,12 @@ export class DevicePlayback implements PlaybackPort {
     return this.#stream?.startedAtMs;
   }
 
-  start(pull: (out: Int16Array, clockSamples: number, playAtMs: number) => void): void {
-    if (this.#stream !== undefined) return;
-    try {
-      this.#stream = this.#device.openPlayback({
-        sampleRate: RATE,
-        channels: 1,
-        periodMs: this.#periodMs,
-        fillSilence: true,
-      });
-    } catch (err) {
-      throw deviceError('playback', this.#spec, err);
-    }
-    // How much to keep queued ahead of the device, read before every pull (a period change
-    // applies at once). Either way about two device periods of audio sit between the pull and
-    // the speaker, like a card run with two periods:
-    // - `wav:`/`null` have already committed one period past now (audio written now plays at
-    //   least a period later), so one more period queued (at least 5 ms, timer lateness) makes
-    //   two; a pull at the target plays ≈ 2 periods later;
-    // - ALSA's queue counts the device buffer, so two periods, and at least 20 ms.
-    const period = (): number => Math.round((this.#periodMs * RATE) / 1000);
-    const paced = this.#device.kind !== 'alsa';
-    this.#playout = startPlayout(this.#stream, {
-      frameSamples: TICK_SAMPLES,
-      get targetQueuedSamples() {
-        return paced
-          ? Math.max(period(), PACED_MIN_QUEUE_SAMPLES)
-          : Math.max(ALSA_MIN_QUEUE_SAMPLES, 2 * period());
-      },
-      pull: (out, deviceSample) => {
-        const t0 = this.#stream?.startedAtMs;
-        pull(
-          out,
-          deviceSample,
-          t0 === undefined ? performance.now() : t0 + (deviceSample * 1000) / RATE,
-        );
-      },
-    });
-  }
-
-  /** Every backend has a native path (see {@link startNative}). */
-  canStartNative(): boolean {
-    return true;
-  }
-
   /**
-   * Plays a native receiver's audio. ALSA: the playback thread pulls it each period. `wav:` and
-   * `null`: the receiver's own thread paces the device on the monotonic clock, as the
-   * JavaScript paced device does; `wav:` gets the audio every 100 ms.
+   * Plays the C receiver's audio. ALSA: the playback thread pulls it each period. `wav:` and
+   * `null`: the receiver's own thread paces the device on the monotonic clock; `wav:` gets the
+   * audio every 100 ms.
    */
-  startNative(receiver: NativeRtpReceiver): void {
+  attach(receiver: NativeRtpReceiver): void {
     if (this.#stream !== undefined) return;
     let stream: PlaybackStream;
     try {
@@ -244,15 +180,6 @@ export class DevicePlayback implements PlaybackPort {
     this.#stream = stream;
   }
 
-  /**
-   * Tops the device queue up now, `aheadMs` beyond its target (see {@link Playout.service}): the
-   * engine calls it when a packet has arrived, with the packet's duration, so the pull that plays
-   * the packet happens while the process is awake anyway.
-   */
-  service(aheadMs: number): void {
-    this.#playout?.service(Math.round((aheadMs * RATE) / 1000));
-  }
-
   setPeriodMs(ms: number): void {
     this.#periodMs = ms;
     if (this.#stream === undefined) return;
@@ -264,7 +191,6 @@ export class DevicePlayback implements PlaybackPort {
   }
 
   close(): Promise<void> {
-    this.#playout?.stop();
     this.#stream?.close();
     return Promise.resolve();
   }

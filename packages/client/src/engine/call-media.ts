@@ -43,12 +43,13 @@ export interface MediaState {
   sas?: ShortAuthString | undefined;
   /** Path of the selected pair. */
   path?: string | undefined;
-  /** How our audio is sent: `native` (from C) or `javascript (why)`. */
-  sendPath?: string | undefined;
   /**
-   * How the peer's audio is received: `native` (socket to speaker in C), else the JavaScript
-   * path (`fast`: werift's per-packet path skipped, or `werift`) and why not native.
+   * How our audio is sent: `native, direct edge` (capture to socket in C), or `native, werift
+   * (why) edge` (werift makes and seals the packets), with the `MEDIA_EDGE_*` code if werift or
+   * Node changed.
    */
+  sendPath?: string | undefined;
+  /** How the peer's audio is received: the same C pipeline and edge, read the other way. */
   receivePath?: string | undefined;
   /** Settings in force. */
   settings?: CallSettings | undefined;
@@ -294,11 +295,15 @@ export class CallMedia {
       this.#engine = engine;
       engine.start();
       const sas = transport.sas(session.identity.publicKey, verified.identityKey);
-      // `native`, or the JavaScript path taken (fast/werift) and why the native one was not.
-      const receivePath =
-        engine.receivePath === 'native'
-          ? 'native'
-          : `${transport.receivePath}, ${engine.receivePath.replace(/^javascript /, 'not native ')}`;
+      // The C pipeline both ways, on its network edge: `direct`, or `werift (why)` with the typed
+      // error when werift or Node internals the direct edge needs changed (logged here too).
+      const edgeError = engine.edgeError;
+      if (edgeError !== undefined) {
+        console.error(`parloir: ${edgeError.code}: ${edgeError.message} (call on the werift edge)`);
+      }
+      const edge = `${engine.edge} edge${edgeError === undefined ? '' : `, ${edgeError.code}`}`;
+      const sendPath = `${engine.sendPath}, ${edge}`;
+      const receivePath = `${engine.receivePath}, ${edge}`;
       this.#log?.write({
         kind: 'start',
         startedAt: new Date().toISOString(),
@@ -306,14 +311,14 @@ export class CallMedia {
         peer,
         role: role === 'offerer' ? 'caller' : 'callee',
         sas: sas?.words ?? '',
-        sendPath: engine.sendPath,
+        sendPath,
         receivePath,
       });
       this.#setState({
         phase: 'up',
         sas,
         path: transport.path().path,
-        sendPath: engine.sendPath,
+        sendPath,
         receivePath,
         settings: engine.settings,
         logPath: this.#log?.path,

@@ -1,24 +1,19 @@
 /**
  * Assembles a {@link CallEngine} from device spec strings and a transport. This is the one place
- * that chooses implementations: libopus from the native addon; `@parloir/media`'s jitter buffer,
- * E-model and adaptation policy; `src/audio`'s devices (`alsa:`, `wav:`, `null`).
+ * that chooses implementations: the C pipeline (`@parloir/native`'s sender and receiver on the
+ * transport's network edge, call-pipeline.ts), `src/audio`'s devices (`alsa:`, `wav:`, `null`),
+ * and `@parloir/media`'s E-model and adaptation policy.
  */
 import type { CallSettings, QosSnapshot } from '../qos-log/qos-log.ts';
-import {
-  CallEngine,
-  DEFAULT_SETTINGS,
-  type EngineProbes,
-  type MediaTransportPort,
-} from './engine.ts';
 import { DeviceCapture, DevicePlayback } from './audio-devices.ts';
-import { MediaJitterBuffer } from './media-jitter-buffer.ts';
+import { NativeCallPipeline, type PipelineTransport } from './call-pipeline.ts';
+import { CallEngine, DEFAULT_SETTINGS, type EngineProbes } from './engine.ts';
 import { MediaQualityModel } from './media-quality.ts';
-import { NativeOpusEncoder } from './native-adapters.ts';
 
 /** Options of {@link createEngine}. */
 export interface CreateEngineOptions {
-  /** The media transport. */
-  transport: MediaTransportPort;
+  /** The media transport (connected when the engine starts). */
+  transport: PipelineTransport;
   /** Capture spec: `alsa:NAME`, `wav:FILE` or `null` (src/audio). */
   input: string;
   /** Playback spec: `alsa:NAME`, `wav:FILE` or `null` (src/audio). */
@@ -37,11 +32,7 @@ export function createEngine(options: CreateEngineOptions): CallEngine {
   const capture = new DeviceCapture({ spec: options.input, frameSamples: settings.frameMs * 48 });
   const playback = new DevicePlayback({ spec: options.output });
   return new CallEngine({
-    transport: options.transport,
-    capture,
-    playback,
-    encoder: new NativeOpusEncoder(),
-    jitterBuffer: new MediaJitterBuffer({ minMs: settings.jbMinMs, maxMs: settings.jbMaxMs }),
+    pipeline: new NativeCallPipeline({ transport: options.transport, capture, playback }),
     quality: new MediaQualityModel(),
     settings,
     ...(options.onSnapshot === undefined ? {} : { onSnapshot: options.onSnapshot }),

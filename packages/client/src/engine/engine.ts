@@ -1,57 +1,18 @@
 /**
- * The call engine: wires capture → gain/mute → Opus → RTP on the transport, and RTP → jitter
- * buffer (decode/FEC/PLC) → playback, the receive side driven by the playback device's clock.
- * Settings change mid-call without renegotiation; once a second it builds a QoS snapshot and, if
- * adaptation is on, applies the policy's changes.
+ * The call engine: runs one call's media pipeline (the C pipeline behind {@link CallPipeline}:
+ * capture → gain/mute → Opus → RTP → SRTP → network edge, and back to the speaker), changes its
+ * settings mid-call without renegotiation, and once a second builds a QoS snapshot from the
+ * pipeline's counters and, if adaptation is on, applies the policy's changes.
  */
-import { parseOpusToc, RtpReceiveStats } from '@parloir/media';
-import type { NativeJitterOptions, NativeRtpSender, ReceivedPacketRecord } from '@parloir/native';
+import { RtpReceiveStats } from '@parloir/media';
 import type { CallSettings, QosSnapshot, Suggestion } from '../qos-log/qos-log.ts';
-import type { NativeReceive } from '../transport/native-receive.ts';
 import type { ReceivedRtp, TransportStats } from '../transport/peer-transport.ts';
 import { EngineError } from './errors.ts';
-import {
-  engineJitterOptions,
-  nativeJitterBufferView,
-  pullDecision,
-} from './media-jitter-buffer.ts';
-import type {
-  CapturePort,
-  EncoderPort,
-  JitterBufferPort,
-  PlaybackPort,
-  PullDecision,
-  QualityModelPort,
-} from './ports.ts';
+import type { CallPipeline, PacketRecord, PullDecision, QualityModelPort } from './ports.ts';
 
 const SAMPLES_PER_MS = 48;
-/** Extra playout queued at an arrival for the next packet's lateness, ms. */
-const ARRIVAL_MARGIN_MS = 3;
-/** The payload of a probe's packet on the native receive path (the payload stays in C). */
+/** The payload of a probe's packet (the payload stays in C). */
 const EMPTY = Buffer.alloc(0);
-
-/** What the engine needs from the transport. {@link PeerTransport} fits. */
-export interface MediaTransportPort {
-  /** Sends one Opus frame; `timestamp` in 48 kHz ticks from the stream start. */
-  sendOpus(payload: Buffer, timestamp: number, marker: boolean): void;
-  /** Subscribes to received RTP. */
-  on(event: 'rtp', listener: (p: ReceivedRtp) => void): () => void;
-  /** Transport statistics. */
-  stats(): Promise<TransportStats>;
-  /**
-   * Optional: moves the send direction into C (see `PeerTransport.openNativeSender`); returns
-   * why not when it cannot.
-   */
-  openNativeSender?(options: {
-    frameSamples: number;
-    bitrateBps: number;
-  }): NativeRtpSender | string;
-  /**
-   * Optional: moves the receive direction into C (see `PeerTransport.openNativeReceiver`);
-   * returns why not when it cannot.
-   */
-  openNativeReceiver?(jitter: NativeJitterOptions): NativeReceive | string;
-}
 
 /** Default settings: 32 kbit/s, 20 ms, FEC on, DTX off, buffer 20–400 ms, 10 ms period. */
 export const DEFAULT_SETTINGS: CallSettings = {
@@ -68,16 +29,13 @@ export const DEFAULT_SETTINGS: CallSettings = {
   adapt: true,
 };
 
-/** Optional probes, for the latency benchmark and tests. Called on the hot path: keep cheap. */
+/** Optional probes, for the latency benchmark and tests. Read from C every 100 ms. */
 export interface EngineProbes {
-  /**
-   * A frame came from the capture device (`clockSamples` = its capture clock). On the native
-   * send path `pcm` is undefined and the call comes up to 100 ms later, with the frame's time.
-   */
+  /** A frame was captured (`clockSamples` = its capture clock); `pcm` stays in C (undefined). */
   captured?(pcm: Int16Array | undefined, clockSamples: number, nowMs: number): void;
-  /** A frame was encoded and handed to the transport. */
+  /** A frame was encoded and handed to the network edge. */
   sent?(rtpTimestamp: number, nowMs: number): void;
-  /** An RTP packet arrived. */
+  /** An RTP packet arrived (its payload stays in C: empty here). */
   received?(p: ReceivedRtp, nowMs: number): void;
   /** One tick was written to the playback device (`clockSamples` = its playback clock). */
   played?(out: Int16Array, clockSamples: number, nowMs: number, decision: PullDecision): void;
@@ -85,16 +43,8 @@ export interface EngineProbes {
 
 /** Options of {@link CallEngine}. */
 export interface CallEngineOptions {
-  /** The media transport (connected or about to be). */
-  transport: MediaTransportPort;
-  /** Capture device. Its frame size is set by the engine. */
-  capture: CapturePort;
-  /** Playback device; its clock drives the receive side. */
-  playback: PlaybackPort;
-  /** Opus encoder. */
-  encoder: EncoderPort;
-  /** Jitter buffer (owns the decoder). */
-  jitterBuffer: JitterBufferPort;
+  /** The call's media pipeline (not started; the engine starts it). */
+  pipeline: CallPipeline;
   /** E-model and adaptation policy. */
   quality: QualityModelPort;
   /** Initial settings; missing fields take {@link DEFAULT_SETTINGS}. */
@@ -107,17 +57,6 @@ export interface CallEngineOptions {
   probes?: EngineProbes;
   /** Snapshot period, ms. Default 1000. */
   snapshotMs?: number;
-  /**
-   * Send frames through a native sender when the transport and capture device allow it
-   * (default true; `PARLOIR_NATIVE_SEND=0` in the environment turns it off).
-   */
-  nativeSend?: boolean;
-  /**
-   * Receive through a native receiver (socket, SRTP, the C jitter buffer and playout on native
-   * threads) when the transport and playback device allow it (default true;
-   * `PARLOIR_NATIVE_RECEIVE=0` in the environment turns it off).
-   */
-  nativeReceive?: boolean;
 }
 
 /** Names accepted by {@link CallEngine.set}, as typed on the CLI: `set bitrate 24k`. */
@@ -212,35 +151,21 @@ export class CallEngine {
   #o: CallEngineOptions;
   #now: () => number;
   #settings: CallSettings;
-  #gainLinear = 1;
   #running = false;
   #startedMs = 0;
   #timer: NodeJS.Timeout | undefined;
-  #offRtp: (() => void) | undefined;
-  #firstPacket = true;
-  /** Smoothed time between a pull and the playout of its first sample, ms. */
-  #pullLeadMs: number | undefined;
-  #captureClock = 0;
+  #offRecords: (() => void) | undefined;
   /** Receive-side statistics (RFC 3550 §A.3 loss, §A.8 jitter): the media core's. */
   readonly #rtpStats = new RtpReceiveStats(SAMPLES_PER_MS * 1000);
   #prev = { bytesSent: 0, bytesReceived: 0, tMs: 0, late: 0 };
   #lastSnapshot: QosSnapshot | undefined;
   #suggestions: Suggestion[] = [];
-  /** The native send path, when in use. */
-  #native: NativeRtpSender | undefined;
-  #sendPath = 'javascript (not started)';
-  /** The native receive path, when in use. */
-  #rx: NativeReceive | undefined;
-  #receivePath = 'javascript (not started)';
-  /** The buffer's settings and QoS side: the injected one, or the native receiver's C port. */
-  #jb: Pick<JitterBufferPort, 'setBounds' | 'snapshot'>;
   #probeTimer: NodeJS.Timeout | undefined;
 
   constructor(options: CallEngineOptions) {
     this.#o = options;
     this.#now = options.now ?? (() => performance.now());
     this.#settings = { ...DEFAULT_SETTINGS, ...options.settings };
-    this.#jb = options.jitterBuffer;
   }
 
   /** Settings in force. */
@@ -250,18 +175,27 @@ export class CallEngine {
 
   /** Capture device clock at the last frame captured, ms since the capture started. */
   get captureClockMs(): number {
-    const n = this.#native;
-    return (n === undefined ? this.#captureClock : n.stats().clockSamples) / SAMPLES_PER_MS;
+    return this.#o.pipeline.captureClockSamples / SAMPLES_PER_MS;
   }
 
-  /** `native` when frames are sent from C, else `javascript (why)`. */
+  /** Frames go from the capture thread through C to the network edge: always `native`. */
   get sendPath(): string {
-    return this.#sendPath;
+    return 'native';
   }
 
-  /** `native` when packets are received and played from C, else `javascript (why)`. */
+  /** Packets go from the network edge through C to the speaker: always `native`. */
   get receivePath(): string {
-    return this.#receivePath;
+    return 'native';
+  }
+
+  /** The pipeline's network edge: `direct`, or `werift (why)`. */
+  get edge(): string {
+    return this.#o.pipeline.edge;
+  }
+
+  /** When werift or Node internals the direct edge needs changed: the typed error. */
+  get edgeError(): { code: string; message: string } | undefined {
+    return this.#o.pipeline.edgeError;
   }
 
   /**
@@ -274,8 +208,8 @@ export class CallEngine {
     const wall = (t: number | undefined): number | undefined =>
       t === undefined ? undefined : performance.timeOrigin + t;
     return {
-      captureMs: wall(this.#o.capture.startedAtMs),
-      playbackMs: wall(this.#o.playback.startedAtMs),
+      captureMs: wall(this.#o.pipeline.captureStartedAtMs),
+      playbackMs: wall(this.#o.pipeline.playbackStartedAtMs),
     };
   }
 
@@ -284,51 +218,23 @@ export class CallEngine {
     return this.#lastSnapshot;
   }
 
-  /** Starts both paths and the once-a-second snapshot. */
+  /** Starts the pipeline and the once-a-second snapshot. */
   start(): void {
     if (this.#running) return;
+    const o = this.#o;
+    const s = this.#settings;
+    const p = o.probes;
+    const probing = p?.captured !== undefined || p?.sent !== undefined || p?.played !== undefined;
+    o.pipeline.start(
+      { frameMs: s.frameMs, bitrateBps: s.bitrateBps, jbMinMs: s.jbMinMs, jbMaxMs: s.jbMaxMs },
+      probing,
+    );
     this.#running = true;
     this.#startedMs = this.#now();
     this.#prev.tMs = this.#startedMs;
-    const o = this.#o;
-    this.#native = this.#openNative();
-    this.#rx = this.#openNativeReceive();
     this.#applyAll();
-    if (this.#rx === undefined) this.#offRtp = o.transport.on('rtp', (p) => this.#onRtp(p));
-    else this.#offRtp = this.#rx.onRecords((r) => this.#onRecords(r));
-    if (this.#native === undefined) {
-      o.capture.start((pcm, clock) => this.#onCapture(pcm, clock));
-    } else {
-      try {
-        o.capture.startNative?.(this.#native);
-      } catch (err) {
-        this.#native.close();
-        throw err;
-      }
-    }
-    const rx = this.#rx;
-    if (rx !== undefined) {
-      try {
-        o.playback.startNative?.(rx.receiver);
-      } catch (err) {
-        this.#native?.close();
-        throw err;
-      }
-    } else
-      o.playback.start((out, clock, playAtMs) => {
-        const now = this.#now();
-        // The buffer's playout clock is the playback device's: the time `out[0]` will play, less
-        // the average lead of a pull over it (device buffer plus queue, smoothed), so it runs on
-        // the same monotonic clock as the arrival times and ≈ now, but advances exactly one tick
-        // per tick. Timer jitter on a busy event loop (pulls bunched or late by ±10 ms and more)
-        // then no longer reads as buffer-level swings, which made the buffer expand and
-        // accelerate in turn (docs/engine.md).
-        const lead = playAtMs - now;
-        this.#pullLeadMs =
-          this.#pullLeadMs === undefined ? lead : this.#pullLeadMs + (lead - this.#pullLeadMs) / 64;
-        const d = o.jitterBuffer.pull(out, playAtMs - this.#pullLeadMs);
-        o.probes?.played?.(out, clock, now, d);
-      });
+    this.#offRecords = o.pipeline.onRecords((r) => this.#onRecords(r));
+    if (probing) this.#probeTimer = setInterval(() => this.#takeProbes(), 100);
     this.#timer = setInterval(() => void this.#snapshot(), o.snapshotMs ?? 1000);
   }
 
@@ -338,38 +244,33 @@ export class CallEngine {
     return this.settings;
   }
 
-  /** Replaces settings, pushing each difference to codec, devices and buffer. */
+  /** Replaces settings, pushing each difference to the pipeline. */
   update(next: CallSettings): void {
     const prev = this.#settings;
     this.#settings = { ...next };
     if (!this.#running) return;
-    const o = this.#o;
-    const enc = this.#native ?? o.encoder;
-    if (next.bitrateBps !== prev.bitrateBps) enc.setBitrate(next.bitrateBps);
-    if (next.fec !== prev.fec) enc.setFec(next.fec);
-    if (next.expectedLossPct !== prev.expectedLossPct) enc.setExpectedLoss(next.expectedLossPct);
-    if (next.dtx !== prev.dtx) enc.setDtx(next.dtx);
-    if (next.frameMs !== prev.frameMs) this.#setFrame(next.frameMs);
+    const pl = this.#o.pipeline;
+    if (next.bitrateBps !== prev.bitrateBps) pl.setBitrate(next.bitrateBps);
+    if (next.fec !== prev.fec) pl.setFec(next.fec);
+    if (next.expectedLossPct !== prev.expectedLossPct) pl.setExpectedLoss(next.expectedLossPct);
+    if (next.dtx !== prev.dtx) pl.setDtx(next.dtx);
+    if (next.frameMs !== prev.frameMs) pl.setFrameSamples(next.frameMs * SAMPLES_PER_MS);
     if (next.gainDb !== prev.gainDb || next.muted !== prev.muted) this.#setGain(next);
-    if (next.periodMs !== prev.periodMs) {
-      o.capture.setPeriodMs(next.periodMs);
-      o.playback.setPeriodMs(next.periodMs);
-    }
+    if (next.periodMs !== prev.periodMs) pl.setPeriodMs(next.periodMs);
     if (next.jbMinMs !== prev.jbMinMs || next.jbMaxMs !== prev.jbMaxMs) {
-      this.#jb.setBounds(next.jbMinMs, next.jbMaxMs);
+      pl.setBounds(next.jbMinMs, next.jbMaxMs);
     }
   }
 
-  /** Stops both paths and closes the devices. Idempotent. Returns the media duration, ms. */
+  /** Stops the pipeline and closes the devices. Idempotent. Returns the media duration, ms. */
   async stop(): Promise<number> {
     if (!this.#running) return 0;
     this.#running = false;
     clearInterval(this.#timer);
     clearInterval(this.#probeTimer);
-    this.#offRtp?.();
     this.#takeProbes();
-    this.#native?.close();
-    await Promise.all([this.#o.capture.close(), this.#o.playback.close()]);
+    this.#offRecords?.();
+    await this.#o.pipeline.stop();
     return this.#now() - this.#startedMs;
   }
 
@@ -380,105 +281,36 @@ export class CallEngine {
 
   #applyAll(): void {
     const s = this.#settings;
-    const o = this.#o;
-    const enc = this.#native ?? o.encoder;
-    enc.setBitrate(s.bitrateBps);
-    enc.setFec(s.fec);
-    enc.setExpectedLoss(s.expectedLossPct);
-    enc.setDtx(s.dtx);
-    this.#setFrame(s.frameMs);
+    const pl = this.#o.pipeline;
+    pl.setBitrate(s.bitrateBps);
+    pl.setFec(s.fec);
+    pl.setExpectedLoss(s.expectedLossPct);
+    pl.setDtx(s.dtx);
+    pl.setFrameSamples(s.frameMs * SAMPLES_PER_MS);
     this.#setGain(s);
-    o.capture.setPeriodMs(s.periodMs);
-    o.playback.setPeriodMs(s.periodMs);
-    this.#jb.setBounds(s.jbMinMs, s.jbMaxMs);
-  }
-
-  #setFrame(frameMs: number): void {
-    const samples = frameMs * SAMPLES_PER_MS;
-    // The capture device delivers the frames on the JavaScript path; the sender cuts them itself.
-    if (this.#native === undefined) this.#o.capture.setFrameSamples(samples);
-    else this.#native.setFrameSamples(samples);
+    pl.setPeriodMs(s.periodMs);
+    pl.setBounds(s.jbMinMs, s.jbMaxMs);
   }
 
   #setGain(s: CallSettings): void {
-    this.#gainLinear = 10 ** (s.gainDb / 20);
-    this.#native?.setGain(this.#gainLinear);
-    this.#native?.setMuted(s.muted);
+    this.#o.pipeline.setGain(10 ** (s.gainDb / 20));
+    this.#o.pipeline.setMuted(s.muted);
   }
 
-  /** Opens the native send path if the transport, the device and the options allow it. */
-  #openNative(): NativeRtpSender | undefined {
-    const o = this.#o;
-    const s = this.#settings;
-    if (o.nativeSend === false || process.env.PARLOIR_NATIVE_SEND === '0') {
-      this.#sendPath = 'javascript (native sender turned off)';
-      return undefined;
-    }
-    if (o.capture.startNative === undefined || o.capture.canStartNative?.() !== true) {
-      this.#sendPath = 'javascript (the capture device has no native path)';
-      return undefined;
-    }
-    const r = o.transport.openNativeSender?.({
-      frameSamples: s.frameMs * SAMPLES_PER_MS,
-      bitrateBps: s.bitrateBps,
-    });
-    if (r === undefined || typeof r === 'string') {
-      this.#sendPath = `javascript (${r ?? 'the transport has no native path'})`;
-      return undefined;
-    }
-    this.#sendPath = 'native';
-    const p = o.probes;
-    if (p?.captured !== undefined || p?.sent !== undefined) {
-      r.setProbing(true);
-      this.#probeTimer ??= setInterval(() => this.#takeProbes(), 100);
-    }
-    return r;
-  }
-
-  /** Opens the native receive path if the transport, the device and the options allow it. */
-  #openNativeReceive(): NativeReceive | undefined {
-    const o = this.#o;
-    const s = this.#settings;
-    if (o.nativeReceive === false || process.env.PARLOIR_NATIVE_RECEIVE === '0') {
-      this.#receivePath = 'javascript (native receiver turned off)';
-      return undefined;
-    }
-    if (o.playback.startNative === undefined || o.playback.canStartNative?.() !== true) {
-      this.#receivePath = 'javascript (the playback device has no native path)';
-      return undefined;
-    }
-    const r = o.transport.openNativeReceiver?.(engineJitterOptions(s.jbMinMs, s.jbMaxMs));
-    if (r === undefined || typeof r === 'string') {
-      this.#receivePath = `javascript (${r ?? 'the transport has no native path'})`;
-      return undefined;
-    }
-    this.#receivePath = 'native';
-    this.#jb = nativeJitterBufferView(r.receiver);
-    if (o.probes?.played !== undefined) {
-      r.receiver.setProbing(true);
-      this.#probeTimer ??= setInterval(() => this.#takeProbes(), 100);
-    }
-    return r;
-  }
-
-  /** Hands the native threads' per-frame and per-tick records to the probes. */
+  /** Hands the C threads' per-frame and per-tick records to the probes. */
   #takeProbes(): void {
     const p = this.#o.probes;
     if (p === undefined) return;
-    for (const f of this.#native?.takeProbes() ?? []) {
-      this.#firstPacket = false;
+    const { frames, ticks } = this.#o.pipeline.takeProbes();
+    for (const f of frames) {
       p.captured?.(undefined, f.clockSamples, f.capturedAtMs);
       p.sent?.(f.clockSamples, f.sentAtMs);
     }
-    if (p.played !== undefined && this.#rx !== undefined && !this.#rx.receiver.closed) {
-      for (const t of this.#rx.receiver.takeProbes()) {
-        p.played(t.pcm, t.clockSamples, t.pulledAtMs, pullDecision(t.decision));
-      }
-    }
+    for (const t of ticks) p.played?.(t.pcm, t.clockSamples, t.pulledAtMs, t.decision);
   }
 
-  /** Packets the native receiver buffered: receive statistics and probes, in arrival order. */
-  #onRecords(records: ReceivedPacketRecord[]): void {
+  /** Packets the pipeline buffered: receive statistics and probes, in arrival order. */
+  #onRecords(records: PacketRecord[]): void {
     if (!this.#running) return;
     const probes = this.#o.probes;
     for (const r of records) {
@@ -498,46 +330,12 @@ export class CallEngine {
     }
   }
 
-  #onCapture(pcm: Int16Array, clockSamples: number): void {
-    if (!this.#running) return;
-    const now = this.#now();
-    this.#captureClock = clockSamples + pcm.length;
-    this.#o.probes?.captured?.(pcm, clockSamples, now);
-    if (this.#settings.muted) pcm.fill(0);
-    else if (this.#gainLinear !== 1) {
-      const g = this.#gainLinear;
-      for (let i = 0; i < pcm.length; i++) {
-        const v = (pcm[i] ?? 0) * g;
-        pcm[i] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
-      }
-    }
-    const payload = this.#o.encoder.encode(pcm);
-    // RFC 7587 §4.1: the RTP timestamp counts 48 kHz samples; we use the capture frame clock.
-    this.#o.transport.sendOpus(payload, clockSamples, this.#firstPacket);
-    this.#firstPacket = false;
-    this.#o.probes?.sent?.(clockSamples, this.#now());
-  }
-
-  #onRtp(p: ReceivedRtp): void {
-    if (!this.#running) return;
-    const now = this.#now();
-    this.#o.probes?.received?.(p, now);
-    this.#rtpStats.onPacket(p, now);
-    this.#o.jitterBuffer.push(p, now);
-    // Play it from this wakeup: top the device queue up by the packet's duration plus a margin
-    // for the next packet's arrival jitter, so the device's own timer (which would pull before
-    // that packet is here, and conceal) does not fire in between. docs/engine.md "Playout".
-    const toc = parseOpusToc(p.payload);
-    const frameMs = toc.ok ? Math.min(120, toc.value.durationMs) : this.#settings.frameMs;
-    this.#o.playback.service?.(frameMs + ARRIVAL_MARGIN_MS);
-  }
-
   async #snapshot(): Promise<QosSnapshot> {
     const o = this.#o;
     const now = this.#now();
     let ts: TransportStats;
     try {
-      ts = await o.transport.stats();
+      ts = await o.pipeline.stats();
     } catch {
       ts = {
         rttMs: undefined,
@@ -566,7 +364,7 @@ export class CallEngine {
     const dt = Math.max(1, now - this.#prev.tMs) / 1000;
     const sendKbps = ((ts.bytesSent - this.#prev.bytesSent) * 8) / 1000 / dt;
     const recvKbps = ((ts.bytesReceived - this.#prev.bytesReceived) * 8) / 1000 / dt;
-    const jb = this.#jb.snapshot();
+    const jb = o.pipeline.jitterSnapshot();
     const latePackets = Math.max(0, jb.latePackets - this.#prev.late);
     this.#prev = {
       bytesSent: ts.bytesSent,

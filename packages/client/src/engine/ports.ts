@@ -1,17 +1,73 @@
 /**
- * The narrow interfaces the call engine is wired through. Each is implemented by an adapter over
- * another package: native Opus and ALSA, `@parloir/media`'s jitter buffer, E-model and policy,
- * and `src/audio`'s devices.
+ * The narrow interfaces the call engine is wired through: the C media pipeline with its network
+ * edge (call-pipeline.ts) and `@parloir/media`'s E-model and policy (media-quality.ts).
  */
 import type { Suggestion as MediaSuggestion } from '@parloir/media';
-import type { NativeRtpReceiver, NativeRtpSender } from '@parloir/native';
 import type { JitterBufferSnapshot } from '../qos-log/qos-log.ts';
+import type { TransportStats } from '../transport/peer-transport.ts';
 
-/** An Opus encoder at 48 kHz mono whose settings change between frames. */
-export interface EncoderPort {
-  /** Encodes one frame of `frameSamples` samples (10/20/40/60 ms at 48 kHz). */
-  encode(pcm: Int16Array): Buffer;
-  /** Target bitrate, bit/s. */
+/** What one pull of the jitter buffer did (the C buffer's decisions, by name). */
+export type PullDecision = 'normal' | 'fec' | 'plc' | 'accelerate' | 'expand' | 'silence' | 'reset';
+
+/** One RTP packet the pipeline buffered (for receive statistics and probes). */
+export interface PacketRecord {
+  /** 16-bit RTP sequence number. */
+  sequenceNumber: number;
+  /** 32-bit RTP timestamp, 48 kHz ticks. */
+  timestamp: number;
+  /** Synchronisation source. */
+  ssrc: number;
+  /** Marker bit. */
+  marker: boolean;
+  /** Payload type. */
+  payloadType: number;
+  /** Payload bytes (padding removed). */
+  payloadBytes: number;
+  /** RTP header bytes. */
+  headerBytes: number;
+  /** `performance.now()` when it was read from the network, ms. */
+  arrivalMs: number;
+}
+
+/** A frame the pipeline sent (latency probes). */
+export interface SentFrameProbe {
+  /** Capture clock of its first sample, samples. */
+  clockSamples: number;
+  /** `performance.now()` when its last sample was captured, ms. */
+  capturedAtMs: number;
+  /** `performance.now()` when it was handed to the network edge, ms. */
+  sentAtMs: number;
+}
+
+/** A tick the playback device pulled (latency probes). */
+export interface PlayedTickProbe {
+  /** The tick's audio, 48 kHz mono. */
+  pcm: Int16Array;
+  /** Playback device clock of its first sample, samples. */
+  clockSamples: number;
+  /** `performance.now()` of the pull, ms. */
+  pulledAtMs: number;
+  /** What the buffer did. */
+  decision: PullDecision;
+}
+
+/**
+ * A call's media pipeline: capture → gain/mute → Opus → RTP → SRTP → network edge, and network
+ * edge → SRTP → jitter buffer → decode/FEC/PLC → playback, all in C (engine/call-pipeline.ts);
+ * only the network edge varies (`direct` on the socket, or through `werift`). The engine sets it
+ * up, changes its settings mid-call and reads its counters; it never sees a frame or a packet.
+ */
+export interface CallPipeline {
+  /** Opens the network edge and starts both devices; `probing` records per-frame times. */
+  start(
+    initial: { frameMs: number; bitrateBps: number; jbMinMs: number; jbMaxMs: number },
+    probing: boolean,
+  ): void;
+  /** `direct`, `werift (why)`, or `not started`. */
+  readonly edge: string;
+  /** When werift or Node internals the direct edge needs changed: the typed error. */
+  readonly edgeError: { code: string; message: string } | undefined;
+  /** Opus target bitrate, bit/s. */
   setBitrate(bps: number): void;
   /** In-band FEC on/off (RFC 6716 §2.1.7 LBRR). */
   setFec(on: boolean): void;
@@ -19,106 +75,31 @@ export interface EncoderPort {
   setExpectedLoss(pct: number): void;
   /** Discontinuous transmission on/off. */
   setDtx(on: boolean): void;
-}
-
-/** An Opus decoder at 48 kHz mono (the shape of `@parloir/media`'s `AudioDecoder`). */
-export interface DecoderPort {
-  /** Decodes one packet. */
-  decode(packet: Uint8Array): Int16Array;
-  /** Rebuilds the frame before `nextPacket` from its FEC data, `samples` long. */
-  decodeFec(nextPacket: Uint8Array, samples: number): Int16Array;
-  /** Packet-loss concealment of exactly `samples` samples. */
-  conceal(samples: number): Int16Array;
-  /** Forgets decoder state (new stream). */
-  reset(): void;
-}
-
-/** One RTP packet as handed to the jitter buffer. */
-export interface JitterPacket {
-  /** 16-bit RTP sequence number. */
-  sequenceNumber: number;
-  /** 32-bit RTP timestamp, 48 kHz ticks. */
-  timestamp: number;
-  /** Marker bit. */
-  marker: boolean;
-  /** Synchronisation source (a change resets the buffer). */
-  ssrc?: number;
-  /** Opus payload. */
-  payload: Buffer;
-}
-
-/** What one pull of the jitter buffer did (a subset of the media core's decisions). */
-export type PullDecision = 'normal' | 'fec' | 'plc' | 'accelerate' | 'expand' | 'silence' | 'reset';
-
-/** A jitter buffer that owns the decoder and gives one tick of PCM per pull. */
-export interface JitterBufferPort {
-  /** Inserts a packet that arrived at `arrivalMs` (monotonic ms). */
-  push(packet: JitterPacket, arrivalMs: number): void;
-  /** Writes exactly `out.length` samples of playout into `out`; returns what happened. */
-  pull(out: Int16Array, nowMs: number): PullDecision;
-  /** Changes min/max delay bounds, ms. */
-  setBounds(minMs: number, maxMs: number): void;
-  /** Current state. */
-  snapshot(): JitterBufferSnapshot;
-}
-
-/** A capture device delivering fixed-size frames stamped with its own frame clock. */
-export interface CapturePort {
-  /**
-   * Starts delivering frames of `frameSamples` samples. `clockSamples` is the device frame
-   * clock (samples captured since start) at the first sample of the frame.
-   */
-  start(onFrame: (pcm: Int16Array, clockSamples: number) => void): void;
-  /** Changes the frame size delivered, samples. */
+  /** Frame size, samples at 48 kHz. */
   setFrameSamples(samples: number): void;
-  /** Changes the device period, ms (ALSA period; no-op for files). */
+  /** Input gain, linear. */
+  setGain(linear: number): void;
+  /** Mute: frames are zeroed before encoding. */
+  setMuted(on: boolean): void;
+  /** Device period (ALSA period, paced device period), ms. */
   setPeriodMs(ms: number): void;
-  /**
-   * Optional: whether {@link startNative} can work with this device (checked before a native
-   * sender is opened).
-   */
-  canStartNative?(): boolean;
-  /**
-   * Optional: starts capturing into a native RTP sender, whose thread then encodes and sends
-   * each frame without JavaScript (instead of {@link start}).
-   */
-  startNative?(sender: NativeRtpSender): void;
-  /** Optional: `performance.now()` of capture sample 0 (the device clock's origin), ms, once started. */
-  readonly startedAtMs?: number | undefined;
-  /** Stops; idempotent. */
-  close(): Promise<void>;
-}
-
-/** A playback device that pulls PCM on its own clock. */
-export interface PlaybackPort {
-  /**
-   * Starts playout. The device calls `pull(out, clockSamples, playAtMs)` each period to fill
-   * `out`; `clockSamples` is the device frame clock (samples played since start) at `out[0]`, and
-   * `playAtMs` the `performance.now()` time (ms) at which `out[0]` will play.
-   */
-  start(pull: (out: Int16Array, clockSamples: number, playAtMs: number) => void): void;
-  /** Changes the device period, ms. */
-  setPeriodMs(ms: number): void;
-  /**
-   * Optional: pull now, while the process is awake anyway, enough to last `aheadMs` beyond the
-   * device's usual queue (the engine calls it when a packet arrives). Without it the device pulls
-   * on its own clock only.
-   */
-  service?(aheadMs: number): void;
-  /** Stops; idempotent. */
-  /**
-   * Optional: whether {@link startNative} can work with this device (checked before a native
-   * receiver is opened).
-   */
-  canStartNative?(): boolean;
-  /**
-   * Optional: starts playout of a native receiver's audio, pulled on a native thread (instead
-   * of {@link start}).
-   */
-  startNative?(receiver: NativeRtpReceiver): void;
-  /** Optional: `performance.now()` at which playback sample 0 played, ms, once started. */
-  readonly startedAtMs?: number | undefined;
-  close(): Promise<void>;
+  /** Jitter-buffer delay bounds, ms. */
+  setBounds(minMs: number, maxMs: number): void;
+  /** Capture device clock: samples captured so far. */
+  readonly captureClockSamples: number;
+  /** `performance.now()` of capture sample 0 and of playback sample 0, ms, once started. */
+  readonly captureStartedAtMs: number | undefined;
+  readonly playbackStartedAtMs: number | undefined;
+  /** The jitter buffer's state. */
+  jitterSnapshot(): JitterBufferSnapshot;
+  /** Subscribes to the packets buffered (read a few times a second); returns the unsubscribe. */
+  onRecords(listener: (records: PacketRecord[]) => void): () => void;
+  /** Transport statistics (reads the records first). */
+  stats(): Promise<TransportStats>;
+  /** The probes recorded since the last call (with `probing`). */
+  takeProbes(): { frames: SentFrameProbe[]; ticks: PlayedTickProbe[] };
+  /** Stops the devices and the C pipeline. Idempotent. */
+  stop(): Promise<void>;
 }
 
 /** The E-model and adaptation policy as the engine needs them. */

@@ -1,46 +1,21 @@
 /**
- * The engine's receive statistics in its QoS snapshot, on a manual clock with in-memory ports:
+ * The engine's receive statistics in its QoS snapshot, on a manual clock with a fake pipeline:
  * loss in the last interval and since the start (RFC 3550 §A.3, exact percentages), interarrival
  * jitter (§A.8) in ms, packets received per interval, and the loss handed to the E-model, which
  * leaves out frames rebuilt from FEC (G.107 Ppl is what the decoder has to conceal).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { JitterBufferSnapshot } from '../qos-log/qos-log.ts';
 import { CallEngine } from './engine.ts';
-import { fakeTransport, silentCapture } from './test-ports.ts';
+import { fakePipeline } from './test-ports.ts';
 
-/** An engine on fake ports; `arrive` delivers one packet at a given time. */
+/** An engine on a fake pipeline; `arrive` delivers one packet's record at a given time. */
 function harness() {
   let now = 1000;
-  const jb: JitterBufferSnapshot = {
-    delayMs: 20,
-    targetMs: 20,
-    latePackets: 0,
-    concealedMs: 0,
-    fecRecovered: 0,
-    accelerate: 0,
-    expand: 0,
-  };
   const assessedLossPct: number[] = [];
-  const transport = fakeTransport({ rttMs: 10 });
+  const pipeline = fakePipeline({ rttMs: 10 });
   const engine = new CallEngine({
-    transport: transport.port,
-    capture: silentCapture(),
-    playback: { start: () => {}, setPeriodMs: () => {}, close: () => Promise.resolve() },
-    encoder: {
-      encode: () => Buffer.alloc(0),
-      setBitrate: () => {},
-      setFec: () => {},
-      setExpectedLoss: () => {},
-      setDtx: () => {},
-    },
-    jitterBuffer: {
-      push: () => {},
-      pull: () => 'normal',
-      setBounds: () => {},
-      snapshot: () => ({ ...jb }),
-    },
+    pipeline: pipeline.port,
     quality: {
       assess: (input) => {
         assessedLossPct.push(input.lossPct);
@@ -55,19 +30,21 @@ function harness() {
   engine.start();
   const arrive = (seq: number, timestamp: number, atMs: number): void => {
     now = atMs;
-    // 0xf8: a 20 ms Opus CELT frame (RFC 6716 §3.1), so the engine reads its duration.
-    const listening = transport.deliver({
-      sequenceNumber: seq & 0xffff,
-      timestamp: timestamp >>> 0,
-      ssrc: 7,
-      marker: false,
-      payloadType: 111,
-      payload: Buffer.from([0xf8, 0, 0]),
-      sizeBytes: 15,
-    });
-    assert.ok(listening, 'engine listens for RTP');
+    const listening = pipeline.deliver([
+      {
+        sequenceNumber: seq & 0xffff,
+        timestamp: timestamp >>> 0,
+        ssrc: 7,
+        marker: false,
+        payloadType: 111,
+        payloadBytes: 3,
+        headerBytes: 12,
+        arrivalMs: atMs,
+      },
+    ]);
+    assert.ok(listening, 'engine listens for packet records');
   };
-  return { engine, jb, assessedLossPct, arrive };
+  return { engine, jb: pipeline.jb, assessedLossPct, arrive };
 }
 
 test('snapshot loss: exact % per interval and cumulative, across the sequence wrap', async () => {

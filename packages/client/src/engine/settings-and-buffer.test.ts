@@ -1,14 +1,41 @@
 /**
- * Unit tests: setting parsing, `--server` URL forms, and the engine's receive buffer
- * (`@parloir/media`'s JitterBuffer behind MediaJitterBuffer) driven with real Opus packets
- * (libopus through the native addon) and a simulated arrival clock.
+ * Unit tests: setting parsing, `--server` URL forms, and the call's receive buffer — the C
+ * jitter buffer (`@parloir/native` `NativeJitterBuffer`, jitter.c, with its own libopus decoder)
+ * with the call's options (jitter-options.ts) — driven with real Opus packets and a simulated
+ * arrival clock.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { NativeJitterBuffer, OpusEncoder } from '@parloir/native';
 import { applySetting, DEFAULT_SETTINGS, parseBitrate } from './engine.ts';
-import { MediaJitterBuffer } from './media-jitter-buffer.ts';
-import { NativeOpusEncoder } from './native-adapters.ts';
+import { engineJitterOptions, jitterSnapshot, pullDecision } from './jitter-options.ts';
 import { serverToWsUrl } from './native-client.ts';
+
+/** The call's C buffer, pulled 10 ms (two 5 ms ticks) at a time as a device would. */
+function callBuffer(minMs: number, maxMs: number, inOrderQuantile?: number) {
+  const jb = new NativeJitterBuffer({
+    ...engineJitterOptions(minMs, maxMs),
+    ...(inOrderQuantile === undefined ? {} : { inOrderQuantile }),
+  });
+  return {
+    push(
+      p: { sequenceNumber: number; timestamp: number; marker: boolean; payload: Buffer },
+      at: number,
+    ) {
+      jb.insert({ ...p, ssrc: 0 }, at);
+    },
+    pull(out: Int16Array, nowMs: number): string {
+      let decision = 'normal';
+      for (let off = 0; off < out.length; off += jb.tickSamples) {
+        const r = jb.pull(nowMs);
+        out.set(r.pcm.subarray(0, Math.min(r.pcm.length, out.length - off)), off);
+        if (r.decision !== 'normal') decision = pullDecision(r.decision);
+      }
+      return decision;
+    },
+    snapshot: () => jitterSnapshot(jb.stats()),
+  };
+}
 
 test('set values parse, and bad ones are ENGINE_ERR_BAD_SETTING', () => {
   assert.equal(parseBitrate('24k'), 24_000);
@@ -51,23 +78,30 @@ test('--server forms map to WebSocket URLs', () => {
 
 /** 100 packets of a 440 Hz tone, 20 ms each, FEC on with 10 % expected loss. */
 function packets(): Buffer[] {
-  const enc = new NativeOpusEncoder();
-  enc.setBitrate(32_000);
-  enc.setFec(true);
-  enc.setExpectedLoss(10);
+  const enc = new OpusEncoder({
+    sampleRate: 48_000,
+    channels: 1,
+    application: 'voip',
+    signal: 'voice',
+    complexity: 5,
+  });
+  enc.bitrate = 32_000;
+  enc.fec = true;
+  enc.packetLossPerc = 10;
   const out: Buffer[] = [];
   for (let k = 0; k < 100; k++) {
     const pcm = new Int16Array(960);
     for (let i = 0; i < 960; i++)
       pcm[i] = Math.round(8000 * Math.sin((2 * Math.PI * 440 * (k * 960 + i)) / 48000));
-    out.push(enc.encode(pcm));
+    const buf = new Uint8Array(1500);
+    out.push(Buffer.from(buf.subarray(0, enc.encodeInto(pcm, buf))));
   }
   return out;
 }
 
 test('jitter buffer: reorder, duplicate, loss (FEC then PLC), late, sequence wrap', () => {
   const payloads = packets();
-  const jb = new MediaJitterBuffer({ minMs: 40, maxMs: 200 });
+  const jb = callBuffer(40, 200);
   const base = 65_500; // wraps past 65535
   const lost = new Set([30, 50, 51]);
   const out = new Int16Array(480);
@@ -108,11 +142,7 @@ test('jitter buffer: stall bursts of in-order packets do not inflate the target'
   const payloads = packets();
   /** 12 s of 20 ms packets; every 3 s a 300 ms stall delivers the stalled ones at once. */
   const run = (inOrderQuantile?: number): number => {
-    const jb = new MediaJitterBuffer({
-      minMs: 20,
-      maxMs: 400,
-      ...(inOrderQuantile === undefined ? {} : { inOrderQuantile }),
-    });
+    const jb = callBuffer(20, 400, inOrderQuantile);
     const out = new Int16Array(480);
     let maxTarget = 0;
     let k = 0;

@@ -1,28 +1,37 @@
 /**
- * In-memory ports shared by the engine's unit tests: a transport whose `deliver` hands a packet
- * to the engine's RTP listener, and a capture device that never produces audio. Test-only; the
- * engine itself never imports this.
+ * An in-memory {@link CallPipeline} for the engine's unit tests: `deliver` hands packet records
+ * to the engine's listener as the C receiver's records would reach it, the jitter-buffer state and
+ * transport statistics are plain objects a test changes between snapshots. Test-only; the engine
+ * itself never imports this.
  */
-import type { ReceivedRtp, TransportStats } from '../transport/peer-transport.ts';
-import type { MediaTransportPort } from './engine.ts';
-import type { CapturePort } from './ports.ts';
+import type { JitterBufferSnapshot } from '../qos-log/qos-log.ts';
+import type { TransportStats } from '../transport/peer-transport.ts';
+import type { CallPipeline, PacketRecord } from './ports.ts';
 
-/** A fake transport and the hook that feeds it. */
-export interface FakeTransport {
+/** A fake pipeline and the hooks that feed it. */
+export interface FakePipeline {
   /** The port handed to `CallEngine`. */
-  port: MediaTransportPort;
-  /** Hands one packet to the engine's listener; false if the engine is not listening. */
-  deliver(p: ReceivedRtp): boolean;
-  /** Whether the engine has subscribed to RTP. */
-  readonly listening: boolean;
+  port: CallPipeline;
+  /** Hands packet records to the engine's listener; false if the engine is not listening. */
+  deliver(records: PacketRecord[]): boolean;
+  /** The jitter buffer's state the snapshots read (change it between them). */
+  jb: JitterBufferSnapshot;
+  /** The transport statistics the snapshots read. */
+  stats: TransportStats;
 }
 
-/**
- * A transport that sends nowhere and reports `stats` (the same object, so a test can change it
- * between snapshots). Defaults: a direct path with no traffic and no RTT.
- */
-export function fakeTransport(stats: Partial<TransportStats> = {}): FakeTransport {
-  let listener: ((p: ReceivedRtp) => void) | undefined;
+/** A pipeline that sends nowhere; defaults: a direct path with no traffic and no RTT. */
+export function fakePipeline(stats: Partial<TransportStats> = {}): FakePipeline {
+  let listener: ((r: PacketRecord[]) => void) | undefined;
+  const jb: JitterBufferSnapshot = {
+    delayMs: 20,
+    targetMs: 20,
+    latePackets: 0,
+    concealedMs: 0,
+    fecRecovered: 0,
+    accelerate: 0,
+    expand: 0,
+  };
   const full: TransportStats = {
     rttMs: undefined,
     remoteFractionLost: undefined,
@@ -37,32 +46,39 @@ export function fakeTransport(stats: Partial<TransportStats> = {}): FakeTranspor
     remoteCandidateType: undefined,
     ...stats,
   };
+  const nothing = (): void => {};
   return {
+    jb,
+    stats: full,
     port: {
-      sendOpus: () => {},
-      on: (_e, l) => {
+      start: nothing,
+      edge: 'direct',
+      edgeError: undefined,
+      setBitrate: nothing,
+      setFec: nothing,
+      setExpectedLoss: nothing,
+      setDtx: nothing,
+      setFrameSamples: nothing,
+      setGain: nothing,
+      setMuted: nothing,
+      setPeriodMs: nothing,
+      setBounds: nothing,
+      captureClockSamples: 0,
+      captureStartedAtMs: undefined,
+      playbackStartedAtMs: undefined,
+      jitterSnapshot: () => ({ ...jb }),
+      onRecords: (l) => {
         listener = l;
         return () => (listener = undefined);
       },
       stats: () => Promise.resolve(full),
+      takeProbes: () => ({ frames: [], ticks: [] }),
+      stop: () => Promise.resolve(),
     },
-    deliver(p) {
+    deliver(records) {
       if (listener === undefined) return false;
-      listener(p);
+      listener(records);
       return true;
     },
-    get listening() {
-      return listener !== undefined;
-    },
-  };
-}
-
-/** A capture device that starts, changes settings and closes, but never delivers a frame. */
-export function silentCapture(): CapturePort {
-  return {
-    start: () => {},
-    setFrameSamples: () => {},
-    setPeriodMs: () => {},
-    close: () => Promise.resolve(),
   };
 }

@@ -65,7 +65,7 @@ test('log round trip, summary and HTML with six charts and escaped suggestions',
       role: 'caller',
       sas: 'maple tiger opera cloud',
       sendPath: 'native',
-      receivePath: 'werift (PARLOIR_FAST_RECEIVE=0)',
+      receivePath: 'native, werift (relayed pair) edge',
     });
     for (let i = 0; i < 6; i++) w.write(snapshot(i));
     w.write({ kind: 'end', durationMs: 6000, reason: 'hangup-local' });
@@ -83,7 +83,7 @@ test('log round trip, summary and HTML with six charts and escaped suggestions',
     assert.match(html, /maple tiger opera cloud/);
     assert.match(
       html,
-      /Media path \(send \/ receive\)<\/t[dh]><td>native \/ werift \(PARLOIR_FAST_RECEIVE=0\)/,
+      /Media path \(send \/ receive\)<\/t[dh]><td>native \/ native, werift \(relayed pair\) edge/,
     );
     assert.doesNotMatch(html, /<script|https?:\/\/(?!www\.w3\.org)/);
 

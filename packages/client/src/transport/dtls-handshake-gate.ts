@@ -6,7 +6,7 @@
  * per-message work on every retransmitted copy, and its server derives the extended master
  * secret (RFC 7627) over whatever the transcript holds when a ClientKeyExchange comes in. One
  * lost or reordered flight-5 datagram then leaves the server with wrong keys for good (see
- * werift-dtls-fix.ts for the exact places).
+ * media-edge/dtls-fix.ts for the exact places).
  *
  * The gate decides only what to pass on; retransmission stays werift's (its flight timers, and
  * a repeated client Finished makes its server resend flight 6).

@@ -2,14 +2,14 @@
  * DTLS handshake loss: two real werift peers (our PeerTransport) on 127.0.0.1 whose every
  * datagram crosses a tiny in-test UDP forwarder that drops chosen DTLS handshake datagrams. Each
  * case names the datagrams it loses; the handshake must still complete and RTP must flow both
- * ways. Without werift-dtls-fix.ts, losing the client's first Certificate or ClientKeyExchange
+ * ways. Without media-edge/dtls-fix.ts, losing the client's first Certificate or ClientKeyExchange
  * leaves werift's DTLS server with wrong keys for good (docs/engine.md, "Known limitations").
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { test } from 'node:test';
-import { setWeriftDtlsFixEnabled } from './werift-dtls-fix.ts';
+import { setWeriftDtlsFixEnabled } from './media-edge/dtls-fix.ts';
 import { PeerTransport, type IceCandidateJson, type ReceivedRtp } from './peer-transport.ts';
 
 /** Direction of a datagram through the forwarder: offerer → answerer or back. */

@@ -22,7 +22,7 @@ import {
   verifyCertificateVerify,
   verifyServerKeyExchange,
 } from './dtls-peer-auth.ts';
-import { installWeriftDtlsFix, setWeriftDtlsFixEnabled } from './werift-dtls-fix.ts';
+import { installWeriftDtlsFix, setWeriftDtlsFixEnabled } from './media-edge/dtls-fix.ts';
 
 installWeriftDtlsFix();
 

@@ -4,7 +4,7 @@
  * ServerKeyExchange signature, its server never verifies the client's CertificateVerify; it only
  * compares the certificate with the SDP fingerprint. A man in the middle of the media path could
  * then replay both (public) certificates and run its own ECDHE with each side; the fingerprints,
- * and so the SAS, would still match. werift-dtls-fix.ts runs these checks on the messages its
+ * and so the SAS, would still match. media-edge/dtls-fix.ts runs these checks on the messages its
  * gate passes on and fails the handshake when one does not hold.
  *
  * Pure functions over message bodies (RFC 5246 §7.4, RFC 8422 §5.4, RFC 6347 §4.2.6).

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { engineJitterOptions } from '../engine/jitter-options.ts';
 import { PeerTransport, type ReceivedRtp } from './peer-transport.ts';
 
 /** Wires two transports together the way signalling would: JSON only. */
@@ -85,7 +86,7 @@ test('bad SDP and candidates give typed errors, not crashes', async () => {
   await assert.rejects(a.createOffer(), { code: 'TRANSPORT_ERR_CLOSED' });
 });
 
-test('native send path and fast receive path: a C sender streams to the peer, RTCP reports still give RTT and loss both ways', async () => {
+test('direct edge: a C sender streams to the peer, RTCP reports still give RTT and loss both ways', async () => {
   const a = new PeerTransport({ hostAddresses: ['127.0.0.1'] });
   const b = new PeerTransport({ hostAddresses: ['127.0.0.1'] });
   try {
@@ -94,17 +95,12 @@ test('native send path and fast receive path: a C sender streams to the peer, RT
     b.on('rtp', (p) => gotB.push(p));
     a.on('rtp', (p) => gotA.push(p));
     await connectPair(a, b);
-    assert.equal(a.receivePath, 'fast');
-    assert.equal(b.receivePath, 'fast');
-    const sender = a.openNativeSender({ frameSamples: 960, bitrateBps: 24_000 });
-    assert.ok(
-      typeof sender !== 'string',
-      `native sender: ${typeof sender === 'string' ? sender : ''}`,
-    );
-    assert.equal(
-      a.openNativeSender({ frameSamples: 960, bitrateBps: 24_000 }),
-      'a native sender is open',
-    );
+    const options = { frameSamples: 960, bitrateBps: 24_000, jitter: engineJitterOptions(20, 400) };
+    const edge = a.openEdge(options);
+    assert.equal(edge.kind, 'direct', `edge: ${edge.reason ?? ''}`);
+    assert.equal(a.edge, 'direct');
+    assert.throws(() => a.openEdge(options), { code: 'TRANSPORT_ERR_CLOSED' });
+    const sender = edge.sender;
     const tone = new Int16Array(48_000 * 5);
     for (let i = 0; i < tone.length; i++) tone[i] = Math.round(5000 * Math.sin(i / 10));
     sender.startPaced(tone);
@@ -132,13 +128,15 @@ test('native send path and fast receive path: a C sender streams to the peer, RT
     }
     assert.ok(gotB.every((p) => p.payloadType === 111 && p.payload.length > 10));
     // a's sender reports come from the native counters (RTT needs b's RR to echo them back);
-    // b's receiver reports come from statistics the fast path fed (0 lost of what a sent).
+    // b's receiver reports come from werift's own statistics (0 lost of what a sent).
     assert.ok(sa.rttMs !== undefined && sa.rttMs >= 0 && sa.rttMs < 200, `a RTT ${sa.rttMs}`);
     assert.ok(sb.rttMs !== undefined && sb.rttMs >= 0 && sb.rttMs < 200, `b RTT ${sb.rttMs}`);
     assert.equal(sa.remotePacketsLost, 0);
     assert.equal(sa.remoteFractionLost, 0);
     assert.ok(sa.packetsSent >= gotB.length, `a counts ${sa.packetsSent} sent`);
-    assert.ok(gotA.length > 50);
+    // a's receive direction is the C receiver now: b's packets are buffered there, not emitted.
+    assert.equal(gotA.length, 0);
+    assert.ok(edge.receive.receiver.stats().packets > 50);
   } finally {
     await Promise.all([a.close(), b.close()]);
   }

@@ -6,6 +6,9 @@
  *
  * werift does ICE (RFC 8445), DTLS-SRTP (RFC 5764) and RTCP SR/RR (RFC 3550 §6.4) itself; this
  * file only adapts its API to plain data so the engine and signalling never see werift types.
+ * Once connected, {@link PeerTransport.openEdge} puts the call's C pipeline on its network edge
+ * (media-edge/: direct on the socket, or through werift), the only place werift's internals are
+ * read.
  */
 import {
   RTCPeerConnection,
@@ -16,22 +19,18 @@ import {
   type RTCRtpTransceiver,
 } from 'werift';
 import { SrtpReplayList, guessRolloverCounter, srtpIndex } from '@parloir/media';
-import type { NativeJitterOptions, NativeRtpSender } from '@parloir/native';
 import { sdpFingerprint, sdpFingerprints } from '@parloir/protocol';
 import { EngineError } from '../engine/errors.ts';
-import { installFastReceive } from './fast-receive.ts';
-import { openNativeReceive, type NativeReceive } from './native-receive.ts';
-import { openNativeSender } from './native-send.ts';
+import {
+  installWeriftPatches,
+  negotiatedCertificates,
+  openMediaEdge,
+  remoteSrtpStates,
+  senderRtcpFields,
+  type MediaEdge,
+  type MediaEdgeOptions,
+} from './media-edge/index.ts';
 import { deriveSas, type ShortAuthString } from './sas.ts';
-import { installWeriftDtlsFix } from './werift-dtls-fix.ts';
-import { installWeriftSrtpNative } from './werift-srtp-native.ts';
-import { negotiatedCertificates } from './werift-media-internals.ts';
-import { remoteSrtpStates } from './werift-media-internals.ts';
-
-// werift's DTLS handshake does not survive a lost flight-4/5 datagram without this (see there).
-installWeriftDtlsFix();
-// SRTP AES-GCM per packet in the addon instead of a node:crypto cipher per packet (see there).
-installWeriftSrtpNative();
 
 /** Dynamic payload type we offer for Opus (the value browsers use too). */
 export const OPUS_PAYLOAD_TYPE = 111;
@@ -107,9 +106,16 @@ export interface TransportStats {
   bytesReceived: number;
   /**
    * Packets dropped before the jitter buffer as replayed or more than the replay window old
-   * (RFC 3711 §3.3.2), on every receive path.
+   * (RFC 3711 §3.3.2), on either edge.
    */
   packetsReplayed: number;
+  /** The call's network edge once open: `direct`, or `werift (why)`. */
+  edge?: string | undefined;
+  /**
+   * When werift or Node internals the direct edge needs changed: the typed error (the call runs
+   * on the werift edge).
+   */
+  edgeError?: { code: string; message: string } | undefined;
   /** Selected path. */
   path: MediaPath;
   /** Type of the local candidate of the selected pair (host, srflx, relay…). */
@@ -158,18 +164,19 @@ export class PeerTransport {
   #packetsReceived = 0;
   #bytesReceived = 0;
   #closed = false;
-  #native: NativeRtpSender | undefined;
-  #uninstallFastReceive: (() => void) | undefined;
-  #nativeReceive: NativeReceive | undefined;
-  #receivePath = 'werift (not connected)';
+  /** The call's network edge and C pipeline, once open. */
+  #edge: MediaEdge | undefined;
   /**
-   * RFC 3711 §3.3.2 replay list of the packets opened in JavaScript: werift keeps none, so the
-   * packets it emits and those of the fast path go through this one list (the C receiver keeps
-   * its own, and checks what werift emits while it runs).
+   * RFC 3711 §3.3.2 replay list of the packets werift opened: werift keeps none (the direct
+   * edge's C receiver keeps its own, and checks what werift emits while it runs).
    */
   #replay = new SrtpReplayList();
 
+  /** Throws {@link MediaEdgeError} if werift lacks what the DTLS peer checks hook into. */
   constructor(options: PeerTransportOptions = {}) {
+    // werift's DTLS handshake survives loss and checks the peer's signatures; SRTP AES-GCM in
+    // the addon (media-edge/).
+    installWeriftPatches();
     const opus = new RTCRtpCodecParameters({
       mimeType: 'audio/opus',
       clockRate: OPUS_CLOCK_HZ,
@@ -205,7 +212,6 @@ export class PeerTransport {
       for (const l of this.#listeners.candidate) l(json);
     });
     this.#pc.connectionStateChange.subscribe((s) => {
-      if (s === 'connected') this.#fastReceive();
       for (const l of this.#listeners.state) l(s);
     });
     this.#pc.onTrack.subscribe((track) => {
@@ -218,10 +224,10 @@ export class PeerTransport {
           return;
         }
         this.#replay.commit(h.ssrc, index);
-        const n = this.#nativeReceive;
+        const n = this.#edge?.receive;
         if (n !== undefined) {
-          // werift opened it (the first packet of an SSRC, or one from another address): into
-          // the C buffer with the rest, unless the C replay list has it.
+          // werift opened it (every packet on the werift edge; on the direct one the first of an
+          // SSRC, or one from another address): into the C buffer, unless its replay list has it.
           const buffered = n.insertFromWerift({
             sequenceNumber: h.sequenceNumber,
             timestamp: h.timestamp,
@@ -251,12 +257,11 @@ export class PeerTransport {
     });
   }
 
-  /**
-   * `native` when the receive direction runs in C (`native-receive.ts`), `fast` when received
-   * SRTP skips werift's per-packet path (`fast-receive.ts`), else why not.
-   */
-  get receivePath(): string {
-    return this.#receivePath;
+  /** The network edge of the call's C pipeline: `direct`, `werift (why)`, or `not open`. */
+  get edge(): string {
+    const e = this.#edge;
+    if (e === undefined) return 'not open';
+    return e.kind === 'direct' ? 'direct' : `werift (${e.reason ?? 'unknown'})`;
   }
 
   /**
@@ -290,27 +295,6 @@ export class PeerTransport {
     this.#packetsReceived++;
     this.#bytesReceived += packet.sizeBytes;
     for (const l of this.#listeners.rtp) l(packet);
-  }
-
-  #fastReceive(): void {
-    if (this.#uninstallFastReceive !== undefined || this.#closed) return;
-    if (process.env.PARLOIR_FAST_RECEIVE === '0') {
-      this.#receivePath = 'werift (PARLOIR_FAST_RECEIVE=0)';
-      return;
-    }
-    const r = installFastReceive(
-      this.#pc,
-      this.#sender,
-      this.#transceiver.receiver,
-      (p) => this.#deliver(p),
-      this.#replay,
-    );
-    if (typeof r === 'string') {
-      this.#receivePath = `werift (${r})`;
-      return;
-    }
-    this.#uninstallFastReceive = r;
-    this.#receivePath = 'fast';
   }
 
   /** Subscribes to an event. Returns a function that unsubscribes. */
@@ -437,64 +421,42 @@ export class PeerTransport {
   }
 
   /**
-   * Moves the RTP send direction into C (`native-send.ts`): from now on frames go to the returned
-   * sender (fed by a capture thread) instead of {@link sendOpus}, continuing this stream's
-   * sequence numbers and timestamps. Returns why not when the path does not allow it (relayed
-   * pair, another SRTP profile, not connected); the caller then keeps calling `sendOpus`. The
-   * transport closes the sender when it closes.
+   * Opens the call's C pipeline on its network edge (media-edge/): capture → gain → Opus → RTP →
+   * SRTP → socket and socket → SRTP → jitter buffer → decode → playout, all in C, when the pair is
+   * plain UDP, SRTP is AES-GCM and werift's internals are as expected (`direct`); else the same C
+   * pipeline with werift making and opening the packets (`werift`). The returned edge's sender
+   * and receiver are for the capture and playback devices; the transport closes them when it
+   * closes. A werift or Node change the direct edge cannot work with is in `edge.error` (and in
+   * {@link stats}); the call still works. Once per transport.
    */
-  openNativeSender(options: {
-    frameSamples: number;
-    bitrateBps: number;
-  }): NativeRtpSender | string {
-    if (this.#closed) return 'transport closed';
-    if (this.#native !== undefined && !this.#native.closed) return 'a native sender is open';
-    const r = openNativeSender(this.#pc, this.#sender, {
-      sequenceNumber: this.#sequenceNumber,
-      timestampOffset: this.#timestampOffset,
-      receiver: this.#transceiver.receiver,
-      ...options,
-    });
-    if (typeof r !== 'string') this.#native = r;
-    return r;
-  }
-
-  /**
-   * Moves the RTP receive direction into C (`native-receive.ts`): a C thread reads the socket,
-   * opens SRTP and buffers the audio in the C port of the jitter buffer, for a playback device to
-   * pull (`NativeRtpReceiver`). From then on no `rtp` event fires; the packets' records come
-   * through the returned handle. Returns why not when the path does not allow it (relayed pair,
-   * another SRTP profile, not connected, `PARLOIR_NATIVE_RECEIVE=0`); the transport then keeps
-   * its own path. The transport closes it when it closes.
-   */
-  openNativeReceiver(jitter: NativeJitterOptions): NativeReceive | string {
-    if (this.#closed) return 'transport closed';
-    if (this.#nativeReceive !== undefined) return 'a native receiver is open';
-    if (process.env.PARLOIR_NATIVE_RECEIVE === '0') return 'turned off (PARLOIR_NATIVE_RECEIVE=0)';
-    const fast = this.#uninstallFastReceive;
-    this.#uninstallFastReceive = undefined;
-    fast?.();
-    const r = openNativeReceive(
-      this.#pc,
-      this.#sender,
-      this.#transceiver.receiver,
-      jitter,
-      this.#replay,
-    );
-    if (typeof r === 'string') {
-      if (fast !== undefined) this.#fastReceive();
-      return r;
+  openEdge(options: MediaEdgeOptions): MediaEdge {
+    this.#assertOpen();
+    if (this.#edge !== undefined) {
+      throw new EngineError('TRANSPORT_ERR_CLOSED', 'the media edge is already open');
     }
-    r.onRecords((records) => {
-      for (const p of records) {
-        if (p.inserted) continue; // counted when werift emitted it
-        this.#packetsReceived++;
-        this.#bytesReceived += p.payloadBytes + p.headerBytes;
-      }
-    });
-    this.#nativeReceive = r;
-    this.#receivePath = 'native';
-    return r;
+    const edge = openMediaEdge(
+      {
+        pc: this.#pc,
+        sender: this.#sender,
+        receiver: this.#transceiver.receiver,
+        replay: this.#replay,
+        sendOpus: (payload, clock, marker) => this.sendOpus(payload, clock, marker),
+        sequenceNumber: this.#sequenceNumber,
+        timestampOffset: this.#timestampOffset,
+      },
+      options,
+    );
+    if (edge.kind === 'direct') {
+      edge.receive.onRecords((records) => {
+        for (const p of records) {
+          if (p.inserted) continue; // counted when werift emitted it
+          this.#packetsReceived++;
+          this.#bytesReceived += p.payloadBytes + p.headerBytes;
+        }
+      });
+    }
+    this.#edge = edge;
+    return edge;
   }
 
   /** Our DTLS certificate's fingerprint (`sha-256 AB:CD:…`), as our SDP announces it. */
@@ -538,8 +500,9 @@ export class PeerTransport {
 
   /** Reads statistics. Cheap enough to call once a second. */
   async stats(): Promise<TransportStats> {
-    // The native receiver's records up to now (counters here, werift's RTCP statistics, QoS).
-    this.#nativeReceive?.drain();
+    // The C receiver's records up to now (counters here, werift's RTCP statistics, QoS).
+    const edge = this.#edge;
+    edge?.receive.drain();
     let rttMs: number | undefined;
     let remoteFractionLost: number | undefined;
     let remotePacketsLost: number | undefined;
@@ -548,8 +511,8 @@ export class PeerTransport {
       // getStats() puts in 'remote-inbound-rtp': read directly, since building the whole stats
       // report (certificates, candidates, codecs…) once a second was a visible share of a
       // client's CPU. getStats() stays the fallback if werift changes.
-      const s = this.#sender as unknown as Record<string, unknown>;
-      if ('rtt' in s && 'remoteFractionLost' in s && 'remotePacketsLost' in s) {
+      const s = senderRtcpFields(this.#sender);
+      if (s !== undefined) {
         if (typeof s.rtt === 'number') rttMs = s.rtt * 1000;
         if (typeof s.remoteFractionLost === 'number') remoteFractionLost = s.remoteFractionLost;
         if (typeof s.remotePacketsLost === 'number') remotePacketsLost = s.remotePacketsLost;
@@ -565,8 +528,9 @@ export class PeerTransport {
       }
     }
     const p = this.path();
-    const n = this.#native?.stats();
-    const rx = this.#nativeReceive?.receiver;
+    // On the werift edge sendOpus counted every packet; on the direct one the C sender did.
+    const n = edge?.kind === 'direct' && !edge.sender.closed ? edge.sender.stats() : undefined;
+    const rx = edge?.receive.receiver;
     const rxStats = rx === undefined || rx.closed ? undefined : rx.stats();
     const js = this.#replay.stats;
     return {
@@ -582,6 +546,11 @@ export class PeerTransport {
       path: p.path,
       localCandidateType: p.local,
       remoteCandidateType: p.remote,
+      edge: edge === undefined ? undefined : this.edge,
+      edgeError:
+        edge?.error === undefined
+          ? undefined
+          : { code: edge.error.code, message: edge.error.message },
     };
   }
 
@@ -590,9 +559,8 @@ export class PeerTransport {
     if (this.#closed) return;
     this.#closed = true;
     // Before werift closes its socket (the sender holds a duplicate of it anyway).
-    this.#native?.close();
-    this.#nativeReceive?.close();
-    this.#uninstallFastReceive?.();
+    this.#edge?.sender.close();
+    this.#edge?.receive.close();
     await this.#pc.close();
     for (const l of this.#listeners.state) l('closed');
     this.#listeners = { candidate: [], rtp: [], state: [] };

@@ -1,6 +1,7 @@
 /**
  * Replay attack by the network (RFC 3711 §3.3.2), on each receive path of a real werift call on
- * 127.0.0.1: werift's own, the fast path and the C receiver. A man in the middle relays the call
+ * 127.0.0.1: werift's (what the werift edge inserts into the C pipeline goes through the
+ * transport's replay list first) and the direct edge's C receiver. A man in the middle relays the call
  * like a NAT (the candidates are rewritten to its ports), records the caller's SRTP, then replays
  * 1,000 of those genuine packets at the callee from the address the callee trusts: three in four
  * among the last 100 received, one in four more than 2,048 behind. None is delivered twice, and
@@ -9,8 +10,8 @@
 import assert from 'node:assert/strict';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { test } from 'node:test';
-import { engineJitterOptions } from '../engine/media-jitter-buffer.ts';
-import type { NativeReceive } from './native-receive.ts';
+import { engineJitterOptions } from '../engine/jitter-options.ts';
+import type { NativeReceive } from './media-edge/index.ts';
 import { PeerTransport } from './peer-transport.ts';
 
 const GENUINE = 2_300;
@@ -89,31 +90,30 @@ async function connectVia(mitm: Mitm, a: PeerTransport, b: PeerTransport): Promi
   await Promise.all([a.waitConnected(10_000), b.waitConnected(10_000)]);
 }
 
-async function attack(path: 'werift' | 'fast' | 'native'): Promise<void> {
+async function attack(path: 'werift' | 'native'): Promise<void> {
   const mitm = new Mitm();
   await mitm.start();
-  const saved = process.env.PARLOIR_FAST_RECEIVE;
-  if (path === 'werift') process.env.PARLOIR_FAST_RECEIVE = '0';
   const a = new PeerTransport({ hostAddresses: ['127.0.0.1'] });
   const b = new PeerTransport({ hostAddresses: ['127.0.0.1'] });
   let native: NativeReceive | undefined;
   try {
     await connectVia(mitm, a, b);
-    if (saved === undefined) delete process.env.PARLOIR_FAST_RECEIVE;
-    else process.env.PARLOIR_FAST_RECEIVE = saved;
     const delivered: number[] = [];
     if (path === 'native') {
-      const r = b.openNativeReceiver(engineJitterOptions(20, 500));
-      if (typeof r === 'string') assert.fail(`native receive: ${r}`);
-      native = r;
+      const edge = b.openEdge({
+        frameSamples: 960,
+        bitrateBps: 32_000,
+        jitter: engineJitterOptions(20, 500),
+      });
+      assert.equal(edge.kind, 'direct', `edge: ${edge.reason ?? ''}`);
+      native = edge.receive;
       native.onRecords((records) => {
         for (const p of records) delivered.push(p.sequenceNumber);
       });
     } else {
       b.on('rtp', (p) => delivered.push(p.sequenceNumber));
     }
-    const pathName = path === 'werift' ? /^werift/ : new RegExp(`^${path}$`);
-    assert.match(b.receivePath, pathName);
+    assert.equal(b.edge, path === 'native' ? 'direct' : 'not open');
     const count = (): number => {
       native?.drain();
       return delivered.length;
@@ -164,8 +164,6 @@ async function attack(path: 'werift' | 'fast' | 'native'): Promise<void> {
     assert.equal(replayed, expected, 'every replay counted');
     assert.equal(count(), before, 'no replay delivered');
   } finally {
-    if (saved === undefined) delete process.env.PARLOIR_FAST_RECEIVE;
-    else process.env.PARLOIR_FAST_RECEIVE = saved;
     await Promise.all([a.close(), b.close()]);
     mitm.close();
   }
@@ -173,6 +171,4 @@ async function attack(path: 'werift' | 'fast' | 'native'): Promise<void> {
 
 test('replays by the network on werift’s receive path are dropped and counted', () =>
   attack('werift'));
-test('replays by the network on the fast receive path are dropped and counted', () =>
-  attack('fast'));
 test('replays by the network on the C receiver are dropped and counted', () => attack('native'));

@@ -1,13 +1,12 @@
 /**
- * Hands a connected werift call's RTP receive direction to `@parloir/native`'s
- * {@link NativeRtpReceiver}: a C thread reads the ICE socket, opens SRTP and buffers the audio in
- * the C jitter buffer, and the playback device's thread pulls it, so JavaScript is not woken per
- * packet (docs/engine.md "Native receive path").
+ * The direct edge's receive direction: `@parloir/native`'s {@link NativeRtpReceiver} reads the
+ * ICE socket on a C thread, opens SRTP and buffers the audio in the C jitter buffer, and the
+ * playback device's thread pulls it, so JavaScript is not woken per packet (docs/engine.md
+ * "Network edges").
  *
- * What it needs from werift, read once (werift 0.25, duck-typed; any surprise gives a reason and
- * the caller keeps the fast/werift path): the nominated pair is plain UDP, the SRTP profile is
- * AES-GCM (the remote context's key and salt), the negotiated payload types, and the receiver's
- * per-SSRC statistics and ROC state.
+ * What it needs from werift comes checked from internals.ts ({@link DirectEdgeParts}): the plain
+ * UDP pair, Node's handle of its socket, the remote AES-GCM key and salt, the negotiated payload
+ * types, and the receiver's per-SSRC statistics and ROC state.
  *
  * What stays werift's:
  * - every datagram the C thread does not take (STUN, DTLS, RTCP, another address or payload
@@ -24,15 +23,12 @@
 import type { RemoteInfo, Socket } from 'node:dgram';
 import {
   NativeRtpReceiver,
-  setUdpReading,
-  udpSocketFd,
   type NativeJitterOptions,
   type ReceivedPacketRecord,
   type ReceiverInsertPacket,
 } from '@parloir/native';
 import type { SrtpReplayList } from '@parloir/media';
-import type { RTCPeerConnection, RTCRtpReceiver, RTCRtpSender } from 'werift';
-import { gcmContext, nominatedUdpPair, obj, type Obj } from './werift-media-internals.ts';
+import { setUdpReading, type DirectEdgeParts } from './internals.ts';
 
 /**
  * How often the per-packet records are read at the latest, ms (for werift's RTCP statistics and
@@ -76,57 +72,28 @@ export interface NativeReceive {
 }
 
 /**
- * Opens the native receive direction of `pc`, or says why not (the caller then keeps its own
- * path). `replay`: the transport's replay list so far, handed to the C receiver's (RFC 3711
- * §3.3.2), so that a packet the JavaScript paths received is not taken again. Never throws.
+ * Opens the native receive direction of a call whose werift internals `parts` were checked.
+ * `replay`: the transport's replay list so far, handed to the C receiver's (RFC 3711 §3.3.2), so
+ * that a packet werift opened is not taken again.
  */
-export function openNativeReceive(
-  pc: RTCPeerConnection,
-  sender: RTCRtpSender,
-  receiver: RTCRtpReceiver,
+export function openDirectReceive(
+  parts: DirectEdgeParts,
   jitter: NativeJitterOptions,
   replay?: SrtpReplayList,
-): NativeReceive | string {
-  try {
-    return open(pc, sender, receiver, jitter, replay);
-  } catch (err) {
-    return `native receiver failed: ${err instanceof Error ? err.message : String(err)}`;
-  }
-}
-
-function open(
-  pc: RTCPeerConnection,
-  sender: RTCRtpSender,
-  receiver: RTCRtpReceiver,
-  jitter: NativeJitterOptions,
-  replay: SrtpReplayList | undefined,
-): NativeReceive | string {
-  if (pc.connectionState !== 'connected') return 'not connected';
-  const pair = nominatedUdpPair(pc);
-  if (typeof pair === 'string') return pair;
-  const socket: Socket = pair.socket;
-  const fd = udpSocketFd(socket);
-  if (fd === undefined) return 'no UDP socket file descriptor';
-  const ctx = gcmContext(sender, 'remote');
-  if (typeof ctx === 'string') return ctx;
-  const states = ctx.states;
-  const streams = obj((receiver as unknown as Obj).remoteStreams);
-  if (streams === undefined) return 'no receiver statistics';
-  const payloadTypes = Object.keys(obj((receiver as unknown as Obj).codecs) ?? {})
-    .map(Number)
-    .filter((pt) => Number.isInteger(pt) && pt >= 0 && pt < 128);
-  if (payloadTypes.length === 0) return 'no negotiated codec';
-
+): NativeReceive {
+  const socket: Socket = parts.socket;
+  const states = parts.remote.states;
+  const streams = parts.remoteStreams;
   const toWerift = (buf: Buffer, rinfo: RemoteInfo): void => {
     socket.emit('message', buf, rinfo);
   };
   const native = new NativeRtpReceiver({
-    fd,
-    address: pair.address,
-    port: pair.port,
-    payloadTypes,
-    key: ctx.key,
-    salt: ctx.salt,
+    fd: parts.fd,
+    address: parts.address,
+    port: parts.port,
+    payloadTypes: parts.payloadTypes,
+    key: parts.remote.key,
+    salt: parts.remote.salt,
     jitter,
     onDatagram: (data, address, port, family) =>
       toWerift(data, { address, port, family, size: data.length }),
@@ -143,14 +110,14 @@ function open(
     }
   };
   for (const key of Object.keys(states)) learn(Number(key));
-  if (!setUdpReading(socket, false)) {
+  if (!setUdpReading(parts.handle, false)) {
     native.close();
-    return 'cannot stop libuv reading the socket';
+    throw new Error('libuv would not stop reading the socket');
   }
   try {
     native.start();
   } catch (err) {
-    setUdpReading(socket, true);
+    setUdpReading(parts.handle, true);
     native.close();
     throw err;
   }
@@ -212,7 +179,7 @@ function open(
         st.rolloverCounter = s.rolloverCounter;
         st.lastSequenceNumber = s.lastSequenceNumber;
       }
-      setUdpReading(socket, true);
+      setUdpReading(parts.handle, true);
     },
   };
 }

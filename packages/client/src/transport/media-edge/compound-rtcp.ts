@@ -25,7 +25,7 @@ import {
   type RTCRtpReceiver,
   type RTCRtpSender,
 } from 'werift';
-import { obj, type Obj } from './werift-media-internals.ts';
+import { obj, type Obj } from './internals.ts';
 
 /** werift's receive statistics of one SSRC (`StreamStatistics`), as its RR loop reads them. */
 interface StreamStats {

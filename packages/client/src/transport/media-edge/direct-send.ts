@@ -1,32 +1,28 @@
 /**
- * Hands a connected werift call's RTP send direction to `@parloir/native`'s
- * {@link NativeRtpSender}: the C thread that captured a frame encodes, seals and sends it on the
- * ICE socket itself, so JavaScript is not woken per frame (docs/engine.md "Native send path").
+ * The direct edge's send direction: `@parloir/native`'s {@link NativeRtpSender} makes the RTP
+ * packet, seals it and sends it on the ICE socket itself, on the thread that captured the frame,
+ * so JavaScript is not woken per frame (docs/engine.md "Network edges").
  *
- * What it needs from werift, read once when the engine starts (werift 0.25, duck-typed; any
- * surprise gives a reason and the engine keeps the JavaScript path):
- * - the nominated ICE pair is a plain UDP one (`StunProtocol` over a `dgram` socket): relayed
- *   pairs (TURN) keep werift's path, which wraps each packet for the relay;
- * - the DTLS-SRTP profile is AEAD_AES_128_GCM (what two werift peers negotiate): the session
- *   key and salt of werift's local SRTP context, and the SSRC's rollover counter;
- * - the sender's SSRC, payload type and werift's sequence/timestamp offsets, so the stream goes
- *   on where werift's left off.
+ * What it needs from werift comes checked from internals.ts ({@link DirectEdgeParts}): the plain
+ * UDP pair and its socket's descriptor, the local AES-GCM session key and salt, the SSRC's
+ * rollover counter, SSRC, payload type and werift's sequence/timestamp offsets, so the stream
+ * goes on where werift's left off.
  *
  * werift keeps sending RTCP: its sender reports read `packetCount`, `octetCount`, `rtpTimestamp`
  * and `ntpTimestamp` off the RTCRtpSender, which this module turns into accessors over the native
  * counters (RFC 3550 §6.4.1: the NTP and RTP timestamps of a report describe the same instant).
  */
-import { NativeRtpSender, udpSocketFd } from '@parloir/native';
-import type { RTCPeerConnection, RTCRtpReceiver, RTCRtpSender } from 'werift';
+import { NativeRtpSender } from '@parloir/native';
+import type { RTCRtpReceiver, RTCRtpSender } from 'werift';
 import { runCompoundRtcp } from './compound-rtcp.ts';
-import { gcmContext, nominatedUdpPair, obj, type Obj } from './werift-media-internals.ts';
+import { obj, type DirectEdgeParts, type Obj } from './internals.ts';
 
 /** Seconds from 1900 (NTP era 0) to 1970 (RFC 5905 §6). */
 const NTP_UNIX_OFFSET_S = 2_208_988_800;
 const RATE = 48_000;
 
 /** Where the stream continues from (the transport's own counters, before werift's offsets). */
-export interface NativeSendStart {
+export interface DirectSendStart {
   /** Next sequence number the transport would have used. */
   sequenceNumber: number;
   /** The transport's random RTP timestamp offset. */
@@ -35,71 +31,44 @@ export interface NativeSendStart {
   frameSamples: number;
   /** Initial bitrate, bit/s. */
   bitrateBps: number;
-  /**
-   * The call's receiver: its receiver reports then go in the sender's RTCP compound packets
-   * (`compound-rtcp.ts`) instead of werift's separate loop.
-   */
-  receiver?: RTCRtpReceiver;
 }
 
 /**
- * Opens a native sender for `pc`'s audio sender, or says why not (the caller then keeps
- * werift's send path). Never throws.
+ * Opens the native sender of a call whose werift internals `parts` were checked, and takes over
+ * werift's sender reports (one RTCP compound per interval with the receiver's RR, or werift's own
+ * loops if that cannot be set up).
  */
-export function openNativeSender(
-  pc: RTCPeerConnection,
+export function openDirectSender(
   sender: RTCRtpSender,
-  start: NativeSendStart,
-): NativeRtpSender | string {
-  try {
-    return open(pc, sender, start);
-  } catch (err) {
-    return `native sender failed: ${err instanceof Error ? err.message : String(err)}`;
-  }
-}
-
-function open(
-  pc: RTCPeerConnection,
-  sender: RTCRtpSender,
-  start: NativeSendStart,
-): NativeRtpSender | string {
-  if (pc.connectionState !== 'connected') return 'not connected';
-  const pair = nominatedUdpPair(pc);
-  if (typeof pair === 'string') return pair;
-  const fd = udpSocketFd(pair.socket);
-  if (fd === undefined) return 'no UDP socket file descriptor';
-  const gcm = gcmContext(sender, 'local');
-  if (typeof gcm === 'string') return gcm;
-  const payloadType = sender.codec?.payloadType;
-  if (payloadType === undefined) return 'no negotiated codec';
-  const s = sender as unknown as Obj;
-  const seqOffset = typeof s.seqOffset === 'number' ? s.seqOffset : 0;
-  const tsOffset = typeof s.timestampOffset === 'number' ? s.timestampOffset : 0;
-  const sequenceNumber = (start.sequenceNumber + seqOffset) & 0xffff;
+  receiver: RTCRtpReceiver,
+  parts: DirectEdgeParts,
+  start: DirectSendStart,
+): NativeRtpSender {
+  const sequenceNumber = (start.sequenceNumber + parts.seqOffset) & 0xffff;
   // RFC 3711 §3.3.1: the ROC of the next packet, from werift's state for this SSRC.
-  const st = obj(gcm.states[String(sender.ssrc)]);
+  const st = obj(parts.local.states[String(parts.ssrc)]);
   let roc = typeof st?.rolloverCounter === 'number' ? st.rolloverCounter : 0;
   const last = typeof st?.lastSequenceNumber === 'number' ? st.lastSequenceNumber : undefined;
   if (last !== undefined && st?.rolloverHasProcessed === true && sequenceNumber < last) roc++;
 
   const native = new NativeRtpSender({
-    fd,
-    address: pair.address,
-    port: pair.port,
-    ssrc: sender.ssrc,
-    payloadType,
+    fd: parts.fd,
+    address: parts.address,
+    port: parts.port,
+    ssrc: parts.ssrc,
+    payloadType: parts.payloadType,
     sequenceNumber,
     rolloverCounter: roc >>> 0,
-    timestampOffset: (start.timestampOffset + tsOffset) >>> 0,
-    key: gcm.key,
-    salt: gcm.salt,
+    timestampOffset: (start.timestampOffset + parts.timestampOffset) >>> 0,
+    key: parts.local.key,
+    salt: parts.local.salt,
     frameSamples: start.frameSamples,
     bitrateBps: start.bitrateBps,
   });
   reportFromNative(sender, native);
   // werift starts its RTCP loop at the first RTP packet it sends itself; it will send none. One
   // compound SR + RR + SDES per interval, or werift's own loops if that cannot be set up.
-  if (start.receiver === undefined || runCompoundRtcp(sender, start.receiver) !== true) {
+  if (runCompoundRtcp(sender, receiver) !== true) {
     void (sender as unknown as { runRtcp(): Promise<void> }).runRtcp();
   }
   return native;

@@ -40,13 +40,14 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { DtlsServer, DtlsSocket } from 'werift';
-import { DtlsHandshakeGate } from './dtls-handshake-gate.ts';
+import { DtlsHandshakeGate } from '../dtls-handshake-gate.ts';
+import { weriftChanged } from './errors.ts';
 import {
   certificateKey,
   firstCertificate,
   verifyCertificateVerify,
   verifyServerKeyExchange,
-} from './dtls-peer-auth.ts';
+} from '../dtls-peer-auth.ts';
 
 /** werift's reassembled handshake message (its class is not exported by name). */
 type FragmentedHandshake = Parameters<DtlsSocket['handleFragmentHandshake']>[0][number];
@@ -70,8 +71,13 @@ const CERTIFICATE_VERIFY = 15;
  */
 export function installWeriftDtlsFix(): void {
   if (installed) return;
-  installed = true;
   const proto = DtlsSocket.prototype;
+  // Without the hook there is no gate and, worse, no peer authentication: calls are refused
+  // (a typed error from PeerTransport) rather than made unauthenticated.
+  if (typeof (proto as Partial<DtlsSocket>).handleFragmentHandshake !== 'function') {
+    throw weriftChanged('DtlsSocket.handleFragmentHandshake', 'missing');
+  }
+  installed = true;
   // eslint-disable-next-line @typescript-eslint/unbound-method -- re-bound by .call below
   const original = proto.handleFragmentHandshake;
   proto.handleFragmentHandshake = function patched(

@@ -9,7 +9,7 @@ import {
   SrtpAuthenticationError,
   SrtpSession,
 } from 'werift';
-import { installWeriftSrtpNative, setWeriftSrtpNativeEnabled } from './werift-srtp-native.ts';
+import { installWeriftSrtpNative, setWeriftSrtpNativeEnabled } from './srtp-native.ts';
 
 const skip = process.env.PARLOIR_SRTP_JS === '1' ? 'PARLOIR_SRTP_JS=1' : false;
 const TAG = 16;
