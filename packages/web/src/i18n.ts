@@ -125,6 +125,7 @@ const EN = {
   browserMode: 'Browser',
   mediaBrowser: 'Audio runs in this browser (WebRTC).',
   mediaNative: 'Audio runs in the native client (ALSA, jitter buffer).',
+  removeGuest: 'Remove {name}',
   hostCall: 'Host a call on this machine',
   hostCallHint: 'Others type this computer’s address to join; you accept or refuse each one.',
   orHost: 'or',
@@ -264,6 +265,7 @@ const FR: Record<MsgKey, string> = {
   browserMode: 'Navigateur',
   mediaBrowser: 'L’audio passe par ce navigateur (WebRTC).',
   mediaNative: 'L’audio passe par le client natif (ALSA, tampon de gigue).',
+  removeGuest: 'Retirer {name}',
   hostCall: 'Héberger un appel sur cette machine',
   hostCallHint:
     'Les autres tapent l’adresse de cet ordinateur pour entrer ; vous acceptez ou refusez chacun.',

@@ -51,6 +51,8 @@ export interface Backend {
   answerRequest(requestId: string, accept: boolean, remember?: boolean): void;
   /** Native app: hosts a call on this machine (stage one), as `name`. */
   host(opts: { name: string; password?: string }): void;
+  /** Host mode: removes a guest (closed now; it must ask again to come back). */
+  removeGuest(peerId: string): void;
   /** Native host: forgets the remembered answer for a key fingerprint. */
   forgetDecision(fingerprint: string): void;
   /** Changes call parameters (only the fields given). */

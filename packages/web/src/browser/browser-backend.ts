@@ -616,6 +616,10 @@ export class BrowserBackend implements Backend {
     this.#withSession((s) => s.decideJoin(requestId, accept));
   }
 
+  removeGuest(peerId: string): void {
+    this.#withSession((s) => s.removeGuest(peerId));
+  }
+
   host(): void {
     // A page cannot listen for connections; the UI offers hosting in native mode only.
     this.#store.update({

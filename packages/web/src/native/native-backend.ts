@@ -466,6 +466,10 @@ export class NativeBackend implements Backend {
     this.#run('decideJoin', { requestId, accept, ...(remember ? { remember } : {}) });
   }
 
+  removeGuest(peerId: string): void {
+    this.#run('removeGuest', { userId: peerId });
+  }
+
   forgetDecision(fingerprint: string): void {
     this.#run('forgetDecision', { fingerprint });
   }

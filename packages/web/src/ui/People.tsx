@@ -80,6 +80,17 @@ function PersonRow({ p }: { p: Person }) {
         >
           <PhoneIcon />
         </button>
+        {state.isHost && (
+          <button
+            type="button"
+            className="icon-btn"
+            aria-label={t('removeGuest', { name: p.name })}
+            title={t('removeGuest', { name: p.name })}
+            onClick={() => backend.removeGuest(p.id)}
+          >
+            <RemoveIcon />
+          </button>
+        )}
         <button
           type="button"
           className="icon-btn"
@@ -292,6 +303,15 @@ export function PhoneIcon({ down = false }: { down?: boolean }) {
         fill="currentColor"
         d="M6.6 10.8a15.1 15.1 0 0 0 6.6 6.6l2.2-2.2a1 1 0 0 1 1-.25 11.4 11.4 0 0 0 3.6.57 1 1 0 0 1 1 1V20a1 1 0 0 1-1 1A17 17 0 0 1 3 4a1 1 0 0 1 1-1h3.5a1 1 0 0 1 1 1c0 1.25.2 2.46.57 3.6a1 1 0 0 1-.25 1z"
       />
+    </svg>
+  );
+}
+
+function RemoveIcon() {
+  return (
+    <svg width="18" height="18" viewBox="0 0 24 24" aria-hidden="true">
+      <circle cx="10" cy="8" r="4" fill="none" stroke="currentColor" strokeWidth="2" />
+      <path d="M3 20a7 7 0 0 1 12-4M16 17h6" stroke="currentColor" strokeWidth="2" fill="none" />
     </svg>
   );
 }
