@@ -19,6 +19,13 @@
  *   sequence number, RFC 7587 §3.1.3) is silence, not loss;
  * - memory is bounded: a fixed ring, a PCM queue of at most one packet plus one tick, and a level
  *   hard-capped at `maxDelayMs`.
+ *
+ * Which one runs in calls: not this one. Every native call plays through its C port,
+ * `packages/native/src/jitter.c` (the client's C pipeline, docs/engine.md). This TypeScript buffer
+ * is the reference model of `jitter.c`: `npm run bench:jitter` and `parloir netem` simulations run
+ * it, and `packages/native/test/jitter-cross.test.ts` feeds both the same packets and times and
+ * checks identical outcomes, decisions, PCM and counters on every tick — so a change here must be
+ * made there too, or that test fails.
  */
 import { DelayEstimator } from './delay-estimator.ts';
 import { MediaError } from './errors.ts';
