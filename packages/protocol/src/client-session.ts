@@ -120,6 +120,13 @@ export interface ClientSessionEvents {
   callMissed: EventBody<'call.missed'>;
   /** SDP/candidate from the peer of the active call. */
   signal: { callId: string; signal: CallSignal };
+  /**
+   * The peer's signalling connection dropped during the active call: the server keeps the call
+   * for `graceMs` ms while it reconnects (show "reconnecting…", not a hang-up).
+   */
+  peerReconnecting: EventBody<'call.peerReconnecting'>;
+  /** The peer is back and re-attached to the active call. */
+  peerReconnected: EventBody<'call.peerReconnected'>;
   /** A chat message arrived (live or stored). */
   chat: ChatMessage;
   /** The unread count of a conversation changed. */
@@ -466,6 +473,10 @@ export class ClientSession {
     }
     // `ready` waits for the presence snapshot, which the server sends right after.
     this.#readyPending = { resumed };
+    // Back within the call's grace period (the server kept it through our drop): re-attach, so
+    // the peer hears we are back. Harmless when the session was only taken over.
+    if (this.#call.phase === 'active' && callId !== undefined && this.#call.callId === callId)
+      this.#requestQuietly('call.reattach', { callId });
   }
 
   #readyPending: { resumed: boolean } | undefined;
@@ -561,6 +572,19 @@ export class ClientSession {
         if (c.phase === 'active' && c.callId === ev.callId) {
           this.#emit('signal', { callId: ev.callId, signal: ev.signal });
         }
+        return;
+      }
+      case 'call.peerReconnecting':
+      case 'call.peerReconnected': {
+        const c = this.#call;
+        if (c.phase !== 'active' || c.callId !== ev.callId) return;
+        if (ev.type === 'call.peerReconnecting') {
+          this.#emit('peerReconnecting', {
+            callId: ev.callId,
+            userId: ev.userId,
+            graceMs: ev.graceMs,
+          });
+        } else this.#emit('peerReconnected', { callId: ev.callId, userId: ev.userId });
         return;
       }
       case 'chat.message':

@@ -235,6 +235,11 @@ export const REQUESTS = {
     params: obj({ callId: callIdSchema, signal: callSignalSchema }),
     result: empty,
   },
+  /**
+   * Back after a signalling drop: re-attach to call `callId`, which the server kept for its
+   * grace period (the auth answer names it). The peer is told `call.peerReconnected`.
+   */
+  'call.reattach': { params: obj({ callId: callIdSchema }), result: empty },
   /** Send a 1:1 message. */
   'chat.send': {
     params: obj({
@@ -353,6 +358,17 @@ export const EVENTS = {
   }),
   /** SDP or ICE candidate from the other party. */
   'call.signal': obj({ callId: callIdSchema, signal: callSignalSchema }),
+  /**
+   * The other party's signalling connection dropped during the call: the server keeps the call
+   * (and its relay allocations) for `graceMs` ms while it reconnects, then ends it.
+   */
+  'call.peerReconnecting': obj({
+    callId: callIdSchema,
+    userId: userIdSchema,
+    graceMs: int({ min: 0, max: 3_600_000 }),
+  }),
+  /** The other party reconnected and re-attached to the call. */
+  'call.peerReconnected': obj({ callId: callIdSchema, userId: userIdSchema }),
   /** A chat message for you (live or stored while you were away). */
   'chat.message': chatMessageSchema,
   /** Host mode, to the host: someone asks to join. */

@@ -58,6 +58,11 @@ export interface ServerOptions {
   pingTimeoutMs?: number;
   /** Unanswered calls end after this long, ms. Default 30 000. */
   ringTimeoutMs?: number;
+  /**
+   * An accepted call waits this long for a party whose signalling connection dropped, ms
+   * (issue 21 §1); the relay keeps its allocations meanwhile. 0 ends it at once. Default 30 000.
+   */
+  callGraceMs?: number;
   /** Unauthenticated connections are closed after this long, ms. Default 10 000. */
   authTimeoutMs?: number;
   /** Presence diff batching window, ms. Default 50. */
@@ -230,6 +235,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     ...(options.maxUsers !== undefined ? { maxUsers: options.maxUsers } : {}),
     ...(options.pingTimeoutMs !== undefined ? { pingTimeoutMs: options.pingTimeoutMs } : {}),
     ...(options.ringTimeoutMs !== undefined ? { ringTimeoutMs: options.ringTimeoutMs } : {}),
+    ...(options.callGraceMs !== undefined ? { callGraceMs: options.callGraceMs } : {}),
     ...(options.authTimeoutMs !== undefined ? { authTimeoutMs: options.authTimeoutMs } : {}),
     ...(options.presenceBatchMs !== undefined ? { presenceBatchMs: options.presenceBatchMs } : {}),
     ...(options.maxViolations !== undefined ? { maxViolations: options.maxViolations } : {}),

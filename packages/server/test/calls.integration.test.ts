@@ -39,6 +39,8 @@ before(async () => {
   server = await startTestServer({
     relay,
     ringTimeoutMs: 400,
+    // Short, so a drop that is never repaired ends its call within the test's waits.
+    callGraceMs: 1500,
     callBucket: { burst: 100, perSec: 100 },
   });
 });
@@ -197,7 +199,7 @@ test('glare: simultaneous invites resolve to one accepted call, lower user id of
   assert.equal((await ea).reason, 'hangup');
 });
 
-test('disconnect mid-call: the other party is told at once', async () => {
+test('disconnect mid-call: the other party is told at once it is reconnecting; the call ends after the grace', async () => {
   const [a, b] = await pair();
   const inc = next(b.session, 'incomingCall');
   const callId = await a.session.invite(b.userId);
@@ -205,11 +207,48 @@ test('disconnect mid-call: the other party is told at once', async () => {
   const acc = next(a.session, 'callAccepted');
   await b.session.accept();
   await acc;
-  const ea = ended(a);
+  const reconnecting = next(a.session, 'peerReconnecting');
+  const ea = next(a.session, 'callEnded', () => true, 6000);
+  const t0 = Date.now();
   b.client.terminate();
+  const r = await reconnecting;
+  assert.deepEqual(r, { callId, userId: b.userId, graceMs: 1500 });
+  assert.deepEqual(server.core.partiesOf(callId), [a.userId, b.userId], 'kept for the relay');
   const e = await ea;
+  const after = Date.now() - t0;
   assert.equal(e.callId, callId);
   assert.equal(e.reason, 'disconnected');
+  assert.ok(after >= 1400, `ended after the grace, not at once (${after} ms)`);
+});
+
+test('a dropped client reconnects within the grace and re-attaches: the call survives, the peer hears it is back', async () => {
+  const a = await connectUser(server);
+  const b = await connectUser(server, undefined, {
+    reconnect: true,
+    backoff: { baseMs: 50, maxMs: 200 },
+  });
+  clients.push(a, b);
+  await until(() => a.session.online.has(b.userId), 3000, 'a sees b');
+  const inc = next(b.session, 'incomingCall');
+  const callId = await a.session.invite(b.userId);
+  await inc;
+  const acc = next(a.session, 'callAccepted');
+  await b.session.accept();
+  await acc;
+  const reconnecting = next(a.session, 'peerReconnecting');
+  const back = next(a.session, 'peerReconnected');
+  b.client.terminate();
+  await reconnecting;
+  assert.deepEqual(await back, { callId, userId: b.userId });
+  assert.equal(b.session.call.phase, 'active', 'b kept its call through the drop');
+  // (That the grace no longer ends it is shown on a fake clock in core/call-grace.test.ts.)
+  // Signals reach b's new connection, and the call ends by a hang-up, not a drop.
+  const sig = next(b.session, 'signal');
+  await a.session.sendSignal({ kind: 'end-of-candidates' });
+  assert.equal((await sig).callId, callId);
+  const eb = ended(b);
+  await a.session.hangup();
+  assert.equal((await eb).reason, 'hangup');
 });
 
 test('every call is recorded with who, when, answered and end reason', async () => {

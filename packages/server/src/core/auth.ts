@@ -57,7 +57,10 @@ export interface AuthOptions {
   names: NameIndex;
   /** Join requests (host mode). */
   approvals: HostApprovals;
-  /** The live call of a user, if any (a resumed login is told its id). */
+  /**
+   * The live call of a user, if any: a resumed login, or a login back within a call's grace
+   * period, is told its id.
+   */
   callOf: (userId: string) => { callId: string } | undefined;
   /** A new session becomes visible (presence, stored messages, requests for a host). */
   enter: (session: Session) => void;
@@ -216,11 +219,14 @@ export class Auth {
       announced: 'available',
     };
     conn.session = session;
+    // A call kept through a signalling drop (call-routing.ts): the client may re-attach to it.
+    const kept = this.#o.callOf(userId);
     ctx.result(conn, req.id, {
       userId,
       name: req.name,
       state: 'ready',
       resumed: false,
+      ...(kept ? { callId: kept.callId } : {}),
     } satisfies RequestResult<'auth'>);
     this.#o.enter(session);
   }

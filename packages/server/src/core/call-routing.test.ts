@@ -7,56 +7,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SignalingError } from '@parloir/protocol';
-import type { IceServerInfo, MediaRelay } from '../relay-types.ts';
-import { BlockIndex } from './blocks.ts';
-import { CallRouting } from './call-routing.ts';
-import { CallTable } from './calls.ts';
-import type { Session } from './context.ts';
-import { Harness } from './testing/harness.ts';
-
-const T0 = 1_800_000_000_000;
-
-class FakeRelay implements MediaRelay {
-  readonly relayOnly = false;
-  issued: [string, string][] = [];
-  ended: string[] = [];
-  failIssue = false;
-  iceServersFor(callId: string, userId: string): IceServerInfo[] {
-    if (this.failIssue) throw new Error('relay down');
-    this.issued.push([callId, userId]);
-    return [{ urls: ['turn:127.0.0.1:3478'], username: `${callId}:${userId}`, credential: 'x' }];
-  }
-  callEnded(callId: string): void {
-    this.ended.push(callId);
-  }
-}
-
-function setup(opts: { ringTimeoutMs?: number; callAttempt?: () => boolean } = {}) {
-  const h = new Harness();
-  const table = new CallTable({ ringTimeoutMs: opts.ringTimeoutMs ?? 30_000 });
-  const blocks = new BlockIndex();
-  const relay = new FakeRelay();
-  const statusChanges: string[] = [];
-  let n = 0;
-  const calls = new CallRouting(h.ctx, {
-    table,
-    blocks,
-    callAttempt: opts.callAttempt ?? (() => true),
-    statusMaybeChanged: (u) => statusChanges.push(u),
-    relay,
-    randomId: () => `call${++n}`,
-  });
-  const a = h.online(1, 'ua', 'alice');
-  const b = h.online(2, 'ub', 'bob');
-  /** One request with its after-result events, as the dispatcher runs it. */
-  const req = (s: Session, r: Parameters<CallRouting['handleRequest']>[1], nowMs = T0) => {
-    const out = calls.handleRequest(s, r, nowMs);
-    h.ctx.runAfterResult();
-    h.drain();
-    return out;
-  };
-  return { h, table, blocks, relay, statusChanges, calls, a, b, req };
-}
+import type { IceServerInfo } from '../relay-types.ts';
+import { setup, T0 } from './testing/calls-fixture.ts';
 
 const codeOf = (r: object) => (r instanceof SignalingError ? r.code : 'ok');
 
@@ -204,8 +156,8 @@ test('ring timeout on the fake clock: not before the deadline, then both told an
   assert.equal(h.store.calls.get('call1')?.endReason, 'timeout');
 });
 
-test('a party leaving ends its call (disconnected) and frees the relay; shutdown ends every call', () => {
-  const { h, relay, calls, a, b, req, table } = setup();
+test('without a grace period a party leaving ends its call (disconnected) and frees the relay; shutdown ends every call', () => {
+  const { h, relay, calls, a, b, req, table } = setup({ callGraceMs: 0 });
   const c = h.online(3, 'uc', 'carol');
   const d = h.online(4, 'ud', 'dave');
   req(a, { type: 'call.invite', id: 1, to: 'ub' });

@@ -3,8 +3,11 @@
  * `call.signal`, routed through the authoritative state machine of calls.ts. Busy and
  * do-not-disturb end an invite at once; glare (both invite each other) merges into one accepted
  * call; an accepted call hands each party ICE servers from the relay; every end frees the relay
- * and records the end through the storage port. Sans-IO: ring timeouts run at
- * {@link CallRouting.expire}.
+ * and records the end through the storage port. A party whose signalling connection drops
+ * during an accepted call is detached, not hung up (issue 21 §1): the call and its relay
+ * allocations stay for `callGraceMs`, the peer is told `call.peerReconnecting`, and the party may
+ * come back with `call.reattach`; at the end of the grace the call ends (`disconnected`) as a
+ * drop did before. Sans-IO: ring and grace timeouts run at {@link CallRouting.expire}.
  * @module
  */
 import {
@@ -30,7 +33,8 @@ export type CallRequest = Extract<
       | 'call.reject'
       | 'call.cancel'
       | 'call.hangup'
-      | 'call.signal';
+      | 'call.signal'
+      | 'call.reattach';
   }
 >;
 
@@ -48,12 +52,19 @@ export interface CallRoutingOptions {
   relay?: MediaRelay | undefined;
   /** Returns `bytes` random bytes as base64url (call ids). */
   randomId: (bytes: number) => string;
+  /**
+   * How long an accepted call waits for a party whose signalling connection dropped, ms; 0 ends
+   * it at once (`disconnected`).
+   */
+  callGraceMs: number;
 }
 
 /** Handles the call requests and the ends of calls. */
 export class CallRouting {
   #ctx: CoreContext;
   #o: CallRoutingOptions;
+  /** Accepted calls waiting for detached parties: call id → user id → end of grace, Unix ms. */
+  #detached = new Map<string, Map<string, number>>();
 
   constructor(ctx: CoreContext, options: CallRoutingOptions) {
     this.#ctx = ctx;
@@ -88,7 +99,14 @@ export class CallRouting {
           this.#ctx.event(other.conn, 'call.signal', { callId: call.callId, signal: req.signal });
         return {};
       }
+      case 'call.reattach':
+        return this.#reattach(s, req.callId);
     }
+  }
+
+  /** Live calls waiting for at least one detached party (metrics). */
+  get detachedCount(): number {
+    return this.#detached.size;
   }
 
   /** The parties of a live call (the relay's CallDirectory). */
@@ -97,20 +115,76 @@ export class CallRouting {
     return c ? [c.caller, c.callee] : undefined;
   }
 
-  /** `userId`'s last connection closed: its call ends (`disconnected`). */
+  /**
+   * `userId`'s last connection closed. An accepted call is kept for the grace period and the
+   * peer is told; any other call of theirs ends (`disconnected`).
+   */
   userLeft(userId: string, nowMs: number): void {
     const call = this.#o.table.ofUser(userId);
-    if (call) this.#end(call, 'disconnected', nowMs, userId);
+    if (!call) return;
+    const graceMs = this.#o.callGraceMs;
+    if (call.state !== 'accepted' || graceMs <= 0) {
+      this.#end(call, 'disconnected', nowMs, userId);
+      return;
+    }
+    let parties = this.#detached.get(call.callId);
+    if (!parties) this.#detached.set(call.callId, (parties = new Map<string, number>()));
+    // A party that came back without re-attaching and dropped again keeps its first deadline:
+    // a flapping connection cannot stretch the grace.
+    const until = parties.get(userId) ?? nowMs + graceMs;
+    parties.set(userId, until);
+    const peer = this.#ctx.sessions.get(call.caller === userId ? call.callee : call.caller);
+    if (peer) {
+      this.#ctx.event(peer.conn, 'call.peerReconnecting', {
+        callId: call.callId,
+        userId,
+        graceMs: Math.max(0, until - nowMs),
+      });
+    }
+    this.#ctx.log?.info({ callId: call.callId, userId, graceMs }, 'call party reconnecting');
   }
 
-  /** Ends the unanswered calls whose ring deadline has passed (`timeout`). */
+  /** Ends unanswered calls past their ring deadline (`timeout`) and calls past a party's grace. */
   expire(nowMs: number): void {
     for (const call of this.#o.table.expire(nowMs)) this.#finishEnded(call, 'timeout', nowMs);
+    for (const [callId, parties] of this.#detached) {
+      for (const [userId, until] of parties) {
+        if (until > nowMs) continue;
+        const call = this.#o.table.get(callId);
+        if (call) this.#end(call, 'disconnected', nowMs, userId);
+        else this.#detached.delete(callId);
+        break;
+      }
+    }
   }
 
   /** Ends every live call with `reason` (shutdown). */
   endAll(reason: CallEndReason, nowMs: number): void {
     for (const call of [...this.#o.table.values()]) this.#end(call, reason, nowMs);
+  }
+
+  /** A detached party is back on a new connection and takes its call up again. */
+  #reattach(s: Session, callId: string): object | SignalingError {
+    const call = this.#o.table.get(callId);
+    if (
+      !call ||
+      call.state !== 'accepted' ||
+      (call.caller !== s.userId && call.callee !== s.userId)
+    )
+      return new SignalingError('SIG_ERR_NOT_IN_CALL', `no accepted call ${callId} of yours`);
+    const parties = this.#detached.get(callId);
+    // Attached already (the old connection was taken over before it was noticed gone): nothing to do.
+    if (!parties?.delete(s.userId)) return {};
+    if (parties.size === 0) this.#detached.delete(callId);
+    const ctx = this.#ctx;
+    const peer = ctx.sessions.get(call.caller === s.userId ? call.callee : call.caller);
+    if (peer)
+      ctx.afterResult(() =>
+        ctx.event(peer.conn, 'call.peerReconnected', { callId, userId: s.userId }),
+      );
+    this.#o.statusMaybeChanged(s.userId);
+    ctx.log?.info({ callId, userId: s.userId }, 'call party re-attached');
+    return {};
   }
 
   #peerInfo(userId: string): { userId: string; name: string } {
@@ -230,6 +304,7 @@ export class CallRouting {
   /** After the call left the table: notifications, relay, record, presence. */
   #finishEnded(call: LiveCall, reason: CallEndReason, nowMs: number, by?: string): void {
     const ctx = this.#ctx;
+    this.#detached.delete(call.callId);
     for (const userId of [call.caller, call.callee]) {
       const sess = ctx.sessions.get(userId);
       if (sess)

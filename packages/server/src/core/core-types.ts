@@ -83,6 +83,13 @@ export interface SignalingCoreOptions {
   maxUsers?: number;
   /** Unanswered call timeout, ms. Default 30 000. */
   ringTimeoutMs?: number;
+  /**
+   * How long an accepted call is kept for a party whose signalling connection dropped, ms
+   * (issue 21 §1): the peer is told `call.peerReconnecting`, the relay keeps the call's
+   * allocations, and the party may `call.reattach` after logging in again. 0 ends the call at
+   * once (`disconnected`). Default 30 000.
+   */
+  callGraceMs?: number;
   /** A connection silent (no frame, no pong) this long is dropped, ms. Default 30 000. */
   pingTimeoutMs?: number;
   /** Unauthenticated connections are closed after this long, ms. Default 10 000. */

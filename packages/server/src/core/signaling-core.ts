@@ -72,6 +72,7 @@ export class SignalingCore implements CallDirectory {
     const o = {
       serverName: 'parloir',
       ringTimeoutMs: 30_000,
+      callGraceMs: 30_000,
       pingTimeoutMs: 30_000,
       authTimeoutMs: 10_000,
       presenceBatchMs: 50,
@@ -111,6 +112,7 @@ export class SignalingCore implements CallDirectory {
       statusMaybeChanged: (userId) => presence.statusMaybeChanged(userId),
       relay: o.relay,
       randomId: o.randomId,
+      callGraceMs: o.callGraceMs,
     });
     const approvals = (this.#approvals = new HostApprovals(ctx, {
       host: o.host,
@@ -298,6 +300,7 @@ export class SignalingCore implements CallDirectory {
       case 'call.cancel':
       case 'call.hangup':
       case 'call.signal':
+      case 'call.reattach':
         return this.#calls.handleRequest(s, req, nowMs);
       case 'chat.send':
       case 'chat.received':
