@@ -50,6 +50,7 @@ export const SERVER_CLI_OPTIONS: ParseArgsOptionsConfig = {
   'log-level': { type: 'string' },
   'ping-timeout-ms': { type: 'string' },
   'ring-timeout-ms': { type: 'string' },
+  'call-grace-ms': { type: 'string' },
   'max-connections-per-ip': { type: 'string' },
   'web-root': { type: 'string' },
   'no-web': { type: 'boolean' },
@@ -77,6 +78,7 @@ export const SERVER_CLI_USAGE = `  --config FILE               TOML config file 
   --log-level L               fatal|error|warn|info|debug|trace|silent (default info)
   --ping-timeout-ms N         drop clients silent this long (default 30000)
   --ring-timeout-ms N         unanswered calls end after this long (default 30000)
+  --call-grace-ms N           a call waits this long for a dropped party (default 30000)
   --max-connections-per-ip N  (default 32)
   --web-root DIR | --no-web   web UI directory to serve (default packages/web/dist if built)
   --domain NAME               public DNS name: get the certificate by ACME (HTTP-01) and renew it
@@ -162,6 +164,7 @@ export function serverOptionsFromArgs(args: ParsedArgs): ServerOptions {
   set('logLevel', strFlag(args, 'log-level'));
   set('pingTimeoutMs', intFlag(args, 'ping-timeout-ms', 100, 3_600_000));
   set('ringTimeoutMs', intFlag(args, 'ring-timeout-ms', 100, 3_600_000));
+  set('callGraceMs', intFlag(args, 'call-grace-ms', 0, 3_600_000));
   set('maxConnectionsPerIp', intFlag(args, 'max-connections-per-ip', 1, 10_000_000));
   const origins = args.values['allowed-origin'];
   if (Array.isArray(origins)) {

@@ -28,6 +28,7 @@ const SAMPLE: Record<string, [toml: string, flag: FlagValue]> = {
   'log-level': ['"warn"', 'warn'],
   'ping-timeout-ms': ['20000', '20000'],
   'ring-timeout-ms': ['45000', '45000'],
+  'call-grace-ms': ['10000', '10000'],
   'max-connections-per-ip': ['16', '16'],
   'web-root': ['"/srv/parloir/web"', '/srv/parloir/web'],
   'no-web': ['false', false],

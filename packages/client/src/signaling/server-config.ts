@@ -56,6 +56,7 @@ export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = {
   'log-level': { kind: 'level' },
   'ping-timeout-ms': { kind: 'int', min: 100, max: 3_600_000 },
   'ring-timeout-ms': { kind: 'int', min: 100, max: 3_600_000 },
+  'call-grace-ms': { kind: 'int', min: 0, max: 3_600_000 },
   'max-connections-per-ip': { kind: 'int', min: 1, max: 10_000_000 },
   'web-root': { kind: 'path' },
   'no-web': { kind: 'bool' },
