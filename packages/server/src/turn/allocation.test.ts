@@ -1,7 +1,26 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { T0, makeCore, client, reply, creds, errorOf, twoParties } from './core-test-kit.ts';
-import { buildChannelData } from './stun.ts';
+import {
+  DEFAULT_LIFETIME_SEC,
+  MAX_LIFETIME_SEC,
+  grantedLifetimeSec,
+  isLive,
+  parseAllocateRequest,
+  refreshAllocation,
+  spendBandwidth,
+} from './allocation.ts';
+import {
+  T0,
+  makeCore,
+  client,
+  reply,
+  creds,
+  errorOf,
+  twoParties,
+  makeAllocation,
+  request,
+} from './core-test-kit.ts';
+import { Attr, Method, buildChannelData, type StunBuilder } from './stun.ts';
 
 test('lifetimes: refresh extends, lifetime 0 deletes, expiry deletes permissions and allocations', () => {
   const { core, ca, cb, ta, tb, b } = twoParties();
@@ -85,4 +104,88 @@ test('bandwidth cap per allocation drops the excess and refills with time', () =
   assert.equal(relayed, 5);
   assert.equal(core.counters.bandwidthDropped, 5);
   assert.equal(core.handleClientPacket(ca, packet(), T0 + 1001)?.kind, 'relay');
+});
+
+test('grantedLifetimeSec: absent → default, 0 kept, short raised to 600 s, long capped at 3600 s', () => {
+  const life = (sec?: number) =>
+    grantedLifetimeSec(
+      request(Method.REFRESH, (b) => {
+        if (sec !== undefined) b.addUint32(Attr.LIFETIME, sec);
+      }),
+    );
+  assert.equal(life(), DEFAULT_LIFETIME_SEC);
+  assert.equal(life(0), 0);
+  assert.equal(life(30), DEFAULT_LIFETIME_SEC);
+  assert.equal(life(1200), 1200);
+  assert.equal(life(99_999), MAX_LIFETIME_SEC);
+});
+
+test('parseAllocateRequest: each fault gets its code, in the order RFC 8656 §7.2 checks them', () => {
+  const udp = (n: number) => (b: StunBuilder) =>
+    b.add(Attr.REQUESTED_TRANSPORT, Buffer.from([n, 0, 0, 0]));
+  const parse = (add: (b: StunBuilder) => void, transport: 'udp' | 'tcp' = 'udp') =>
+    parseAllocateRequest(request(Method.ALLOCATE, add), transport);
+  const code = (r: ReturnType<typeof parse>) => (r.ok ? 0 : r.code);
+  assert.equal(code(parse(() => {})), 400);
+  assert.equal(code(parse(udp(1))), 442);
+  assert.equal(code(parse(udp(6))), 400, 'TCP relaying over UDP');
+  const tcpEven = parse((b) => {
+    udp(6)(b);
+    b.add(Attr.EVEN_PORT, Buffer.from([0x80]));
+  }, 'tcp');
+  assert.equal(code(tcpEven), 400);
+  assert.equal(
+    code(parse((b) => udp(17)(b).add(Attr.REQUESTED_ADDRESS_FAMILY, Buffer.from([2, 0, 0, 0])))),
+    440,
+  );
+  const both = parse((b) =>
+    udp(17)(b)
+      .add(Attr.EVEN_PORT, Buffer.from([0]))
+      .add(Attr.RESERVATION_TOKEN, Buffer.alloc(8)),
+  );
+  assert.equal(code(both), 400);
+  assert.equal(code(parse((b) => udp(17)(b).add(Attr.RESERVATION_TOKEN, Buffer.alloc(7)))), 400);
+  const ok = parse((b) =>
+    udp(17)(b)
+      .add(Attr.EVEN_PORT, Buffer.from([0x80]))
+      .addUint32(Attr.LIFETIME, 1800),
+  );
+  assert.ok(ok.ok);
+  assert.deepEqual(
+    { ...ok.value, reservationToken: ok.value.reservationToken?.length },
+    {
+      tcpRelay: false,
+      evenPort: true,
+      reserveNext: true,
+      reservationToken: undefined,
+      lifetimeSec: 1800,
+    },
+  );
+  const tcp = parse(udp(6), 'tcp');
+  assert.ok(tcp.ok && tcp.value.tcpRelay);
+});
+
+test('an allocation lives until its expiry on the fake clock; refresh moves it; deletion ends it', () => {
+  const a = makeAllocation({ lifetimeSec: 600 }, T0);
+  assert.equal(a.expiresAtMs, T0 + 600_000);
+  assert.ok(isLive(a, T0 + 599_999));
+  assert.ok(!isLive(a, T0 + 600_000));
+  refreshAllocation(a, 1200, T0 + 500_000);
+  assert.ok(isLive(a, T0 + 1_699_999));
+  assert.ok(!isLive(a, T0 + 1_700_000));
+  a.deleted = true;
+  assert.ok(!isLive(a, T0 + 1));
+});
+
+test('spendBandwidth: a token bucket of one second, refilled by elapsed time', () => {
+  const a = makeAllocation({}, T0, 1000);
+  assert.ok(spendBandwidth(a, 600, T0, 1000));
+  assert.ok(!spendBandwidth(a, 600, T0, 1000), 'only 400 bytes left');
+  assert.ok(spendBandwidth(a, 400, T0, 1000));
+  assert.ok(!spendBandwidth(a, 1, T0, 1000));
+  assert.ok(spendBandwidth(a, 250, T0 + 250, 1000), '250 ms refill 250 bytes');
+  assert.ok(!spendBandwidth(a, 1, T0 + 250, 1000));
+  // A long idle refills to the cap, never past it.
+  assert.ok(spendBandwidth(a, 1000, T0 + 60_000, 1000));
+  assert.ok(!spendBandwidth(a, 1, T0 + 60_000, 1000));
 });

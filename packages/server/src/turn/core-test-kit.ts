@@ -4,8 +4,11 @@
  * sockets.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { newAllocation, type Allocation, type AllocationInit } from './allocation.ts';
 import { TurnTestClient } from './client.ts';
 import { issueTurnCredential } from './credentials.ts';
+import { MessageClass, StunBuilder, parseStunMessage, type StunMessage } from './stun.ts';
 import { TurnCore, type ClientAction, type ClientRef, type TurnCoreOptions } from './turn-core.ts';
 
 export const SECRET = 'secret';
@@ -81,4 +84,43 @@ export function twoParties(extra: Partial<TurnCoreOptions> = {}) {
   const a = allocate(env.core, ca, ta);
   const b = allocate(env.core, cb, tb);
   return { ...env, ca, cb, ta, tb, a, b };
+}
+
+let nextClientPort = 30000;
+/**
+ * An allocation record on its own (no core), created at `nowMs` with a 600 s lifetime and a
+ * bucket of `bucketBytes`, for the pure modules' tests.
+ */
+export function makeAllocation(
+  o: Partial<AllocationInit> = {},
+  nowMs = T0,
+  bucketBytes = 125_000,
+): Allocation {
+  const port = nextClientPort++;
+  return newAllocation(
+    {
+      client: { transport: 'udp', ip: '198.51.100.7', port, key: `udp:198.51.100.7:${port}` },
+      username: 'u',
+      callId: 'c1',
+      userId: 'alice',
+      key: Buffer.alloc(16),
+      relay: { ip: '192.0.2.1', port: relayPort() },
+      lifetimeSec: 600,
+      allocateTid: '',
+      allocateResponse: Buffer.alloc(0),
+      tcpRelay: false,
+      ...o,
+    },
+    nowMs,
+    bucketBytes,
+  );
+}
+
+/** A parsed STUN request of `method`, with the attributes `add` appends. */
+export function request(method: number, add?: (b: StunBuilder) => void): StunMessage {
+  const b = new StunBuilder(method, MessageClass.REQUEST, randomBytes(12));
+  add?.(b);
+  const parsed = parseStunMessage(b.build());
+  assert.ok(parsed.ok);
+  return parsed.value;
 }
