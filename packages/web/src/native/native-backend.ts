@@ -38,7 +38,7 @@ import type {
 } from '../app/types.ts';
 
 type Listeners = {
-  [K in keyof ClientSessionEvents]: Set<(payload: ClientSessionEvents[K]) => void>;
+  [K in keyof ClientSessionEvents]?: Set<(payload: ClientSessionEvents[K]) => void>;
 };
 
 interface Pending {
@@ -103,23 +103,7 @@ export class NativeBackend implements Backend {
   #ws: WebSocket | null = null;
   #nextId = 1;
   #pending = new Map<number, Pending>();
-  #listeners: Listeners = {
-    connection: new Set(),
-    ready: new Set(),
-    presence: new Set(),
-    call: new Set(),
-    incomingCall: new Set(),
-    callAccepted: new Set(),
-    callEnded: new Set(),
-    callMissed: new Set(),
-    signal: new Set(),
-    chat: new Set(),
-    unread: new Set(),
-    joinRequest: new Set(),
-    joinResolved: new Set(),
-    shutdown: new Set(),
-    error: new Set(),
-  };
+  #listeners: Listeners = {};
   #binding: SessionBinding;
   #everReady = false;
   #reconnectTimer: ReturnType<typeof setTimeout> | null = null;
@@ -130,8 +114,11 @@ export class NativeBackend implements Backend {
     this.#token = token;
     const source: SessionEventSource = {
       on: (event, listener) => {
-        const set = this.#listeners[event];
-        set.add(listener);
+        const existing = this.#listeners[event];
+        const set = existing ?? new Set([listener]);
+        // Object.assign: a plain write through the generic key needs the intersection type.
+        if (existing === undefined) Object.assign(this.#listeners, { [event]: set });
+        else set.add(listener);
         return () => set.delete(listener);
       },
     };
@@ -140,7 +127,7 @@ export class NativeBackend implements Backend {
   }
 
   #emit<K extends keyof ClientSessionEvents>(event: K, payload: ClientSessionEvents[K]): void {
-    for (const l of this.#listeners[event]) l(payload);
+    for (const l of this.#listeners[event] ?? []) l(payload);
   }
 
   #open(): void {
