@@ -14,6 +14,7 @@ import {
   parseResult,
   parseServerMessage,
   type CallEndReason,
+  type CallRecord,
   type CallSignal,
   type ChatMessage,
   type EventBody,
@@ -776,6 +777,10 @@ export class ClientSession {
   /** Host only: accepts or refuses a join request. */
   async decideJoin(requestId: string, accept: boolean): Promise<void> {
     await this.request('host.decide', { requestId, accept });
+  }
+  /** Your recorded calls and missed calls, newest first (at most `limit`, default 50). */
+  async callHistory(limit?: number): Promise<CallRecord[]> {
+    return (await this.request('call.history', limit === undefined ? {} : { limit })).calls;
   }
   /** Host only: removes a guest (closes its connection; it must ask again to come back). */
   async removeGuest(userId: string): Promise<void> {

@@ -172,6 +172,27 @@ export const CALL_END_REASONS = [
 /** Why a call ended. */
 export type CallEndReason = (typeof CALL_END_REASONS)[number];
 
+/** One call of yours as the server recorded it (`call.history`). */
+export const callRecordSchema = obj({
+  callId: callIdSchema,
+  /** The other party; `name` is the name bound to its key (or the id's start if unknown). */
+  peer: obj({ userId: userIdSchema, name: str({ min: 1, max: MAX_NAME_CHARS }) }),
+  /** Whether you called (`outgoing`) or were called. */
+  direction: oneOf(['outgoing', 'incoming'] as const),
+  /** Invite time, Unix ms. */
+  startedAt: int({ min: 0 }),
+  /** Answer time, Unix ms; null if never answered. */
+  answeredAt: nullable(int({ min: 0 })),
+  /** End time, Unix ms; null while the call is live. */
+  endedAt: nullable(int({ min: 0 })),
+  /** Why it ended; null while live. */
+  reason: nullable(oneOf(CALL_END_REASONS)),
+  /** An incoming call that ended unanswered without you refusing it. */
+  missed: bool(),
+});
+/** One recorded call. */
+export type CallRecord = Infer<typeof callRecordSchema>;
+
 // ---- requests (client → server) ------------------------------------------------------------
 
 const empty = obj({});
@@ -240,6 +261,11 @@ export const REQUESTS = {
    * grace period (the auth answer names it). The peer is told `call.peerReconnected`.
    */
   'call.reattach': { params: obj({ callId: callIdSchema }), result: empty },
+  /** Your recorded calls, newest first (calls and missed calls, from the server's records). */
+  'call.history': {
+    params: obj({ limit: optional(int({ min: 1, max: MAX_HISTORY_PAGE })) }),
+    result: obj({ calls: arr(callRecordSchema, { max: MAX_HISTORY_PAGE }) }),
+  },
   /** Send a 1:1 message. */
   'chat.send': {
     params: obj({

@@ -34,7 +34,8 @@ export type CallRequest = Extract<
       | 'call.cancel'
       | 'call.hangup'
       | 'call.signal'
-      | 'call.reattach';
+      | 'call.reattach'
+      | 'call.history';
   }
 >;
 
@@ -101,7 +102,35 @@ export class CallRouting {
       }
       case 'call.reattach':
         return this.#reattach(s, req.callId);
+      case 'call.history':
+        return this.#history(s, req.limit ?? 50);
     }
+  }
+
+  /**
+   * `call.history`: the caller's recorded calls, newest first, each with the other party's
+   * bound name and whether it was a missed call (incoming, never answered, not refused).
+   */
+  #history(s: Session, limit: number): RequestResult<'call.history'> {
+    const store = this.#ctx.store;
+    // Records queued this tick (a call that just ended) are committed before they are read.
+    store.flushCalls();
+    const calls = store.callsOf(s.userId, limit).map((r) => {
+      const outgoing = r.caller === s.userId;
+      const peerId = outgoing ? r.callee : r.caller;
+      return {
+        callId: r.callId,
+        peer: { userId: peerId, name: store.userById(peerId)?.name ?? peerId.slice(0, 8) },
+        direction: outgoing ? ('outgoing' as const) : ('incoming' as const),
+        startedAt: r.createdAt,
+        answeredAt: r.answeredAt,
+        endedAt: r.endedAt,
+        reason: r.endReason,
+        missed:
+          !outgoing && r.answeredAt === null && r.endReason !== null && r.endReason !== 'rejected',
+      };
+    });
+    return { calls };
   }
 
   /** Live calls waiting for at least one detached party (metrics). */

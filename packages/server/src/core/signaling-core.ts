@@ -301,6 +301,7 @@ export class SignalingCore implements CallDirectory {
       case 'call.hangup':
       case 'call.signal':
       case 'call.reattach':
+      case 'call.history':
         return this.#calls.handleRequest(s, req, nowMs);
       case 'chat.send':
       case 'chat.received':

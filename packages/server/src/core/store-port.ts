@@ -88,4 +88,20 @@ export interface StorePort {
   endCall(callId: string, nowMs: number, reason: CallEndReason): void;
   /** Commits (or hands to a writer) the call records queued so far. Called every tick. */
   flushCalls(): void;
+  /** Committed call records involving `userId` (caller or callee), newest first. */
+  callsOf(userId: string, limit?: number): CallRecordRow[];
+}
+
+/** One call record as the store keeps it. */
+export interface CallRecordRow {
+  callId: string;
+  caller: string;
+  callee: string;
+  /** Invite time, Unix ms. */
+  createdAt: number;
+  /** Accept time, Unix ms, or null if never answered. */
+  answeredAt: number | null;
+  /** End time, Unix ms, or null while live. */
+  endedAt: number | null;
+  endReason: CallEndReason | null;
 }

@@ -182,6 +182,14 @@ export class FakeStore implements StorePort {
     this.#pendingCalls.push({ op: 'end', callId, atMs: nowMs, reason });
   }
 
+  callsOf(userId: string, limit = 50): FakeCallRecord[] {
+    return [...this.#calls.values()]
+      .filter((c) => c.caller === userId || c.callee === userId)
+      .sort((a, b) => b.createdAt - a.createdAt)
+      .slice(0, limit)
+      .map((c) => ({ ...c }));
+  }
+
   flushCalls(): void {
     if (this.#pendingCalls.length === 0) return;
     this.flushes++;
