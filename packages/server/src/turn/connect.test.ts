@@ -1,8 +1,19 @@
 import { test } from 'node:test';
-import type { ClientRef } from './allocation.ts';
 import assert from 'node:assert/strict';
-import { T0, makeCore, client, creds, allocate, errorOf, relayPort } from './core-test-kit.ts';
-import { Method } from './stun.ts';
+import type { ClientRef } from './allocation.ts';
+import { connectionSuccess, parseConnectRequest, parseConnectionBindRequest } from './connect.ts';
+import {
+  T0,
+  makeCore,
+  client,
+  creds,
+  allocate,
+  errorOf,
+  relayPort,
+  makeAllocation,
+  request,
+} from './core-test-kit.ts';
+import { Attr, Method, checkIntegrity, getAttribute, parseStunMessage } from './stun.ts';
 
 test('RFC 6062 in the core: TCP allocations need TCP; Connect and ConnectionBind checks; TCP nonces follow the IP', () => {
   const { core, logs } = makeCore();
@@ -64,4 +75,38 @@ test('RFC 6062 in the core: TCP allocations need TCP; Connect and ConnectionBind
     438,
   );
   assert.ok(logs.includes('turn request refused'));
+});
+
+test('RFC 6062 request checks alone: Connect needs a TCP allocation and a peer; ConnectionBind a new TCP connection and a 4-byte id', () => {
+  const peerReq = request(Method.CONNECT, (b) =>
+    b.addAddress(Attr.XOR_PEER_ADDRESS, { ip: '203.0.113.20', port: 80 }),
+  );
+  assert.deepEqual(parseConnectRequest(peerReq, makeAllocation()), {
+    ok: false,
+    code: 400,
+    why: 'not a TCP allocation',
+  });
+  const tcpAlloc = makeAllocation({ tcpRelay: true });
+  const ok = parseConnectRequest(peerReq, tcpAlloc);
+  assert.ok(ok.ok);
+  assert.equal(ok.peer.ip, '203.0.113.20');
+  assert.equal(parseConnectRequest(request(Method.CONNECT), tcpAlloc).ok, false);
+  const id = (n: Buffer) => request(Method.CONNECTION_BIND, (b) => b.add(Attr.CONNECTION_ID, n));
+  const tcpClient: ClientRef = { transport: 'tcp', ip: '198.51.100.7', port: 1, key: 'tcp:9' };
+  const bind = parseConnectionBindRequest(id(Buffer.from([0, 0, 1, 2])), tcpClient, false);
+  assert.deepEqual(bind, { ok: true, connectionId: 0x102 });
+  assert.equal(parseConnectionBindRequest(id(Buffer.alloc(3)), tcpClient, false).ok, false);
+  assert.equal(parseConnectionBindRequest(id(Buffer.alloc(4)), tcpClient, true).ok, false);
+  const udpClient: ClientRef = { ...tcpClient, transport: 'udp', key: 'udp:x' };
+  assert.equal(parseConnectionBindRequest(id(Buffer.alloc(4)), udpClient, false).ok, false);
+  const key = Buffer.alloc(16, 2);
+  const withId = parseStunMessage(connectionSuccess(Method.CONNECT, Buffer.alloc(12), key, 7));
+  assert.ok(withId.ok);
+  assert.equal(getAttribute(withId.value, Attr.CONNECTION_ID)?.readUInt32BE(0), 7);
+  assert.ok(checkIntegrity(withId.value, key));
+  const bound = parseStunMessage(
+    connectionSuccess(Method.CONNECTION_BIND, Buffer.alloc(12), key, undefined),
+  );
+  assert.ok(bound.ok);
+  assert.equal(getAttribute(bound.value, Attr.CONNECTION_ID), undefined);
 });
