@@ -1,7 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TurnTestClient } from './client.ts';
-import { T0, makeCore, client, reply, creds, errorOf, twoParties } from './core-test-kit.ts';
+import {
+  T0,
+  makeCore,
+  client,
+  reply,
+  creds,
+  errorOf,
+  twoParties,
+  allocate,
+} from './core-test-kit.ts';
 import {
   Attr,
   MessageClass,
@@ -11,6 +20,7 @@ import {
   parseChannelData,
   parseStunMessage,
 } from './stun.ts';
+import type { ClientRef, TurnCore, TurnOutput } from './turn-core.ts';
 
 test('Binding answers with the XOR-MAPPED-ADDRESS, no credentials needed', () => {
   const { core } = makeCore();
@@ -205,4 +215,93 @@ test('hang-up: callEnded deletes the allocations at once, packets stop, refresh 
   // Even with a call still known to the directory, a deleted allocation cannot be refreshed.
   calls.set('c1', ['alice', 'bob']);
   assert.equal(errorOf(tb, core.handleClientPacket(cb, tb.refresh(600), T0 + 1)), 437);
+});
+
+/** Every output after one input. */
+function drain(core: TurnCore): TurnOutput[] {
+  const out: TurnOutput[] = [];
+  for (let o = core.pollOutput(); o; o = core.pollOutput()) out.push(o);
+  return out;
+}
+
+test('handleInput/pollOutput: a call relayed end to end on the fake clock, then hang-up and expiry as outputs', () => {
+  const { core } = makeCore();
+  const ca = client('198.51.100.7');
+  const cb = client('203.0.113.20');
+  const ta = creds('c1', 'alice');
+  const tb = creds('c1', 'bob');
+  const alloc = (c: ClientRef, tc: TurnTestClient, port: number) => {
+    core.handleInput({ kind: 'client', client: c, data: tc.allocate() }, T0);
+    const [challenge] = drain(core);
+    assert.ok(challenge?.kind === 'send' && challenge.client === c);
+    assert.equal(tc.read(challenge.data)?.errorCode, 401);
+    core.handleInput({ kind: 'client', client: c, data: tc.allocate() }, T0);
+    const [ask, ...none] = drain(core);
+    assert.ok(ask?.kind === 'allocate');
+    assert.equal(none.length, 0);
+    const relay = { address: { ip: '192.0.2.1', port } };
+    core.handleInput({ kind: 'relay-bound', pending: ask.pending, relay }, T0);
+    const [allocated, sent] = drain(core);
+    assert.ok(allocated?.kind === 'allocated' && sent?.kind === 'send');
+    assert.equal(tc.read(sent.data)?.errorCode, 0);
+    return allocated.allocation;
+  };
+  const a = alloc(ca, ta, 50100);
+  const b = alloc(cb, tb, 50101);
+  assert.equal(core.nextTimeoutMs(), T0 + 600_000);
+  core.handleInput({ kind: 'client', client: ca, data: ta.channelBind(0x4000, b.relay) }, T0);
+  assert.equal(drain(core).length, 1);
+  core.handleInput({ kind: 'client', client: cb, data: tb.createPermission(a.relay) }, T0);
+  drain(core);
+  assert.equal(core.nextTimeoutMs(), T0 + 300_000, 'the first permission');
+  // alice's ChannelData becomes a relay instruction; bob's relay hands it to bob.
+  const cd = buildChannelData(0x4000, Buffer.from('voice'), false);
+  core.handleInput({ kind: 'client', client: ca, data: cd }, T0 + 20);
+  const [relay] = drain(core);
+  assert.ok(relay?.kind === 'relay' && relay.allocation === a);
+  assert.deepEqual(relay.peer, b.relay);
+  core.handleInput(
+    { kind: 'peer', allocation: b, peer: a.relay, data: relay.data, from: a },
+    T0 + 20,
+  );
+  const [toBob] = drain(core);
+  assert.ok(toBob?.kind === 'send' && toBob.client === cb);
+  const msg = parseStunMessage(toBob.data);
+  assert.ok(msg.ok && msg.value.method === Method.DATA);
+  assert.equal(getAttribute(msg.value, Attr.DATA)?.toString(), 'voice');
+  // Hang-up: both allocations come out as `deleted`.
+  core.handleInput({ kind: 'call-ended', callId: 'c1' }, T0 + 30);
+  const gone = drain(core);
+  assert.deepEqual(
+    gone.map((o) => (o.kind === 'deleted' ? o.allocation : o.kind)),
+    [a, b],
+  );
+  assert.equal(core.nextTimeoutMs(), undefined);
+});
+
+test('handleInput: expiry by tick and a lifetime-0 Refresh report the deletion; nothing is queued by the direct methods', () => {
+  const { core } = makeCore();
+  const ca = client();
+  const ta = creds('c1', 'alice');
+  const { allocation } = allocate(core, ca, ta);
+  assert.equal(core.pollOutput(), undefined, 'the direct methods queue nothing');
+  core.handleInput({ kind: 'tick' }, T0 + 599_999);
+  assert.deepEqual(drain(core), []);
+  core.handleInput({ kind: 'tick' }, T0 + 600_000);
+  assert.deepEqual(drain(core), [{ kind: 'deleted', allocation }]);
+  const cb = client();
+  const tb = creds('c1', 'alice');
+  const b = allocate(core, cb, tb, T0 + 600_000).allocation;
+  core.handleInput({ kind: 'client', client: cb, data: tb.refresh(0) }, T0 + 600_001);
+  const out = drain(core);
+  assert.deepEqual(
+    out.map((o) => o.kind),
+    ['deleted', 'send'],
+  );
+  assert.equal(out[0]?.kind === 'deleted' && out[0].allocation, b);
+  // A TCP client's connection closing deletes its allocation.
+  const ct: ClientRef = { transport: 'tcp', ip: '198.51.100.9', port: 1, key: 'tcp:77' };
+  const c = allocate(core, ct, creds('c1', 'bob'), T0 + 600_002).allocation;
+  core.handleInput({ kind: 'client-gone', clientKey: 'tcp:77' }, T0 + 600_003);
+  assert.deepEqual(drain(core), [{ kind: 'deleted', allocation: c }]);
 });
