@@ -49,6 +49,7 @@ const CASES: { [K in ControlCommand]: { good: object; bad: unknown[] } } = {
   },
   loadHistory: { good: { peerId: ID }, bad: [{ peerId: '' }] },
   markRead: { good: { peerId: ID }, bad: [{ peer: ID }] },
+  callHistory: { good: { limit: 20 }, bad: [{ limit: 0 }, { limit: 101 }, { limit: '5' }] },
   setStatus: { good: { status: 'dnd' }, bad: [{ status: 'in-call' }, { status: 'busy' }] },
   block: { good: { userId: ID }, bad: [{ userId: ID.toUpperCase() }] },
   unblock: { good: { userId: ID }, bad: [{}] },

@@ -14,7 +14,9 @@
  */
 import {
   CALL_END_REASONS,
+  callRecordSchema,
   chatMessageSchema,
+  MAX_HISTORY_PAGE,
   EVENTS,
   iceServerSchema,
   MAX_CHAT_CHARS,
@@ -353,6 +355,11 @@ export const CONTROL_COMMANDS = {
   loadHistory: {
     args: obj({ peerId: userIdSchema }),
     result: obj({ messages: arr(chatMessageSchema, { max: 10_000 }) }),
+  },
+  /** My recorded calls and missed calls, newest first (the server's records). */
+  callHistory: {
+    args: obj({ limit: optional(int({ min: 1, max: MAX_HISTORY_PAGE })) }),
+    result: obj({ calls: arr(callRecordSchema, { max: MAX_HISTORY_PAGE }) }),
   },
   /** Mark a conversation read. */
   markRead: { args: obj({ peerId: userIdSchema }), result: empty },

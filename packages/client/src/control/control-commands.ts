@@ -184,6 +184,8 @@ async function runSessionCommand(t: ControlTarget, req: ControlRequest): Promise
       return {};
     case 'sendChat':
       return s.sendChat(req.args.to, req.args.text);
+    case 'callHistory':
+      return { calls: await s.callHistory(req.args.limit) };
     case 'loadHistory':
       return { messages: await s.loadHistory(req.args.peerId) };
     case 'markRead':

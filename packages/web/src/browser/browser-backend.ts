@@ -173,11 +173,21 @@ export class BrowserBackend implements Backend {
     session.on('connection', (c) => {
       if (c.kind === 'pending-approval') this.#store.update({ phase: 'awaiting-approval' });
     });
+    // The call history: at login, and again whenever a call ends or is missed.
+    const refreshCalls = (): void => {
+      session.callHistory().then(
+        (calls) => this.#store.update({ calls }),
+        () => undefined,
+      );
+    };
+    session.on('callMissed', refreshCalls);
+    session.on('callEnded', refreshCalls);
     session.on('ready', () => {
       this.#attempt = 0;
       this.#everReady = true;
       this.#connectDone?.();
       this.#connectDone = null;
+      refreshCalls();
       session.blocked().then(
         (users) => this.#binding?.setBlockedList(users),
         () => undefined,

@@ -220,9 +220,11 @@ export class NativeBackend implements Backend {
         return;
       case 'callEnded':
         this.#emit('callEnded', e.payload);
+        this.#refreshCalls();
         return;
       case 'callMissed':
         this.#emit('callMissed', e.payload);
+        this.#refreshCalls();
         return;
       case 'chat':
         this.#emit('chat', e.payload);
@@ -242,8 +244,17 @@ export class NativeBackend implements Backend {
     }
   }
 
+  /** The call history: at login, and again whenever a call ends or is missed. */
+  #refreshCalls(): void {
+    this.#command('callHistory', {}).then(
+      (r) => this.#store.update({ calls: r.calls }),
+      () => undefined,
+    );
+  }
+
   #afterReady(): void {
     this.#everReady = true;
+    this.#refreshCalls();
     this.#command('blocked', {}).then(
       (r) => this.#binding.setBlockedList(r.users),
       () => undefined,

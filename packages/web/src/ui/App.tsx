@@ -11,6 +11,7 @@ import { CallPanel, IncomingCallDialog } from './Call.tsx';
 import { ChatPanel } from './Chat.tsx';
 import { ConnectScreen, Logo, useErrorText } from './Connect.tsx';
 import { useApp, useAppState, useT } from './context.ts';
+import { CallHistory } from './History.tsx';
 import { People, STATUS_KEYS } from './People.tsx';
 
 const STATUSES: PresenceStatus[] = ['available', 'away', 'dnd'];
@@ -197,6 +198,12 @@ export function App() {
     document.documentElement.lang = state.lang;
   }, [state.theme, state.lang]);
 
+  // Unread chat as a badge in the window's title too (the people list shows it per person).
+  const unreadTotal = Object.values(state.chats).reduce((n, c) => n + c.unread, 0);
+  useEffect(() => {
+    document.title = unreadTotal > 0 ? `(${unreadTotal}) Parloir` : 'Parloir';
+  }, [unreadTotal]);
+
   const connected = state.phase === 'connected' || state.phase === 'reconnecting';
   const focus = state.call !== null || state.openChat !== null;
   return (
@@ -213,6 +220,7 @@ export function App() {
         <main className={`layout ${focus ? 'focus' : ''}`}>
           <aside className="sidebar">
             <People />
+            <CallHistory />
           </aside>
           <div
             className={`content ${state.call !== null && state.openChat !== null ? 'both' : ''}`}
