@@ -1,6 +1,6 @@
 /**
  * Which peers an allocation may reach (RFC 8656 §21, "no open relay"), by address alone. The call
- * rule (a peer must be the other party of the same call) stays in `allocations.ts`; this module
+ * rule (a peer must be the other party of the same call) is in `permission.ts`; this module
  * decides what no call makes reachable:
  *
  * - unspecified (0.0.0.0/8), broadcast, multicast (224.0.0.0/4), reserved (240.0.0.0/4) and
@@ -14,7 +14,7 @@
  *   between two people on the server's LAN still works through the relay; `privatePeers: 'deny'`
  *   refuses them.
  *
- * IPv6 peers never get here: the relay is IPv4 only (443 in `allocations.ts`).
+ * IPv6 peers never get here: the relay is IPv4 only (443 in `permission.ts`).
  */
 
 /** What kind of IPv4 address a peer is. */

@@ -3,7 +3,8 @@
  * TURN REST credentials (`-W secret`), UDP and TCP, client-to-client (`-y`), many clients (`-m`),
  * Send indications (`-s`), RFC 6062 TCP relay allocations (`-T`), and uclient's negative tests
  * (`-N`, `-R`). The relay forwards UDP with
- * the native forwarding thread (the default); relay.integration.test.ts covers the dgram fallback.
+ * the native forwarding thread (the default); src/turn/relay-*.integration.test.ts cover the dgram
+ * fallback.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
