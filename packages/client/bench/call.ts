@@ -28,6 +28,7 @@
  * jitter-buffer state.
  */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -41,6 +42,7 @@ import { DeviceCapture, DevicePlayback } from '../src/engine/audio-devices.ts';
 import { NativeCallPipeline } from '../src/engine/call-pipeline.ts';
 import { MediaQualityModel } from '../src/engine/media-quality.ts';
 import type { PeerTransport } from '../src/transport/peer-transport.ts';
+import { createTurnRelay } from '../../server/src/turn/index.ts';
 import { connectedPair } from '../test/helpers/pair.ts';
 import { answerThenCall, waitForOutput, waitForStderr } from '../test/helpers/cli.ts';
 import { startTestServer } from '../test/helpers/server.ts';
@@ -92,9 +94,15 @@ async function pairFor(edge: 'direct' | 'relayed'): Promise<{
     const pair = await connectedPair();
     return { pair, close: async () => void (await Promise.all(pair.map((t) => t.close()))) };
   }
-  const srv = await startTestServer({ turn: true });
-  const relay = srv.relay;
-  if (relay === undefined) throw new Error('no TURN relay');
+  // The built-in relay in its bench mode (loopback only, no call directory: any credential of
+  // its secret may allocate), as bench:turn runs it.
+  const relay = await createTurnRelay({
+    listenHost: '127.0.0.1',
+    relayAddress: '127.0.0.1',
+    port: 0,
+    secret: randomBytes(16).toString('hex'),
+    bench: true,
+  });
   const pair = await connectedPair({
     iceServers: relay.iceServersFor('bench', 'bench', Date.now()),
     relayOnly: true,
@@ -103,7 +111,7 @@ async function pairFor(edge: 'direct' | 'relayed'): Promise<{
     pair,
     close: async () => {
       await Promise.all(pair.map((t) => t.close()));
-      await srv.close();
+      await relay.close();
     },
   };
 }
