@@ -33,8 +33,13 @@ const SETTINGS = {
 const CASES: { [K in ControlCommand]: { good: object; bad: unknown[] } } = {
   state: { good: {}, bad: [[], 'x'] },
   connect: {
-    good: { server: '192.168.1.20', name: 'Alice', password: 'pw' },
-    bad: [{ name: 'Alice' }, { server: '', name: 'Alice' }, { server: 'h', name: ' bad ' }],
+    good: { server: '192.168.1.20', name: 'Alice', password: 'pw', trust: 'AB:CD:EF' },
+    bad: [
+      { name: 'Alice' },
+      { server: '', name: 'Alice' },
+      { server: 'h', name: ' bad ' },
+      { server: 'h', name: 'Alice', trust: 'not a fingerprint' },
+    ],
   },
   disconnect: { good: {}, bad: [7] },
   host: { good: { name: 'Hôte' }, bad: [{}, { name: 'x'.repeat(33) }, { name: 'a\u0007' }] },
@@ -201,6 +206,10 @@ test('pushed messages: state, events, media, qos and answers parse; malformed on
 
 test('command results are checked against their schema', () => {
   assert.ok(parseControlResult('invite', { callId: 'c-1' }).ok);
+  assert.ok(parseControlResult('connect', {}).ok);
+  const q = { kind: 'changed', server: 'h:8443', fingerprint: 'AB:CD', pinned: '01:02' };
+  assert.ok(parseControlResult('connect', { trust: q }).ok);
+  assert.equal(parseControlResult('connect', { trust: { ...q, kind: 'odd' } }).ok, false);
   assert.ok(parseControlResult('set', SETTINGS).ok);
   assert.ok(parseControlResult('host', { addresses: ['10.0.0.5:8443'] }).ok);
   assert.ok(parseControlResult('blocked', { users: [{ userId: ID, name: 'Bob' }] }).ok);

@@ -269,6 +269,25 @@ export const MAX_RECENT_SERVERS = 8;
 /** Servers connected to, most recent first (the profile's `recent-servers.json`). */
 export const recentServerListSchema = arr(str({ min: 1, max: 300 }), { max: MAX_RECENT_SERVERS });
 
+const fingerprintSchema = str({ min: 1, max: 200, pattern: /^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2})+$/ });
+
+/**
+ * A question about a server's TLS certificate, asked before connecting: `new` on a first
+ * connection (compare the fingerprint with the one the server printed), `changed` when it
+ * differs from the pinned one (a warning: someone may be in the middle).
+ */
+export const trustQuestionSchema = obj({
+  kind: oneOf(['new', 'changed'] as const),
+  /** `host:port` as pinned. */
+  server: str({ min: 1, max: 300 }),
+  /** SHA-256 fingerprint of the certificate presented now, `AB:CD:…`. */
+  fingerprint: fingerprintSchema,
+  /** The pinned fingerprint (`changed`). */
+  pinned: optional(fingerprintSchema),
+});
+/** A question about a server's certificate. */
+export type TrustQuestion = Infer<typeof trustQuestionSchema>;
+
 /** ALSA (and other) audio devices the engine can open, as device specs (`alsa:NAME`). */
 export const deviceListSchema = obj({
   capture: arr(obj({ spec: str({ max: 512 }), description: str({ max: 512 }) }), { max: 256 }),
@@ -320,14 +339,19 @@ export type ControlState = Infer<typeof controlStateSchema>;
 export const CONTROL_COMMANDS = {
   /** The current {@link ControlState}. */
   state: { args: empty, result: controlStateSchema },
-  /** App: connect to a server typed by the user (`host[:port]`, `https://…`, `http://…`). */
+  /**
+   * App: connect to a server typed by the user (`host[:port]`, `https://…`, `http://…`). When
+   * its certificate is new or changed the app does not connect and returns the question; the
+   * person accepts by sending the command again with `trust` set to that fingerprint.
+   */
   connect: {
     args: obj({
       server: str({ min: 1, max: 300 }),
       name: nameSchema,
       password: optional(str({ max: 256 })),
+      trust: optional(fingerprintSchema),
     }),
-    result: empty,
+    result: obj({ trust: optional(trustQuestionSchema) }),
   },
   /** App: leave the server, or stop hosting (hangs up first). */
   disconnect: { args: empty, result: empty },

@@ -32,8 +32,8 @@ export interface ControlApp {
   readonly target: ControlTarget | undefined;
   /** What the app is doing. */
   appState(): AppState;
-  /** Connects to a server typed by the user. */
-  connect(args: ControlArgs<'connect'>): Promise<void>;
+  /** Connects to a server typed by the user, unless its certificate needs a decision first. */
+  connect(args: ControlArgs<'connect'>): Promise<ControlResult<'connect'>>;
   /** Leaves the server or stops hosting. */
   disconnect(): Promise<void>;
   /** Hosts a call on this machine. */
@@ -133,8 +133,7 @@ export async function runCommand(app: ControlApp, req: ControlRequest): Promise<
     case 'state':
       return controlState(app);
     case 'connect':
-      await app.connect(req.args);
-      return {};
+      return app.connect(req.args);
     case 'disconnect':
       await app.disconnect();
       return {};

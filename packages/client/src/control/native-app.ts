@@ -14,10 +14,11 @@ import {
   type ControlResult,
 } from '@parloir/protocol';
 import { CallMedia } from '../engine/call-media.ts';
-import { NativeClient } from '../engine/native-client.ts';
+import { NativeClient, serverToWsUrl } from '../engine/native-client.ts';
 import { startHost, type HostHandle } from '../signaling/host-mode.ts';
 import type { ControlApp, ControlTarget } from './control-commands.ts';
 import { HostDecisions, RecentServers } from './app-files.ts';
+import { checkServerTrust } from './server-trust.ts';
 
 /** Options of {@link NativeApp}. */
 export interface NativeAppOptions {
@@ -102,11 +103,21 @@ export class NativeApp implements ControlApp {
     this.#changed();
   }
 
-  /** Connects to a server typed in the UI; resolves once ready or waiting for the host. */
-  async connect(args: ControlArgs<'connect'>): Promise<void> {
+  /**
+   * Connects to a server typed in the UI; resolves once ready or waiting for the host. A `wss`
+   * server whose certificate is new or changed is not connected to: the question comes back
+   * (server-trust.ts) until the person accepts that fingerprint.
+   */
+  async connect(args: ControlArgs<'connect'>): Promise<ControlResult<'connect'>> {
     this.#checkIdle();
     this.#busy = true;
     try {
+      const question = await checkServerTrust(
+        this.#o.profileDir,
+        serverToWsUrl(args.server),
+        args.trust,
+      );
+      if (question !== undefined) return { trust: question };
       const client = await NativeClient.open({
         server: args.server,
         user: args.name,
@@ -125,6 +136,7 @@ export class NativeApp implements ControlApp {
       this.#busy = false;
     }
     this.#changed();
+    return {};
   }
 
   /** The `host` command: hosts a call on this machine (refused when the command line chose). */

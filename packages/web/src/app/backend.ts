@@ -13,6 +13,8 @@ export interface ConnectOptions {
   name: string;
   /** Server password, if the server has one. */
   password?: string;
+  /** Native app: the certificate fingerprint the person accepted after a trust question. */
+  trust?: string;
 }
 
 /** The actions the UI can take. Every method reports failures into the store, never throws. */

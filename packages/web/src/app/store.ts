@@ -2,7 +2,7 @@
  * The app store: one immutable state object, replaced on every change, read by components through
  * `useSyncExternalStore`. Backends write to it; components never mutate it.
  */
-import type { CallRecord, AppState as NativeAppState } from '@parloir/protocol';
+import type { CallRecord, AppState as NativeAppState, TrustQuestion } from '@parloir/protocol';
 import { detectLang, type Lang } from '../i18n.ts';
 import type {
   CallOutcome,
@@ -75,6 +75,8 @@ export interface AppState {
    * remembered host decisions and devices; null in browser mode.
    */
   native: NativeAppState | null;
+  /** Native app: the question about the server's certificate, before connecting. */
+  trustQuestion: TrustQuestion | null;
   /** My recorded calls and missed calls, newest first (the server's `call.history`). */
   calls: CallRecord[];
   /** Native mode: peak capture level over the last second, dBFS; null when unknown. */
@@ -110,6 +112,7 @@ export function initialState(languages: readonly string[], mode: 'browser' | 'na
     native: null,
     inputLevelDb: null,
     calls: [],
+    trustQuestion: null,
   };
 }
 

@@ -363,13 +363,18 @@ export class NativeBackend implements Backend {
       error: null,
       server: opts.server,
       myName: opts.name,
+      trustQuestion: null,
     });
     return this.#command('connect', {
       server: opts.server,
       name: opts.name,
       ...(opts.password === undefined ? {} : { password: opts.password }),
+      ...(opts.trust === undefined ? {} : { trust: opts.trust }),
     }).then(
-      () => undefined,
+      (r) => {
+        // A new or changed certificate: nothing connected; the connect screen asks.
+        if (r.trust !== undefined) this.#store.update({ phase: 'idle', trustQuestion: r.trust });
+      },
       (err: WebError) => this.#store.update({ phase: 'idle', error: uiError(err) }),
     );
   }

@@ -48,7 +48,7 @@ export function ConnectScreen() {
   const [password, setPassword] = useState('');
   const busy = state.phase === 'connecting' || state.phase === 'awaiting-approval';
 
-  const submit = (e: FormEvent) => {
+  const submit = (e: FormEvent, trust?: string) => {
     e.preventDefault();
     if (busy || name.trim() === '' || server.trim() === '') return;
     localStorage.setItem('parloir.name', name.trim());
@@ -59,8 +59,10 @@ export function ConnectScreen() {
       server: server.trim(),
       name: name.trim(),
       ...(password ? { password } : {}),
+      ...(trust === undefined ? {} : { trust }),
     });
   };
+  const q = state.trustQuestion;
 
   const hostHere = () => {
     if (busy || name.trim() === '') return;
@@ -129,6 +131,31 @@ export function ConnectScreen() {
           <p className="info" role="status">
             {t('waitingApproval')}
           </p>
+        )}
+        {q !== null && q.kind === 'new' && (
+          <div className="fingerprint" role="note" data-trust="new">
+            <p>{t('fingerprintFirstUse')}</p>
+            <code>{q.fingerprint}</code>
+            <p className="muted">{t('fingerprintTrust')}</p>
+            <button type="button" className="primary" onClick={(e) => submit(e, q.fingerprint)}>
+              {t('trustAndConnect')}
+            </button>
+          </div>
+        )}
+        {q !== null && q.kind === 'changed' && (
+          <div className="fingerprint changed" role="alert" data-trust="changed">
+            <p>
+              <strong>{t('fingerprintChanged', { server: q.server })}</strong>
+            </p>
+            <p className="small">{t('fingerprintWas')}</p>
+            <code>{q.pinned}</code>
+            <p className="small">{t('fingerprintNow')}</p>
+            <code>{q.fingerprint}</code>
+            <p className="small">{t('fingerprintChangedAdvice')}</p>
+            <button type="button" className="danger" onClick={(e) => submit(e, q.fingerprint)}>
+              {t('connectAnyway')}
+            </button>
+          </div>
         )}
         {state.serverFingerprint !== null && (
           <div className="fingerprint" role="note">

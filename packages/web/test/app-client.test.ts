@@ -1,0 +1,179 @@
+/**
+ * Stage two in the native app's window (issue 19 must-show 1, client mode and trust), driven as
+ * a person would in Debian's Chromium: `parloir app` on wav: devices; the server's address is
+ * typed into the window. The server speaks TLS with its own certificate: the first connection
+ * shows the certificate's fingerprint (the server's own) and connects only once it is trusted.
+ * The app calls a native peer (`parloir answer`), they talk (the speech check of the peer's
+ * output file against the app's input ≥ 0.8), the app hangs up, and the call appears in the
+ * call history from the server's records, with a call-back button. Then the server comes back
+ * on the same address with another certificate: the app's connection is blocked with a warning
+ * naming both fingerprints, and goes through only when the person says they know. Screenshots
+ * of the connect screen and the history, in English and French at 360 px and desktop width, go
+ * to docs/img/.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { startServer, type RunningServer } from '@parloir/server';
+import type { Browser, Page } from 'playwright-core';
+import { runCli, type CliRun } from '../../client/test/helpers/cli.ts';
+import {
+  clocksFromLog,
+  describe,
+  HEARS,
+  heard,
+  readReceived,
+} from '../../client/test/helpers/heard.ts';
+import { loadWav, makeSpeech } from '../../client/test/helpers/speech.ts';
+import { t as tr } from '../src/i18n.ts';
+import { callLog, docShots, startApp, stopApp, type AppRun } from './app-helpers.ts';
+import { cleanup, launchChromium, newContext, tempDir } from './helpers.ts';
+
+let dir = '';
+let browser: Browser;
+let server: RunningServer | undefined;
+let app: AppRun | undefined;
+const children: CliRun[] = [];
+
+before(async () => {
+  dir = tempDir('app-client');
+  browser = await launchChromium();
+});
+
+after(async () => {
+  for (const c of children) c.child.kill('SIGKILL');
+  await stopApp(app);
+  await server?.close(500);
+  await browser?.close();
+  cleanup(dir);
+});
+
+function tlsServer(dataDir: string, port = 0): Promise<RunningServer> {
+  return startServer({ bind: '127.0.0.1', port, dataDir, logLevel: 'silent' });
+}
+
+/** Types the server and the name into the connect screen and clicks Connect. */
+async function connect(page: Page, address: string, name: string): Promise<void> {
+  await page.getByLabel('Server', { exact: true }).fill(address);
+  await page.getByLabel('Name', { exact: true }).fill(name);
+  await page.getByRole('button', { name: 'Connect', exact: true }).click();
+}
+
+test('the app connects to a typed server after trusting its certificate, calls, finds the call in its history; a changed certificate blocks', async (t) => {
+  server = await tlsServer(join(dir, 'data1'));
+  const fingerprint = server.fingerprint ?? '';
+  assert.match(fingerprint, /^[0-9A-F]{2}(:[0-9A-F]{2}){31}$/);
+  const address = `127.0.0.1:${server.port}`;
+  const appIn = makeSpeech(dir, 'app', 'The native app is calling its friend Bruno now.', 10);
+  const appProfile = join(dir, 'app');
+  app = await startApp([
+    'app',
+    '--profile',
+    appProfile,
+    '--in',
+    `wav:${appIn}`,
+    '--out',
+    'null',
+    '--host-address',
+    '127.0.0.1',
+  ]);
+  await docShots(browser, app.url, 'connect', (p, lang) =>
+    p.getByRole('button', { name: tr(lang, 'hostCall') }).waitFor(),
+  );
+
+  // Bruno, a native peer on the same server, answers the first call.
+  const brunoProfile = join(dir, 'bruno');
+  const bruno = runCli(
+    [
+      'answer',
+      '--server',
+      `https://${address}`,
+      '--user',
+      'Bruno',
+      '--accept-all',
+      '--profile',
+      brunoProfile,
+      '--host-address',
+      '127.0.0.1',
+      '--in',
+      'null',
+      '--out',
+      `wav:${join(dir, 'bruno-out.wav')}`,
+    ],
+    150_000,
+  );
+  children.push(bruno);
+
+  // First connection: the fingerprint is shown; nothing connects until it is trusted.
+  const page = await (await newContext(browser)).newPage();
+  await page.goto(app.url);
+  await connect(page, address, 'Alice');
+  const firstUse = page.locator('[data-trust="new"]');
+  assert.equal(await firstUse.locator('code').textContent(), fingerprint);
+  assert.equal(await page.getByRole('region', { name: 'People' }).count(), 0);
+  await firstUse.getByRole('button', { name: 'Trust this certificate and connect' }).click();
+  await page.getByRole('region', { name: 'People' }).waitFor({ timeout: 20_000 });
+
+  // Call Bruno, talk, hang up.
+  await page.getByRole('button', { name: 'Call Bruno', exact: true }).click();
+  await page.getByTestId('sas').waitFor({ timeout: 30_000 });
+  await page.waitForFunction(
+    () => {
+      const m = /(\d+):(\d+)/.exec(
+        document.querySelector('[data-testid="timer"]')?.textContent ?? '',
+      );
+      return m !== null && Number(m[1]) * 60 + Number(m[2]) >= 6;
+    },
+    undefined,
+    { timeout: 60_000, polling: 200 },
+  );
+  await page.getByRole('button', { name: 'Hang up', exact: true }).click();
+  const rb = await bruno.done;
+  assert.equal(rb.code, 0, rb.stderr);
+
+  // The call is in the history, from the server's records, with a call-back button.
+  const history = page.getByRole('group', { name: 'Call history' });
+  await history.locator('summary').click();
+  const row = history.locator('[data-call="Bruno"]');
+  await row.getByText(/Outgoing/).waitFor();
+  assert.equal(await row.getAttribute('data-missed'), 'false');
+  await row.getByRole('button', { name: 'Call Bruno back' }).waitFor();
+  await docShots(browser, app.url, 'history', async (p, lang) => {
+    await p.locator('details.history summary').click();
+    await p.locator('[data-call="Bruno"]').waitFor();
+    await p.getByText(tr(lang, 'outgoingCall'), { exact: false }).first().waitFor();
+  });
+
+  // Bruno heard the app (its output file against the app's input).
+  const ac = clocksFromLog(await callLog(appProfile));
+  const bc = clocksFromLog(await callLog(brunoProfile));
+  const brunoHears = heard(
+    loadWav(appIn),
+    readReceived(join(dir, 'bruno-out.wav')),
+    ac.captureMs,
+    bc.playbackMs,
+  );
+  t.diagnostic(describe('Bruno hears the app', brunoHears));
+  assert.ok(brunoHears.score >= HEARS, describe('Bruno hears the app', brunoHears));
+
+  // The same address with another certificate: blocked, with a warning naming both.
+  await page.getByRole('button', { name: 'Disconnect' }).click();
+  await page.getByRole('button', { name: 'Connect', exact: true }).waitFor();
+  const port = server.port;
+  await server.close(500);
+  server = await tlsServer(join(dir, 'data2'), port);
+  assert.notEqual(server.fingerprint, fingerprint);
+  await connect(page, address, 'Alice');
+  const changed = page.locator('[data-trust="changed"]');
+  await changed.getByText(`Warning: the certificate of ${address} has changed!`).waitFor();
+  assert.deepEqual(await changed.locator('code').allTextContents(), [
+    fingerprint,
+    server.fingerprint,
+  ]);
+  assert.equal(await page.getByRole('region', { name: 'People' }).count(), 0);
+  await changed.getByRole('button', { name: 'I know it changed: connect anyway' }).click();
+  await page.getByRole('region', { name: 'People' }).waitFor({ timeout: 20_000 });
+
+  assert.equal(await stopApp(app), 0);
+  app = undefined;
+});
