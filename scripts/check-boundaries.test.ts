@@ -41,3 +41,20 @@ test('walks a package tree and names the offending file', () => {
   assert.equal(v.length, 1);
   assert.equal(v[0]?.file, 'packages/media/src/bad.ts');
 });
+
+test('the TURN core is held to the sans-IO rules; its IO shell and tests are not', () => {
+  const root = mkdtempSync(join(tmpdir(), 'parloir-boundary-'));
+  const turn = join(root, 'packages/server/src/turn');
+  mkdirSync(join(root, 'packages/media/src'), { recursive: true });
+  mkdirSync(join(root, 'packages/protocol/src'), { recursive: true });
+  mkdirSync(turn, { recursive: true });
+  writeFileSync(join(turn, 'permission.ts'), 'export const t = Date.now();\n');
+  writeFileSync(join(turn, 'auth.ts'), "import dgram from 'node:dgram';\n");
+  writeFileSync(join(turn, 'relay-adapter.ts'), "import dgram from 'node:dgram';\n");
+  writeFileSync(join(turn, 'relay-udp.integration.test.ts'), "import net from 'node:net';\n");
+  const v = checkBoundaries(root);
+  assert.deepEqual(v.map((x) => x.file).sort(), [
+    'packages/server/src/turn/auth.ts',
+    'packages/server/src/turn/permission.ts',
+  ]);
+});

@@ -17,6 +17,8 @@
  * IPv6 peers never get here: the relay is IPv4 only (443 in `permission.ts`).
  */
 
+import { parseIPv4 } from './stun.ts';
+
 /** What kind of IPv4 address a peer is. */
 export type PeerAddressClass =
   | 'unspecified'
@@ -53,18 +55,7 @@ export interface PeerPolicyOptions {
 const OK: PeerVerdict = { ok: true };
 
 /** Parses a dotted-quad IPv4 address to a 32-bit unsigned integer; undefined if not one. */
-export function ipv4ToInt(ip: string): number | undefined {
-  const parts = ip.split('.');
-  if (parts.length !== 4) return undefined;
-  let n = 0;
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p)) return undefined;
-    const v = Number(p);
-    if (v > 255) return undefined;
-    n = n * 256 + v;
-  }
-  return n;
-}
+export const ipv4ToInt = parseIPv4;
 
 function inRange(n: number, base: string, bits: number): boolean {
   const b = ipv4ToInt(base) ?? 0;

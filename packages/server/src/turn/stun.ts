@@ -4,7 +4,6 @@
  * counterpart of pion/turn's `internal/proto`.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { isIPv4 } from 'node:net';
 import { crc32 } from 'node:zlib';
 import { fail, type TurnResult } from './errors.ts';
 
@@ -294,16 +293,23 @@ export function encodeAddress(addr: TransportAddress, xor: boolean): Buffer {
   const out = Buffer.alloc(8);
   out[1] = 0x01;
   out.writeUInt16BE(xor ? addr.port ^ (MAGIC_COOKIE >>> 16) : addr.port, 2);
-  const n = ipv4ToInt(addr.ip);
+  const n = parseIPv4(addr.ip) ?? 0;
   out.writeUInt32BE(xor ? (n ^ MAGIC_COOKIE) >>> 0 : n, 4);
   return out;
 }
 
-/** IPv4 dotted quad to an unsigned 32-bit integer (0 for anything else). */
-export function ipv4ToInt(ip: string): number {
-  if (!isIPv4(ip)) return 0;
-  const p = ip.split('.');
-  return ((Number(p[0]) << 24) | (Number(p[1]) << 16) | (Number(p[2]) << 8) | Number(p[3])) >>> 0;
+/** Parses a dotted-quad IPv4 address to a 32-bit unsigned integer; undefined if not one. */
+export function parseIPv4(ip: string): number | undefined {
+  const parts = ip.split('.');
+  if (parts.length !== 4) return undefined;
+  let n = 0;
+  for (const p of parts) {
+    if (!/^\d{1,3}$/.test(p)) return undefined;
+    const v = Number(p);
+    if (v > 255) return undefined;
+    n = n * 256 + v;
+  }
+  return n;
 }
 
 /** RFC 8489 §14.8 reason phrases for the codes this server sends. */

@@ -5,9 +5,8 @@
  * channel bindings (`channel-bind.ts`), the data path (`data-path.ts`), RFC 6062 connections.
  * Messages are built by `messages.ts` on the `stun.ts` codec. Sans-IO: bytes and the current time
  * come in, replies and forwarding instructions go out, through `handleInput`/`pollOutput` or the
- * direct methods they wrap; the socket adapters in `relay.ts` do the I/O.
+ * direct methods they wrap; the IO shell (`relay-adapter.ts`) does the I/O.
  */
-import type { CallDirectory } from '../relay-types.ts';
 import { AllocationManager } from './allocation-manager.ts';
 import { isLive, type Allocation, type ClientRef, type TurnLogger } from './allocation.ts';
 import { TurnAuthenticator, type TurnIdentity } from './auth.ts';
@@ -115,7 +114,7 @@ export class TurnCore {
     this.#auth = new TurnAuthenticator({
       secret: options.secret,
       realm: options.realm,
-      calls: options.calls satisfies CallDirectory | undefined,
+      calls: options.calls,
       bench,
       nonceLifetimeMs: options.nonceLifetimeMs ?? 600_000,
     });
