@@ -5,7 +5,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, type RunningServer, type ServerOptions } from '@parloir/server';
+import {
+  startServer,
+  type MediaRelay,
+  type RunningServer,
+  type ServerOptions,
+} from '@parloir/server';
 import { createTurnRelay } from '../../../server/src/turn/index.ts';
 
 /** A running test server. */
@@ -28,6 +33,11 @@ export async function startTestServer(
     relayOnly?: boolean;
     port?: number;
     dataDir?: string;
+    /**
+     * Called with the relay's UDP port once it listens; the TURN URLs handed to clients then
+     * name the port it resolves to instead (a `parloir netem` in front of the relay).
+     */
+    relayVia?: (relayPort: number) => Promise<number>;
   } & Omit<Partial<ServerOptions>, 'relay'> = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'parloir-srv-'));
@@ -43,6 +53,20 @@ export async function startTestServer(
         calls: { partiesOf: (callId) => ref.core?.partiesOf(callId) },
       })
     : undefined;
+  const r = relay;
+  const viaPort = r !== undefined && options.relayVia ? await options.relayVia(r.port) : undefined;
+  const advertised: MediaRelay | undefined =
+    r === undefined || viaPort === undefined
+      ? r
+      : {
+          relayOnly: r.relayOnly,
+          callEnded: (id) => r.callEnded(id),
+          iceServersFor: (callId, userId, now) =>
+            r.iceServersFor(callId, userId, now).map((s) => ({
+              ...s,
+              urls: s.urls.map((u) => u.replace(`:${r.port}`, `:${viaPort}`)),
+            })),
+        };
   const server = await startServer({
     bind: '127.0.0.1',
     port: options.port ?? 0,
@@ -50,7 +74,7 @@ export async function startTestServer(
     insecureHttp: true,
     logLevel: 'silent',
     webRoot: null,
-    ...(relay === undefined ? {} : { relay }),
+    ...(advertised === undefined ? {} : { relay: advertised }),
     ...(options.host === undefined ? {} : { host: options.host }),
   });
   ref.core = server.core;
