@@ -180,6 +180,7 @@ export interface RawRtpReceiver {
   startPaced(keepPcm: boolean): void;
   setPeriodSamples(n: number): void;
   setBounds(minMs: number, maxMs: number): void;
+  setVolumeQ16(q16: number): void;
   learnSsrc(
     ssrc: number,
     rolloverCounter: number,

@@ -287,6 +287,11 @@ export class NativeRtpReceiver {
     call(() => this.#raw.setBounds(minMs, maxMs));
   }
 
+  /** Output volume, linear 0..4 (1 = as decoded); applied to what plays from the next tick. */
+  setVolume(linear: number): void {
+    call(() => this.#raw.setVolumeQ16(Math.round(Math.min(4, Math.max(0, linear)) * 65536)));
+  }
+
   /**
    * From now on packets of `ssrc` are opened here, continuing werift's ROC state (a known SSRC's
    * state only moves forward). `received`: packet indices (ROC · 2^16 + SEQ) already received on

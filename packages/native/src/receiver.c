@@ -125,6 +125,7 @@ struct PnReceiver {
   bool keep_pcm;
   int64_t t0_ns;  // when device sample 0 plays
   uint32_t period;
+  int32_t volume_q16;  // output volume, linear × 65536 (setVolumeQ16), applied to every tick
   uint64_t silence;
   int16_t *pcm_ring;
   uint64_t pcm_w, pcm_r, pcm_dropped;
@@ -259,6 +260,12 @@ static int pull_tick(PnReceiver *r, int16_t *out, int64_t play_at_ns, int64_t no
   r->lead_ms = r->have_lead ? r->lead_ms + (lead - r->lead_ms) / 64 : lead;
   r->have_lead = true;
   int d = pn_jb_pull(r->jb, (double)play_at_ns / 1e6 - r->lead_ms, out);
+  if (r->volume_q16 != 65536) {  // output volume: what plays (and what probes see) is scaled
+    for (int i = 0; i < r->tick; i++) {
+      int64_t v = ((int64_t)out[i] * r->volume_q16) >> 16;
+      out[i] = (int16_t)(v > 32767 ? 32767 : v < -32768 ? -32768 : v);
+    }
+  }
   if (r->probing) {
     Probe *p = &r->probes[r->probe_w & (PROBE_RING - 1)];
     p->clock = (double)r->written;
@@ -725,6 +732,7 @@ static napi_value rx_new(napi_env env, napi_callback_info info) {
   r->fd = -1;
   r->wake_fd = -1;
   r->period = 480;
+  r->volume_q16 = 65536;
   pthread_mutex_init(&r->mu, NULL);
   pthread_mutex_init(&r->fwd_mu, NULL);
   if (addr_len == 4) {
@@ -845,6 +853,21 @@ static napi_value rx_set_period(napi_env env, napi_callback_info info) {
   r->period = (uint32_t)n;
   pthread_mutex_unlock(&r->mu);
   if (r->thread_started) run_io(r);
+  return NULL;
+}
+
+// setVolumeQ16(q16): output volume, linear gain × 65536 (0 = silent, 65536 = as decoded, ≤ 4×).
+static napi_value rx_set_volume(napi_env env, napi_callback_info info) {
+  napi_value argv[1], self;
+  if (!pn_args(env, info, 1, argv, NULL, &self)) return NULL;
+  PnReceiver *r = unwrap_rx(env, self, true);
+  int64_t q;
+  if (r == NULL ||
+      !pn_int(env, argv[0], 0, 4 * 65536, "RECEIVER_ERR_BAD_ARG", "volumeQ16", &q))
+    return NULL;
+  pthread_mutex_lock(&r->mu);
+  r->volume_q16 = (int32_t)q;
+  pthread_mutex_unlock(&r->mu);
   return NULL;
 }
 
@@ -1158,6 +1181,7 @@ napi_value pn_receiver_init(napi_env env, napi_value exports) {
       {"startPaced", NULL, rx_start_paced, NULL, NULL, NULL, napi_default, NULL},
       {"setPeriodSamples", NULL, rx_set_period, NULL, NULL, NULL, napi_default, NULL},
       {"setBounds", NULL, rx_set_bounds, NULL, NULL, NULL, napi_default, NULL},
+      {"setVolumeQ16", NULL, rx_set_volume, NULL, NULL, NULL, napi_default, NULL},
       {"learnSsrc", NULL, rx_learn_ssrc, NULL, NULL, NULL, napi_default, NULL},
       {"ssrcStates", NULL, rx_ssrc_states, NULL, NULL, NULL, napi_default, NULL},
       {"insert", NULL, rx_insert, NULL, NULL, NULL, napi_default, NULL},

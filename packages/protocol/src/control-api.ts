@@ -120,6 +120,11 @@ export const callSettingsSchema = obj({
   muted: bool(),
   /** Automatic adaptation on. */
   adapt: bool(),
+  /**
+   * Output (playback) volume, percent of the decoded level (0..400; absent = 100, as in QoS
+   * logs written before it existed).
+   */
+  volumePct: optional(num({ min: 0, max: 400 })),
 });
 /** The native engine's call settings. */
 export type CallSettings = Infer<typeof callSettingsSchema>;
@@ -137,6 +142,7 @@ export const SETTING_NAMES = [
   'gain',
   'mute',
   'adapt',
+  'volume',
 ] as const;
 /** One setting name. */
 export type SettingName = (typeof SETTING_NAMES)[number];

@@ -5,13 +5,16 @@
  * shows the certificate's fingerprint (the server's own) and connects only once it is trusted.
  * The app calls a native peer (`parloir answer`), they talk (the speech check of the peer's
  * output file against the app's input ≥ 0.8), the app hangs up, and the call appears in the
- * call history from the server's records, with a call-back button. Then the server comes back
+ * call history from the server's records, with a call-back button. Half-way through the call the
+ * output volume slider goes to 50 %: the engine's played level (the app's output file, a steady
+ * tone from the peer) drops by 6 dB ± 1. Then the server comes back
  * on the same address with another certificate: the app's connection is blocked with a warning
  * naming both fingerprints, and goes through only when the person says they know. Screenshots
  * of the connect screen and the history, in English and French at 360 px and desktop width, go
  * to docs/img/.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startServer, type RunningServer } from '@parloir/server';
@@ -52,6 +55,36 @@ function tlsServer(dataDir: string, port = 0): Promise<RunningServer> {
   return startServer({ bind: '127.0.0.1', port, dataDir, logLevel: 'silent' });
 }
 
+/** Waits until the page's call timer shows at least `seconds`. */
+async function timerAt(page: Page, seconds: number): Promise<void> {
+  await page.waitForFunction(
+    (s) => {
+      const text = document.querySelector('[data-testid="timer"]')?.textContent ?? '';
+      const m = /(\d+):(\d+)/.exec(text);
+      return m !== null && Number(m[1]) * 60 + Number(m[2]) >= s;
+    },
+    seconds,
+    { timeout: 60_000, polling: 200 },
+  );
+}
+
+/** Level of each 100 ms block with sound (above −50 dBFS), dBFS. */
+function blockLevels(samples: Int16Array): number[] {
+  const out: number[] = [];
+  for (let i = 0; i + 4800 <= samples.length; i += 4800) {
+    let sum = 0;
+    for (let j = i; j < i + 4800; j++) sum += (samples[j] ?? 0) ** 2;
+    const db = 10 * Math.log10(sum / 4800 / 32768 ** 2 + 1e-12);
+    if (db > -50) out.push(db);
+  }
+  return out;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1] ?? Number.NaN;
+}
+
 /** Types the server and the name into the connect screen and clicks Connect. */
 async function connect(page: Page, address: string, name: string): Promise<void> {
   await page.getByLabel('Server', { exact: true }).fill(address);
@@ -73,7 +106,7 @@ test('the app connects to a typed server after trusting its certificate, calls, 
     '--in',
     `wav:${appIn}`,
     '--out',
-    'null',
+    `wav:${join(dir, 'app-out.wav')}`,
     '--host-address',
     '127.0.0.1',
   ]);
@@ -81,7 +114,26 @@ test('the app connects to a typed server after trusting its certificate, calls, 
     p.getByRole('button', { name: tr(lang, 'hostCall') }).waitFor(),
   );
 
-  // Bruno, a native peer on the same server, answers the first call.
+  // Bruno, a native peer on the same server, answers the first call; he sends a steady tone, so
+  // the app's played level is the same before and after the volume change but for the volume.
+  const tone = join(dir, 'tone.wav');
+  execFileSync('sox', [
+    '-V1',
+    '-n',
+    '-r',
+    '48000',
+    '-c',
+    '1',
+    '-b',
+    '16',
+    tone,
+    'synth',
+    '30',
+    'sine',
+    '440',
+    'vol',
+    '0.3',
+  ]);
   const brunoProfile = join(dir, 'bruno');
   const bruno = runCli(
     [
@@ -96,7 +148,7 @@ test('the app connects to a typed server after trusting its certificate, calls, 
       '--host-address',
       '127.0.0.1',
       '--in',
-      'null',
+      `wav:${tone}`,
       '--out',
       `wav:${join(dir, 'bruno-out.wav')}`,
     ],
@@ -114,19 +166,12 @@ test('the app connects to a typed server after trusting its certificate, calls, 
   await firstUse.getByRole('button', { name: 'Trust this certificate and connect' }).click();
   await page.getByRole('region', { name: 'People' }).waitFor({ timeout: 20_000 });
 
-  // Call Bruno, talk, hang up.
+  // Call Bruno, talk; the volume goes to 50 % half-way; hang up.
   await page.getByRole('button', { name: 'Call Bruno', exact: true }).click();
   await page.getByTestId('sas').waitFor({ timeout: 30_000 });
-  await page.waitForFunction(
-    () => {
-      const m = /(\d+):(\d+)/.exec(
-        document.querySelector('[data-testid="timer"]')?.textContent ?? '',
-      );
-      return m !== null && Number(m[1]) * 60 + Number(m[2]) >= 6;
-    },
-    undefined,
-    { timeout: 60_000, polling: 200 },
-  );
+  await timerAt(page, 4);
+  await page.getByLabel('Output volume').fill('50');
+  await timerAt(page, 8);
   await page.getByRole('button', { name: 'Hang up', exact: true }).click();
   const rb = await bruno.done;
   assert.equal(rb.code, 0, rb.stderr);
@@ -155,6 +200,23 @@ test('the app connects to a typed server after trusting its certificate, calls, 
   );
   t.diagnostic(describe('Bruno hears the app', brunoHears));
   assert.ok(brunoHears.score >= HEARS, describe('Bruno hears the app', brunoHears));
+
+  // Volume 50 %: the tone the app played is 6 dB lower after the change (a stretch of the
+  // blocks with sound before it against the last quarter; the change came near the middle).
+  const levels = blockLevels(readReceived(join(dir, 'app-out.wav')));
+  assert.ok(levels.length >= 50, `only ${levels.length} blocks with sound`);
+  const before = median(
+    levels.slice(Math.round(levels.length * 0.1), Math.round(levels.length / 3)),
+  );
+  const afterLevel = median(levels.slice(Math.round(levels.length * 0.75)));
+  const drop = before - afterLevel;
+  t.diagnostic(
+    `volume 50 %: played ${before.toFixed(2)} → ${afterLevel.toFixed(2)} dBFS (−${drop.toFixed(2)} dB)`,
+  );
+  assert.ok(
+    Math.abs(drop - 6.02) <= 1,
+    `volume 50 % lowered the played level by ${drop.toFixed(2)} dB`,
+  );
 
   // The same address with another certificate: blocked, with a warning naming both.
   await page.getByRole('button', { name: 'Disconnect' }).click();

@@ -127,6 +127,9 @@ export class NativeCallPipeline implements CallPipeline {
   setBounds(minMs: number, maxMs: number): void {
     this.#receiver()?.setBounds(minMs, maxMs);
   }
+  setVolume(linear: number): void {
+    this.#receiver()?.setVolume(linear);
+  }
 
   get captureClockSamples(): number {
     return this.#sender()?.stats().clockSamples ?? 0;

@@ -4,6 +4,7 @@
  * settings mid-call without renegotiation, and once a second builds a QoS snapshot from the
  * pipeline's counters and, if adaptation is on, applies the policy's changes.
  */
+import { SETTING_NAMES } from '@parloir/protocol';
 import { RtpReceiveStats } from '@parloir/media';
 import type { CallSettings, QosSnapshot, Suggestion } from '../qos-log/qos-log.ts';
 import type { ReceivedRtp, TransportStats } from '../transport/peer-transport.ts';
@@ -27,6 +28,7 @@ export const DEFAULT_SETTINGS: CallSettings = {
   gainDb: 0,
   muted: false,
   adapt: true,
+  volumePct: 100,
 };
 
 /** Optional probes, for the latency benchmark and tests. Read from C every 100 ms. */
@@ -59,22 +61,8 @@ export interface CallEngineOptions {
   snapshotMs?: number;
 }
 
-/** Names accepted by {@link CallEngine.set}, as typed on the CLI: `set bitrate 24k`. */
-export const SETTING_NAMES = [
-  'bitrate',
-  'frame',
-  'fec',
-  'loss',
-  'dtx',
-  'jb-min',
-  'jb-max',
-  'period',
-  'gain',
-  'mute',
-  'adapt',
-] as const;
-/** One setting name. */
-export type SettingName = (typeof SETTING_NAMES)[number];
+/** Names accepted by {@link CallEngine.set} (`set bitrate 24k`): the control API's list. */
+export { SETTING_NAMES, type SettingName } from '@parloir/protocol';
 
 function parseBool(name: string, v: string): boolean {
   if (['on', 'true', '1', 'yes'].includes(v)) return true;
@@ -138,6 +126,8 @@ export function applySetting(s: CallSettings, name: string, value: string): Call
       return { ...s, muted: parseBool(name, v) };
     case 'adapt':
       return { ...s, adapt: parseBool(name, v) };
+    case 'volume':
+      return { ...s, volumePct: parseNum(name, v.replace(/%$/, ''), 0, 400) };
     default:
       throw new EngineError(
         'ENGINE_ERR_BAD_SETTING',
@@ -260,6 +250,7 @@ export class CallEngine {
     if (next.jbMinMs !== prev.jbMinMs || next.jbMaxMs !== prev.jbMaxMs) {
       pl.setBounds(next.jbMinMs, next.jbMaxMs);
     }
+    if (next.volumePct !== prev.volumePct) pl.setVolume((next.volumePct ?? 100) / 100);
   }
 
   /** Stops the pipeline and closes the devices. Idempotent. Returns the media duration, ms. */
@@ -290,6 +281,7 @@ export class CallEngine {
     this.#setGain(s);
     pl.setPeriodMs(s.periodMs);
     pl.setBounds(s.jbMinMs, s.jbMaxMs);
+    pl.setVolume((s.volumePct ?? 100) / 100);
   }
 
   #setGain(s: CallSettings): void {

@@ -85,6 +85,8 @@ export interface CallPipeline {
   setPeriodMs(ms: number): void;
   /** Jitter-buffer delay bounds, ms. */
   setBounds(minMs: number, maxMs: number): void;
+  /** Output volume, linear (1 = as decoded). */
+  setVolume(linear: number): void;
   /** Capture device clock: samples captured so far. */
   readonly captureClockSamples: number;
   /** `performance.now()` of capture sample 0 and of playback sample 0, ms, once started. */

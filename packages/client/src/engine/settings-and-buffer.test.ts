@@ -52,6 +52,8 @@ test('set values parse, and bad ones are ENGINE_ERR_BAD_SETTING', () => {
   assert.deepEqual([s.jbMinMs, s.jbMaxMs], [50, 50]);
   s = applySetting(s, 'gain', '-6dB');
   assert.equal(s.gainDb, -6);
+  s = applySetting(s, 'volume', '50%');
+  assert.equal(s.volumePct, 50);
   for (const [name, value] of [
     ['frame', '15'],
     ['bitrate', '1k'],
@@ -59,7 +61,8 @@ test('set values parse, and bad ones are ENGINE_ERR_BAD_SETTING', () => {
     ['fec', 'maybe'],
     ['loss', '101'],
     ['gain', ''],
-    ['volume', '3'],
+    ['volume', '500'],
+    ['loudness', '3'],
   ] as const) {
     assert.throws(() => applySetting(DEFAULT_SETTINGS, name, value), {
       code: 'ENGINE_ERR_BAD_SETTING',

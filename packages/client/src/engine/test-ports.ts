@@ -63,6 +63,7 @@ export function fakePipeline(stats: Partial<TransportStats> = {}): FakePipeline 
       setMuted: nothing,
       setPeriodMs: nothing,
       setBounds: nothing,
+      setVolume: nothing,
       captureClockSamples: 0,
       captureStartedAtMs: undefined,
       playbackStartedAtMs: undefined,

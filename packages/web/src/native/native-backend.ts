@@ -306,7 +306,11 @@ export class NativeBackend implements Backend {
     if (m.sas !== undefined) this.#store.updateCall({ sas: m.sas.words });
     if (m.path !== undefined && m.path !== 'unknown')
       this.#store.updateCall({ path: m.path === 'direct' ? 'direct' : 'relay' });
-    if (m.settings !== undefined) this.#store.updateCall({ muted: m.settings.muted });
+    if (m.settings !== undefined)
+      this.#store.updateCall({
+        muted: m.settings.muted,
+        volume: (m.settings.volumePct ?? 100) / 100,
+      });
     if (m.phase === 'failed') this.#store.endCall('failed', m.error);
   }
 
@@ -431,7 +435,9 @@ export class NativeBackend implements Backend {
   }
 
   setVolume(volume: number): void {
+    // The engine scales what it plays (C, before the device): 0.5 is −6 dB.
     this.#store.updateCall({ volume });
+    this.#run('set', { name: 'volume', value: String(Math.round(volume * 100)) });
   }
 
   sendChat(peerId: string, text: string): void {
