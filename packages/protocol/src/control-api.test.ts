@@ -74,6 +74,11 @@ const CASES: { [K in ControlCommand]: { good: object; bad: unknown[] } } = {
     ],
   },
   stats: { good: {}, bad: ['x'] },
+  devices: { good: {}, bad: [2] },
+  setDevices: {
+    good: { input: 'alsa:hw:1,0', output: 'null' },
+    bad: [{ input: '' }, { output: 7 }],
+  },
 };
 
 test('every command parses with good arguments and refuses bad ones with CONTROL_ERR_BAD_REQUEST', () => {

@@ -366,6 +366,19 @@ export const CONTROL_COMMANDS = {
     args: obj({ name: nameSchema, password: optional(str({ max: 256 })) }),
     result: obj({ addresses: arr(str({ max: 300 }), { max: 16 }) }),
   },
+  /** The audio devices the engine can open (ALSA PCMs, `null`), by direction. */
+  devices: { args: empty, result: deviceListSchema },
+  /**
+   * Choose the capture and playback devices (device specs: `alsa:NAME`, `wav:PATH`, `null`) for
+   * the next connection; refused while connected (the C pipeline opens its devices per call).
+   */
+  setDevices: {
+    args: obj({
+      input: optional(str({ min: 1, max: 512 })),
+      output: optional(str({ min: 1, max: 512 })),
+    }),
+    result: empty,
+  },
   /** Call someone. */
   invite: { args: obj({ peerId: userIdSchema }), result: obj({ callId: callIdSchema }) },
   /** Accept the incoming call. */

@@ -15,6 +15,7 @@ import {
   type ControlRequest,
   type ControlResult,
   type ControlState,
+  type DeviceList,
 } from '@parloir/protocol';
 import type { CallMedia, MediaState } from '../engine/call-media.ts';
 
@@ -42,6 +43,10 @@ export interface ControlApp {
   decideJoin(args: ControlArgs<'decideJoin'>): Promise<void>;
   /** Host: forgets a remembered decision. */
   forgetDecision(fingerprint: string): void;
+  /** The audio devices the engine can open. */
+  devices(): DeviceList;
+  /** Chooses the devices of the next connection. */
+  setDevices(args: ControlArgs<'setDevices'>): void;
   /** Subscribes to target changes (connect, disconnect, host); returns the unsubscribe. */
   onChanged(listener: () => void): () => void;
 }
@@ -144,6 +149,11 @@ export async function runCommand(app: ControlApp, req: ControlRequest): Promise<
       return {};
     case 'forgetDecision':
       app.forgetDecision(req.args.fingerprint);
+      return {};
+    case 'devices':
+      return app.devices();
+    case 'setDevices':
+      app.setDevices(req.args);
       return {};
     case 'removeGuest': {
       // Removing also forgets an "always accept", or the guest would be let back in at once.

@@ -12,7 +12,9 @@ import {
   type AppState,
   type ControlArgs,
   type ControlResult,
+  type DeviceList,
 } from '@parloir/protocol';
+import { listAudioDevices, parseDeviceSpec, type AudioDeviceInfo } from '../audio/index.ts';
 import { CallMedia } from '../engine/call-media.ts';
 import { NativeClient, serverToWsUrl } from '../engine/native-client.ts';
 import { startHost, type HostHandle } from '../signaling/host-mode.ts';
@@ -206,6 +208,42 @@ export class NativeApp implements ControlApp {
       this.#decisions.set({ fingerprint: req.fingerprint, name: req.name, accept: args.accept });
       this.#changed();
     }
+  }
+
+  /** The audio devices the engine can open (`null`, `alsa:default`, every ALSA PCM). */
+  devices(): DeviceList {
+    let all: AudioDeviceInfo[];
+    try {
+      all = listAudioDevices();
+    } catch {
+      all = [{ spec: 'null', description: 'Silence in, discard out', direction: 'both' }];
+    }
+    const pick = (dir: 'capture' | 'playback') =>
+      all
+        .filter((d) => d.direction === 'both' || d.direction === dir)
+        .slice(0, 256)
+        .map((d) => ({ spec: d.spec, description: d.description.slice(0, 512) }));
+    return { capture: pick('capture'), playback: pick('playback') };
+  }
+
+  /** Chooses the devices of the next connection (refused while connected or hosting). */
+  setDevices(args: ControlArgs<'setDevices'>): void {
+    if (this.#current !== undefined || this.#busy) {
+      throw new ControlApiError('CONTROL_ERR_WRONG_STATE', 'devices change between connections');
+    }
+    for (const spec of [args.input, args.output]) {
+      if (spec === undefined) continue;
+      try {
+        parseDeviceSpec(spec);
+      } catch (err) {
+        throw new ControlApiError('CONTROL_ERR_BAD_REQUEST', `bad device '${spec}'`, {
+          cause: err,
+        });
+      }
+    }
+    if (args.input !== undefined) this.#o.input = args.input;
+    if (args.output !== undefined) this.#o.output = args.output;
+    this.#changed();
   }
 
   /** Host: forgets a remembered decision. */

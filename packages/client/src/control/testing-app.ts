@@ -27,6 +27,13 @@ export function fixedApp(session: ClientSession, media: CallMedia): ControlApp {
     host: no,
     decideJoin: (a) => session.decideJoin(a.requestId, a.accept),
     forgetDecision: () => undefined,
+    devices: () => ({
+      capture: [{ spec: 'null', description: 'silence' }],
+      playback: [{ spec: 'null', description: 'discard' }],
+    }),
+    setDevices: () => {
+      throw new ControlApiError('CONTROL_ERR_WRONG_STATE', 'fixed test app');
+    },
     onChanged: () => () => undefined,
   };
 }

@@ -2,7 +2,12 @@
  * The app store: one immutable state object, replaced on every change, read by components through
  * `useSyncExternalStore`. Backends write to it; components never mutate it.
  */
-import type { CallRecord, AppState as NativeAppState, TrustQuestion } from '@parloir/protocol';
+import type {
+  CallRecord,
+  DeviceList,
+  AppState as NativeAppState,
+  TrustQuestion,
+} from '@parloir/protocol';
 import { detectLang, type Lang } from '../i18n.ts';
 import type {
   CallOutcome,
@@ -64,8 +69,8 @@ export interface AppState {
   appliedSuggestions: string[];
   /** Current call parameters. */
   settings: UiSettings;
-  /** ALSA devices the native client can use (native mode). */
-  devices: { capture: string[]; playback: string[] };
+  /** Audio devices the native engine can open (native mode; filled from the control API). */
+  devices: DeviceList;
   /** Conversations by peer id. */
   chats: Record<string, Conversation>;
   /** Peer id of the open conversation. */

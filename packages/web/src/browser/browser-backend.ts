@@ -637,6 +637,10 @@ export class BrowserBackend implements Backend {
     });
   }
 
+  setDevices(): void {
+    // The page's microphone is the browser's choice (getUserMedia); nothing to set here.
+  }
+
   forgetDecision(): void {
     this.#store.update({
       error: {

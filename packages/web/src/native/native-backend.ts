@@ -263,6 +263,12 @@ export class NativeBackend implements Backend {
 
   #applyState(s: ControlState): void {
     const app = s.app;
+    if (this.#store.get().devices.capture.length === 0) {
+      this.#command('devices', {}).then(
+        (devices) => this.#store.update({ devices }),
+        () => undefined,
+      );
+    }
     this.#store.update({
       native: app,
       myName: s.name,
@@ -477,6 +483,10 @@ export class NativeBackend implements Backend {
 
   removeGuest(peerId: string): void {
     this.#run('removeGuest', { userId: peerId });
+  }
+
+  setDevices(devices: { input?: string; output?: string }): void {
+    this.#run('setDevices', devices);
   }
 
   forgetDecision(fingerprint: string): void {

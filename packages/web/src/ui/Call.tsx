@@ -217,7 +217,7 @@ function Suggestions() {
 
 function SettingsPanel() {
   const { backend } = useApp();
-  const { settings, mode, devices } = useAppState();
+  const { settings, mode, native } = useAppState();
   const t = useT();
   const [draft, setDraft] = useState<UiSettings>(settings);
   useEffect(() => setDraft(settings), [settings]);
@@ -264,58 +264,46 @@ function SettingsPanel() {
           />
           <span>{t('fec')}</span>
         </label>
-        <label>
-          <span>{t('jbMin')}</span>
-          <input
-            type="number"
-            min={0}
-            max={1000}
-            value={draft.jbMinMs ?? ''}
-            onChange={num('jbMinMs')}
-            disabled={mode === 'browser'}
-            title={mode === 'browser' ? t('notInBrowser') : undefined}
-          />
-        </label>
-        <label>
-          <span>{t('jbMax')}</span>
-          <input
-            type="number"
-            min={0}
-            max={2000}
-            value={draft.jbMaxMs ?? ''}
-            onChange={num('jbMaxMs')}
-            disabled={mode === 'browser'}
-            title={mode === 'browser' ? t('notInBrowser') : undefined}
-          />
-        </label>
         {mode === 'native' && (
           <>
-            {devices.capture.length > 0 && (
-              <label>
-                <span>{t('alsaCapture')}</span>
-                <select
-                  value={draft.captureDevice ?? ''}
-                  onChange={(e) => setDraft((d) => ({ ...d, captureDevice: e.target.value }))}
-                >
-                  {devices.capture.map((d) => (
-                    <option key={d}>{d}</option>
-                  ))}
-                </select>
-              </label>
-            )}
-            {devices.playback.length > 0 && (
-              <label>
-                <span>{t('alsaPlayback')}</span>
-                <select
-                  value={draft.playbackDevice ?? ''}
-                  onChange={(e) => setDraft((d) => ({ ...d, playbackDevice: e.target.value }))}
-                >
-                  {devices.playback.map((d) => (
-                    <option key={d}>{d}</option>
-                  ))}
-                </select>
-              </label>
-            )}
+            {/* The browser's NetEq, DTX policy, gain and adaptation are not settable from a
+                page: those fields exist in native mode only (hidden, never shown dead). */}
+            <label className="check">
+              <input
+                type="checkbox"
+                checked={draft.dtx ?? false}
+                onChange={(e) => setDraft((d) => ({ ...d, dtx: e.target.checked }))}
+              />
+              <span>{t('dtx')}</span>
+            </label>
+            <label className="check">
+              <input
+                type="checkbox"
+                checked={draft.adapt ?? false}
+                onChange={(e) => setDraft((d) => ({ ...d, adapt: e.target.checked }))}
+              />
+              <span>{t('adaptation')}</span>
+            </label>
+            <label>
+              <span>{t('jbMin')}</span>
+              <input
+                type="number"
+                min={0}
+                max={1000}
+                value={draft.jbMinMs ?? ''}
+                onChange={num('jbMinMs')}
+              />
+            </label>
+            <label>
+              <span>{t('jbMax')}</span>
+              <input
+                type="number"
+                min={20}
+                max={2000}
+                value={draft.jbMaxMs ?? ''}
+                onChange={num('jbMaxMs')}
+              />
+            </label>
             <label>
               <span>{t('alsaPeriod')}</span>
               <input
@@ -326,6 +314,23 @@ function SettingsPanel() {
                 onChange={num('alsaPeriodMs')}
               />
             </label>
+            <label>
+              <span>{t('inputGain')}</span>
+              <input
+                type="number"
+                min={-60}
+                max={30}
+                step={1}
+                value={draft.gainDb ?? ''}
+                onChange={num('gainDb')}
+              />
+            </label>
+            {native !== null && (
+              <p className="muted small devices-now">
+                {t('alsaCapture')}: <code>{native.input}</code> · {t('alsaPlayback')}:{' '}
+                <code>{native.output}</code>
+              </p>
+            )}
           </>
         )}
         <button type="submit" className="primary">

@@ -28,6 +28,16 @@ export function useErrorText(): (e: UiError) => string {
   };
 }
 
+/** The device list with the device in use first when the engine did not list it (a wav: file). */
+function withCurrent(
+  list: readonly { spec: string; description: string }[],
+  current: string,
+): { spec: string; description: string }[] {
+  return list.some((d) => d.spec === current)
+    ? [...list]
+    : [{ spec: current, description: current }, ...list];
+}
+
 /** Default server: the page's own origin in browser mode; the last one used in the native app. */
 function defaultServer(mode: 'browser' | 'native', recent: readonly string[]): string {
   if (mode === 'native') return recent[0] ?? '';
@@ -167,6 +177,38 @@ export function ConnectScreen() {
         <button type="submit" className="primary" disabled={busy || !canConnect}>
           {busy ? t('connecting') : t('connect')}
         </button>
+        {state.mode === 'native' && canConnect && state.native !== null && (
+          <div className="device-row">
+            <label>
+              <span>{t('alsaCapture')}</span>
+              <select
+                value={state.native.input}
+                disabled={busy}
+                onChange={(e) => backend.setDevices({ input: e.target.value })}
+              >
+                {withCurrent(state.devices.capture, state.native.input).map((d) => (
+                  <option key={d.spec} value={d.spec}>
+                    {d.spec === d.description ? d.spec : `${d.spec} — ${d.description}`}
+                  </option>
+                ))}
+              </select>
+            </label>
+            <label>
+              <span>{t('alsaPlayback')}</span>
+              <select
+                value={state.native.output}
+                disabled={busy}
+                onChange={(e) => backend.setDevices({ output: e.target.value })}
+              >
+                {withCurrent(state.devices.playback, state.native.output).map((d) => (
+                  <option key={d.spec} value={d.spec}>
+                    {d.spec === d.description ? d.spec : `${d.spec} — ${d.description}`}
+                  </option>
+                ))}
+              </select>
+            </label>
+          </div>
+        )}
         {state.mode === 'native' && canConnect && (
           <div className="host-here">
             <p className="muted small">{t('orHost')}</p>
