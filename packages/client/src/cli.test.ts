@@ -11,10 +11,18 @@ const run = (...args: string[]) => spawnSync(bin, args, { encoding: 'utf8' });
 test('parloir --help lists every subcommand', () => {
   const r = run('--help');
   assert.equal(r.status, 0);
-  for (const name of ['server', 'host', 'call', 'answer', 'connect', 'audio', 'report']) {
+  for (const name of ['app', 'server', 'host', 'call', 'answer', 'connect', 'audio', 'report']) {
     assert.ok(Object.hasOwn(COMMANDS, name));
     assert.match(r.stdout, new RegExp(`^  ${name}\\s`, 'm'));
   }
+});
+
+test('parloir alone without a display prints the usage (with one it opens the app)', () => {
+  const env = { ...process.env, DISPLAY: '', WAYLAND_DISPLAY: '' };
+  const r = spawnSync(bin, [], { encoding: 'utf8', env });
+  assert.equal(r.status, 2);
+  assert.match(r.stdout, /^Usage: parloir <command>/m);
+  assert.match(r.stdout, /^ {2}app\s/m);
 });
 
 test('parloir <cmd> --help prints that command usage', () => {

@@ -84,7 +84,11 @@ export function mainUsage(): string {
 }
 
 /** Runs the CLI with `argv` (without node and script). Resolves to the exit status. */
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  // `parloir` alone on a desktop opens the app; without a display it prints the usage.
+  if (argv.length === 0 && ((env.DISPLAY ?? '') !== '' || (env.WAYLAND_DISPLAY ?? '') !== '')) {
+    return main(['app'], env);
+  }
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     console.log(mainUsage());
