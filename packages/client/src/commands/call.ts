@@ -89,7 +89,18 @@ export async function talkAndReport(
       `  first call with ${peer}: their key is now pinned; read the verification code to each other once`,
     );
   }
-  const { reason, logPath } = await client.talk(durationMs);
+  // The peer's signalling dropped mid-call (issue 21 §1): the server keeps the call a while.
+  const offs = [
+    client.session.on('peerReconnecting', (e) =>
+      console.error(
+        `${peer} is reconnecting… (the call is kept for ${Math.round(e.graceMs / 1000)} s)`,
+      ),
+    ),
+    client.session.on('peerReconnected', () => console.error(`${peer} is back`)),
+  ];
+  const { reason, logPath } = await client.talk(durationMs).finally(() => {
+    for (const off of offs) off();
+  });
   const summary = callSummary(peer, reason, up.sas?.words, logPath);
   console.log(json ? JSON.stringify(summary) : formatSummary(summary));
   return 0;
