@@ -76,6 +76,7 @@ export async function startTestServer(
     webRoot: null,
     ...(advertised === undefined ? {} : { relay: advertised }),
     ...(options.host === undefined ? {} : { host: options.host }),
+    ...(options.publicOrigins === undefined ? {} : { publicOrigins: options.publicOrigins }),
   });
   ref.core = server.core;
   return {
