@@ -132,6 +132,7 @@ export interface RawRtpSender {
   startPaced(pcm: Int16Array | null): void;
   set(name: string, value: number): void;
   stats(): RawRtpSenderStats;
+  takePeak(): number;
   setProbing(on: boolean): void;
   takeProbes(): Float64Array;
   close(): void;

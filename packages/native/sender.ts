@@ -264,6 +264,14 @@ export class NativeRtpSender {
     };
   }
 
+  /**
+   * The capture's peak since the last call (largest |sample| after gain, 0..32768, muted or
+   * not), for a level meter; resets it.
+   */
+  takePeak(): number {
+    return call(() => this.#raw.takePeak());
+  }
+
   /** Records per-frame times from now on (see {@link takeProbes}). */
   setProbing(on: boolean): void {
     call(() => this.#raw.setProbing(on));

@@ -89,6 +89,7 @@ struct PnSender {
   _Atomic int32_t want_bitrate, want_fec, want_loss, want_dtx;
   _Atomic uint32_t frame_samples;
   _Atomic int32_t gain_q16;  // linear gain × 65536
+  _Atomic int32_t peak;      // largest |sample| after gain since the last takePeak() (meter)
   _Atomic bool muted;
   _Atomic bool closed;
 
@@ -203,17 +204,21 @@ static void to_javascript(PnSender *s, const uint8_t *payload, opus_int32 bytes,
 // `clock`. Called with feed_mu held.
 static void send_frame(PnSender *s, int16_t *pcm, uint32_t n, uint64_t clock, int64_t t_cap) {
   apply_settings(s);
-  if (atomic_load(&s->muted)) {
-    memset(pcm, 0, n * sizeof *pcm);
-  } else {
-    int32_t g = atomic_load(&s->gain_q16);
+  // Gain, then the level meter's peak (the microphone as gained, muted or not), then mute.
+  int32_t g = atomic_load(&s->gain_q16);
+  int32_t peak = 0;
+  for (uint32_t i = 0; i < n; i++) {
     if (g != 65536) {
-      for (uint32_t i = 0; i < n; i++) {
-        int64_t x = ((int64_t)pcm[i] * g) >> 16;
-        pcm[i] = (int16_t)(x > 32767 ? 32767 : x < -32768 ? -32768 : x);
-      }
+      int64_t x = ((int64_t)pcm[i] * g) >> 16;
+      pcm[i] = (int16_t)(x > 32767 ? 32767 : x < -32768 ? -32768 : x);
     }
+    int32_t a = pcm[i] < 0 ? -(int32_t)pcm[i] : pcm[i];
+    if (a > peak) peak = a;
   }
+  int32_t cur = atomic_load(&s->peak);
+  while (peak > cur && !atomic_compare_exchange_weak(&s->peak, &cur, peak)) {
+  }
+  if (atomic_load(&s->muted)) memset(pcm, 0, n * sizeof *pcm);
   uint8_t payload[MAX_PAYLOAD];
   opus_int32 bytes = opus_encode(s->enc, pcm, (int)n, payload, MAX_PAYLOAD);
   if (bytes < 0) {
@@ -486,6 +491,7 @@ static napi_value sender_new(napi_env env, napi_callback_info info) {
   memcpy(s->salt, salt, PN_GCM_SALT_LEN);
   atomic_init(&s->frame_samples, (uint32_t)frame);
   atomic_init(&s->gain_q16, 65536);
+  atomic_init(&s->peak, 0);
   int err = 0;
   s->enc = opus_encoder_create(RATE, 1, OPUS_APPLICATION_VOIP, &err);
   s->gcm = pn_gcm_new_encrypt(key, key_len);
@@ -642,6 +648,17 @@ static napi_value sender_stats(napi_env env, napi_callback_info info) {
   return r;
 }
 
+// takePeak(): the largest |sample| (0..32768, after gain) captured since the last call; resets.
+static napi_value sender_take_peak(napi_env env, napi_callback_info info) {
+  napi_value self;
+  if (!pn_args(env, info, 0, NULL, NULL, &self)) return NULL;
+  PnSender *s = unwrap_sender(env, self, false);
+  if (s == NULL) return NULL;
+  napi_value r;
+  napi_create_int32(env, atomic_exchange(&s->peak, 0), &r);
+  return r;
+}
+
 // setProbing(on: boolean)
 static napi_value sender_set_probing(napi_env env, napi_callback_info info) {
   napi_value argv[1], self;
@@ -702,6 +719,7 @@ napi_value pn_sender_init(napi_env env, napi_value exports) {
       {"startPaced", NULL, sender_start_paced, NULL, NULL, NULL, napi_default, NULL},
       {"set", NULL, sender_set, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, sender_stats, NULL, NULL, NULL, napi_default, NULL},
+      {"takePeak", NULL, sender_take_peak, NULL, NULL, NULL, napi_default, NULL},
       {"setProbing", NULL, sender_set_probing, NULL, NULL, NULL, napi_default, NULL},
       {"takeProbes", NULL, sender_take_probes, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, sender_close, NULL, NULL, NULL, napi_default, NULL},

@@ -170,6 +170,15 @@ test('the app connects to a typed server after trusting its certificate, calls, 
   await page.getByRole('button', { name: 'Call Bruno', exact: true }).click();
   await page.getByTestId('sas').waitFor({ timeout: 30_000 });
   await timerAt(page, 4);
+  // The microphone meter follows the engine's capture (speech at about −10 dBFS peaks).
+  const meter = page.getByRole('meter', { name: 'Microphone level' });
+  await page.waitForFunction(
+    () =>
+      Number(document.querySelector('[role="meter"]')?.getAttribute('aria-valuenow') ?? -99) > -40,
+    undefined,
+    { timeout: 10_000, polling: 200 },
+  );
+  t.diagnostic(`microphone meter: ${await meter.getAttribute('aria-valuenow')} dBFS`);
   await page.getByLabel('Output volume').fill('50');
   await timerAt(page, 8);
   await page.getByRole('button', { name: 'Hang up', exact: true }).click();

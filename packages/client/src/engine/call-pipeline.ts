@@ -130,6 +130,9 @@ export class NativeCallPipeline implements CallPipeline {
   setVolume(linear: number): void {
     this.#receiver()?.setVolume(linear);
   }
+  takeInputPeak(): number {
+    return this.#sender()?.takePeak() ?? 0;
+  }
 
   get captureClockSamples(): number {
     return this.#sender()?.stats().clockSamples ?? 0;

@@ -429,6 +429,7 @@ export class CallEngine {
       grade: q.grade,
       suggestions: this.#suggestions,
       settings: this.settings,
+      inputLevelDb: round1(20 * Math.log10(Math.max(1, o.pipeline.takeInputPeak()) / 32768)),
     };
     this.#lastSnapshot = snap;
     if (this.#running) o.onSnapshot?.(snap);

@@ -87,6 +87,8 @@ export interface CallPipeline {
   setBounds(minMs: number, maxMs: number): void;
   /** Output volume, linear (1 = as decoded). */
   setVolume(linear: number): void;
+  /** The capture's peak |sample| (0..32768, after gain) since the last call; resets it. */
+  takeInputPeak(): number;
   /** Capture device clock: samples captured so far. */
   readonly captureClockSamples: number;
   /** `performance.now()` of capture sample 0 and of playback sample 0, ms, once started. */

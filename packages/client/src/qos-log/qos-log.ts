@@ -72,6 +72,8 @@ export interface QosSnapshot {
   suggestions: Suggestion[];
   /** Parameters in force. */
   settings: CallSettings;
+  /** Peak capture level since the previous snapshot, dBFS (after gain; −90.3 for silence). */
+  inputLevelDb?: number;
 }
 
 /** First record of a log. */

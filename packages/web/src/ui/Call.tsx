@@ -158,6 +158,7 @@ export function CallPanel() {
         >
           <MicIcon off={call.muted} /> {t('mute')}
         </button>
+        {state.inputLevelDb !== null && <LevelMeter db={state.inputLevelDb} />}
         <label className="volume">
           <span className="small muted">{t('outputVolume')}</span>
           <input
@@ -338,6 +339,25 @@ function SettingsPanel() {
         </button>
       </form>
     </details>
+  );
+}
+
+/** The microphone's peak level over the last second (native engine), −60..0 dBFS. */
+function LevelMeter({ db }: { db: number }) {
+  const t = useT();
+  const clamped = Math.max(-60, Math.min(0, db));
+  return (
+    <div
+      className="level-meter"
+      role="meter"
+      aria-label={t('micLevel')}
+      aria-valuemin={-60}
+      aria-valuemax={0}
+      aria-valuenow={Math.round(clamped)}
+      title={`${db.toFixed(1)} dBFS`}
+    >
+      <span style={{ width: `${((clamped + 60) / 60) * 100}%` }} />
+    </div>
   );
 }
 
