@@ -69,6 +69,11 @@ export function registerSignalingMetrics(registry: Registry, stats: () => CoreSt
   gauge('parloir_connections', 'Open WebSocket connections', (s) => s.connections);
   gauge('parloir_clients_online', 'Authenticated users online', (s) => s.online);
   gauge('parloir_pending_approvals', 'Connections waiting for host approval', (s) => s.pending);
+  gauge(
+    'parloir_calls_reconnecting',
+    'Accepted calls kept through a party signalling drop (grace period)',
+    (s) => s.callsReconnecting,
+  );
   new Gauge({
     name: 'parloir_calls',
     help: 'Live calls by state',

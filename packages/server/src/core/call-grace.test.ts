@@ -183,6 +183,7 @@ test('through the core: a closed WebSocket, a new login naming the call, call.re
     { type: 'call.peerReconnecting', callId, userId: bob.userId, graceMs: 30_000 },
   ]);
   assert.deepEqual(core.partiesOf(callId), [alice.userId, bob.userId], 'the relay still sees it');
+  assert.equal(core.stats().callsReconnecting, 1);
   assert.deepEqual(relay.ended, []);
   const back = await login(3, 'bob', bobId, T0 + 6_000);
   assert.equal(back.callId, callId, 'the login names the kept call');
@@ -203,6 +204,7 @@ test('through the core: a closed WebSocket, a new login naming the call, call.re
   drain();
   assert.deepEqual(ev('call.ended'), []);
   assert.equal(core.stats().calls.accepted, 1);
+  assert.equal(core.stats().callsReconnecting, 0);
   // Dropped again and never back: the call ends 30 s later.
   core.handleInput({ type: 'closed', connId: 3 }, T0 + 61_000);
   for (const t of [T0 + 90_000, T0 + 91_250]) {

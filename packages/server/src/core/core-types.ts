@@ -134,6 +134,8 @@ export interface CoreStats {
   pending: number;
   /** Live calls by state. */
   calls: Record<'inviting' | 'ringing' | 'accepted', number>;
+  /** Accepted calls waiting for a party whose signalling connection dropped (grace period). */
+  callsReconnecting: number;
   /** Ended calls by reason, since start. */
   callsEnded: Partial<Record<CallEndReason, number>>;
   /** Frames received, since start. */

@@ -153,6 +153,7 @@ export class SignalingCore implements CallDirectory {
       online: this.#ctx.sessions.size,
       pending: this.#approvals.pendingCount,
       calls: this.#table.countByState(),
+      callsReconnecting: this.#calls.detachedCount,
     };
   }
 
