@@ -21,6 +21,7 @@ export {
   type HostModeOptions,
 } from './core/signaling-core.ts';
 export { CallTable, type LiveCall } from './core/calls.ts';
+export type { StorePort } from './core/store-port.ts';
 export {
   Store,
   SCHEMA_VERSION,
