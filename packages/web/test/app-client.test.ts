@@ -5,7 +5,10 @@
  * shows the certificate's fingerprint (the server's own) and connects only once it is trusted.
  * The app calls a native peer (`parloir answer`), they talk (the speech check of the peer's
  * output file against the app's input ≥ 0.8), the app hangs up, and the call appears in the
- * call history from the server's records, with a call-back button. Half-way through the call the
+ * call history from the server's records, with a call-back button. The app's capture is an ALSA
+ * `file`-plugin PCM (micA) reading a pipe that speaks one sentence; half-way through the call
+ * the in-call settings switch it to micB (another sentence) without dropping the call, and the
+ * far end hears micA's sentence before and micB's after (speech check ≥ 0.8). Also half-way the
  * output volume slider goes to 50 %: the engine's played level (the app's output file, a steady
  * tone from the peer) drops by 6 dB ± 1. Then the server comes back
  * on the same address with another certificate: the app's connection is blocked with a warning
@@ -29,7 +32,16 @@ import {
 } from '../../client/test/helpers/heard.ts';
 import { loadWav, makeSpeech } from '../../client/test/helpers/speech.ts';
 import { t as tr } from '../src/i18n.ts';
-import { callLog, docShots, startApp, stopApp, type AppRun } from './app-helpers.ts';
+import {
+  alsaMicConfig,
+  callLog,
+  docShots,
+  pipeMicrophone,
+  startApp,
+  stopApp,
+  type AppRun,
+  type PipeMicrophone,
+} from './app-helpers.ts';
 import { cleanup, launchChromium, newContext, tempDir } from './helpers.ts';
 
 let dir = '';
@@ -37,6 +49,7 @@ let browser: Browser;
 let server: RunningServer | undefined;
 let app: AppRun | undefined;
 const children: CliRun[] = [];
+const mics: PipeMicrophone[] = [];
 
 before(async () => {
   dir = tempDir('app-client');
@@ -45,6 +58,7 @@ before(async () => {
 
 after(async () => {
   for (const c of children) c.child.kill('SIGKILL');
+  for (const m of mics) m.stop();
   await stopApp(app);
   await server?.close(500);
   await browser?.close();
@@ -97,19 +111,40 @@ test('the app connects to a typed server after trusting its certificate, calls, 
   const fingerprint = server.fingerprint ?? '';
   assert.match(fingerprint, /^[0-9A-F]{2}(:[0-9A-F]{2}){31}$/);
   const address = `127.0.0.1:${server.port}`;
-  const appIn = makeSpeech(dir, 'app', 'The native app is calling its friend Bruno now.', 10);
+  // Two microphones on real libasound: ALSA file-plugin PCMs micA and micB reading named pipes
+  // that speak two different sentences in real time (app-helpers.ts).
+  const speechA = makeSpeech(
+    dir,
+    'mic-a',
+    'The first microphone says the birch canoe slid on the planks.',
+    40,
+  );
+  const speechB = makeSpeech(
+    dir,
+    'mic-b',
+    'Now the second microphone: glue the sheet to the dark blue background.',
+    40,
+  );
+  const micA = pipeMicrophone(join(dir, 'mic-a.fifo'), loadWav(speechA));
+  const micB = pipeMicrophone(join(dir, 'mic-b.fifo'), loadWav(speechB));
+  mics.push(micA, micB);
   const appProfile = join(dir, 'app');
-  app = await startApp([
-    'app',
-    '--profile',
-    appProfile,
-    '--in',
-    `wav:${appIn}`,
-    '--out',
-    `wav:${join(dir, 'app-out.wav')}`,
-    '--host-address',
-    '127.0.0.1',
-  ]);
+  process.env.ALSA_CONFIG_PATH = alsaMicConfig(dir, { micA: micA.path, micB: micB.path });
+  try {
+    app = await startApp([
+      'app',
+      '--profile',
+      appProfile,
+      '--in',
+      'alsa:micA',
+      '--out',
+      `wav:${join(dir, 'app-out.wav')}`,
+      '--host-address',
+      '127.0.0.1',
+    ]);
+  } finally {
+    delete process.env.ALSA_CONFIG_PATH;
+  }
   await docShots(browser, app.url, 'connect', (p, lang) =>
     p.getByRole('button', { name: tr(lang, 'hostCall') }).waitFor(),
   );
@@ -166,10 +201,11 @@ test('the app connects to a typed server after trusting its certificate, calls, 
   await firstUse.getByRole('button', { name: 'Trust this certificate and connect' }).click();
   await page.getByRole('region', { name: 'People' }).waitFor({ timeout: 20_000 });
 
-  // Call Bruno, talk; the volume goes to 50 % half-way; hang up.
+  // Call Bruno, talk; half-way the capture switches to micB and the volume goes to 50 %.
   await page.getByRole('button', { name: 'Call Bruno', exact: true }).click();
   await page.getByTestId('sas').waitFor({ timeout: 30_000 });
-  await timerAt(page, 4);
+  const upAtMs = Date.now();
+  await timerAt(page, 5);
   // The microphone meter follows the engine's capture (speech at about −10 dBFS peaks).
   const meter = page.getByRole('meter', { name: 'Microphone level' });
   await page.waitForFunction(
@@ -180,8 +216,22 @@ test('the app connects to a typed server after trusting its certificate, calls, 
   );
   t.diagnostic(`microphone meter: ${await meter.getAttribute('aria-valuenow')} dBFS`);
   await page.getByLabel('Output volume').fill('50');
-  await timerAt(page, 8);
+  await page.getByText('Call settings').click();
+  const switchAtMs = Date.now();
+  await page.getByLabel('Microphone (ALSA)').selectOption('alsa:micB');
+  await page.waitForFunction(
+    () =>
+      [...document.querySelectorAll<HTMLSelectElement>('.settings select')].some(
+        (el) => el.value === 'alsa:micB',
+      ),
+    undefined,
+    { timeout: 10_000, polling: 100 },
+  );
+  await timerAt(page, 11);
+  const hangUpAtMs = Date.now();
   await page.getByRole('button', { name: 'Hang up', exact: true }).click();
+  // The call was never dropped: one call, one log, still up until the hang-up.
+  assert.equal(await page.locator('[data-outcome="hangup"]').count(), 1);
   const rb = await bruno.done;
   assert.equal(rb.code, 0, rb.stderr);
 
@@ -198,29 +248,39 @@ test('the app connects to a typed server after trusting its certificate, calls, 
     await p.getByText(tr(lang, 'outgoingCall'), { exact: false }).first().waitFor();
   });
 
-  // Bruno heard the app (its output file against the app's input).
-  const ac = clocksFromLog(await callLog(appProfile));
+  // Bruno heard micA's sentence before the switch and micB's after it (his output file against
+  // each pipe's speech on its wall clock; 1.5 s after each change left out while the jitter
+  // buffer absorbs the new pipe's backlog).
   const bc = clocksFromLog(await callLog(brunoProfile));
-  const brunoHears = heard(
-    loadWav(appIn),
-    readReceived(join(dir, 'bruno-out.wav')),
-    ac.captureMs,
-    bc.playbackMs,
-  );
-  t.diagnostic(describe('Bruno hears the app', brunoHears));
-  assert.ok(brunoHears.score >= HEARS, describe('Bruno hears the app', brunoHears));
+  const out = readReceived(join(dir, 'bruno-out.wav'));
+  const at = (unixMs: number): number => Math.max(0, Math.round((unixMs - bc.playbackMs) * 48));
+  const segment = (fromMs: number, toMs: number) => ({
+    pcm: out.subarray(at(fromMs), at(toMs)),
+    playbackMs: bc.playbackMs + at(fromMs) / 48,
+  });
+  const before = segment(upAtMs + 1500, switchAtMs - 300);
+  const after = segment(switchAtMs + 1500, hangUpAtMs);
+  const hearsA = heard(loadWav(speechA), before.pcm, micA.startMs, before.playbackMs);
+  const hearsB = heard(loadWav(speechB), after.pcm, micB.startMs, after.playbackMs);
+  const afterAsA = heard(loadWav(speechA), after.pcm, micA.startMs, after.playbackMs);
+  t.diagnostic(describe('Bruno hears micA before the switch', hearsA));
+  t.diagnostic(describe('Bruno hears micB after the switch', hearsB));
+  t.diagnostic(`micA's sentence after the switch scores ${afterAsA.score.toFixed(3)}`);
+  assert.ok(hearsA.score >= HEARS, describe('micA before', hearsA));
+  assert.ok(hearsB.score >= HEARS, describe('micB after', hearsB));
+  assert.ok(afterAsA.score < hearsB.score - 0.3, 'after the switch Bruno hears micB, not micA');
 
   // Volume 50 %: the tone the app played is 6 dB lower after the change (a stretch of the
   // blocks with sound before it against the last quarter; the change came near the middle).
   const levels = blockLevels(readReceived(join(dir, 'app-out.wav')));
   assert.ok(levels.length >= 50, `only ${levels.length} blocks with sound`);
-  const before = median(
+  const beforeLevel = median(
     levels.slice(Math.round(levels.length * 0.1), Math.round(levels.length / 3)),
   );
   const afterLevel = median(levels.slice(Math.round(levels.length * 0.75)));
-  const drop = before - afterLevel;
+  const drop = beforeLevel - afterLevel;
   t.diagnostic(
-    `volume 50 %: played ${before.toFixed(2)} → ${afterLevel.toFixed(2)} dBFS (−${drop.toFixed(2)} dB)`,
+    `volume 50 %: played ${beforeLevel.toFixed(2)} → ${afterLevel.toFixed(2)} dBFS (−${drop.toFixed(2)} dB)`,
   );
   assert.ok(
     Math.abs(drop - 6.02) <= 1,

@@ -4,7 +4,16 @@
  * taken of the same UI in English and French at 360 px and at desktop width by opening extra
  * pages on the same control API (every page shows the app's one state).
  */
-import { mkdirSync, readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  closeSync,
+  constants,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { runCli, waitForOutput, type CliRun } from '../../client/test/helpers/cli.ts';
@@ -90,4 +99,76 @@ export async function docShots(
     }
   }
   return out;
+}
+
+/** Samples of one chunk written into a microphone pipe (20 ms at 48 kHz). */
+const PIPE_CHUNK = 960;
+
+/** A microphone on a named pipe that an ALSA file-plugin capture PCM reads. */
+export interface PipeMicrophone {
+  /** The pipe's path (the PCM's `infile`). */
+  path: string;
+  /** When the speech's sample 0 was due in the pipe, Unix ms (its capture clock's origin). */
+  readonly startMs: number;
+  /** Stops writing and closes the pipe. */
+  stop(): void;
+}
+
+/**
+ * A microphone on a named pipe at `path` (as in packages/client/test/e2e/alsa-call.test.ts): the
+ * `null` PCM under the file plugin keeps no time, so the pipe paces the capture. From creation it
+ * writes `pcm` (then silence) 20 ms at a time on the wall clock, chunk k when its last sample is
+ * due; a chunk the pipe cannot take (nobody reading yet, or a reader behind) is lost, as a
+ * microphone nobody reads loses its samples, so sample i of `pcm` is always due at
+ * `startMs + i / 48`.
+ */
+export function pipeMicrophone(path: string, pcm: Int16Array): PipeMicrophone {
+  execFileSync('mkfifo', [path]);
+  // Read-write, so opening never waits for a reader and a reader closing never breaks writes.
+  const fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK);
+  const t0 = performance.now();
+  const chunkMs = (1000 * PIPE_CHUNK) / 48_000;
+  let next = 0;
+  const tick = (): void => {
+    const due = Math.floor((performance.now() - t0) / chunkMs) - 1;
+    for (; next <= due; next++) {
+      const chunk = new Int16Array(PIPE_CHUNK);
+      const from = next * PIPE_CHUNK;
+      if (from < pcm.length) chunk.set(pcm.subarray(from, from + PIPE_CHUNK));
+      try {
+        writeSync(fd, new Uint8Array(chunk.buffer));
+      } catch {
+        // Pipe full: this chunk is lost, the clock goes on.
+      }
+    }
+  };
+  const timer = setInterval(tick, 10);
+  let stopped = false;
+  return {
+    path,
+    startMs: performance.timeOrigin + t0,
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(timer);
+      closeSync(fd);
+    },
+  };
+}
+
+/**
+ * Writes `<dir>/asound.conf` with one capture PCM per microphone (`file` plugin over `null`,
+ * reading its pipe, with a hint so the device list shows it) and returns its path, for the
+ * app's ALSA_CONFIG_PATH.
+ */
+export function alsaMicConfig(dir: string, mics: Record<string, string>): string {
+  const lines = ['</usr/share/alsa/alsa.conf>'];
+  for (const [name, fifo] of Object.entries(mics)) {
+    lines.push(
+      `pcm.${name} { type file slave.pcm "null" file "/dev/null" infile ${JSON.stringify(fifo)} format "raw" hint { show on description "Test microphone ${name}" } }`,
+    );
+  }
+  const path = join(dir, 'asound.conf');
+  writeFileSync(path, `${lines.join('\n')}\n`);
+  return path;
 }

@@ -45,8 +45,8 @@ export interface ControlApp {
   forgetDecision(fingerprint: string): void;
   /** The audio devices the engine can open. */
   devices(): DeviceList;
-  /** Chooses the devices of the next connection. */
-  setDevices(args: ControlArgs<'setDevices'>): void;
+  /** Chooses the devices: the capture at once (during a call too), the playback for the next call. */
+  setDevices(args: ControlArgs<'setDevices'>): Promise<void>;
   /** Subscribes to target changes (connect, disconnect, host); returns the unsubscribe. */
   onChanged(listener: () => void): () => void;
 }
@@ -153,7 +153,7 @@ export async function runCommand(app: ControlApp, req: ControlRequest): Promise<
     case 'devices':
       return app.devices();
     case 'setDevices':
-      app.setDevices(req.args);
+      await app.setDevices(req.args);
       return {};
     case 'removeGuest': {
       // Removing also forgets an "always accept", or the guest would be let back in at once.

@@ -28,19 +28,19 @@ function withDir(fn: (dir: string) => Promise<void> | void): () => Promise<void>
 
 test(
   'devices: the engine list in both directions; the next connection takes the chosen ones',
-  withDir((dir) => {
+  withDir(async (dir) => {
     const app = new NativeApp({ profileDir: dir, input: 'null', output: 'null', canConnect: true });
     const d = app.devices();
     assert.ok(d.capture.some((x) => x.spec === 'null'));
     assert.ok(d.playback.some((x) => x.spec === 'null'));
     let changed = 0;
     app.onChanged(() => changed++);
-    app.setDevices({ input: 'alsa:default', output: 'wav:/tmp/out.wav' });
+    await app.setDevices({ input: 'alsa:default', output: 'wav:/tmp/out.wav' });
     assert.equal(app.appState().input, 'alsa:default');
     assert.equal(app.appState().output, 'wav:/tmp/out.wav');
     assert.equal(changed, 1);
-    assert.throws(
-      () => app.setDevices({ input: 'tape:recorder' }),
+    await assert.rejects(
+      app.setDevices({ input: 'tape:recorder' }),
       (e: unknown) => e instanceof ControlApiError && e.code === 'CONTROL_ERR_BAD_REQUEST',
     );
     assert.equal(app.appState().input, 'alsa:default', 'unchanged after a refusal');

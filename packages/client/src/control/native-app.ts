@@ -226,11 +226,12 @@ export class NativeApp implements ControlApp {
     return { capture: pick('capture'), playback: pick('playback') };
   }
 
-  /** Chooses the devices of the next connection (refused while connected or hosting). */
-  setDevices(args: ControlArgs<'setDevices'>): void {
-    if (this.#current !== undefined || this.#busy) {
-      throw new ControlApiError('CONTROL_ERR_WRONG_STATE', 'devices change between connections');
-    }
+  /**
+   * Chooses the capture and playback devices. The capture changes at once, during a call too
+   * (the engine switches it without dropping the call); the playback from the next call.
+   */
+  async setDevices(args: ControlArgs<'setDevices'>): Promise<void> {
+    if (this.#busy) throw new ControlApiError('CONTROL_ERR_WRONG_STATE', 'connecting');
     for (const spec of [args.input, args.output]) {
       if (spec === undefined) continue;
       try {
@@ -241,8 +242,15 @@ export class NativeApp implements ControlApp {
         });
       }
     }
-    if (args.input !== undefined) this.#o.input = args.input;
-    if (args.output !== undefined) this.#o.output = args.output;
+    const media = this.target?.media;
+    if (args.input !== undefined) {
+      await media?.setInput(args.input);
+      this.#o.input = args.input;
+    }
+    if (args.output !== undefined) {
+      media?.setOutput(args.output);
+      this.#o.output = args.output;
+    }
     this.#changed();
   }
 

@@ -172,6 +172,25 @@ export class CallMedia {
     return this.#engine;
   }
 
+  /** The capture and playback device specs (the next call's; the capture also the current's). */
+  get devices(): { input: string; output: string } {
+    return { input: this.#o.input, output: this.#o.output };
+  }
+
+  /**
+   * Changes the capture device: at once during a call (the engine switches it without
+   * renegotiation, alsa: to alsa:), and for the next calls.
+   */
+  async setInput(spec: string): Promise<void> {
+    if (this.#engine !== undefined) await this.#engine.switchCapture(spec);
+    this.#o = { ...this.#o, input: spec };
+  }
+
+  /** Changes the playback device of the next calls (the current call keeps its own). */
+  setOutput(spec: string): void {
+    this.#o = { ...this.#o, output: spec };
+  }
+
   /** Changes a setting: applied now if a call runs, and kept for the next call. */
   set(name: string, value: string): CallSettings {
     if (this.#engine !== undefined) {

@@ -16,7 +16,8 @@
 import type { MediaEdge, MediaEdgeOptions } from '../transport/media-edge/index.ts';
 import type { TransportStats } from '../transport/peer-transport.ts';
 import type { JitterBufferSnapshot } from '../qos-log/qos-log.ts';
-import type { DeviceCapture, DevicePlayback } from './audio-devices.ts';
+import { parseDeviceSpec } from '../audio/index.ts';
+import { DeviceCapture, type DevicePlayback } from './audio-devices.ts';
 import { EngineError } from './errors.ts';
 import { engineJitterOptions, jitterSnapshot, pullDecision } from './jitter-options.ts';
 import type { CallPipeline, PacketRecord, PlayedTickProbe, SentFrameProbe } from './ports.ts';
@@ -46,9 +47,45 @@ export class NativeCallPipeline implements CallPipeline {
   #o: NativeCallPipelineOptions;
   #edge: MediaEdge | undefined;
   #stopped = false;
+  #frameSamples = 960;
+  #periodMs = 10;
+  #captureSpec: string | undefined;
 
-  constructor(options: NativeCallPipelineOptions) {
+  constructor(options: NativeCallPipelineOptions & { captureSpec?: string }) {
     this.#o = options;
+    this.#captureSpec = options.captureSpec;
+  }
+
+  /**
+   * Replaces the capture device during the call: the new ALSA stream feeds the same C sender
+   * (same RTP stream, capture clock and encoder) from its first period; the old stream is closed
+   * first, so no frame is fed twice. Both devices must be `alsa:` (a `wav:`/`null` source is the
+   * sender's own paced thread, started once per call): anything else is ENGINE_ERR_DEVICE.
+   */
+  async switchCapture(spec: string): Promise<void> {
+    const edge = this.#edge;
+    if (edge === undefined || this.#stopped) {
+      throw new EngineError('ENGINE_ERR_NOT_RUNNING', 'no call media to switch');
+    }
+    const isAlsa = (s: string | undefined): boolean => {
+      try {
+        return s !== undefined && parseDeviceSpec(s).kind === 'alsa';
+      } catch {
+        return false;
+      }
+    };
+    if (!isAlsa(spec) || !isAlsa(this.#captureSpec)) {
+      throw new EngineError(
+        'ENGINE_ERR_DEVICE',
+        `capture switches during a call between alsa: devices only (${this.#captureSpec ?? '?'} → ${spec})`,
+      );
+    }
+    const next = new DeviceCapture({ spec, frameSamples: this.#frameSamples });
+    next.setPeriodMs(this.#periodMs);
+    await this.#o.capture.close();
+    next.attach(edge.sender);
+    this.#o.capture = next;
+    this.#captureSpec = spec;
   }
 
   start(
@@ -112,6 +149,7 @@ export class NativeCallPipeline implements CallPipeline {
     this.#sender()?.setDtx(on);
   }
   setFrameSamples(samples: number): void {
+    this.#frameSamples = samples;
     this.#sender()?.setFrameSamples(samples);
   }
   setGain(linear: number): void {
@@ -121,6 +159,7 @@ export class NativeCallPipeline implements CallPipeline {
     this.#sender()?.setMuted(on);
   }
   setPeriodMs(ms: number): void {
+    this.#periodMs = ms;
     this.#o.capture.setPeriodMs(ms);
     this.#o.playback.setPeriodMs(ms);
   }

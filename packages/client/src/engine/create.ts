@@ -32,7 +32,12 @@ export function createEngine(options: CreateEngineOptions): CallEngine {
   const capture = new DeviceCapture({ spec: options.input, frameSamples: settings.frameMs * 48 });
   const playback = new DevicePlayback({ spec: options.output });
   return new CallEngine({
-    pipeline: new NativeCallPipeline({ transport: options.transport, capture, playback }),
+    pipeline: new NativeCallPipeline({
+      transport: options.transport,
+      capture,
+      playback,
+      captureSpec: options.input,
+    }),
     quality: new MediaQualityModel(),
     settings,
     ...(options.onSnapshot === undefined ? {} : { onSnapshot: options.onSnapshot }),

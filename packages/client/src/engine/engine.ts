@@ -253,6 +253,12 @@ export class CallEngine {
     if (next.volumePct !== prev.volumePct) pl.setVolume((next.volumePct ?? 100) / 100);
   }
 
+  /** Replaces the capture device during the call, without renegotiation (alsa: to alsa:). */
+  async switchCapture(spec: string): Promise<void> {
+    if (!this.#running) throw new EngineError('ENGINE_ERR_NOT_RUNNING', 'no call running');
+    await this.#o.pipeline.switchCapture(spec);
+  }
+
   /** Stops the pipeline and closes the devices. Idempotent. Returns the media duration, ms. */
   async stop(): Promise<number> {
     if (!this.#running) return 0;

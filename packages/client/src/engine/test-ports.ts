@@ -64,6 +64,7 @@ export function fakePipeline(stats: Partial<TransportStats> = {}): FakePipeline 
       setPeriodMs: nothing,
       setBounds: nothing,
       setVolume: nothing,
+      switchCapture: () => Promise.resolve(),
       takeInputPeak: () => 0,
       captureClockSamples: 0,
       captureStartedAtMs: undefined,

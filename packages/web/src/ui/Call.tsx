@@ -6,6 +6,7 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import type { UiSettings, Grade } from '../app/types.ts';
 import { Charts } from './Charts.tsx';
+import { withCurrent } from './Connect.tsx';
 import { useApp, useAppState, useT } from './context.ts';
 import { Avatar, PhoneIcon } from './People.tsx';
 
@@ -218,7 +219,7 @@ function Suggestions() {
 
 function SettingsPanel() {
   const { backend } = useApp();
-  const { settings, mode, native } = useAppState();
+  const { settings, mode, native, devices } = useAppState();
   const t = useT();
   const [draft, setDraft] = useState<UiSettings>(settings);
   useEffect(() => setDraft(settings), [settings]);
@@ -327,10 +328,24 @@ function SettingsPanel() {
               />
             </label>
             {native !== null && (
-              <p className="muted small devices-now">
-                {t('alsaCapture')}: <code>{native.input}</code> · {t('alsaPlayback')}:{' '}
-                <code>{native.output}</code>
-              </p>
+              <>
+                <label>
+                  <span>{t('alsaCapture')}</span>
+                  <select
+                    value={native.input}
+                    onChange={(e) => backend.setDevices({ input: e.target.value })}
+                  >
+                    {withCurrent(devices.capture, native.input).map((d) => (
+                      <option key={d.spec} value={d.spec}>
+                        {d.spec}
+                      </option>
+                    ))}
+                  </select>
+                </label>
+                <p className="muted small devices-now">
+                  {t('alsaPlayback')}: <code>{native.output}</code>
+                </p>
+              </>
             )}
           </>
         )}

@@ -29,7 +29,7 @@ export function useErrorText(): (e: UiError) => string {
 }
 
 /** The device list with the device in use first when the engine did not list it (a wav: file). */
-function withCurrent(
+export function withCurrent(
   list: readonly { spec: string; description: string }[],
   current: string,
 ): { spec: string; description: string }[] {
