@@ -75,6 +75,7 @@ const CASES: { [K in ControlCommand]: { good: object; bad: unknown[] } } = {
   },
   stats: { good: {}, bad: ['x'] },
   devices: { good: {}, bad: [2] },
+  testDevices: { good: { seconds: 2 }, bad: [{ seconds: 0 }, { seconds: 60 }, { seconds: '3' }] },
   setDevices: {
     good: { input: 'alsa:hw:1,0', output: 'null' },
     bad: [{ input: '' }, { output: 7 }],

@@ -380,6 +380,14 @@ export const CONTROL_COMMANDS = {
     }),
     result: empty,
   },
+  /**
+   * "Test my microphone and speaker": records `seconds` (default 3) from the capture device,
+   * plays them back, and returns the recording's peak level (dBFS). Not during a call.
+   */
+  testDevices: {
+    args: obj({ seconds: optional(num({ min: 0.5, max: 10 })) }),
+    result: obj({ seconds: num({ min: 0 }), peakDb: num({ min: -200, max: 10 }) }),
+  },
   /** Call someone. */
   invite: { args: obj({ peerId: userIdSchema }), result: obj({ callId: callIdSchema }) },
   /** Accept the incoming call. */

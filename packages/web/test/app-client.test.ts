@@ -194,6 +194,13 @@ test('the app connects to a typed server after trusting its certificate, calls, 
   // First connection: the fingerprint is shown; nothing connects until it is trusted.
   const page = await (await newContext(browser)).newPage();
   await page.goto(app.url);
+  // "Test my microphone and speaker" before connecting: micA's speech recorded and played back.
+  await page.getByRole('button', { name: 'Test my microphone and speaker' }).click();
+  const tested = page.locator('[data-device-test]');
+  await tested.getByText(/^Played back/).waitFor({ timeout: 20_000 });
+  const peak = Number(/(-?\d+) dBFS/.exec((await tested.textContent()) ?? '')?.[1]);
+  t.diagnostic(`microphone test: loudest moment ${peak} dBFS`);
+  assert.ok(peak > -30, `microphone test peak ${peak} dBFS`);
   await connect(page, address, 'Alice');
   const firstUse = page.locator('[data-trust="new"]');
   assert.equal(await firstUse.locator('code').textContent(), fingerprint);

@@ -45,6 +45,8 @@ export interface ControlApp {
   forgetDecision(fingerprint: string): void;
   /** The audio devices the engine can open. */
   devices(): DeviceList;
+  /** Records from the capture device and plays it back (not during a call). */
+  testDevices(args: ControlArgs<'testDevices'>): Promise<ControlResult<'testDevices'>>;
   /** Chooses the devices: the capture at once (during a call too), the playback for the next call. */
   setDevices(args: ControlArgs<'setDevices'>): Promise<void>;
   /** Subscribes to target changes (connect, disconnect, host); returns the unsubscribe. */
@@ -152,6 +154,8 @@ export async function runCommand(app: ControlApp, req: ControlRequest): Promise<
       return {};
     case 'devices':
       return app.devices();
+    case 'testDevices':
+      return app.testDevices(req.args);
     case 'setDevices':
       await app.setDevices(req.args);
       return {};

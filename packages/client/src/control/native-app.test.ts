@@ -1,8 +1,9 @@
 /**
  * The native app's own state without a server: the device list from the engine, choosing the
  * next connection's devices (bad specs typed errors), remembered host decisions and recent
- * servers kept in the profile (0600, across instances, a damaged file read as empty), and the
- * command line's apps refusing to connect or disconnect from the window.
+ * servers kept in the profile (0600, across instances, a damaged file read as empty), the
+ * command line's apps refusing to connect or disconnect from the window, and the microphone and
+ * speaker test on wav: devices (the played-back file carries the recorded speech).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -10,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ControlApiError } from '@parloir/protocol';
+import { speechCheck } from '../../test/helpers/speech-check.ts';
+import { loadWav, makeSpeech } from '../../test/helpers/speech.ts';
 import { HostDecisions, RecentServers } from './app-files.ts';
 import { NativeApp } from './native-app.ts';
 
@@ -91,5 +94,26 @@ test(
     await assert.rejects(app.host({ name: 'A' }), wrong);
     await assert.rejects(app.disconnect(), wrong);
     assert.equal(app.appState().mode, 'idle');
+  }),
+);
+
+test(
+  'test my microphone and speaker: what the capture recorded is played back on the playback',
+  withDir(async (dir) => {
+    const speech = makeSpeech(dir, 'mic', 'Testing my microphone and my speaker.', 3);
+    const out = join(dir, 'out.wav');
+    const app = new NativeApp({
+      profileDir: dir,
+      input: `wav:${speech}`,
+      output: `wav:${out}`,
+      canConnect: true,
+    });
+    const r = await app.testDevices({ seconds: 2 });
+    assert.equal(r.seconds, 2);
+    assert.ok(r.peakDb > -30 && r.peakDb <= 0, `peak ${r.peakDb} dBFS`);
+    const said = loadWav(speech).subarray(0, 2 * 48_000);
+    const played = loadWav(out);
+    const check = speechCheck(said, played, 48_000);
+    assert.ok(check.score >= 0.8, `played back: speech ${check.score.toFixed(3)}`);
   }),
 );

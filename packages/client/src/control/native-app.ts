@@ -20,6 +20,7 @@ import { NativeClient, serverToWsUrl } from '../engine/native-client.ts';
 import { startHost, type HostHandle } from '../signaling/host-mode.ts';
 import type { ControlApp, ControlTarget } from './control-commands.ts';
 import { HostDecisions, RecentServers } from './app-files.ts';
+import { testDevices } from './device-test.ts';
 import { checkServerTrust } from './server-trust.ts';
 
 /** Options of {@link NativeApp}. */
@@ -252,6 +253,24 @@ export class NativeApp implements ControlApp {
       this.#o.output = args.output;
     }
     this.#changed();
+  }
+
+  /** "Test my microphone and speaker" on the app's devices; refused during a call. */
+  async testDevices(args: ControlArgs<'testDevices'>): Promise<ControlResult<'testDevices'>> {
+    const media = this.target?.media;
+    if (this.#busy || (media !== undefined && media.state.phase !== 'idle')) {
+      throw new ControlApiError('CONTROL_ERR_WRONG_STATE', 'the devices are in use by a call');
+    }
+    this.#busy = true;
+    try {
+      return await testDevices({
+        input: this.#o.input,
+        output: this.#o.output,
+        seconds: args.seconds ?? 3,
+      });
+    } finally {
+      this.#busy = false;
+    }
   }
 
   /** Host: forgets a remembered decision. */

@@ -32,6 +32,7 @@ export function fixedApp(session: ClientSession, media: CallMedia): ControlApp {
       playback: [{ spec: 'null', description: 'discard' }],
     }),
     setDevices: no,
+    testDevices: no,
     onChanged: () => () => undefined,
   };
 }

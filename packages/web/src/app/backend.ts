@@ -55,6 +55,8 @@ export interface Backend {
   host(opts: { name: string; password?: string }): void;
   /** Host mode: removes a guest (closed now; it must ask again to come back). */
   removeGuest(peerId: string): void;
+  /** Native app: records a few seconds from the microphone and plays them back. */
+  testDevices(): void;
   /** Native app: chooses the capture and playback devices of the next connection. */
   setDevices(devices: { input?: string; output?: string }): void;
   /** Native host: forgets the remembered answer for a key fingerprint. */

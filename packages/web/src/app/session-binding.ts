@@ -91,6 +91,16 @@ export class SessionBinding {
           appliedSuggestions: [],
         });
       }),
+      // The peer's signalling dropped mid-call (the server keeps the call through a grace period),
+      // then came back: shown on the call, cleared on re-attach or when the call ends.
+      source.on('peerReconnecting', (e) => {
+        if (store.get().call?.id === e.callId)
+          store.updateCall({ peerReconnectingGraceMs: e.graceMs });
+      }),
+      source.on('peerReconnected', (e) => {
+        if (store.get().call?.id === e.callId)
+          store.updateCall({ peerReconnectingGraceMs: undefined });
+      }),
       source.on('chat', (m) => {
         const me = store.get().myId;
         const peerId = m.from === me ? m.to : m.from;

@@ -80,6 +80,8 @@ export interface AppState {
    * remembered host decisions and devices; null in browser mode.
    */
   native: NativeAppState | null;
+  /** Native app: the microphone and speaker test, running or its last peak level (dBFS). */
+  deviceTest: { running: boolean; peakDb?: number } | null;
   /** Native app: the question about the server's certificate, before connecting. */
   trustQuestion: TrustQuestion | null;
   /** My recorded calls and missed calls, newest first (the server's `call.history`). */
@@ -118,6 +120,7 @@ export function initialState(languages: readonly string[], mode: 'browser' | 'na
     inputLevelDb: null,
     calls: [],
     trustQuestion: null,
+    deviceTest: null,
   };
 }
 

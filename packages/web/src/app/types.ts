@@ -58,6 +58,11 @@ export interface CallView {
   sas?: string;
   /** Media path: direct (host/srflx) or through the TURN relay. */
   path?: 'direct' | 'relay';
+  /**
+   * The other party's signalling connection dropped and the server keeps the call for this many
+   * ms while it reconnects (`call.peerReconnecting`); absent when it is connected.
+   */
+  peerReconnectingGraceMs?: number;
 }
 
 /** One once-a-second quality sample, what the charts plot. */

@@ -637,6 +637,10 @@ export class BrowserBackend implements Backend {
     });
   }
 
+  testDevices(): void {
+    // Native only: the page shows no device test (the browser has its own settings).
+  }
+
   setDevices(): void {
     // The page's microphone is the browser's choice (getUserMedia); nothing to set here.
   }

@@ -485,6 +485,14 @@ export class NativeBackend implements Backend {
     this.#run('removeGuest', { userId: peerId });
   }
 
+  testDevices(): void {
+    this.#store.update({ deviceTest: { running: true } });
+    this.#command('testDevices', {}).then(
+      (r) => this.#store.update({ deviceTest: { running: false, peakDb: r.peakDb } }),
+      (err: WebError) => this.#store.update({ deviceTest: null, error: uiError(err) }),
+    );
+  }
+
   setDevices(devices: { input?: string; output?: string }): void {
     this.#run('setDevices', devices);
   }

@@ -142,6 +142,15 @@ export function CallPanel() {
           )}
         </div>
       </div>
+      {call.peerReconnectingGraceMs !== undefined && (
+        <p className="peer-reconnecting" role="status" data-testid="peer-reconnecting">
+          <span className="spinner" aria-hidden="true" />{' '}
+          {t('peerReconnecting', {
+            name: call.peerName,
+            seconds: Math.round(call.peerReconnectingGraceMs / 1000),
+          })}
+        </p>
+      )}
       {call.sas !== undefined && (
         <div className="sas" title={t('sasHint')}>
           <span className="muted small">{t('sas')}</span>

@@ -207,6 +207,20 @@ export function ConnectScreen() {
                 ))}
               </select>
             </label>
+            <button
+              type="button"
+              disabled={busy || state.deviceTest?.running === true}
+              onClick={() => backend.testDevices()}
+            >
+              {t('testDevices')}
+            </button>
+            {state.deviceTest !== null && (
+              <p className="small muted" role="status" data-device-test>
+                {state.deviceTest.running
+                  ? t('testDevicesRunning')
+                  : t('testDevicesDone', { peak: (state.deviceTest.peakDb ?? -90).toFixed(0) })}
+              </p>
+            )}
           </div>
         )}
         {state.mode === 'native' && canConnect && (
