@@ -3,7 +3,7 @@
  * `bytesRelayed` must rise during a relayed call by about both directions' bitrate × the call's
  * duration.
  *
- * What the counter counts (server/src/turn/allocations.ts): the bytes of every datagram an
+ * What the counter counts (server/src/turn/data-path.ts): the bytes of every datagram an
  * allocation sends to a peer and of every datagram it receives from one (RTP header and SRTP tag
  * included, UDP/IP and TURN framing not). When both ends are relayed, each packet leaves the
  * sender's allocation and arrives at the receiver's: two counts per packet (`legs` = 2).
