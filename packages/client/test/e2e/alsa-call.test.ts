@@ -11,9 +11,9 @@
  * Each side must hear the other (speech check ≥ {@link HEARS}) and mouth-to-ear, from the
  * moment a sample was due in the pipe to the moment the far end's playback clock played it,
  * must stay ≤ {@link MAX_M2E_MS} (test/helpers/heard.ts). The received audio is read through
- * the `PARLOIR_TEST_MUTATE` hook like every call test's. Speech is written from the
- * moment each side reports media up: before that the capture thread waits in its read of the
- * empty pipe, as it would on a silent microphone.
+ * the `PARLOIR_TEST_MUTATE` hook like every call test's. Each pipe carries silence from the
+ * start, as a microphone in a quiet room would (a capture that found its pipe empty would wait
+ * in its read), and speech from the moment its side reports media up.
  */
 import assert from 'node:assert/strict';
 import {
@@ -21,6 +21,7 @@ import {
   constants,
   mkdtempSync,
   openSync,
+  readSync,
   readFileSync,
   rmSync,
   writeFileSync,
@@ -53,16 +54,19 @@ after(async () => {
 });
 
 /**
- * A named pipe at `path` that a capture PCM reads. {@link PipeWriter.start} begins writing `pcm`
- * (then silence) in real time, one 20 ms chunk once its last sample is due: sample q is due at
- * `startMs + q / 48` (Unix ms). Started once the capture is reading, so the pipe holds next to
- * nothing and adds no delay of its own.
+ * A microphone on a named pipe at `path` that a capture PCM reads: from creation it writes one
+ * 20 ms chunk every 20 ms on the wall clock, once the chunk's last sample is due — silence, then
+ * `pcm` (then silence) from {@link PipeWriter.speak} on, which first empties the pipe of queued
+ * silence. A silent chunk the pipe cannot take (no reader yet, or a reader behind) is dropped,
+ * as a microphone nobody reads loses its samples; a speech chunk waits for room (a lost one
+ * would shift all later speech by 20 ms).
  */
 interface PipeWriter {
-  start(): void;
-  /** When sample 0 was spoken, Unix ms: the capture clock's origin (NaN before start). */
+  /** Starts `pcm` with the next chunk. */
+  speak(): void;
+  /** When `pcm`'s sample 0 was spoken, Unix ms: the capture clock's origin (NaN before speak). */
   readonly startMs: number;
-  /** Stops and closes; returns how many times a due chunk had to wait for room in the pipe. */
+  /** Stops and closes; returns how many times a due speech chunk waited for room in the pipe. */
   stop(): number;
 }
 
@@ -70,37 +74,49 @@ function pipeWriter(path: string, pcm: Int16Array): PipeWriter {
   execFileSync('mkfifo', [path]);
   // Read-write, so opening never waits for a reader and a reader closing never breaks writes.
   const fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK);
-  let t0 = Number.NaN;
-  let timer: NodeJS.Timeout | undefined;
-  // Chunks fall due on the wall clock; one the pipe cannot take yet waits for the next tick
-  // (never dropped: a lost chunk would shift everything after it by 20 ms).
-  let written = 0;
+  const t0 = performance.now();
+  const chunkMs = (1000 * CHUNK) / RATE;
+  /** Next chunk to write (chunk k falls due at t0 + (k + 1) · 20 ms). */
+  let next = 0;
+  /** Chunk that carries pcm's first sample (Infinity before speak). */
+  let speechFrom = Infinity;
   let waits = 0;
   const tick = (): void => {
-    const due = Math.floor((performance.now() - t0) / 20);
-    for (; written <= due; written++) {
-      const from = written * CHUNK;
+    const due = Math.floor((performance.now() - t0) / chunkMs) - 1;
+    for (; next <= due; next++) {
       const chunk = new Int16Array(CHUNK);
-      if (from < pcm.length) chunk.set(pcm.subarray(from, from + CHUNK));
+      const from = (next - speechFrom) * CHUNK;
+      if (from >= 0 && from < pcm.length) chunk.set(pcm.subarray(from, from + CHUNK));
       try {
         writeSync(fd, new Uint8Array(chunk.buffer));
       } catch {
+        if (next < speechFrom) continue;
         waits++;
         return;
       }
     }
   };
+  const timer = setInterval(tick, 10);
   return {
-    start() {
-      if (timer !== undefined) return;
-      t0 = performance.now();
+    speak() {
+      if (speechFrom !== Infinity) return;
       tick();
-      timer = setInterval(tick, 10);
+      // Silence written before the capture opened is still queued in the pipe (up to its 64 KiB,
+      // 0.68 s), and would delay every later sample by as much: read it out through our own
+      // read-write descriptor, so speech goes into an empty pipe.
+      const sink = new Uint8Array(CHUNK * 2);
+      for (let i = 0; i < 1000; i++) {
+        try {
+          if (readSync(fd, sink) === 0) break;
+        } catch {
+          break; // EAGAIN: empty
+        }
+      }
+      speechFrom = next;
     },
     get startMs() {
-      // Chunk k goes in at t0 + 20k ms holding the 20 ms that ended then, as a microphone's
-      // period is read once it is complete: sample q was "spoken" at t0 − 20 + q / 48 ms.
-      return performance.timeOrigin + t0 - (1000 * CHUNK) / RATE;
+      // Chunk k holds the 20 ms that ended when it fell due, at t0 + (k + 1) · 20 ms.
+      return performance.timeOrigin + t0 + speechFrom * chunkMs;
     },
     stop() {
       clearInterval(timer);
@@ -163,10 +179,10 @@ test('a call on real libasound at both ends (ALSA file plugin): each side hears 
       aliceIn: 'alsa:acap',
       aliceOut: 'alsa:aplay',
     });
-    // Each capture reads its pipe from the moment media is up; speak from then on.
+    // Speak once media is up, so the whole sentence can reach the far end.
     await Promise.all([
-      waitForStderr(alice, /connected to bob/).then(() => wa.start()),
-      waitForStderr(bob, /connected to alice/).then(() => wb.start()),
+      waitForStderr(alice, /connected to bob/).then(() => wa.speak()),
+      waitForStderr(bob, /connected to alice/).then(() => wb.speak()),
     ]);
     const [ra, rb] = await Promise.all([alice.done, bob.done]);
     assert.equal(ra.code, 0, `alice: ${ra.stderr}`);
@@ -188,7 +204,9 @@ test('a call on real libasound at both ends (ALSA file plugin): each side hears 
   } finally {
     waitsA = wa.stop();
     waitsB = wb.stop();
-    t.diagnostic(`times a due chunk waited for room in the pipe: alice ${waitsA}, bob ${waitsB}`);
+    t.diagnostic(
+      `times a due speech chunk waited for room in the pipe: alice ${waitsA}, bob ${waitsB}`,
+    );
     delete process.env.ALSA_CONFIG_PATH;
   }
 });
