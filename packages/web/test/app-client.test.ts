@@ -235,7 +235,13 @@ test('the app connects to a typed server after trusting its certificate, calls, 
     { timeout: 10_000, polling: 100 },
   );
   await timerAt(page, 11);
+  // The far end's speech is judged up to here; the screenshots' page loads come after.
   const hangUpAtMs = Date.now();
+  await docShots(browser, app.url, 'in-call-devices', async (p, lang) => {
+    await p.getByText(tr(lang, 'settings')).click();
+    await p.getByRole('meter').waitFor();
+    await p.getByLabel(tr(lang, 'alsaCapture')).scrollIntoViewIfNeeded();
+  });
   await page.getByRole('button', { name: 'Hang up', exact: true }).click();
   // The call was never dropped: one call, one log, still up until the hang-up.
   assert.equal(await page.locator('[data-outcome="hangup"]').count(), 1);
