@@ -1,5 +1,13 @@
 /**
- * Reconnection: the server is killed (SIGKILL) in the middle of a browser-to-browser call. Both
+ * Reconnection, two cases of issue 21 (must-show 4, Chromium).
+ *
+ * Signalling drop: one page's WebSocket is cut for 5 s mid-call (Playwright routes the page's
+ * WebSockets through the test, which closes both ends and refuses new ones while cut; media goes
+ * direct on loopback and is not touched). The server keeps the call through its grace period:
+ * the other page shows "Amélie is reconnecting…", the cut page its own reconnect banner; once the
+ * path is back the cut page re-attaches, the peer's notice clears, and each side hears the other.
+ *
+ * Server restart: the server is killed (SIGKILL) in the middle of a browser-to-browser call. Both
  * pages show the reconnect banner, the direct media path keeps carrying speech while signalling
  * is down, the pages reconnect on their own once the server is back on the same port (banner
  * gone, the other person listed again), and the call is still up, each side hearing the other,
@@ -10,7 +18,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Page, WebSocketRoute } from 'playwright-core';
 import { loadWav } from '../../client/test/helpers/speech.ts';
 import { startRecording, stopRecording, waitForRecorded } from './audio-recorder.ts';
 import { checkBrowserSpeech } from './heard.ts';
@@ -69,6 +77,102 @@ after(async () => {
   await Promise.allSettled([browserA?.close(), browserB?.close()]);
   await server?.stop();
   cleanup(dir);
+});
+
+/**
+ * Routes `page`'s WebSockets to the server through the test so that {@link SignallingCut.cut}
+ * can close them all (both ends) and refuse new ones until {@link SignallingCut.restore}.
+ */
+class SignallingCut {
+  /** Each routed page-side connection with its server side. */
+  #live = new Map<WebSocketRoute, WebSocketRoute>();
+  #cut = false;
+  /** Connections the page opened while cut, closed at once. */
+  refused = 0;
+
+  /** Installs the route on `page`; call before the page opens its WebSocket. */
+  static async on(page: Page): Promise<SignallingCut> {
+    const c = new SignallingCut();
+    await page.routeWebSocket(/\/ws(\?|$)/, (ws) => c.#route(ws));
+    return c;
+  }
+
+  #route(ws: WebSocketRoute): void {
+    if (this.#cut) {
+      this.refused++;
+      void ws.close({ code: 1001, reason: 'cut by the test' });
+      return;
+    }
+    this.#live.set(ws, ws.connectToServer());
+    ws.onClose(() => this.#live.delete(ws));
+  }
+
+  /** Closes every routed connection and refuses new ones. */
+  async cut(): Promise<void> {
+    this.#cut = true;
+    const live = [...this.#live];
+    this.#live.clear();
+    await Promise.all(
+      live.map(async ([page, upstream]) => {
+        // The server side is a real WebSocket in the page, whose close() takes 1000 or 3000-4999.
+        await upstream.close({ code: 3000, reason: 'cut' });
+        await page.close({ code: 1001, reason: 'cut' });
+      }),
+    );
+  }
+
+  /** Accepts connections again. */
+  restore(): void {
+    this.#cut = false;
+  }
+}
+
+test('a call survives a 5 s signalling cut; the peer sees "reconnecting", then hears her', async (t) => {
+  const started = performance.now();
+  server = await startServer(join(dir, 'data-cut'));
+  const a = await (await newContext(browserA, { recorder: true })).newPage();
+  const b = await (await newContext(browserB, { recorder: true })).newPage();
+  const wire = await SignallingCut.on(a);
+  await connectAs(a, server, 'Amélie');
+  await connectAs(b, server, 'Basile');
+  await a.getByRole('button', { name: 'Call Basile', exact: true }).click();
+  await b.getByRole('dialog').getByRole('button', { name: 'Accept', exact: true }).click();
+  await waitForMedia(a);
+  await waitForMedia(b);
+
+  await wire.cut();
+  const cutAt = performance.now();
+  const notice = b.getByTestId('peer-reconnecting');
+  await a.getByRole('alert').getByText('Connection lost. Reconnecting…').waitFor();
+  await notice.getByText('Amélie is reconnecting… (the call is kept for 30 s)').waitFor();
+  t.diagnostic(
+    `Basile saw "reconnecting" ${((performance.now() - cutAt) / 1000).toFixed(1)} s after the cut`,
+  );
+  await screenshot(b, 'peer-reconnecting');
+  // Signalling is down for Amélie; the direct media path still carries her speech.
+  await hears(t, 'signalling cut: Basile hears Amélie', a, wavA, b);
+  const cutMs = performance.now() - cutAt;
+  assert.ok(cutMs >= 5000, `cut lasted ${cutMs.toFixed(0)} ms`);
+
+  wire.restore();
+  const restoredAt = performance.now();
+  await notice.waitFor({ state: 'detached', timeout: 30_000 });
+  t.diagnostic(
+    `re-attached ${((performance.now() - restoredAt) / 1000).toFixed(1)} s after the path came back (cut ${(cutMs / 1000).toFixed(1)} s, ${wire.refused} connections refused meanwhile)`,
+  );
+  await a
+    .getByText('Connection lost. Reconnecting…')
+    .waitFor({ state: 'detached', timeout: 15_000 });
+  await hears(t, 'after the cut: Basile hears Amélie', a, wavA, b);
+  await hears(t, 'after the cut: Amélie hears Basile', b, wavB, a);
+  await b.getByTestId('timer').waitFor();
+  await a.getByRole('button', { name: 'Hang up', exact: true }).click();
+  await b.locator('[data-outcome="hangup"]').waitFor();
+  await a.context().close();
+  await b.context().close();
+  await server.stop();
+  server = undefined;
+  t.diagnostic(`case took ${((performance.now() - started) / 1000).toFixed(0)} s`);
 });
 
 test('a call survives a server restart; the pages reconnect with a banner', async (t) => {
