@@ -162,6 +162,12 @@ test('pushed messages: state, events, media, qos and answers parse; malformed on
     { type: 'event', event: 'chat', payload: MSG },
     { type: 'event', event: 'callEnded', payload: { callId: 'c-1', reason: 'hangup' } },
     { type: 'event', event: 'error', payload: { code: 'SIG_ERR_X', message: 'm' } },
+    {
+      type: 'event',
+      event: 'peerReconnecting',
+      payload: { callId: 'c-1', userId: ID, graceMs: 30_000 },
+    },
+    { type: 'event', event: 'peerReconnected', payload: { callId: 'c-1', userId: ID } },
     { type: 'media', state: { phase: 'idle' } },
     {
       type: 'qos',
@@ -196,6 +202,12 @@ test('pushed messages: state, events, media, qos and answers parse; malformed on
     { type: 'nope' },
     { type: 'event', event: 'signal', payload: {} },
     { type: 'event', event: 'chat', payload: { ...MSG, msgId: 0 } },
+    {
+      type: 'event',
+      event: 'peerReconnecting',
+      payload: { callId: 'c-1', userId: ID, graceMs: -1 },
+    },
+    { type: 'event', event: 'peerReconnected', payload: { callId: 'c-1' } },
     { type: 'state', state: { ...state, call: { phase: 'flying' } } },
     { type: 'media', state: { phase: 'up', settings: { ...SETTINGS, frameMs: 5 } } },
     { type: 'result', result: {} },

@@ -493,6 +493,10 @@ export const controlEventSchema = tagged('event', {
     }),
   }),
   callMissed: obj({ payload: EVENTS['call.missed'] }),
+  /** The peer's signalling dropped mid-call; the server keeps the call `graceMs` ms (issue 21). */
+  peerReconnecting: obj({ payload: EVENTS['call.peerReconnecting'] }),
+  /** The peer re-attached to the call. */
+  peerReconnected: obj({ payload: EVENTS['call.peerReconnected'] }),
   chat: obj({ payload: chatMessageSchema }),
   unread: obj({ payload: obj({ peerId: userIdSchema, count: int({ min: 0 }) }) }),
   joinRequest: obj({ payload: EVENTS['host.request'] }),

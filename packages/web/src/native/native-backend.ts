@@ -226,6 +226,12 @@ export class NativeBackend implements Backend {
         this.#emit('callMissed', e.payload);
         this.#refreshCalls();
         return;
+      case 'peerReconnecting':
+        this.#emit('peerReconnecting', e.payload);
+        return;
+      case 'peerReconnected':
+        this.#emit('peerReconnected', e.payload);
+        return;
       case 'chat':
         this.#emit('chat', e.payload);
         return;
