@@ -519,12 +519,13 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       });
       ws.on('pong', () => core.handleInput({ type: 'alive', connId }, Date.now()));
       ws.on('error', (err) => log.debug({ err, connId }, 'websocket error'));
-      ws.on('close', () => {
+      ws.on('close', (code: number) => {
         sockets.delete(connId);
         const n = (perIp.get(ip) ?? 1) - 1;
         if (n <= 0) perIp.delete(ip);
         else perIp.set(ip, n);
-        core.handleInput({ type: 'closed', connId }, Date.now());
+        // 1000 from the client: it quit on purpose (a call of its ends at once, no grace).
+        core.handleInput({ type: 'closed', connId, left: code === 1000 }, Date.now());
         drain();
       });
     });

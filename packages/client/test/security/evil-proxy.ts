@@ -53,8 +53,14 @@ export class EvilProxy {
         client.close();
         up.close();
       };
-      client.on('close', closeBoth);
-      up.on('close', closeBoth);
+      // A close passes through with its code, as a transparent proxy's would: the server tells a
+      // client that quits (1000) from one that dropped (a call waits for the latter).
+      const passClose = (to: WebSocket) => (code: number, reason: Buffer) => {
+        if (code === 1000 || (code >= 3000 && code <= 4999)) to.close(code, reason);
+        closeBoth();
+      };
+      client.on('close', passClose(up));
+      up.on('close', passClose(client));
       client.on('error', closeBoth);
       up.on('error', closeBoth);
     });

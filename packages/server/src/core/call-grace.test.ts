@@ -132,6 +132,19 @@ test('no grace for an unanswered call, nor with callGraceMs 0; re-attach only to
   assert.equal(none.h.events(1, 'call.ended')[0]?.reason, 'disconnected');
 });
 
+test('a party that quits on purpose (close code 1000, `left`) ends the call at once, no grace', () => {
+  const { h, calls, relay, table } = inCall(30_000);
+  h.ctx.sessions.delete('ub');
+  calls.userLeft('ub', T0 + 1_000, true);
+  h.drain();
+  assert.deepEqual(h.events(1, 'call.peerReconnecting'), []);
+  assert.deepEqual(h.events(1, 'call.ended'), [
+    { type: 'call.ended', callId: 'call1', reason: 'disconnected', by: 'ub' },
+  ]);
+  assert.equal(table.get('call1'), undefined);
+  assert.deepEqual(relay.ended, ['call1']);
+});
+
 test('through the core: a closed WebSocket, a new login naming the call, call.reattach', async () => {
   const relay = new FakeRelay();
   const core = new SignalingCore({ store: new FakeStore(), ...CORE_CRYPTO, relay });

@@ -146,13 +146,14 @@ export class CallRouting {
 
   /**
    * `userId`'s last connection closed. An accepted call is kept for the grace period and the
-   * peer is told; any other call of theirs ends (`disconnected`).
+   * peer is told; any other call of theirs ends (`disconnected`), as does every call when the
+   * client closed its connection on purpose (`left`).
    */
-  userLeft(userId: string, nowMs: number): void {
+  userLeft(userId: string, nowMs: number, left = false): void {
     const call = this.#o.table.ofUser(userId);
     if (!call) return;
     const graceMs = this.#o.callGraceMs;
-    if (call.state !== 'accepted' || graceMs <= 0) {
+    if (left || call.state !== 'accepted' || graceMs <= 0) {
       this.#end(call, 'disconnected', nowMs, userId);
       return;
     }

@@ -121,7 +121,7 @@ export class CoreContext {
   #out: CoreOutput[] = [];
   #afterResult: (() => void)[] = [];
   #maxViolations: number;
-  #onDrop: (conn: Conn, was: Conn['state']) => void = () => undefined;
+  #onDrop: (conn: Conn, was: Conn['state'], left: boolean) => void = () => undefined;
 
   constructor(options: CoreContextOptions) {
     this.store = options.store;
@@ -133,7 +133,7 @@ export class CoreContext {
    * Sets what happens when a connection leaves the registry (closed by the core or by the
    * peer): the dispatcher withdraws its host request, ends its user's presence and call.
    */
-  onDrop(fn: (conn: Conn, was: Conn['state']) => void): void {
+  onDrop(fn: (conn: Conn, was: Conn['state'], left: boolean) => void): void {
     this.#onDrop = fn;
   }
 
@@ -188,11 +188,11 @@ export class CoreContext {
   }
 
   /** Removes `conn` from the registry (it closed), then runs the drop handler. */
-  drop(conn: Conn): void {
+  drop(conn: Conn, left = false): void {
     const was = conn.state;
     conn.state = 'closed';
     this.conns.delete(conn.id);
-    this.#onDrop(conn, was);
+    this.#onDrop(conn, was, left);
   }
 
   /** A typed error that counts as a violation; too many close the connection. */

@@ -25,8 +25,13 @@ export type CoreInput =
   | { type: 'oversize'; connId: number; bytes: number }
   /** The peer showed it is alive (WebSocket pong). */
   | { type: 'alive'; connId: number }
-  /** The connection closed. */
-  | { type: 'closed'; connId: number }
+  /**
+   * The connection closed. `left`: the client closed it on purpose (WebSocket close code 1000,
+   * "normal closure") — the person quit, so a call of theirs ends at once; any other close (a
+   * dropped network, a killed process, the server's own close) gives an accepted call the grace
+   * period.
+   */
+  | { type: 'closed'; connId: number; left?: boolean }
   /**
    * Periodic tick: timeouts and presence batches. `backlog`: the adapter is still writing the
    * previous presence fan-out, so the next batch waits (and coalesces more) until it is done.

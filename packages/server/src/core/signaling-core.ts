@@ -141,7 +141,7 @@ export class SignalingCore implements CallDirectory {
         chat.deliverStored(s);
       },
     });
-    ctx.onDrop((conn, was) => this.#dropped(conn, was));
+    ctx.onDrop((conn, was, left) => this.#dropped(conn, was, left));
   }
 
   /** Current counters. */
@@ -214,7 +214,7 @@ export class SignalingCore implements CallDirectory {
       }
       case 'closed': {
         const conn = ctx.conns.get(input.connId);
-        if (conn) ctx.drop(conn);
+        if (conn) ctx.drop(conn, input.left === true);
         return;
       }
       case 'tick':
@@ -330,13 +330,13 @@ export class SignalingCore implements CallDirectory {
   }
 
   /** A connection left the registry: its request is withdrawn, or its user leaves. */
-  #dropped(conn: Conn, was: Conn['state']): void {
+  #dropped(conn: Conn, was: Conn['state'], left: boolean): void {
     if (was === 'pending') this.#approvals.withdraw(conn);
     const session = conn.session;
     if (!session || session.conn !== conn || was !== 'ready') return;
     // Last connection of this user: end its call, tell everyone.
     this.#presence.leave(session);
-    this.#calls.userLeft(session.userId, this.#ctx.nowMs);
+    this.#calls.userLeft(session.userId, this.#ctx.nowMs, left);
     this.#ctx.log?.debug({ userId: session.userId }, 'offline');
   }
 
