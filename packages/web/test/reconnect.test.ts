@@ -127,9 +127,14 @@ class SignallingCut {
   }
 }
 
-test('a call survives a 5 s signalling cut; the peer sees "reconnecting", then hears her', async (t) => {
+/**
+ * The signalling-drop case: Amélie's WebSocket is cut for at least 5 s mid-call, on a direct call
+ * or (`relayOnly`) one the server's --relay-only policy puts through its TURN relay.
+ */
+async function signallingCut(t: TestContext, relayOnly: boolean): Promise<void> {
+  const kind = relayOnly ? 'relayed' : 'direct';
   const started = performance.now();
-  server = await startServer(join(dir, 'data-cut'));
+  server = await startServer(join(dir, `data-cut-${kind}`), relayOnly ? ['--relay-only'] : []);
   const a = await (await newContext(browserA, { recorder: true })).newPage();
   const b = await (await newContext(browserB, { recorder: true })).newPage();
   const wire = await SignallingCut.on(a);
@@ -139,6 +144,10 @@ test('a call survives a 5 s signalling cut; the peer sees "reconnecting", then h
   await b.getByRole('dialog').getByRole('button', { name: 'Accept', exact: true }).click();
   await waitForMedia(a);
   await waitForMedia(b);
+  await b
+    .getByTestId('path')
+    .getByText(relayOnly ? 'Relayed' : 'Direct')
+    .waitFor();
 
   await wire.cut();
   const cutAt = performance.now();
@@ -148,9 +157,9 @@ test('a call survives a 5 s signalling cut; the peer sees "reconnecting", then h
   t.diagnostic(
     `Basile saw "reconnecting" ${((performance.now() - cutAt) / 1000).toFixed(1)} s after the cut`,
   );
-  await screenshot(b, 'peer-reconnecting');
+  await screenshot(b, `peer-reconnecting-${kind}`);
   // Signalling is down for Amélie; the direct media path still carries her speech.
-  await hears(t, 'signalling cut: Basile hears Amélie', a, wavA, b);
+  await hears(t, `${kind}, signalling cut: Basile hears Amélie`, a, wavA, b);
   const cutMs = performance.now() - cutAt;
   assert.ok(cutMs >= 5000, `cut lasted ${cutMs.toFixed(0)} ms`);
 
@@ -158,13 +167,13 @@ test('a call survives a 5 s signalling cut; the peer sees "reconnecting", then h
   const restoredAt = performance.now();
   await notice.waitFor({ state: 'detached', timeout: 30_000 });
   t.diagnostic(
-    `re-attached ${((performance.now() - restoredAt) / 1000).toFixed(1)} s after the path came back (cut ${(cutMs / 1000).toFixed(1)} s, ${wire.refused} connections refused meanwhile)`,
+    `${kind}: re-attached ${((performance.now() - restoredAt) / 1000).toFixed(1)} s after the path came back (cut ${(cutMs / 1000).toFixed(1)} s, ${wire.refused} connections refused meanwhile)`,
   );
   await a
     .getByText('Connection lost. Reconnecting…')
     .waitFor({ state: 'detached', timeout: 15_000 });
-  await hears(t, 'after the cut: Basile hears Amélie', a, wavA, b);
-  await hears(t, 'after the cut: Amélie hears Basile', b, wavB, a);
+  await hears(t, `${kind}, after the cut: Basile hears Amélie`, a, wavA, b);
+  await hears(t, `${kind}, after the cut: Amélie hears Basile`, b, wavB, a);
   await b.getByTestId('timer').waitFor();
   await a.getByRole('button', { name: 'Hang up', exact: true }).click();
   await b.locator('[data-outcome="hangup"]').waitFor();
@@ -172,8 +181,14 @@ test('a call survives a 5 s signalling cut; the peer sees "reconnecting", then h
   await b.context().close();
   await server.stop();
   server = undefined;
-  t.diagnostic(`case took ${((performance.now() - started) / 1000).toFixed(0)} s`);
-});
+  t.diagnostic(`${kind} case took ${((performance.now() - started) / 1000).toFixed(0)} s`);
+}
+
+test('a direct call survives a 5 s signalling cut; the peer sees "reconnecting", then hears her', (t) =>
+  signallingCut(t, false));
+
+test('a relayed call survives a 5 s signalling cut; the peer sees "reconnecting", then hears her', (t) =>
+  signallingCut(t, true));
 
 test('a call survives a server restart; the pages reconnect with a banner', async (t) => {
   const port = await freePort();
