@@ -369,9 +369,9 @@ export const CONTROL_COMMANDS = {
   /** The audio devices the engine can open (ALSA PCMs, `null`), by direction. */
   devices: { args: empty, result: deviceListSchema },
   /**
-   * Choose the capture and playback devices (device specs: `alsa:NAME`, `wav:PATH`, `null`): the
-   * capture changes at once, during a call too (alsa: to alsa:, without dropping the call); the
-   * playback from the next call.
+   * Choose the capture and playback devices (device specs: `alsa:NAME`, `wav:PATH`, `null`): both
+   * change at once, during a call too (alsa: to alsa:, without dropping the call), and stay for
+   * the next calls.
    */
   setDevices: {
     args: obj({

@@ -47,7 +47,7 @@ export interface ControlApp {
   devices(): DeviceList;
   /** Records from the capture device and plays it back (not during a call). */
   testDevices(args: ControlArgs<'testDevices'>): Promise<ControlResult<'testDevices'>>;
-  /** Chooses the devices: the capture at once (during a call too), the playback for the next call. */
+  /** Chooses the devices: at once (during a call too, alsa: to alsa:) and for the next calls. */
   setDevices(args: ControlArgs<'setDevices'>): Promise<void>;
   /** Subscribes to target changes (connect, disconnect, host); returns the unsubscribe. */
   onChanged(listener: () => void): () => void;

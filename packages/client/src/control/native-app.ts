@@ -249,7 +249,7 @@ export class NativeApp implements ControlApp {
       this.#o.input = args.input;
     }
     if (args.output !== undefined) {
-      media?.setOutput(args.output);
+      await media?.setOutput(args.output);
       this.#o.output = args.output;
     }
     this.#changed();

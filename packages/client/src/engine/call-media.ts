@@ -172,7 +172,7 @@ export class CallMedia {
     return this.#engine;
   }
 
-  /** The capture and playback device specs (the next call's; the capture also the current's). */
+  /** The capture and playback device specs (the next call's, and the current call's). */
   get devices(): { input: string; output: string } {
     return { input: this.#o.input, output: this.#o.output };
   }
@@ -186,8 +186,12 @@ export class CallMedia {
     this.#o = { ...this.#o, input: spec };
   }
 
-  /** Changes the playback device of the next calls (the current call keeps its own). */
-  setOutput(spec: string): void {
+  /**
+   * Changes the playback device: at once during a call (the engine moves the same jitter buffer
+   * to the new device, alsa: to alsa:), and for the next calls.
+   */
+  async setOutput(spec: string): Promise<void> {
+    if (this.#engine !== undefined) await this.#engine.switchPlayback(spec);
     this.#o = { ...this.#o, output: spec };
   }
 

@@ -17,7 +17,7 @@ import type { MediaEdge, MediaEdgeOptions } from '../transport/media-edge/index.
 import type { TransportStats } from '../transport/peer-transport.ts';
 import type { JitterBufferSnapshot } from '../qos-log/qos-log.ts';
 import { parseDeviceSpec } from '../audio/index.ts';
-import { DeviceCapture, type DevicePlayback } from './audio-devices.ts';
+import { DeviceCapture, DevicePlayback } from './audio-devices.ts';
 import { EngineError } from './errors.ts';
 import { engineJitterOptions, jitterSnapshot, pullDecision } from './jitter-options.ts';
 import type { CallPipeline, PacketRecord, PlayedTickProbe, SentFrameProbe } from './ports.ts';
@@ -50,10 +50,54 @@ export class NativeCallPipeline implements CallPipeline {
   #frameSamples = 960;
   #periodMs = 10;
   #captureSpec: string | undefined;
+  #playbackSpec: string | undefined;
 
-  constructor(options: NativeCallPipelineOptions & { captureSpec?: string }) {
+  constructor(
+    options: NativeCallPipelineOptions & { captureSpec?: string; playbackSpec?: string },
+  ) {
     this.#o = options;
     this.#captureSpec = options.captureSpec;
+    this.#playbackSpec = options.playbackSpec;
+  }
+
+  /** The running edge, or ENGINE_ERR_NOT_RUNNING. */
+  #runningEdge(what: string): MediaEdge {
+    const edge = this.#edge;
+    if (edge === undefined || this.#stopped) {
+      throw new EngineError('ENGINE_ERR_NOT_RUNNING', `no call media to switch the ${what} of`);
+    }
+    return edge;
+  }
+
+  /**
+   * Replaces the playback device during the call: the old ALSA stream is closed (its thread
+   * stops pulling the C receiver), then the new one pulls the same receiver — same jitter
+   * buffer, decoder and volume — from its first period. Both devices must be `alsa:` (a
+   * `wav:`/`null` device is the receiver's own paced thread, started once per call): anything
+   * else is ENGINE_ERR_DEVICE. If the new device fails to open, the old one is reopened.
+   */
+  async switchPlayback(spec: string): Promise<void> {
+    const edge = this.#runningEdge('playback');
+    if (!isAlsaSpec(spec) || !isAlsaSpec(this.#playbackSpec)) {
+      throw new EngineError(
+        'ENGINE_ERR_DEVICE',
+        `playback switches during a call between alsa: devices only (${this.#playbackSpec ?? '?'} → ${spec})`,
+      );
+    }
+    const next = new DevicePlayback({ spec });
+    next.setPeriodMs(this.#periodMs);
+    await this.#o.playback.close();
+    try {
+      next.attach(edge.receive.receiver);
+    } catch (err) {
+      const back = new DevicePlayback({ spec: this.#playbackSpec ?? spec });
+      back.setPeriodMs(this.#periodMs);
+      back.attach(edge.receive.receiver);
+      this.#o.playback = back;
+      throw err;
+    }
+    this.#o.playback = next;
+    this.#playbackSpec = spec;
   }
 
   /**
@@ -63,18 +107,8 @@ export class NativeCallPipeline implements CallPipeline {
    * sender's own paced thread, started once per call): anything else is ENGINE_ERR_DEVICE.
    */
   async switchCapture(spec: string): Promise<void> {
-    const edge = this.#edge;
-    if (edge === undefined || this.#stopped) {
-      throw new EngineError('ENGINE_ERR_NOT_RUNNING', 'no call media to switch');
-    }
-    const isAlsa = (s: string | undefined): boolean => {
-      try {
-        return s !== undefined && parseDeviceSpec(s).kind === 'alsa';
-      } catch {
-        return false;
-      }
-    };
-    if (!isAlsa(spec) || !isAlsa(this.#captureSpec)) {
+    const edge = this.#runningEdge('capture');
+    if (!isAlsaSpec(spec) || !isAlsaSpec(this.#captureSpec)) {
       throw new EngineError(
         'ENGINE_ERR_DEVICE',
         `capture switches during a call between alsa: devices only (${this.#captureSpec ?? '?'} → ${spec})`,
@@ -234,5 +268,14 @@ export class NativeCallPipeline implements CallPipeline {
     // Before the devices close: no frame is fed to a closed sender's socket.
     this.#edge?.sender.close();
     await Promise.all([this.#o.capture.close(), this.#o.playback.close()]);
+  }
+}
+
+/** Whether `spec` names an ALSA device (`alsa:NAME`). */
+function isAlsaSpec(spec: string | undefined): boolean {
+  try {
+    return spec !== undefined && parseDeviceSpec(spec).kind === 'alsa';
+  } catch {
+    return false;
   }
 }

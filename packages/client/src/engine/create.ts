@@ -37,6 +37,7 @@ export function createEngine(options: CreateEngineOptions): CallEngine {
       capture,
       playback,
       captureSpec: options.input,
+      playbackSpec: options.output,
     }),
     quality: new MediaQualityModel(),
     settings,

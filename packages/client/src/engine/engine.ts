@@ -259,6 +259,12 @@ export class CallEngine {
     await this.#o.pipeline.switchCapture(spec);
   }
 
+  /** Replaces the playback device during the call (alsa: to alsa:), same jitter buffer. */
+  async switchPlayback(spec: string): Promise<void> {
+    if (!this.#running) throw new EngineError('ENGINE_ERR_NOT_RUNNING', 'no call running');
+    await this.#o.pipeline.switchPlayback(spec);
+  }
+
   /** Stops the pipeline and closes the devices. Idempotent. Returns the media duration, ms. */
   async stop(): Promise<number> {
     if (!this.#running) return 0;

@@ -87,6 +87,8 @@ export interface CallPipeline {
   setBounds(minMs: number, maxMs: number): void;
   /** Replaces the capture device during the call (alsa: to alsa:). */
   switchCapture(spec: string): Promise<void>;
+  /** Replaces the playback device during the call (alsa: to alsa:). */
+  switchPlayback(spec: string): Promise<void>;
   /** Output volume, linear (1 = as decoded). */
   setVolume(linear: number): void;
   /** The capture's peak |sample| (0..32768, after gain) since the last call; resets it. */

@@ -65,6 +65,7 @@ export function fakePipeline(stats: Partial<TransportStats> = {}): FakePipeline 
       setBounds: nothing,
       setVolume: nothing,
       switchCapture: () => Promise.resolve(),
+      switchPlayback: () => Promise.resolve(),
       takeInputPeak: () => 0,
       captureClockSamples: 0,
       captureStartedAtMs: undefined,
