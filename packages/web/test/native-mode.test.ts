@@ -5,7 +5,8 @@
  * shows the incoming call, accepts it, and shows the call with the engine's SAS, path and QoS
  * charts; each side hears the other (the native engine's output WAV read back and checked
  * against the page's sentence, the page's recording of the native side against the native input,
- * with the speech check and the mouth-to-ear bound of heard.ts); chat goes both ways; the
+ * with the speech check and the mouth-to-ear bound of heard.ts); the browser side's signalling is
+ * cut and the native-mode page shows him reconnecting, then back; chat goes both ways; the
  * browser side hangs up.
  */
 import assert from 'node:assert/strict';
@@ -18,6 +19,7 @@ import { applyTestMutation } from '../../client/test/helpers/mutate.ts';
 import { loadWav, makeSpeech } from '../../client/test/helpers/speech.ts';
 import { startRecording, stopRecording, waitForRecorded } from './audio-recorder.ts';
 import { checkBrowserSpeech, checkNativeSpeech, nativeClocks, type NativeClocks } from './heard.ts';
+import { SignallingCut } from './signalling-cut.ts';
 import {
   cleanup,
   connectAs,
@@ -129,6 +131,7 @@ test('a native client driven from the UI (native mode) answers a browser call', 
   assert.equal(await nora.getByText('Native client').count(), 1);
 
   const bruno = await (await newContext(browser, { recorder: true })).newPage();
+  const brunoWire = await SignallingCut.on(bruno);
   await connectAs(bruno, server, 'Bruno');
   await nora.getByRole('button', { name: 'Call Bruno', exact: true }).waitFor();
   await bruno.getByRole('button', { name: 'Call Nora', exact: true }).click();
@@ -162,6 +165,15 @@ test('a native client driven from the UI (native mode) answers a browser call', 
     () => window.parloirDebug?.lastStats?.sample.bufferDelayMs ?? null,
   );
   const saidByBruno = await stopRecording(said);
+
+  // Bruno's signalling drops mid-call (issue 21 §5): the native-mode page shows that he is
+  // reconnecting (the control API relays the session's peerReconnecting), and clears it when he
+  // re-attaches; the chat below needs his signalling back.
+  await brunoWire.cut();
+  const notice = nora.getByTestId('peer-reconnecting');
+  await notice.getByText('Bruno is reconnecting… (the call is kept for 30 s)').waitFor();
+  brunoWire.restore();
+  await notice.waitFor({ state: 'detached', timeout: 30_000 });
 
   await bruno.getByRole('button', { name: 'Chat with Nora' }).click();
   await bruno.getByRole('textbox', { name: 'Message', exact: true }).fill('Hello native');

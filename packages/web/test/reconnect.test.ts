@@ -18,10 +18,11 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
-import type { Browser, Page, WebSocketRoute } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { loadWav } from '../../client/test/helpers/speech.ts';
 import { startRecording, stopRecording, waitForRecorded } from './audio-recorder.ts';
 import { checkBrowserSpeech } from './heard.ts';
+import { SignallingCut } from './signalling-cut.ts';
 import {
   ROOT,
   cleanup,
@@ -78,54 +79,6 @@ after(async () => {
   await server?.stop();
   cleanup(dir);
 });
-
-/**
- * Routes `page`'s WebSockets to the server through the test so that {@link SignallingCut.cut}
- * can close them all (both ends) and refuse new ones until {@link SignallingCut.restore}.
- */
-class SignallingCut {
-  /** Each routed page-side connection with its server side. */
-  #live = new Map<WebSocketRoute, WebSocketRoute>();
-  #cut = false;
-  /** Connections the page opened while cut, closed at once. */
-  refused = 0;
-
-  /** Installs the route on `page`; call before the page opens its WebSocket. */
-  static async on(page: Page): Promise<SignallingCut> {
-    const c = new SignallingCut();
-    await page.routeWebSocket(/\/ws(\?|$)/, (ws) => c.#route(ws));
-    return c;
-  }
-
-  #route(ws: WebSocketRoute): void {
-    if (this.#cut) {
-      this.refused++;
-      void ws.close({ code: 1001, reason: 'cut by the test' });
-      return;
-    }
-    this.#live.set(ws, ws.connectToServer());
-    ws.onClose(() => this.#live.delete(ws));
-  }
-
-  /** Closes every routed connection and refuses new ones. */
-  async cut(): Promise<void> {
-    this.#cut = true;
-    const live = [...this.#live];
-    this.#live.clear();
-    await Promise.all(
-      live.map(async ([page, upstream]) => {
-        // The server side is a real WebSocket in the page, whose close() takes 1000 or 3000-4999.
-        await upstream.close({ code: 3000, reason: 'cut' });
-        await page.close({ code: 1001, reason: 'cut' });
-      }),
-    );
-  }
-
-  /** Accepts connections again. */
-  restore(): void {
-    this.#cut = false;
-  }
-}
 
 /**
  * The signalling-drop case: Amélie's WebSocket is cut for at least 5 s mid-call, on a direct call
