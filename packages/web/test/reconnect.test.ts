@@ -166,11 +166,15 @@ test('a call survives a server restart; the pages reconnect with a banner', asyn
   await hears(t, 'server down: Basile hears Amélie', a, wavA, b);
 
   server = await startServer(data, ['--port', String(port)]);
+  const restartedAt = performance.now();
   for (const p of [a, b]) {
     await p
       .getByText('Connection lost. Reconnecting…')
       .waitFor({ state: 'detached', timeout: 20_000 });
   }
+  t.diagnostic(
+    `both pages reconnected ${((performance.now() - restartedAt) / 1000).toFixed(1)} s after the server was back`,
+  );
   await a.locator('[data-person="Basile"]').waitFor();
   await b.locator('[data-person="Amélie"]').waitFor();
   // Still in the call after reconnecting: each side hears the other again.
