@@ -351,9 +351,28 @@ function SettingsPanel() {
                     ))}
                   </select>
                 </label>
-                <p className="muted small devices-now">
-                  {t('alsaPlayback')}: <code>{native.output}</code>
-                </p>
+                {native.output.startsWith('alsa:') ? (
+                  // The engine moves the call's playback to another ALSA device at once.
+                  <label>
+                    <span>{t('alsaPlayback')}</span>
+                    <select
+                      value={native.output}
+                      onChange={(e) => backend.setDevices({ output: e.target.value })}
+                    >
+                      {withCurrent(devices.playback, native.output)
+                        .filter((d) => d.spec.startsWith('alsa:'))
+                        .map((d) => (
+                          <option key={d.spec} value={d.spec}>
+                            {d.spec}
+                          </option>
+                        ))}
+                    </select>
+                  </label>
+                ) : (
+                  <p className="muted small devices-now">
+                    {t('alsaPlayback')}: <code>{native.output}</code>
+                  </p>
+                )}
               </>
             )}
           </>
