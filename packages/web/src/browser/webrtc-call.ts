@@ -112,6 +112,12 @@ export function mungeOpus(sdp: string, settings: UiSettings): string {
   return out.join('\r\n');
 }
 
+/**
+ * How long the certificate check waits for the DTLS transport to report `connected` after the
+ * peer connection did, in ms. Past it, the signed SDP fingerprint stands for the certificate.
+ */
+export const DTLS_CONNECTED_TIMEOUT_MS = 5_000;
+
 /** A live WebRTC audio call. */
 export class WebRtcCall {
   #opts: WebRtcCallOptions;
@@ -226,12 +232,7 @@ export class WebRtcCall {
       if (verified === undefined) {
         throw new MediaAuthError('MEDIA_AUTH_ERR_NO_BINDING', 'media up without a signed key');
       }
-      const transport = this.#micSender?.transport ?? this.#pc.getReceivers()[0]?.transport;
-      const certs =
-        transport !== null && transport !== undefined && 'getRemoteCertificates' in transport
-          ? transport.getRemoteCertificates()
-          : undefined;
-      const der = certs?.[0];
+      const der = await this.#negotiatedCertificate();
       const negotiated =
         der === undefined
           ? sdpFingerprint(this.#pc.remoteDescription?.sdp ?? '')
@@ -251,6 +252,46 @@ export class WebRtcCall {
       this.#authFailed(err);
       return false;
     }
+  }
+
+  /**
+   * The peer's DER certificate from the DTLS transport, read once that transport is `connected`:
+   * Chromium reports the peer connection connected slightly before its RTCDtlsTransport, whose
+   * getRemoteCertificates() is empty until then. Waits for the transport's statechange, at most
+   * {@link DTLS_CONNECTED_TIMEOUT_MS}; undefined where the API is missing, the transport never
+   * connected, or a connected transport still shows no certificate.
+   */
+  async #negotiatedCertificate(): Promise<ArrayBuffer | undefined> {
+    const transports = new Set<RTCDtlsTransport>();
+    for (const t of [
+      ...this.#pc.getSenders().map((x) => x.transport),
+      ...this.#pc.getReceivers().map((x) => x.transport),
+    ]) {
+      if (t !== null && typeof t.getRemoteCertificates === 'function') transports.add(t);
+    }
+    if (transports.size === 0) return undefined;
+    const ready = (): RTCDtlsTransport | undefined =>
+      [...transports].find((t) => t.state === 'connected');
+    let found = ready();
+    if (found === undefined) {
+      found = await new Promise<RTCDtlsTransport | undefined>((resolve) => {
+        const done = (t: RTCDtlsTransport | undefined): void => {
+          clearTimeout(timer);
+          for (const x of transports) x.removeEventListener('statechange', onChange);
+          resolve(t);
+        };
+        const onChange = (): void => {
+          const t = ready();
+          if (t !== undefined) done(t);
+          else if ([...transports].every((x) => x.state === 'failed' || x.state === 'closed')) {
+            done(undefined);
+          }
+        };
+        const timer = setTimeout(() => done(ready()), DTLS_CONNECTED_TIMEOUT_MS);
+        for (const x of transports) x.addEventListener('statechange', onChange);
+      });
+    }
+    return found?.getRemoteCertificates()[0];
   }
 
   #play(): void {
