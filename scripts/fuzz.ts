@@ -68,7 +68,7 @@ const C_HARNESSES: CHarness[] = [
   {
     name: 'opus_toc',
     sources: ['fuzz/fuzz_opus_toc.c'],
-    deps: ['src/jitter.c', 'src/jitter.h'],
+    deps: ['src/jitter.c', 'src/jitter.h', 'src/opus_lbrr.h'],
     libs: ['-lopus', '-lm'],
     maxLen: 1500,
   },

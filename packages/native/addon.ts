@@ -126,6 +126,7 @@ export interface RawRtpSenderStats {
   startMonotonicMs: number;
   nowMonotonicMs: number;
   clockSamples: number;
+  lbrrPackets: number;
 }
 
 export interface RawRtpSender {

@@ -126,6 +126,12 @@ export interface RtpSenderStats {
   startedAtMs: number | undefined;
   /** Samples fed so far (the capture clock). */
   clockSamples: number;
+  /**
+   * Encoded frames that carry in-band FEC (SILK LBRR data), read from each packet the encoder
+   * produced (src/opus_lbrr.h): FEC's effect, not the setting asked for. Opus adds LBRR only with
+   * FEC on, an expected loss above 0 and enough bitrate, and only in SILK or hybrid frames.
+   */
+  lbrrPackets: number;
 }
 
 /** When one frame went through the sender (latency breakdown). */
@@ -261,6 +267,7 @@ export class NativeRtpSender {
       lastSentAtMs: toPerf(r.lastSendMonotonicMs),
       startedAtMs: toPerf(r.startMonotonicMs),
       clockSamples: r.clockSamples,
+      lbrrPackets: r.lbrrPackets,
     };
   }
 

@@ -31,6 +31,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+
+#include "opus_lbrr.h"
 #include <unistd.h>
 
 #include "common.h"
@@ -96,6 +98,7 @@ struct PnSender {
   // Published by the sending thread.
   _Atomic uint64_t packets;
   _Atomic uint64_t payload_bytes;
+  _Atomic uint64_t lbrr_packets;  // frames whose Opus packet carries in-band FEC (opus_lbrr.h)
   _Atomic uint64_t send_errors;
   _Atomic int last_errno;
   _Atomic uint32_t last_timestamp;  // RTP timestamp of the last packet sent
@@ -226,6 +229,7 @@ static void send_frame(PnSender *s, int16_t *pcm, uint32_t n, uint64_t clock, in
     atomic_store(&s->last_errno, EINVAL);
     return;
   }
+  if (pn_opus_has_lbrr(payload, (size_t)bytes)) atomic_fetch_add(&s->lbrr_packets, 1);
   if (s->fd < 0) {
     to_javascript(s, payload, bytes, clock, t_cap);
     return;
@@ -626,7 +630,7 @@ static napi_value sender_set(napi_env env, napi_callback_info info) {
 }
 
 // stats(): {packets, payloadBytes, sendErrors, lastErrno, lastTimestamp, lastSendMonotonicMs,
-//   startMonotonicMs, nowMonotonicMs, clockSamples, sequenceNumber, rolloverCounter}
+//   startMonotonicMs, nowMonotonicMs, clockSamples, lbrrPackets, sequenceNumber, rolloverCounter}
 static napi_value sender_stats(napi_env env, napi_callback_info info) {
   napi_value self;
   if (!pn_args(env, info, 0, NULL, NULL, &self)) return NULL;
@@ -645,6 +649,7 @@ static napi_value sender_stats(napi_env env, napi_callback_info info) {
   pn_set_num(env, r, "startMonotonicMs", start < 0 ? -1 : (double)start / 1e6);
   pn_set_num(env, r, "nowMonotonicMs", (double)now_ns() / 1e6);
   pn_set_num(env, r, "clockSamples", (double)atomic_load(&s->clock_pub));
+  pn_set_num(env, r, "lbrrPackets", (double)atomic_load(&s->lbrr_packets));
   return r;
 }
 
