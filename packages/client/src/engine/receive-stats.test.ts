@@ -2,7 +2,8 @@
  * The engine's receive statistics in its QoS snapshot, on a manual clock with a fake pipeline:
  * loss in the last interval and since the start (RFC 3550 §A.3, exact percentages), interarrival
  * jitter (§A.8) in ms, packets received per interval, and the loss handed to the E-model, which
- * leaves out frames rebuilt from FEC (G.107 Ppl is what the decoder has to conceal).
+ * leaves out frames rebuilt from FEC (G.107 Ppl is what the decoder has to conceal), and the
+ * replayed SRTP packets the transport dropped (issue 17 must-show 4).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -44,7 +45,7 @@ function harness() {
     ]);
     assert.ok(listening, 'engine listens for packet records');
   };
-  return { engine, jb: pipeline.jb, assessedLossPct, arrive };
+  return { engine, jb: pipeline.jb, pipeline, assessedLossPct, arrive };
 }
 
 test('snapshot loss: exact % per interval and cumulative, across the sequence wrap', async () => {
@@ -112,5 +113,17 @@ test('E-model loss: cumulative network loss less the share rebuilt from FEC', as
   h.jb.fecRecovered = 15;
   await h.engine.snapshotNow();
   assert.equal(h.assessedLossPct.at(-1), 0);
+  await h.engine.stop();
+});
+
+test("snapshot packetsReplayed: the transport's cumulative count, kept while its stats are unreadable", async () => {
+  const h = harness();
+  assert.equal((await h.engine.snapshotNow()).packetsReplayed, 0);
+  // The C receiver dropped 750 recent replays and 250 too old (PeerTransport sums both).
+  h.pipeline.stats.packetsReplayed = 1000;
+  assert.equal((await h.engine.snapshotNow()).packetsReplayed, 1000);
+  // A closing transport's stats reject: the snapshot keeps the last count rather than 0.
+  h.pipeline.port.stats = () => Promise.reject(new Error('closed'));
+  assert.equal((await h.engine.snapshotNow()).packetsReplayed, 1000);
   await h.engine.stop();
 });

@@ -60,6 +60,11 @@ export interface QosSnapshot {
   recvKbps: number;
   /** Packets received over the last second. */
   recvPackets: number;
+  /**
+   * Incoming SRTP packets dropped before the jitter buffer as replayed or older than the replay
+   * window (RFC 3711 §3.3.2), cumulative since the media started. Absent in older logs.
+   */
+  packetsReplayed?: number;
   /** Jitter-buffer state. */
   jitterBuffer: JitterBufferSnapshot;
   /** E-model R factor (ITU-T G.107). */

@@ -85,6 +85,9 @@ test('log round trip, summary and HTML with six charts and escaped suggestions',
       html,
       /Media path \(send \/ receive\)<\/t[dh]><td>native \/ native, werift \(relayed pair\) edge/,
     );
+    // These snapshots predate the replay count: the report says so rather than showing 0.
+    assert.ok(Number.isNaN(sum.packetsReplayed));
+    assert.match(html, /Replayed packets dropped<\/th><td>not logged</);
     assert.doesNotMatch(html, /<script|https?:\/\/(?!www\.w3\.org)/);
 
     // Through the CLI, to a file.
@@ -145,6 +148,7 @@ test('golden: the report of a tiny fixed log matches the reviewed file; summary 
   assert.equal(sum.bufferMeanMs, 50); // (40 + 60 + 50) / 3
   assert.equal(sum.concealedMs, 40);
   assert.equal(sum.fecRecovered, 3);
+  assert.equal(sum.packetsReplayed, 7); // cumulative count of the last snapshot
 
   const rows = [
     ['Duration', '3 s'],
@@ -156,6 +160,7 @@ test('golden: the report of a tiny fixed log matches the reviewed file; summary 
     ['Bitrate sent / received', '34.0 / 30.0 kbit/s'],
     ['Jitter buffer (mean)', '50.0 ms'],
     ['Concealed / FEC-recovered', '40 ms / 3 frames'],
+    ['Replayed packets dropped', '7'],
     ['Verification code', 'maple tiger opera cloud'],
     ['Media path (send / receive)', 'native / fast'],
     ['End', 'hangup-remote'],

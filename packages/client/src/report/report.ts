@@ -150,6 +150,8 @@ export interface QosSummary {
   concealedMs: number;
   /** FEC-recovered frames at the end. */
   fecRecovered: number;
+  /** Replayed or too-old SRTP packets dropped by the end; NaN for a log that predates the count. */
+  packetsReplayed: number;
 }
 
 /** Computes the summary of a parsed log. */
@@ -171,6 +173,7 @@ export function summarise(log: ParsedQosLog): QosSummary {
     bufferMeanMs: mean(s.map((x) => x.jitterBuffer.delayMs)),
     concealedMs: last?.jitterBuffer.concealedMs ?? 0,
     fecRecovered: last?.jitterBuffer.fecRecovered ?? 0,
+    packetsReplayed: last?.packetsReplayed ?? Number.NaN,
   };
 }
 
@@ -228,6 +231,10 @@ export function renderReport(log: ParsedQosLog, options: { source: string }): st
     ['Bitrate sent / received', `${num(sum.sendKbpsMean)} / ${num(sum.recvKbpsMean)} kbit/s`],
     ['Jitter buffer (mean)', `${num(sum.bufferMeanMs)} ms`],
     ['Concealed / FEC-recovered', `${num(sum.concealedMs, 0)} ms / ${sum.fecRecovered} frames`],
+    [
+      'Replayed packets dropped',
+      Number.isNaN(sum.packetsReplayed) ? 'not logged' : String(sum.packetsReplayed),
+    ],
     ['Verification code', escapeHtml(st?.sas ?? 'n/a')],
     [
       'Media path (send / receive)',
