@@ -15,7 +15,11 @@
  *   proxy: honest, both sides show the same SAS, audio flows both ways and the page checked
  *   werift's certificate from Chromium's DTLS transport ('dtls'); the proxy adds a
  *   second fingerprint line to the page's answer: the native client refuses it
- *   (MEDIA_AUTH_ERR_FINGERPRINT_COUNT), no media on either side.
+ *   (MEDIA_AUTH_ERR_FINGERPRINT_COUNT), no media on either side; the proxy replaces the
+ *   fingerprint of the native offer: the page refuses it and shows
+ *   MEDIA_AUTH_ERR_FINGERPRINT_MISMATCH; the proxy re-signs the page's answer with its own
+ *   identity key: the native client refuses it (MEDIA_AUTH_ERR_WRONG_IDENTITY). No audio
+ *   between the wrong ends in any of them.
  *
  * The pages talk to the proxy, not to the origin that served them, so the contexts bypass the
  * page CSP (its connect-src is the server's own origin; the CSP is tested in the server).
@@ -210,7 +214,7 @@ async function nativeClient(name: string) {
   const received = { packets: 0 };
   media.on('qos', (q) => (received.packets += q.recvPackets));
   await client.connect();
-  return { client, media, states, received };
+  return { client, media, states, received, userId: profile.userId };
 }
 
 /** The native client `n` calls the page `bob` (named `bobName`); resolves once Bob accepted. */
@@ -299,4 +303,101 @@ test("native↔Chromium: a second fingerprint line in the page's answer is refus
     n.client.close();
     await closePages(bob);
   }
+});
+
+/** Polls `cond` every 50 ms until it holds, for at most `ms`; true if it held. */
+async function until(cond: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  return cond();
+}
+
+/**
+ * A native client calls a page through the proxy with `rewrite` (made from the native client's
+ * name); `check` looks at the refusal. Afterwards: the native media never came up (no engine, no
+ * packet), the page neither sent nor received audio and its peer is unauthenticated, and the
+ * call is hung up on the native side.
+ */
+async function nativeAttacked(
+  rewrite: (nativeName: string) => Rewrite,
+  check: (n: Awaited<ReturnType<typeof nativeClient>>, bob: Page) => Promise<void>,
+): Promise<void> {
+  round++;
+  const nativeName = `Native${round}`;
+  proxy.rewrite = rewrite(nativeName);
+  const bob = await page();
+  const n = await nativeClient(nativeName);
+  try {
+    await connectAs(bob, { url: server.httpUrl, hostPort: proxyHostPort }, `Bob${round}`);
+    await nativeCalls(n, bob, `Bob${round}`);
+    await check(n, bob);
+    assert.equal(
+      n.states.some((st) => st.phase === 'up'),
+      false,
+      'native media came up',
+    );
+    assert.equal(n.media.engine, undefined);
+    assert.equal(n.received.packets, 0);
+    const peer = await bob.evaluate(() => window.parloirDebug?.peer() ?? null);
+    assert.ok(peer === null || peer.authenticated === 0, JSON.stringify(peer));
+    const c = await mediaCounters(bob);
+    assert.ok(c === null || (c.bytesReceived === 0 && c.bytesSent === 0), JSON.stringify(c));
+    assert.ok(
+      await until(() => n.client.session.call.phase === 'idle', 10_000),
+      `native call ${n.client.session.call.phase}`,
+    );
+  } finally {
+    proxy.rewrite = (f) => f;
+    await n.media.close();
+    n.client.close();
+    await closePages(bob);
+  }
+}
+
+test("native↔Chromium: the proxy replaces the native offer's fingerprint; the page refuses it and says why", async () => {
+  const other = `sha-256 ${Array.from({ length: 32 }, () => 'EF').join(':')}`;
+  await nativeAttacked(
+    () =>
+      onOffer((sig) => ({
+        ...sig,
+        sdp: String(sig.sdp).replace(/^a=fingerprint:sha-256 \S+/m, `a=fingerprint:${other}`),
+      })),
+    async (_n, bob) => {
+      const toast = bob.locator('[data-outcome="failed"]');
+      await toast.waitFor();
+      assert.match(
+        (await toast.textContent()) ?? '',
+        /MEDIA_AUTH_ERR_FINGERPRINT_MISMATCH: .{20,}/,
+      );
+    },
+  );
+});
+
+test("native↔Chromium: the proxy swaps the page's identity key for its own in the answer; the native client refuses it", async () => {
+  const mallory = await generateIdentity();
+  await nativeAttacked(
+    (nativeName) => async (f, to) => {
+      const signal = f.signal as Frame | undefined;
+      if (f.type !== 'call.signal' || to !== nativeName || signal?.kind !== 'answer') return f;
+      const binding = signal.binding as { fingerprint: string };
+      const nativeId = (await loadOrCreateProfile(join(dir, `${nativeName}-profile`))).userId;
+      const forged = await signMediaBinding(
+        mallory,
+        String(f.callId),
+        nativeId,
+        binding.fingerprint,
+      );
+      return { ...f, signal: { ...signal, binding: forged } };
+    },
+    async (n, bob) => {
+      assert.ok(
+        await until(() => n.states.some((st) => st.phase === 'failed'), 20_000),
+        'native side told',
+      );
+      const failed = n.states.find((st) => st.phase === 'failed');
+      assert.equal(failed?.errorCode, 'MEDIA_AUTH_ERR_WRONG_IDENTITY', failed?.error);
+      assert.match(failed?.error ?? '', /^MEDIA_AUTH_ERR_WRONG_IDENTITY: .{20,}/);
+      await bob.locator('[data-outcome]').waitFor();
+    },
+  );
 });
