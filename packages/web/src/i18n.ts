@@ -107,6 +107,11 @@ const EN = {
   outcome_failed: 'The call failed: {message}',
   outcome_dnd: '{name} does not want to be disturbed.',
   dismiss: 'Dismiss',
+  keyChangedTitle: '{name}’s identity key has changed',
+  keyChangedBody:
+    'This may be someone else, or {name} reinstalled Parloir. Calls with this key are refused. Compare the verification code with {name} another way (in person, by phone) before you trust it.',
+  keyChangedTrust: 'I have checked the new key: trust it',
+  keyChangedKeepOld: 'Keep refusing',
   unread: '{count} unread',
   language: 'Language',
   theme: 'Theme',
@@ -270,6 +275,11 @@ const FR: Record<MsgKey, string> = {
   outcome_failed: 'L’appel a échoué : {message}',
   outcome_dnd: '{name} ne veut pas être dérangé.',
   dismiss: 'Fermer le message',
+  keyChangedTitle: 'La clé d’identité de {name} a changé',
+  keyChangedBody:
+    'Ce peut être quelqu’un d’autre, ou {name} a réinstallé Parloir. Les appels avec cette clé sont refusés. Comparez le code de vérification avec {name} par un autre moyen (en personne, par téléphone) avant de lui faire confiance.',
+  keyChangedTrust: 'J’ai vérifié la nouvelle clé : lui faire confiance',
+  keyChangedKeepOld: 'Continuer à refuser',
   unread: '{count} non lus',
   language: 'Langue',
   theme: 'Thème',

@@ -20,6 +20,9 @@
  *   MEDIA_AUTH_ERR_FINGERPRINT_MISMATCH; the proxy re-signs the page's answer with its own
  *   identity key: the native client refuses it (MEDIA_AUTH_ERR_WRONG_IDENTITY). No audio
  *   between the wrong ends in any of them.
+ * - A changed contact key (Bob pinned another key under Alice's name): Bob's page refuses the
+ *   call (MEDIA_AUTH_ERR_KEY_CHANGED) and shows the key-changed warning; its action "I have
+ *   checked the new key: trust it" replaces the pin, and Alice's next call connects.
  *
  * The pages talk to the proxy, not to the origin that served them, so the contexts bypass the
  * page CSP (its connect-src is the server's own origin; the CSP is tested in the server).
@@ -400,4 +403,63 @@ test("native↔Chromium: the proxy swaps the page's identity key for its own in 
       await bob.locator('[data-outcome]').waitFor();
     },
   );
+});
+
+test('a changed contact key in the browser: the warning says so, "I have checked the new key: trust it" replaces the pin, the next call connects', async () => {
+  proxy.rewrite = (f) => f;
+  round++;
+  const at = { url: server.httpUrl, hostPort: proxyHostPort };
+  const alice = await page();
+  const bob = await page();
+  try {
+    await connectAs(alice, at, `Alice${round}`);
+    await connectAs(bob, at, `Bob${round}`);
+    // Bob pinned another key under Alice's name (as if she had reinstalled since their last call).
+    const old = await generateIdentity();
+    const oldKey = Buffer.from(old.publicKey).toString('base64');
+    const pinsKey = `parloir.contacts.bob${round}`;
+    await bob.evaluate(
+      ([k, name, userId, publicKey]) =>
+        localStorage.setItem(
+          k,
+          JSON.stringify({ [name]: { userId, publicKey, pinnedAt: '2026-01-01T00:00:00.000Z' } }),
+        ),
+      [pinsKey, `Alice${round}`, await userIdOf(old.publicKey), oldKey] as const,
+    );
+    const callAlice = async (): Promise<void> => {
+      await alice.getByRole('button', { name: `Call Bob${round}`, exact: true }).click();
+      await bob.getByRole('dialog').getByRole('button', { name: 'Accept', exact: true }).click();
+    };
+    await callAlice();
+    await refused(alice, bob, 'MEDIA_AUTH_ERR_KEY_CHANGED');
+    const warning = bob.getByTestId('key-changed');
+    await warning.waitFor();
+    assert.match(
+      (await warning.textContent()) ?? '',
+      new RegExp(`Alice${round}’s identity key has changed`),
+    );
+    await warning.getByRole('button', { name: 'I have checked the new key: trust it' }).click();
+    await warning.waitFor({ state: 'detached' });
+    const pins = JSON.parse(
+      (await bob.evaluate((k) => localStorage.getItem(k), pinsKey)) ?? '{}',
+    ) as Record<string, { publicKey: string; userId: string }>;
+    const pin = pins[`Alice${round}`];
+    assert.ok(pin !== undefined && pin.publicKey !== oldKey, JSON.stringify(pin));
+    // Alice's real key now: her next call checks out and audio flows both ways.
+    await alice.getByRole('button', { name: `Call Bob${round}`, exact: true }).waitFor();
+    await callAlice();
+    for (const p of [alice, bob]) {
+      await p.getByTestId('timer').waitFor();
+      await p.waitForFunction(
+        () => (window.parloirDebug?.lastStats?.bytesReceived ?? 0) > 4000,
+        undefined,
+        { timeout: 20_000 },
+      );
+      const peer = await p.evaluate(() => window.parloirDebug?.peer() ?? null);
+      assert.equal(peer?.authenticated, 1);
+    }
+    assert.equal(await bob.getByTestId('key-changed').count(), 0);
+  } finally {
+    await closePages(alice, bob);
+  }
 });

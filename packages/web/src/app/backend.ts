@@ -59,6 +59,11 @@ export interface Backend {
   testDevices(): void;
   /** Native app: chooses the capture and playback devices of the next connection. */
   setDevices(devices: { input?: string; output?: string }): void;
+  /**
+   * Browser: the person checked the changed key of `changedKey`'s contact another way; its new
+   * key replaces the pinned one (next calls with it check out).
+   */
+  trustChangedKey(): void;
   /** Native host: forgets the remembered answer for a key fingerprint. */
   forgetDecision(fingerprint: string): void;
   /** Changes call parameters (only the fields given). */

@@ -27,6 +27,16 @@ import type {
 /** How many seconds of samples the charts keep. */
 export const QOS_WINDOW_S = 60;
 
+/** A contact's new identity key, refused because another one is pinned under its name. */
+export interface ChangedKey {
+  /** The contact's name (pins are kept by name). */
+  name: string;
+  /** The user id of the new key. */
+  userId: string;
+  /** The new raw Ed25519 public key, base64. */
+  publicKey: string;
+}
+
 /** Everything the UI shows. */
 export interface AppState {
   /** UI language. */
@@ -59,6 +69,11 @@ export interface AppState {
   hostRequests: HostRequest[];
   /** The call in progress. */
   call: CallView | null;
+  /**
+   * A contact whose identity key differs from the one pinned at the first call (issue 17 §1:
+   * MEDIA_AUTH_ERR_KEY_CHANGED), with its new key, until the person trusts it or dismisses it.
+   */
+  changedKey: ChangedKey | null;
   /** Outcome of the last call, shown until dismissed. */
   lastOutcome: { outcome: CallOutcome; peerName: string; message?: string } | null;
   /** Quality samples of the current call, last {@link QOS_WINDOW_S} seconds. */
@@ -108,6 +123,7 @@ export function initialState(languages: readonly string[], mode: 'browser' | 'na
     names: {},
     hostRequests: [],
     call: null,
+    changedKey: null,
     lastOutcome: null,
     samples: [],
     suggestions: [],

@@ -10,6 +10,8 @@ import {
   backoffDelayMs,
   serverOriginName,
   checkPin,
+  toBase64,
+  MediaAuthError,
   type CallSignal,
   type ContactPin,
   type CallState,
@@ -17,7 +19,7 @@ import {
 import type { Backend, ConnectOptions } from '../app/backend.ts';
 import { SuggestionAdvisor } from '../app/quality.ts';
 import { SessionBinding, toUiMessage } from '../app/session-binding.ts';
-import { initialState, type Store } from '../app/store.ts';
+import { initialState, type ChangedKey, type Store } from '../app/store.ts';
 import type { UiSettings, CallView, PresenceStatus, Suggestion, UiError } from '../app/types.ts';
 import { loadIdentity } from './identity.ts';
 import { WebRtcCall, type CallStatsSample } from './webrtc-call.ts';
@@ -65,25 +67,46 @@ const PINS_PREFIX = 'parloir.contacts.';
 /**
  * Contact keys pinned at the first call (issue 17 §1), per own name, in localStorage: the first
  * call with a name pins its key; another key under that name is refused (MEDIA_AUTH_ERR_KEY_CHANGED)
- * until the person removes the pin (browser storage of this site).
+ * until the person trusts the new key (the key-changed warning's action, {@link trustContactKey})
+ * or removes the pin (browser storage of this site).
  */
 function checkContactPin(
   myName: string,
   peer: { name: string; userId: string; identityKey: Uint8Array },
 ): void {
-  const key = PINS_PREFIX + myName.toLowerCase();
-  let pins: Record<string, ContactPin> = {};
-  try {
-    pins = JSON.parse(localStorage.getItem(key) ?? '{}') as Record<string, ContactPin>;
-  } catch {
-    pins = {};
-  }
+  const pins = readPins(myName);
   const existing = pins[peer.name];
   const pin = checkPin(existing, peer, new Date().toISOString());
   if (existing === undefined) {
     pins[peer.name] = pin;
-    localStorage.setItem(key, JSON.stringify(pins));
+    writePins(myName, pins);
   }
+}
+
+function readPins(myName: string): Record<string, ContactPin> {
+  try {
+    const raw: unknown = JSON.parse(
+      localStorage.getItem(PINS_PREFIX + myName.toLowerCase()) ?? '{}',
+    );
+    return typeof raw === 'object' && raw !== null ? (raw as Record<string, ContactPin>) : {};
+  } catch {
+    return {};
+  }
+}
+
+function writePins(myName: string, pins: Record<string, ContactPin>): void {
+  localStorage.setItem(PINS_PREFIX + myName.toLowerCase(), JSON.stringify(pins));
+}
+
+/** Replaces the pin of `changed.name` by its new key, pinned now. */
+function trustContactKey(myName: string, changed: ChangedKey): void {
+  const pins = readPins(myName);
+  pins[changed.name] = {
+    userId: changed.userId,
+    publicKey: changed.publicKey,
+    pinnedAt: new Date().toISOString(),
+  };
+  writePins(myName, pins);
 }
 
 function uiError(err: unknown, fallbackCode: string): UiError {
@@ -397,7 +420,21 @@ export class BrowserBackend implements Backend {
         selfUserId,
         callId,
         peer: { userId: peer.userId, name: peer.name },
-        checkPin: (p) => checkContactPin(this.#store.get().myName ?? session.name, p),
+        checkPin: (p) => {
+          try {
+            checkContactPin(this.#store.get().myName ?? session.name, p);
+          } catch (err) {
+            if (err instanceof MediaAuthError && err.code === 'MEDIA_AUTH_ERR_KEY_CHANGED') {
+              const changedKey = {
+                name: p.name,
+                userId: p.userId,
+                publicKey: toBase64(p.identityKey),
+              };
+              this.#store.update({ changedKey });
+            }
+            throw err;
+          }
+        },
       },
       onAuthFailed: (err) => {
         if (this.#rtc !== rtc) return;
@@ -643,6 +680,13 @@ export class BrowserBackend implements Backend {
 
   setDevices(): void {
     // The page's microphone is the browser's choice (getUserMedia); nothing to set here.
+  }
+
+  trustChangedKey(): void {
+    const s = this.#store.get();
+    if (s.changedKey === null) return;
+    trustContactKey(s.myName, s.changedKey);
+    this.#store.update({ changedKey: null });
   }
 
   forgetDecision(): void {

@@ -503,6 +503,18 @@ export class NativeBackend implements Backend {
     this.#run('setDevices', devices);
   }
 
+  trustChangedKey(): void {
+    // The native app's pins live in its profile (contacts.json); the engine reports a changed key
+    // as a failed call, and this backend never sets changedKey.
+    this.#store.update({
+      changedKey: null,
+      error: {
+        code: 'WEB_ERR_BROWSER_ONLY',
+        message: "the native app keeps its contacts' keys in its profile",
+      },
+    });
+  }
+
   forgetDecision(fingerprint: string): void {
     this.#run('forgetDecision', { fingerprint });
   }

@@ -93,6 +93,33 @@ function Header() {
   );
 }
 
+/**
+ * A contact's identity key changed (MEDIA_AUTH_ERR_KEY_CHANGED): says what it means and offers to
+ * trust the new key once the person has checked it another way. Stays until answered.
+ */
+function KeyChangedWarning() {
+  const { backend, store } = useApp();
+  const { changedKey } = useAppState();
+  const t = useT();
+  if (changedKey === null) return null;
+  return (
+    <div className="key-changed" role="alert" data-testid="key-changed">
+      <p>
+        <strong>{t('keyChangedTitle', { name: changedKey.name })}</strong>
+      </p>
+      <p>{t('keyChangedBody', { name: changedKey.name })}</p>
+      <div className="actions">
+        <button type="button" className="danger" onClick={() => backend.trustChangedKey()}>
+          {t('keyChangedTrust')}
+        </button>
+        <button type="button" className="ghost" onClick={() => store.update({ changedKey: null })}>
+          {t('keyChangedKeepOld')}
+        </button>
+      </div>
+    </div>
+  );
+}
+
 function OutcomeToast() {
   const { store } = useApp();
   const { lastOutcome, error, phase } = useAppState();
@@ -239,6 +266,7 @@ export function App() {
         </main>
       )}
       <IncomingCallDialog />
+      <KeyChangedWarning />
       <OutcomeToast />
     </div>
   );
