@@ -23,11 +23,16 @@
  * - A changed contact key (Bob pinned another key under Alice's name): Bob's page refuses the
  *   call (MEDIA_AUTH_ERR_KEY_CHANGED) and shows the key-changed warning; its action "I have
  *   checked the new key: trust it" replaces the pin, and Alice's next call connects.
+ * - Login replay (issue 17 §2): a rogue server on its own origin serves the UI and relays the
+ *   real server's login challenge; the page signs origin:<rogue> and the real server refuses
+ *   it (SIG_ERR_BAD_SIGNATURE, shown on the connect screen); the user is not online there.
  *
  * The pages talk to the proxy, not to the origin that served them, so the contexts bypass the
  * page CSP (its connect-src is the server's own origin; the CSP is tested in the server).
  */
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
@@ -403,6 +408,89 @@ test("native↔Chromium: the proxy swaps the page's identity key for its own in 
       await bob.locator('[data-outcome]').waitFor();
     },
   );
+});
+
+/**
+ * The rogue's front: an HTTP server that serves the real UI (fetched from the real server) and
+ * hands WebSocket upgrades to `relayPort` (the relaying EvilProxy) byte for byte. A real server
+ * on its own loopback origin, so Chromium treats the page as it would any local site.
+ */
+async function rogueFront(
+  relayPort: number,
+): Promise<{ host: string; close: () => Promise<void> }> {
+  const front = createServer((req, res) => {
+    fetch(new URL(req.url ?? '/', server.httpUrl)).then(
+      async (r) => {
+        const type = r.headers.get('content-type');
+        res.writeHead(r.status, type === null ? {} : { 'content-type': type });
+        res.end(Buffer.from(await r.arrayBuffer()));
+      },
+      () => res.writeHead(502).end(),
+    );
+  });
+  front.on('upgrade', (req, socket, head) => {
+    const relay = connect(relayPort, '127.0.0.1', () => {
+      const lines = [`${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/1.1`];
+      for (let k = 0; k < req.rawHeaders.length; k += 2) {
+        lines.push(`${req.rawHeaders[k]}: ${req.rawHeaders[k + 1]}`);
+      }
+      relay.write(`${lines.join('\r\n')}\r\n\r\n`);
+      relay.write(head);
+      relay.pipe(socket).pipe(relay);
+    });
+    relay.on('error', () => socket.destroy());
+    socket.on('error', () => relay.destroy());
+  });
+  await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+  return {
+    host: `127.0.0.1:${(front.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise((r) => {
+        front.closeAllConnections();
+        front.close(() => r());
+      }),
+  };
+}
+
+test("a rogue server relays the real server's login challenge to a browser user: the real server refuses the login", async () => {
+  // The rogue has its own origin, which the real server does not list: it serves the real UI
+  // and relays the WebSocket both ways, so the page's login signs origin:http://<rogue>, the
+  // challenge being the real server's.
+  const rogue = new EvilProxy();
+  rogue.upstream = server.url;
+  const front = await rogueFront(await rogue.listening());
+  const victim = await page();
+  try {
+    round++;
+    const name = `Victim${round}`;
+    await victim.goto(`http://${front.host}/`);
+    const serverField = victim.getByLabel('Server', { exact: true });
+    assert.equal(await serverField.inputValue(), front.host, 'the page defaults to its own origin');
+    await victim.getByLabel('Name', { exact: true }).fill(name);
+    await victim.getByRole('button', { name: 'Connect', exact: true }).click();
+    const alert = victim.locator('[role="alert"][data-code="SIG_ERR_BAD_SIGNATURE"]');
+    await alert.waitFor();
+    assert.match(
+      (await alert.textContent()) ?? '',
+      new RegExp(
+        `signed for origin:http://${front.host.replaceAll('.', '\\.')}, not for this server`,
+      ),
+    );
+    assert.equal(await victim.getByRole('region', { name: 'People' }).count(), 0);
+    // The real server has no such user online: an honest client sees everyone but the victim.
+    const honest = await nativeClient(`Witness${round}`);
+    try {
+      const online = [...honest.client.session.online.values()].map((u) => u.name);
+      assert.ok(!online.includes(name), `online: ${online.join(', ')}`);
+    } finally {
+      await honest.media.close();
+      honest.client.close();
+    }
+  } finally {
+    await closePages(victim);
+    await front.close();
+    await rogue.close();
+  }
 });
 
 test('a changed contact key in the browser: the warning says so, "I have checked the new key: trust it" replaces the pin, the next call connects', async () => {
