@@ -143,8 +143,11 @@ test('mid-call: bitrate 32k→12k in byte rate, frame 20→10 ms in packet rate,
   assert.ok(kbps(lo) < 20, `12k: ${kbps(lo)} kbit/s`);
   const hiRate = packetRate(snapsB, hi);
   const tenRate = packetRate(snapsB, tenMs);
-  assert.ok(hiRate >= 45 && hiRate <= 55, `20 ms: ${hiRate.toFixed(1)} pkt/s`);
-  assert.ok(tenRate >= 90 && tenRate <= 110, `10 ms: ${tenRate.toFixed(1)} pkt/s`);
+  // One snapshot's rate: 50 and 100 nominal. A snapshot timer that fires late on a loaded
+  // machine moves a few packets between neighbouring seconds (113 once in CI), so ±20 %; the
+  // two frame sizes stay far apart.
+  assert.ok(hiRate >= 40 && hiRate <= 60, `20 ms: ${hiRate.toFixed(1)} pkt/s`);
+  assert.ok(tenRate >= 80 && tenRate <= 120, `10 ms: ${tenRate.toFixed(1)} pkt/s`);
   // Mute: the far side's playout is silent, RMS below -50 dBFS (104 of 32767), from 100 ms after
   // the command on (this includes the network and the jitter buffer).
   const loudBefore = played

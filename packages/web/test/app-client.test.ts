@@ -243,7 +243,9 @@ test('the app connects to a typed server after trusting its certificate, calls, 
     await p.getByLabel(tr(lang, 'alsaCapture')).scrollIntoViewIfNeeded();
   });
   await page.getByRole('button', { name: 'Hang up', exact: true }).click();
-  // The call was never dropped: one call, one log, still up until the hang-up.
+  // The call was never dropped: one call, one log, still up until the hang-up (the page shows
+  // the outcome once the engine has stopped: wait for it, then count).
+  await page.locator('[data-outcome="hangup"]').first().waitFor({ timeout: 15_000 });
   assert.equal(await page.locator('[data-outcome="hangup"]').count(), 1);
   const rb = await bruno.done;
   assert.equal(rb.code, 0, rb.stderr);

@@ -166,11 +166,22 @@ for (const relayed of [false, true]) {
         const bobSummary = JSON.parse(rb.stdout) as { log: string };
         const log = parseQosLog(readFileSync(bobSummary.log, 'utf8'));
         assert.ok(log.snapshots.length >= 21, `${log.snapshots.length} snapshots`);
+        // Audio flows throughout: no second of the call below 30 packets/s of the 50 sent (a
+        // stall of 0.4 s would show; a snapshot timer that fires late on a loaded machine moves
+        // a few packets to the next second, e.g. 41.9 then 58), and 47/s or more over the whole
+        // call (nothing lost).
         const rates: string[] = [];
         for (let i = 1; i < log.snapshots.length - 1; i++) {
           const rate = packetRate(log.snapshots, i);
           rates.push(rate.toFixed(0));
-          assert.ok(rate >= 45, `t=${log.snapshots[i]?.tMs} ms: ${rate.toFixed(1)} packets/s`);
+          assert.ok(rate >= 30, `t=${log.snapshots[i]?.tMs} ms: ${rate.toFixed(1)} packets/s`);
+        }
+        const first = log.snapshots[0];
+        const last = log.snapshots.at(-2);
+        if (first !== undefined && last !== undefined && last.tMs > first.tMs) {
+          const packets = log.snapshots.slice(1, -1).reduce((sum, s) => sum + s.recvPackets, 0);
+          const mean = (packets * 1000) / (last.tMs - first.tMs);
+          assert.ok(mean >= 47, `${mean.toFixed(1)} packets/s over the call`);
         }
         const h = heard(
           loadWav(speech),
