@@ -23,6 +23,8 @@ static PnReceiver *new_receiver(void) {
   r->magic = RX_MAGIC;
   r->fd = -1;
   r->wake_fd = -1;
+  r->period = 480;
+  r->volume_q16 = 65536;  // as receiver_new: what is pulled plays at the decoded level
   struct sockaddr_in *peer = (struct sockaddr_in *)&r->peer;
   peer->sin_family = AF_INET;
   peer->sin_port = htons(5004);
