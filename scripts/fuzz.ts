@@ -75,7 +75,14 @@ const C_HARNESSES: CHarness[] = [
   {
     name: 'receiver',
     sources: ['fuzz/fuzz_receiver.c', 'src/srtp.c', 'src/jitter.c', 'fuzz/napi_stubs.c'],
-    deps: ['src/receiver.c', 'src/receiver.h', 'src/jitter.h', 'src/srtp_gcm.h', 'src/common.h'],
+    deps: [
+      'src/receiver.c',
+      'src/receiver.h',
+      'src/jitter.h',
+      'src/srtp_gcm.h',
+      'src/common.h',
+      'fuzz/receiver_fixture.h',
+    ],
     libs: ['-lopus', '-lcrypto', '-lm', '-lpthread'],
     maxLen: 2048,
   },

@@ -15,35 +15,13 @@
 
 #include <assert.h>
 
-static const uint8_t KEY[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
-static const uint8_t SALT[12] = {0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8, 0xa9, 0xaa, 0xab};
+#include "receiver_fixture.h"
 
 static PnReceiver *new_receiver(void) {
-  PnReceiver *r = calloc(1, sizeof *r);
-  r->magic = RX_MAGIC;
-  r->fd = -1;
-  r->wake_fd = -1;
-  r->period = 480;
-  r->volume_q16 = 65536;  // as receiver_new: what is pulled plays at the decoded level
-  struct sockaddr_in *peer = (struct sockaddr_in *)&r->peer;
-  peer->sin_family = AF_INET;
-  peer->sin_port = htons(5004);
-  peer->sin_addr.s_addr = htonl(0x7f000001);
-  r->pt_ok[111] = true;
-  r->gcm = pn_gcm_new_decrypt(KEY, sizeof KEY);
-  memcpy(r->salt, SALT, sizeof SALT);
-  pthread_mutex_init(&r->mu, NULL);
-  pthread_mutex_init(&r->fwd_mu, NULL);
-  PnJbOptions o;
-  pn_jb_default_options(&o);
-  const char *why;
-  r->jb = pn_jb_new(&o, &why);
-  r->tick = pn_jb_tick_samples(r->jb);
+  PnReceiver *r = fixture_receiver();
   // Two SSRCs werift has already seen, one near a sequence-number wrap.
-  r->ssrcs[0] = (SsrcState){.ssrc = 0x1234, .roc = 0, .last_seq = 100, .used = true};
-  r->ssrcs[1] = (SsrcState){.ssrc = 0xabcd, .roc = 7, .last_seq = 65500, .used = true};
-  for (int s = 0; s < 2; s++)
-    for (int i = 0; i < REPLAY_WINDOW; i++) r->ssrcs[s].seen[i] = NO_INDEX;
+  fixture_ssrc(r, 0, 0x1234, 0, 100);
+  fixture_ssrc(r, 1, 0xabcd, 7, 65500);
   return r;
 }
 
@@ -94,19 +72,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (wire_len > 0) handle_datagram(r, wire, wire_len, &from, t);
     }
   }
-  // Datagrams handed back for werift, then the receiver, as receiver_free would.
-  while (r->fwd_head) {
-    Fwd *f = r->fwd_head;
-    r->fwd_head = f->next;
-    assert(f->len <= MAX_DGRAM);
-    free(f);
-  }
-  pn_gcm_free(r->gcm);
-  pn_jb_free(r->jb);
-  pthread_mutex_destroy(&r->mu);
-  pthread_mutex_destroy(&r->fwd_mu);
-  free(r->pcm_ring);
-  free(r->probes);
-  free(r);
+  // Datagrams handed back for werift are whole datagrams; then the receiver is freed.
+  for (Fwd *f = r->fwd_head; f != NULL; f = f->next) assert(f->len <= MAX_DGRAM);
+  fixture_free(r);
   return 0;
 }

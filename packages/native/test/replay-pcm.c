@@ -14,56 +14,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "../fuzz/receiver_fixture.h"
+
 #define FRAMES 3000
 #define REPLAYS 1000
 #define FRAME_NS 20000000LL
 
-static const uint8_t KEY[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
-static const uint8_t SALT[12] = {0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5,
-                                 0xa6, 0xa7, 0xa8, 0xa9, 0xaa, 0xab};
 static uint8_t pkts[FRAMES][MAX_DGRAM];
 static size_t lens[FRAMES];
 
 static PnReceiver *new_receiver(void) {
-  PnReceiver *r = calloc(1, sizeof *r);
-  r->magic = RX_MAGIC;
-  r->fd = -1;
-  r->wake_fd = -1;
-  r->period = 480;
-  r->volume_q16 = 65536;  // as receiver_new: what is pulled plays at the decoded level
-  struct sockaddr_in *peer = (struct sockaddr_in *)&r->peer;
-  peer->sin_family = AF_INET;
-  peer->sin_port = htons(5004);
-  peer->sin_addr.s_addr = htonl(0x7f000001);
-  r->pt_ok[111] = true;
-  r->gcm = pn_gcm_new_decrypt(KEY, sizeof KEY);
-  memcpy(r->salt, SALT, sizeof SALT);
-  pthread_mutex_init(&r->mu, NULL);
-  pthread_mutex_init(&r->fwd_mu, NULL);
-  PnJbOptions o;
-  pn_jb_default_options(&o);
-  const char *why;
-  r->jb = pn_jb_new(&o, &why);
-  r->tick = pn_jb_tick_samples(r->jb);
+  PnReceiver *r = fixture_receiver();
   // The SSRC werift has already seen (learnSsrc), just before the stream's first packet.
-  r->ssrcs[0] = (SsrcState){.ssrc = 0x1234, .roc = 0, .last_seq = 999, .used = true};
-  for (int i = 0; i < REPLAY_WINDOW; i++) r->ssrcs[0].seen[i] = NO_INDEX;
+  fixture_ssrc(r, 0, 0x1234, 0, 999);
   return r;
-}
-
-static void free_receiver(PnReceiver *r) {
-  while (r->fwd_head) {
-    Fwd *f = r->fwd_head;
-    r->fwd_head = f->next;
-    free(f);
-  }
-  pn_gcm_free(r->gcm);
-  pn_jb_free(r->jb);
-  pthread_mutex_destroy(&r->mu);
-  pthread_mutex_destroy(&r->fwd_mu);
-  free(r->pcm_ring);
-  free(r->probes);
-  free(r);
 }
 
 // What a receiver without the replay list would do with a replay: open it and buffer it.
@@ -113,7 +77,7 @@ static size_t run(bool attack, const int *after, const int *which, int16_t *pcm,
   *rep = atomic_load(&r->replayed);
   *old = atomic_load(&r->too_old);
   *packets = atomic_load(&r->packets);
-  free_receiver(r);
+  fixture_free(r);
   return ticks;
 }
 
@@ -166,7 +130,7 @@ int main(int argc, char **argv) {
   size_t n1 = run(true, after, which, attacked, &rep1, &old1, &pk1);
   PnReceiver *probe = new_receiver();
   size_t samples = n0 * (size_t)probe->tick;
-  free_receiver(probe);
+  fixture_free(probe);
   size_t differ = 0, loud = 0;
   for (size_t i = 0; i < samples && n0 == n1; i++) {
     if (clean[i] != attacked[i]) differ++;
