@@ -114,6 +114,8 @@ export interface RawRtpSenderOptions {
   frameSamples: number;
   bitrate: number;
   complexity: number;
+  /** TURN channel of the relayed edge; undefined: direct. */
+  channel?: number | undefined;
 }
 
 export interface RawRtpSenderStats {
@@ -155,6 +157,8 @@ export interface RawRtpReceiverOptions {
     accelerateAtTicks: number;
     initialDelayMs: number;
   };
+  /** TURN channel of the relayed edge; undefined: direct. */
+  channel?: number | undefined;
 }
 
 export interface RawRtpReceiverStats {

@@ -101,6 +101,12 @@ export interface NativeSocketReceiverOptions {
   /** Jitter-buffer options. */
   jitter: NativeJitterOptions;
   /**
+   * The relayed edge: the TURN channel (0x4000..0x7fff) our client bound to the peer; `address`
+   * and `port` are then the TURN server's, and the call's SRTP is taken from its ChannelData on
+   * that channel (RFC 8656 §12.4), unwrapped. Absent: direct, from the peer itself.
+   */
+  channel?: number;
+  /**
    * Each datagram the receiver does not take, on the JavaScript thread, with its source. Errors
    * it throws are swallowed: catch your own.
    */
@@ -240,6 +246,7 @@ export class NativeRtpReceiver {
             key: options.key,
             salt: options.salt,
             jitter: { ...options.jitter },
+            channel: options.channel,
           },
           (data, addr, port, family) => {
             try {

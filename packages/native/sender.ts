@@ -106,6 +106,12 @@ export interface NativeSocketSenderOptions {
   bitrateBps: number;
   /** Opus complexity 0..10; default 5. */
   complexity?: number;
+  /**
+   * The relayed edge: the TURN channel (0x4000..0x7fff) our client bound to the peer; `address`
+   * and `port` are then the TURN server's, and each packet goes to it as ChannelData
+   * (RFC 8656 §12.4). Absent: direct, to the peer itself.
+   */
+  channel?: number;
 }
 
 /** Counters of a {@link NativeRtpSender}. */
@@ -202,6 +208,7 @@ export class NativeRtpSender {
           frameSamples: options.frameSamples,
           bitrate: options.bitrateBps,
           complexity: options.complexity ?? 5,
+          channel: options.channel,
         }),
     );
   }

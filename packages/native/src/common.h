@@ -34,6 +34,9 @@ bool pn_opt_int(napi_env env, napi_value obj, const char *key, int64_t lo, int64
                 const char *code, int64_t *out);
 bool pn_opt_bytes(napi_env env, napi_value obj, const char *key, const char *code,
                   uint8_t **data, size_t *length);
+// As pn_opt_int, but an absent (undefined) property gives `fallback`.
+bool pn_opt_int_or(napi_env env, napi_value obj, const char *key, int64_t lo, int64_t hi,
+                   int64_t fallback, const char *code, int64_t *out);
 
 // napi_value helpers for building result objects.
 void pn_set_num(napi_env env, napi_value obj, const char *key, double v);

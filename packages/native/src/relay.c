@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "turn_frame.h"
 
 #define BATCH 64
 // Headroom before received data: a Data indication header (20) + XOR-PEER-ADDRESS (12) + DATA
@@ -351,10 +352,9 @@ static void deliver(Relay *r, Alloc *t, uint32_t ip, uint16_t port, uint8_t *dat
     Chan *c = &t->chans[i];
     if (c->ip == ip && c->port == port) {
       if (c->exp <= now) break;
-      uint8_t *h = data - 4;
-      wr16(h, c->num);
-      wr16(h + 2, (uint16_t)len);
-      queue_out(r, lfd, t->client_ip, t->client_port, h, len + 4);
+      uint8_t *h = data - PN_CHANNEL_HEADER;
+      pn_channel_data_header(h, c->num, (uint16_t)len);
+      queue_out(r, lfd, t->client_ip, t->client_port, h, len + PN_CHANNEL_HEADER);
       return;
     }
   }
@@ -467,22 +467,21 @@ static void on_client(Relay *r, const struct sockaddr_in *from, uint8_t *p, uint
     if (len > 0) up(r, UP_CLIENT, 0, from, p, len);
     return;
   }
-  if ((p[0] & 0xc0) == 0x40) {
+  if (pn_is_channel_data(p, len)) {
     // ChannelData, decided here exactly as allocations.ts #onChannelData does.
     if (a->exp <= now) return;
-    if (len < 4) {
-      r->malformed++;
-      return;
-    }
-    uint16_t ch = rd16(p), dlen = rd16(p + 2);
-    if (ch < 0x4000 || ch > 0x7fff || 4u + dlen > len) {  // stun.ts MIN_CHANNEL..MAX_CHANNEL
+    uint16_t ch = 0, dlen = 0;
+    const uint8_t *d = NULL;
+    if (pn_channel_data_parse(p, len, &ch, &d, &dlen) != PN_CHANNEL_OK ||
+        ch < PN_CHANNEL_MIN || ch > PN_CHANNEL_MAX) {  // stun.ts MIN_CHANNEL..MAX_CHANNEL
       r->malformed++;
       return;
     }
     for (uint32_t i = 0; i < a->nchans; i++) {
       Chan *c = &a->chans[i];
       if (c->num != ch) continue;
-      if (c->exp > now && permitted(a, c->ip, now)) relay_out(r, a, c->ip, c->port, p + 4, dlen, now);
+      if (c->exp > now && permitted(a, c->ip, now))
+        relay_out(r, a, c->ip, c->port, p + PN_CHANNEL_HEADER, dlen, now);
       return;
     }
     return;

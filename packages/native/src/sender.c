@@ -38,6 +38,7 @@
 #include "common.h"
 #include "sender.h"
 #include "srtp_gcm.h"
+#include "turn_frame.h"
 
 #define SENDER_MAGIC 0x534e4452u  // "SNDR"
 #define RATE 48000
@@ -69,6 +70,9 @@ struct PnSender {
   int fd;            // dup() of the ICE socket, -1 once closed
   struct sockaddr_storage to;
   socklen_t to_len;
+  // Relayed edge: the TURN channel bound to the peer (RFC 8656 §12); each packet goes to the
+  // relay (`to`) as ChannelData. 0: direct, `to` is the peer.
+  uint16_t channel;
   uint32_t ssrc;
   uint8_t payload_type;
   uint32_t ts_offset;
@@ -251,7 +255,9 @@ static void send_frame(PnSender *s, int16_t *pcm, uint32_t n, uint64_t clock, in
       (uint8_t)(s->ssrc >> 8),
       (uint8_t)s->ssrc,
   };
-  uint8_t out[RTP_HEADER + MAX_PAYLOAD + PN_GCM_TAG_LEN];
+  uint8_t dgram[PN_CHANNEL_HEADER + RTP_HEADER + MAX_PAYLOAD + PN_GCM_TAG_LEN];
+  uint8_t *out = dgram + PN_CHANNEL_HEADER;
+  size_t len = RTP_HEADER + (size_t)bytes + PN_GCM_TAG_LEN;
   if (!pn_gcm_seal(s->gcm, s->salt, hdr, RTP_HEADER, payload, (size_t)bytes, s->roc, out)) {
     atomic_fetch_add(&s->send_errors, 1);
     atomic_store(&s->last_errno, EPROTO);
@@ -261,8 +267,13 @@ static void send_frame(PnSender *s, int16_t *pcm, uint32_t n, uint64_t clock, in
   // RFC 3711 §3.3.1: the rollover counter counts wraps of the 16-bit sequence number.
   s->seq = (uint16_t)(s->seq + 1);
   if (s->seq == 0) s->roc++;
-  ssize_t rc = sendto(s->fd, out, RTP_HEADER + (size_t)bytes + PN_GCM_TAG_LEN, MSG_DONTWAIT,
-                      (struct sockaddr *)&s->to, s->to_len);
+  if (s->channel != 0) {
+    // Over UDP no padding is needed (RFC 8656 §12.5).
+    out = dgram;
+    pn_channel_data_header(out, s->channel, (uint16_t)len);
+    len += PN_CHANNEL_HEADER;
+  }
+  ssize_t rc = sendto(s->fd, out, len, MSG_DONTWAIT, (struct sockaddr *)&s->to, s->to_len);
   int64_t t_sent = now_ns();
   if (rc < 0) {
     // Lost like on any network (a full socket buffer, an unreachable peer): count and go on.
@@ -399,8 +410,10 @@ static bool opt_bytes(napi_env env, napi_value o, const char *key, uint8_t **dat
 
 // new NativeRtpSender({fd, family, address: Uint8Array(4|16), port, ssrc, payloadType,
 //   sequenceNumber, rolloverCounter, timestampOffset, key, salt, frameSamples, bitrate,
-//   complexity}, onFrame?): fd -1 with onFrame(payload, clockSamples, marker) is the werift edge
-//   (the socket, address and SRTP options are then not used).
+//   complexity, channel?}, onFrame?): fd -1 with onFrame(payload, clockSamples, marker) is the
+//   werift edge (the socket, address and SRTP options are then not used). `channel`
+//   (0x4000..0x7fff): the relayed edge, address:port is the TURN server and every packet goes
+//   to it as ChannelData on that channel.
 static napi_value sender_new(napi_env env, napi_callback_info info) {
   napi_value argv[2], self;
   size_t argc = 2;
@@ -425,7 +438,7 @@ static napi_value sender_new(napi_env env, napi_callback_info info) {
     return NULL;
   }
   napi_value o = argv[0];
-  int64_t fd, port, ssrc, pt, seq, roc, tso, frame, bitrate, complexity;
+  int64_t fd, port, ssrc, pt, seq, roc, tso, frame, bitrate, complexity, channel;
   uint8_t *addr, *key, *salt;
   size_t addr_len, key_len, salt_len;
   if (!opt_int(env, o, "fd", -1, INT32_MAX, &fd) || !opt_int(env, o, "port", 1, 65535, &port) ||
@@ -437,6 +450,8 @@ static napi_value sender_new(napi_env env, napi_callback_info info) {
       !opt_int(env, o, "frameSamples", 1, MAX_FRAME, &frame) ||
       !opt_int(env, o, "bitrate", 500, 512000, &bitrate) ||
       !opt_int(env, o, "complexity", 0, 10, &complexity) ||
+      !pn_opt_int_or(env, o, "channel", PN_CHANNEL_MIN, PN_CHANNEL_MAX, 0, "SENDER_ERR_BAD_ARG",
+                     &channel) ||
       !opt_bytes(env, o, "address", &addr, &addr_len) || !opt_bytes(env, o, "key", &key, &key_len) ||
       !opt_bytes(env, o, "salt", &salt, &salt_len))
     return NULL;
@@ -486,6 +501,7 @@ static napi_value sender_new(napi_env env, napi_callback_info info) {
     memcpy(&a->sin6_addr, addr, 16);
     s->to_len = sizeof *a;
   }
+  s->channel = (uint16_t)channel;
   s->ssrc = (uint32_t)ssrc;
   s->payload_type = (uint8_t)pt;
   s->seq = (uint16_t)seq;
