@@ -29,6 +29,31 @@ test('a request round-trips through encode and parse', () => {
   assert.ok(s.ok);
 });
 
+test('the ICE restart request is a call signal with a known reason', () => {
+  const req = (reason: string) =>
+    parseClientMessage(
+      JSON.stringify({
+        type: 'call.signal',
+        id: 9,
+        callId: 'c1',
+        signal: { kind: 'restart-request', reason },
+      }),
+    );
+  for (const reason of ['consent-failed', 'address-changed', 'reattached', 'relay-lost']) {
+    assert.ok(req(reason).ok, reason);
+  }
+  const bad = req('because');
+  assert.equal(bad.ok, false);
+  if (!bad.ok) assert.equal(bad.error.code, 'SIG_ERR_SCHEMA');
+  const ev = parseServerMessage(
+    encodeEvent('call.signal', {
+      callId: 'c1',
+      signal: { kind: 'restart-request', reason: 'reattached' },
+    }),
+  );
+  assert.ok(ev.ok);
+});
+
 test('bad frames give typed errors with the id when there is one', () => {
   const cases: [string, string, number | undefined][] = [
     ['{', 'SIG_ERR_BAD_JSON', undefined],

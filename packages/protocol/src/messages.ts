@@ -126,7 +126,24 @@ export const mediaBindingSchema = obj({
   signature: base64Schema(128),
 });
 
-/** SDP offer/answer or a trickled ICE candidate (RFC 8838 trickle ICE). */
+/**
+ * Why an end restarts ICE mid-call: the selected pair stopped answering (RFC 7675 consent) or
+ * carrying media, a local address it used went away, the signalling re-attached after a drop
+ * (the server may have restarted and the path died with it), or the TURN allocation was lost.
+ */
+export const ICE_RESTART_REASONS = [
+  'consent-failed',
+  'address-changed',
+  'reattached',
+  'relay-lost',
+] as const;
+/** Why an end restarts ICE mid-call. */
+export type IceRestartReason = (typeof ICE_RESTART_REASONS)[number];
+
+/**
+ * SDP offer/answer or a trickled ICE candidate (RFC 8838 trickle ICE). An offer after the first
+ * of a call is an ICE restart, made by the caller only.
+ */
 export const callSignalSchema = tagged('kind', {
   // `binding` is optional on the wire so the server relays old clients' calls; clients of this
   // version refuse an offer or answer without one (MEDIA_AUTH_ERR_NO_BINDING).
@@ -138,8 +155,11 @@ export const callSignalSchema = tagged('kind', {
     sdpMLineIndex: optional(nullable(int({ min: 0, max: 255 }))),
   }),
   'end-of-candidates': obj({}),
+  // ICE restart (RFC 8445 §2.4): the callee asks the caller for a restart offer, so that only the
+  // caller ever sends one and two ends restarting at once cannot collide (the caller's offer wins).
+  'restart-request': obj({ reason: oneOf(ICE_RESTART_REASONS) }),
 });
-/** SDP offer/answer or a trickled ICE candidate. */
+/** SDP offer/answer, a trickled ICE candidate, or the callee's request for an ICE restart. */
 export type CallSignal = Infer<typeof callSignalSchema>;
 
 /** A stored chat message. */
