@@ -19,9 +19,13 @@ export type ApmErrorCode =
   | 'APM_ERR_UNSUPPORTED_RATE'
   | 'APM_ERR_BAD_ARG'
   | 'APM_ERR_CLOSED'
+  | 'APM_ERR_STATE'
   | 'APM_ERR_INTERNAL';
 
-/** An {@link AudioProcessor} call failed: bad option, unsupported rate, bad frame, after close. */
+/**
+ * An {@link AudioProcessor} or `AudioPipe` call failed: bad option, unsupported rate, bad frame,
+ * after close, a second pipe on a sender or receiver (APM_ERR_STATE).
+ */
 export class ApmError extends NativeError {
   declare readonly code: ApmErrorCode;
   constructor(code: ApmErrorCode, message: string, options?: { cause?: unknown }) {

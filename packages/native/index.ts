@@ -17,6 +17,7 @@ export * from './jitter.ts';
 export * from './receiver.ts';
 export * from './udp.ts';
 export * from './apm.ts';
+export * from './audio-pipe.ts';
 
 /** Reports the libasound and libopus versions the addon was built against. */
 export function versions(): NativeVersions {

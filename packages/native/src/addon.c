@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "apm_pipe.h"
 #include "common.h"
 
 void pn_throw(napi_env env, const char *code, const char *fmt, ...) {
@@ -95,18 +96,6 @@ bool pn_opt_int(napi_env env, napi_value obj, const char *key, int64_t lo, int64
   return opt_prop(env, obj, key, code, &v) && pn_int(env, v, lo, hi, code, key, out);
 }
 
-bool pn_opt_int_or(napi_env env, napi_value obj, const char *key, int64_t lo, int64_t hi,
-                   int64_t fallback, const char *code, int64_t *out) {
-  napi_value v;
-  napi_valuetype t;
-  if (!opt_prop(env, obj, key, code, &v)) return false;
-  if (napi_typeof(env, v, &t) == napi_ok && t == napi_undefined) {
-    *out = fallback;
-    return true;
-  }
-  return pn_int(env, v, lo, hi, code, key, out);
-}
-
 bool pn_opt_bytes(napi_env env, napi_value obj, const char *key, const char *code,
                   uint8_t **data, size_t *length) {
   napi_value v;
@@ -153,5 +142,6 @@ NAPI_MODULE_INIT() {
   pn_jitter_init(env, exports);
   pn_receiver_init(env, exports);
   pn_apm_init(env, exports);
+  pn_apm_pipe_init(env, exports);
   return exports;
 }

@@ -43,9 +43,9 @@
 
 #include "common.h"
 #include "jitter.h"
+#include "apm_pipe.h"
 #include "receiver.h"
 #include "srtp_gcm.h"
-#include "turn_frame.h"
 
 #define RX_MAGIC 0x52435652u  // "RCVR"
 #define RATE 48000
@@ -109,10 +109,7 @@ struct PnReceiver {
   _Atomic int refs;  // JavaScript wrapper + thread-safe function + attached ALSA streams
   int fd;            // dup() of the ICE socket, -1 once closed
   int wake_fd;       // eventfd that stops the socket thread
-  struct sockaddr_storage peer;  // the selected remote candidate, or the TURN server (channel)
-  // Relayed edge: the TURN channel our client bound to the peer (RFC 8656 §12); SRTP comes from
-  // the server as ChannelData on it. 0: direct.
-  uint16_t channel;
+  struct sockaddr_storage peer;
   bool pt_ok[128];
   EVP_CIPHER_CTX *gcm;
   uint8_t salt[PN_GCM_SALT_LEN];
@@ -133,6 +130,7 @@ struct PnReceiver {
   int64_t t0_ns;  // when device sample 0 plays
   uint32_t period;
   int32_t volume_q16;  // output volume, linear × 65536 (setVolumeQ16), applied to every tick
+  PnApmPipe *apm;      // gets what plays as the echo reference (apm_pipe.cc); set once
   uint64_t silence;
   int16_t *pcm_ring;
   uint64_t pcm_w, pcm_r, pcm_dropped;
@@ -178,6 +176,7 @@ static void receiver_free(PnReceiver *r) {
   }
   free(r->pcm_ring);
   free(r->probes);
+  if (r->apm) pn_apm_pipe_unref(r->apm);
   pthread_mutex_destroy(&r->mu);
   pthread_mutex_destroy(&r->fwd_mu);
   r->magic = 0;
@@ -185,6 +184,17 @@ static void receiver_free(PnReceiver *r) {
 }
 
 void pn_receiver_ref(PnReceiver *r) { atomic_fetch_add(&r->refs, 1); }
+
+bool pn_receiver_set_apm(PnReceiver *r, PnApmPipe *p) {
+  pthread_mutex_lock(&r->mu);
+  bool ok = r->apm == NULL;
+  if (ok) {
+    pn_apm_pipe_ref(p);
+    r->apm = p;
+  }
+  pthread_mutex_unlock(&r->mu);
+  return ok;
+}
 
 void pn_receiver_unref(PnReceiver *r) {
   if (atomic_fetch_sub(&r->refs, 1) == 1) receiver_free(r);
@@ -273,6 +283,7 @@ static int pull_tick(PnReceiver *r, int16_t *out, int64_t play_at_ns, int64_t no
       out[i] = (int16_t)(v > 32767 ? 32767 : v < -32768 ? -32768 : v);
     }
   }
+  if (r->apm) pn_apm_pipe_far(r->apm, out, (size_t)r->tick, play_at_ns);  // the echo reference
   if (r->probing) {
     Probe *p = &r->probes[r->probe_w & (PROBE_RING - 1)];
     p->clock = (double)r->written;
@@ -413,29 +424,19 @@ static void forward(PnReceiver *r, const uint8_t *buf, size_t n, const struct so
     napi_call_threadsafe_function(r->tsfn, NULL, napi_tsfn_nonblocking);
 }
 
-// Every datagram of the socket: SRTP of the call is taken (from the peer, or from the TURN server
-// as ChannelData on our channel: unwrapped first); anything else goes to werift as it came.
-static void handle_datagram(PnReceiver *r, const uint8_t *dgram, size_t dgram_len,
+static void handle_datagram(PnReceiver *r, const uint8_t *buf, size_t n,
                             const struct sockaddr_storage *from, int64_t t) {
-  const uint8_t *buf = dgram;
-  size_t n = dgram_len;
-  if (!same_peer(r, from)) return forward(r, dgram, dgram_len, from);
-  if (r->channel != 0) {
-    uint16_t ch = 0, dlen = 0;
-    if (pn_channel_data_parse(dgram, dgram_len, &ch, &buf, &dlen) != PN_CHANNEL_OK ||
-        ch != r->channel)
-      return forward(r, dgram, dgram_len, from);  // STUN (refresh, permission), another channel
-    n = dlen;
+  if (n < 12 + TAG_LEN || buf[0] >> 6 != 2 || !r->pt_ok[buf[1] & 0x7f] || !same_peer(r, from)) {
+    forward(r, buf, n, from);
+    return;
   }
-  if (n < 12 + TAG_LEN || buf[0] >> 6 != 2 || !r->pt_ok[buf[1] & 0x7f])
-    return forward(r, dgram, dgram_len, from);
   uint32_t ssrc = be32(buf + 8);
   size_t hl = 12 + 4 * (size_t)(buf[0] & 0x0f);
   if (buf[0] & 0x10) {
-    if (n < hl + 4) return forward(r, dgram, dgram_len, from);
+    if (n < hl + 4) return forward(r, buf, n, from);
     hl += 4 + 4 * (size_t)be16(buf + hl + 2);
   }
-  if (hl + TAG_LEN > n) return forward(r, dgram, dgram_len, from);
+  if (hl + TAG_LEN > n) return forward(r, buf, n, from);
   uint16_t seq = be16(buf + 2);
   pthread_mutex_lock(&r->mu);
   SsrcState *st = find_ssrc(r, ssrc);
@@ -443,7 +444,7 @@ static void handle_datagram(PnReceiver *r, const uint8_t *dgram, size_t dgram_le
     // The first packet of an SSRC goes through werift (its statistics, RTCP and ROC state);
     // JavaScript then tells us the SSRC (learnSsrc) and buffers that packet (insert).
     pthread_mutex_unlock(&r->mu);
-    return forward(r, dgram, dgram_len, from);
+    return forward(r, buf, n, from);
   }
   uint32_t roc = guess_roc(st->roc, st->last_seq, seq);
   uint64_t index = packet_index(roc, seq);
@@ -663,9 +664,7 @@ static bool opt_bytes(napi_env env, napi_value o, const char *key, uint8_t **dat
 
 // new NativeRtpReceiver({fd, address: Uint8Array(4|16), port, payloadTypes: Uint8Array, key,
 //   salt, jitter: {tickMs, minDelayMs, maxDelayMs, inOrderQuantile, accelerateAtTicks,
-//   initialDelayMs}, channel?}, onDatagram(buffer, address, port, family)). `channel`
-//   (0x4000..0x7fff): the relayed edge, address:port is the TURN server, and the call's SRTP
-//   comes from it as ChannelData on that channel.
+//   initialDelayMs}}, onDatagram(buffer, address, port, family))
 static napi_value rx_new(napi_env env, napi_callback_info info) {
   napi_value argv[2], self;
   if (!pn_args(env, info, 2, argv, NULL, &self)) return NULL;
@@ -677,12 +676,10 @@ static napi_value rx_new(napi_env env, napi_callback_info info) {
     return NULL;
   }
   napi_value o = argv[0], jo;
-  int64_t fd, port, channel;
+  int64_t fd, port;
   uint8_t *addr, *key, *salt, *pts;
   size_t addr_len, key_len, salt_len, pts_len;
   if (!opt_int(env, o, "fd", -1, INT32_MAX, &fd) || !opt_int(env, o, "port", 1, 65535, &port) ||
-      !pn_opt_int_or(env, o, "channel", PN_CHANNEL_MIN, PN_CHANNEL_MAX, 0,
-                     "RECEIVER_ERR_BAD_ARG", &channel) ||
       !opt_bytes(env, o, "address", &addr, &addr_len) ||
       !opt_bytes(env, o, "payloadTypes", &pts, &pts_len) ||
       !opt_bytes(env, o, "key", &key, &key_len) || !opt_bytes(env, o, "salt", &salt, &salt_len))
@@ -767,7 +764,6 @@ static napi_value rx_new(napi_env env, napi_callback_info info) {
     a->sin6_port = htons((uint16_t)port);
     memcpy(&a->sin6_addr, addr, 16);
   }
-  r->channel = (uint16_t)channel;
   for (size_t i = 0; i < pts_len; i++) r->pt_ok[pts[i]] = true;
   memcpy(r->salt, salt, PN_GCM_SALT_LEN);
   r->gcm = pn_gcm_new_decrypt(key, key_len);

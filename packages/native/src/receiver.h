@@ -3,6 +3,7 @@
 #define PARLOIR_RECEIVER_H
 
 #include <node_api.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,5 +19,9 @@ void pn_receiver_unref(PnReceiver *r);
 // CLOCK_MONOTONIC `play_at_ns` on, pulled from the jitter buffer (silence once closed). For the
 // playback device's thread.
 void pn_receiver_pull(PnReceiver *r, int16_t *out, size_t n, int64_t play_at_ns);
+// Hands what plays (after volume) to `p` as the echo reference (apm_pipe.h); holds a reference.
+// Once: false if the receiver already has one.
+struct PnApmPipe;
+bool pn_receiver_set_apm(PnReceiver *r, struct PnApmPipe *p);
 
 #endif

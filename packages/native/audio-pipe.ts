@@ -1,0 +1,167 @@
+/**
+ * A call's audio processing in the C pipeline (src/apm_pipe.cc, issue 20): echo cancellation,
+ * noise suppression and automatic gain control on the capture thread, before gain and Opus,
+ * against the far-end reference that the playback thread writes (what the device plays, after
+ * volume, placed by its play time: `snd_pcm_delay` for ALSA, the paced clock for `wav:`/`null`).
+ * The engine is the one {@link AudioProcessor} runs offline (src/apm_engine.cc): webrtc
+ * AudioProcessing or speexdsp. Settings change at any time; the capture thread applies them
+ * before its next frame.
+ *
+ * For tests, a paced capture (`wav:`/`null`) can hear the paced playback through a simulated
+ * room ({@link AudioPipeRoom}): the acoustic echo loop of a laptop.
+ * @module
+ */
+import { addon } from './addon.ts';
+import { ApmError, type ApmEngine, type ApmErrorCode } from './apm.ts';
+import type { NativeRtpReceiver } from './receiver.ts';
+import type { NativeRtpSender } from './sender.ts';
+
+/** What {@link AudioPipe} does; every field is required (the engine's settings in force). */
+export interface AudioPipeSettings {
+  /** Engine: 'webrtc' (AudioProcessing 0.3) or 'speex' (speexdsp, the baseline). */
+  engine: ApmEngine;
+  /** Echo cancellation. */
+  aec: boolean;
+  /** Noise suppression. */
+  ns: boolean;
+  /** Automatic gain control (webrtc: adaptive digital). */
+  agc: boolean;
+  /** webrtc: residual echo suppression 'low', 'moderate' or 'high'. */
+  aecLevel: 'low' | 'moderate' | 'high';
+  /** Noise suppression level 0 (low) … 3 (very high); speex: 6, 12, 18, 25 dB. */
+  nsLevel: number;
+}
+
+/** A simulated room between the paced playback and the paced capture (tests). */
+export interface AudioPipeRoom {
+  /** Impulse response, 48 kHz taps (1..4800), e.g. a truncated `@parloir/media` Room.rir. */
+  ir: Float32Array;
+  /** Bulk delay before the response, ms (0..500). */
+  delayMs: number;
+  /** Linear gain of the echo (0..4). */
+  gain: number;
+}
+
+/** Counters and the echo canceller's state. NaN where there is no value yet. */
+export interface AudioPipeStats {
+  /** 'off' when no processing is on, else the engine running. */
+  engine: 'off' | ApmEngine;
+  /** 10 ms capture frames processed. */
+  frames: number;
+  /** Capture frames left unprocessed: not a multiple of 10 ms (2.5 and 5 ms Opus frames). */
+  bypassedFrames: number;
+  /** 10 ms reference frames that were not (all) in the ring: playback not started or starved. */
+  referenceMissingFrames: number;
+  /** Samples the playback handed over as reference. */
+  farSamples: number;
+  /** Times the reference's play clock jumped more than 10 ms (device restarted, starved). */
+  farResyncs: number;
+  /** New engines built (at start and on changes that cannot apply in place). */
+  rebuilds: number;
+  /** Engines the library refused to build (processing is then off). */
+  failures: number;
+  /** Frames the library refused. */
+  errors: number;
+  /**
+   * ERLE measured over the canceller, dB: smoothed (~1 s) capture power over output power while
+   * the far end plays. Near-end speech lowers it. NaN with the AEC off.
+   */
+  measuredErleDb: number;
+  /** webrtc's own ERLE average, dB. */
+  libraryErleDb: number;
+  /** webrtc's delay-agnostic estimate of the delay left after the device's, ms. */
+  libraryDelayMs: number;
+  /** webrtc: the last frame held echo. */
+  streamHasEcho: boolean;
+  /** The far end played ≥ 1 s since the AEC started and the measured ERLE is ≥ 10 dB. */
+  converged: boolean;
+}
+
+interface RawAudioPipe {
+  set(...args: unknown[]): void;
+  attach(sender: unknown, receiver: unknown): void;
+  stats(): AudioPipeStats;
+  close(): void;
+}
+type RawAudioPipeClass = new (...args: unknown[]) => RawAudioPipe;
+
+const CODES = new Set<string>([
+  'APM_ERR_BAD_OPTION',
+  'APM_ERR_BAD_ARG',
+  'APM_ERR_CLOSED',
+  'APM_ERR_STATE',
+  'APM_ERR_INTERNAL',
+]);
+
+function call<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    const raw: unknown =
+      err instanceof Error ? (err as Error & { code?: unknown }).code : undefined;
+    const code =
+      typeof raw === 'string' && CODES.has(raw) ? (raw as ApmErrorCode) : 'APM_ERR_BAD_ARG';
+    throw new ApmError(code, err instanceof Error ? err.message : String(err), { cause: err });
+  }
+}
+
+const AEC_LEVELS = ['low', 'moderate', 'high'] as const;
+
+function args(s: AudioPipeSettings): unknown[] {
+  if (typeof s !== 'object' || s === null) {
+    throw new ApmError('APM_ERR_BAD_OPTION', 'settings must be an object');
+  }
+  const level = AEC_LEVELS.indexOf(s.aecLevel);
+  if (level < 0) {
+    throw new ApmError('APM_ERR_BAD_OPTION', `aecLevel must be low, moderate or high`);
+  }
+  // High-pass on whenever anything is (as browsers do); speex's filter length and no delay hint:
+  // the reference is placed by play time and the canceller finds the room's delay.
+  return [s.engine, s.aec, s.ns, s.agc, true, s.nsLevel, level, 200, 0];
+}
+
+/** The audio processing of one call's capture, fed by its playback. Call close() when done. */
+export class AudioPipe {
+  #raw: RawAudioPipe;
+  #settings: AudioPipeSettings;
+
+  constructor(settings: AudioPipeSettings, room?: AudioPipeRoom) {
+    const Raw = (addon as unknown as { NativeAudioPipe: RawAudioPipeClass }).NativeAudioPipe;
+    const a = args(settings);
+    if (room !== undefined && (typeof room !== 'object' || room === null)) {
+      throw new ApmError('APM_ERR_BAD_OPTION', 'room must be an object');
+    }
+    this.#raw = call(() => new Raw(...a, room?.ir ?? null, room?.delayMs ?? 0, room?.gain ?? 0));
+    this.#settings = { ...settings };
+  }
+
+  /** Settings in force (as last set). */
+  get settings(): AudioPipeSettings {
+    return { ...this.#settings };
+  }
+
+  /** Changes the settings; the capture thread applies them before its next frame. */
+  set(settings: AudioPipeSettings): void {
+    const a = args(settings);
+    call(() => this.#raw.set(...a));
+    this.#settings = { ...settings };
+  }
+
+  /**
+   * Runs `sender`'s capture through this pipe and takes `receiver`'s playback as its reference
+   * (either may be omitted). Once each: APM_ERR_STATE if one already has a pipe.
+   */
+  attach(sender: NativeRtpSender | undefined, receiver: NativeRtpReceiver | undefined): void {
+    call(() => this.#raw.attach(sender?.raw ?? null, receiver?.raw ?? null));
+  }
+
+  /** Counters and the canceller's state. */
+  stats(): AudioPipeStats {
+    return call(() => this.#raw.stats());
+  }
+
+  /** Stops processing (frames then pass as captured). Idempotent. */
+  close(): void {
+    call(() => this.#raw.close());
+  }
+}
