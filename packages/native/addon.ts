@@ -138,6 +138,12 @@ export interface RawRtpSender {
   takePeak(): number;
   setProbing(on: boolean): void;
   takeProbes(): Float64Array;
+  setDestination(to: {
+    fd: number;
+    address: Uint8Array;
+    port: number;
+    channel?: number | undefined;
+  }): void;
   close(): void;
 }
 

@@ -307,6 +307,28 @@ export class NativeRtpSender {
     return out;
   }
 
+  /**
+   * Points the socket edge at the pair ICE selected after a restart (RFC 8445 §2.4): from the
+   * next frame, packets leave on a duplicate of `fd` for address:port (as ChannelData on
+   * `channel`, the relayed edge), and the old socket is released. Same SSRC, sequence numbers,
+   * rollover counter, timestamps, encoder and SRTP keys. SENDER_ERR_STATE on the werift edge,
+   * SENDER_ERR_BAD_ARG for a bad address, port, channel or a descriptor that is not a UDP socket.
+   */
+  setDestination(to: { fd: number; address: string; port: number; channel?: number }): void {
+    const address = ipAddressBytes(to.address);
+    if (address === undefined) {
+      throw new RtpSenderError('SENDER_ERR_BAD_ARG', `not an IP address: '${to.address}'`);
+    }
+    call(() =>
+      this.#raw.setDestination({
+        fd: to.fd,
+        address,
+        port: to.port,
+        ...(to.channel === undefined ? {} : { channel: to.channel }),
+      }),
+    );
+  }
+
   /** Stops sending and releases the socket. Idempotent. */
   close(): void {
     if (this.#closed) return;

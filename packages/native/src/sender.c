@@ -36,9 +36,9 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "apm_pipe.h"
 #include "sender.h"
 #include "srtp_gcm.h"
+#include "turn_frame.h"
 
 #define SENDER_MAGIC 0x534e4452u  // "SNDR"
 #define RATE 48000
@@ -70,6 +70,9 @@ struct PnSender {
   int fd;            // dup() of the ICE socket, -1 once closed
   struct sockaddr_storage to;
   socklen_t to_len;
+  // Relayed edge: the TURN channel bound to the peer (RFC 8656 §12); each packet goes to the
+  // relay (`to`) as ChannelData. 0: direct, `to` is the peer.
+  uint16_t channel;
   uint32_t ssrc;
   uint8_t payload_type;
   uint32_t ts_offset;
@@ -117,9 +120,6 @@ struct PnSender {
   napi_threadsafe_function tsfn;
   bool tsfn_live;
 
-  // Audio processing of the capture (apm_pipe.cc): set once, released with the sender.
-  _Atomic(PnApmPipe *) apm;
-
   // Paced source.
   int16_t *src;
   size_t src_len;
@@ -140,8 +140,6 @@ static void sender_free(PnSender *s) {
   if (s->enc) opus_encoder_destroy(s->enc);
   memset(s->salt, 0, sizeof s->salt);
   free(s->src);
-  PnApmPipe *apm = atomic_load(&s->apm);
-  if (apm) pn_apm_pipe_unref(apm);
   pthread_mutex_destroy(&s->feed_mu);
   s->magic = 0;
   free(s);
@@ -151,14 +149,6 @@ void pn_sender_ref(PnSender *s) { atomic_fetch_add(&s->refs, 1); }
 
 void pn_sender_unref(PnSender *s) {
   if (atomic_fetch_sub(&s->refs, 1) == 1) sender_free(s);
-}
-
-bool pn_sender_set_apm(PnSender *s, PnApmPipe *p) {
-  PnApmPipe *none = NULL;
-  pn_apm_pipe_ref(p);
-  if (atomic_compare_exchange_strong(&s->apm, &none, p)) return true;
-  pn_apm_pipe_unref(p);
-  return false;
 }
 
 static void apply_settings(PnSender *s) {
@@ -221,8 +211,6 @@ static void to_javascript(PnSender *s, const uint8_t *payload, opus_int32 bytes,
 // `clock`. Called with feed_mu held.
 static void send_frame(PnSender *s, int16_t *pcm, uint32_t n, uint64_t clock, int64_t t_cap) {
   apply_settings(s);
-  PnApmPipe *apm = atomic_load(&s->apm);
-  if (apm) pn_apm_pipe_capture(apm, pcm, n, t_cap);  // echo cancellation, NS, AGC
   // Gain, then the level meter's peak (the microphone as gained, muted or not), then mute.
   int32_t g = atomic_load(&s->gain_q16);
   int32_t peak = 0;
@@ -267,7 +255,9 @@ static void send_frame(PnSender *s, int16_t *pcm, uint32_t n, uint64_t clock, in
       (uint8_t)(s->ssrc >> 8),
       (uint8_t)s->ssrc,
   };
-  uint8_t out[RTP_HEADER + MAX_PAYLOAD + PN_GCM_TAG_LEN];
+  uint8_t dgram[PN_CHANNEL_HEADER + RTP_HEADER + MAX_PAYLOAD + PN_GCM_TAG_LEN];
+  uint8_t *out = dgram + PN_CHANNEL_HEADER;
+  size_t len = RTP_HEADER + (size_t)bytes + PN_GCM_TAG_LEN;
   if (!pn_gcm_seal(s->gcm, s->salt, hdr, RTP_HEADER, payload, (size_t)bytes, s->roc, out)) {
     atomic_fetch_add(&s->send_errors, 1);
     atomic_store(&s->last_errno, EPROTO);
@@ -277,8 +267,13 @@ static void send_frame(PnSender *s, int16_t *pcm, uint32_t n, uint64_t clock, in
   // RFC 3711 §3.3.1: the rollover counter counts wraps of the 16-bit sequence number.
   s->seq = (uint16_t)(s->seq + 1);
   if (s->seq == 0) s->roc++;
-  ssize_t rc = sendto(s->fd, out, RTP_HEADER + (size_t)bytes + PN_GCM_TAG_LEN, MSG_DONTWAIT,
-                      (struct sockaddr *)&s->to, s->to_len);
+  if (s->channel != 0) {
+    // Over UDP no padding is needed (RFC 8656 §12.5).
+    out = dgram;
+    pn_channel_data_header(out, s->channel, (uint16_t)len);
+    len += PN_CHANNEL_HEADER;
+  }
+  ssize_t rc = sendto(s->fd, out, len, MSG_DONTWAIT, (struct sockaddr *)&s->to, s->to_len);
   int64_t t_sent = now_ns();
   if (rc < 0) {
     // Lost like on any network (a full socket buffer, an unreachable peer): count and go on.
@@ -335,8 +330,6 @@ static void *paced_thread(void *arg) {
       uint64_t k = pos + i;
       frame[i] = k < s->src_len ? s->src[k] : 0;
     }
-    PnApmPipe *apm = atomic_load(&s->apm);
-    if (apm) pn_apm_pipe_acoustic(apm, frame, f, due);  // a simulated room's echo (tests)
     pn_sender_feed(s, frame, f);
     pos += f;
   }
@@ -417,8 +410,10 @@ static bool opt_bytes(napi_env env, napi_value o, const char *key, uint8_t **dat
 
 // new NativeRtpSender({fd, family, address: Uint8Array(4|16), port, ssrc, payloadType,
 //   sequenceNumber, rolloverCounter, timestampOffset, key, salt, frameSamples, bitrate,
-//   complexity}, onFrame?): fd -1 with onFrame(payload, clockSamples, marker) is the werift edge
-//   (the socket, address and SRTP options are then not used).
+//   complexity, channel?}, onFrame?): fd -1 with onFrame(payload, clockSamples, marker) is the
+//   werift edge (the socket, address and SRTP options are then not used). `channel`
+//   (0x4000..0x7fff): the relayed edge, address:port is the TURN server and every packet goes
+//   to it as ChannelData on that channel.
 static napi_value sender_new(napi_env env, napi_callback_info info) {
   napi_value argv[2], self;
   size_t argc = 2;
@@ -443,7 +438,7 @@ static napi_value sender_new(napi_env env, napi_callback_info info) {
     return NULL;
   }
   napi_value o = argv[0];
-  int64_t fd, port, ssrc, pt, seq, roc, tso, frame, bitrate, complexity;
+  int64_t fd, port, ssrc, pt, seq, roc, tso, frame, bitrate, complexity, channel;
   uint8_t *addr, *key, *salt;
   size_t addr_len, key_len, salt_len;
   if (!opt_int(env, o, "fd", -1, INT32_MAX, &fd) || !opt_int(env, o, "port", 1, 65535, &port) ||
@@ -455,6 +450,8 @@ static napi_value sender_new(napi_env env, napi_callback_info info) {
       !opt_int(env, o, "frameSamples", 1, MAX_FRAME, &frame) ||
       !opt_int(env, o, "bitrate", 500, 512000, &bitrate) ||
       !opt_int(env, o, "complexity", 0, 10, &complexity) ||
+      !pn_opt_int_or(env, o, "channel", PN_CHANNEL_MIN, PN_CHANNEL_MAX, 0, "SENDER_ERR_BAD_ARG",
+                     &channel) ||
       !opt_bytes(env, o, "address", &addr, &addr_len) || !opt_bytes(env, o, "key", &key, &key_len) ||
       !opt_bytes(env, o, "salt", &salt, &salt_len))
     return NULL;
@@ -504,6 +501,7 @@ static napi_value sender_new(napi_env env, napi_callback_info info) {
     memcpy(&a->sin6_addr, addr, 16);
     s->to_len = sizeof *a;
   }
+  s->channel = (uint16_t)channel;
   s->ssrc = (uint32_t)ssrc;
   s->payload_type = (uint8_t)pt;
   s->seq = (uint16_t)seq;
@@ -720,6 +718,75 @@ static napi_value sender_take_probes(napi_env env, napi_callback_info info) {
   return arr;
 }
 
+// setDestination({fd, address, port, channel?}): the pair ICE selected after a restart (RFC
+// 8445 §2.4): from the next frame, sendto() on a dup() of `fd` to address:port (as ChannelData on
+// `channel` when given, the relayed edge). The stream goes on — same SSRC, sequence numbers, ROC,
+// timestamps, encoder and SRTP keys (the DTLS association is kept) — only the socket changes.
+static napi_value sender_set_destination(napi_env env, napi_callback_info info) {
+  napi_value argv[1], self;
+  if (!pn_args(env, info, 1, argv, NULL, &self)) return NULL;
+  PnSender *s = unwrap_sender(env, self, true);
+  if (s == NULL) return NULL;
+  int64_t fd, port, channel;
+  uint8_t *addr;
+  size_t addr_len;
+  if (!opt_int(env, argv[0], "fd", 0, INT32_MAX, &fd) ||
+      !opt_int(env, argv[0], "port", 1, 65535, &port) ||
+      !pn_opt_int_or(env, argv[0], "channel", PN_CHANNEL_MIN, PN_CHANNEL_MAX, 0,
+                     "SENDER_ERR_BAD_ARG", &channel) ||
+      !opt_bytes(env, argv[0], "address", &addr, &addr_len))
+    return NULL;
+  if (addr_len != 4 && addr_len != 16) {
+    pn_throw(env, "SENDER_ERR_BAD_ARG", "address must be 4 (IPv4) or 16 (IPv6) bytes");
+    return NULL;
+  }
+  int type = 0;
+  socklen_t tl = sizeof type;
+  if (getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_DGRAM) {
+    pn_throw(env, "SENDER_ERR_BAD_ARG", "fd %lld is not a datagram socket", (long long)fd);
+    return NULL;
+  }
+  struct sockaddr_storage to;
+  socklen_t to_len;
+  memset(&to, 0, sizeof to);
+  if (addr_len == 4) {
+    struct sockaddr_in *a = (struct sockaddr_in *)&to;
+    a->sin_family = AF_INET;
+    a->sin_port = htons((uint16_t)port);
+    memcpy(&a->sin_addr, addr, 4);
+    to_len = sizeof *a;
+  } else {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&to;
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons((uint16_t)port);
+    memcpy(&a->sin6_addr, addr, 16);
+    to_len = sizeof *a;
+  }
+  int nfd = fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
+  if (nfd < 0) {
+    pn_throw(env, "SENDER_ERR_INTERNAL", "cannot duplicate the socket");
+    return NULL;
+  }
+  // Under feed_mu: the sending thread reads fd, to and channel only while holding it.
+  pthread_mutex_lock(&s->feed_mu);
+  int old = s->fd;
+  bool werift_edge = old < 0;
+  if (!werift_edge) {
+    s->fd = nfd;
+    s->to = to;
+    s->to_len = to_len;
+    s->channel = (uint16_t)channel;
+  }
+  pthread_mutex_unlock(&s->feed_mu);
+  if (werift_edge) {
+    close(nfd);
+    pn_throw(env, "SENDER_ERR_STATE", "no socket: the werift edge sends through werift");
+    return NULL;
+  }
+  close(old);
+  return NULL;
+}
+
 // close(): stops the paced thread; capture streams still attached stop feeding it. Idempotent.
 static napi_value sender_close(napi_env env, napi_callback_info info) {
   napi_value self;
@@ -745,6 +812,7 @@ napi_value pn_sender_init(napi_env env, napi_value exports) {
       {"takePeak", NULL, sender_take_peak, NULL, NULL, NULL, napi_default, NULL},
       {"setProbing", NULL, sender_set_probing, NULL, NULL, NULL, napi_default, NULL},
       {"takeProbes", NULL, sender_take_probes, NULL, NULL, NULL, napi_default, NULL},
+      {"setDestination", NULL, sender_set_destination, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, sender_close, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_value cls;
