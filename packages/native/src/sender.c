@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "apm_pipe.h"
 #include "sender.h"
 #include "srtp_gcm.h"
 #include "turn_frame.h"
@@ -120,6 +121,9 @@ struct PnSender {
   napi_threadsafe_function tsfn;
   bool tsfn_live;
 
+  // Audio processing of the capture (apm_pipe.cc): set once, released with the sender.
+  _Atomic(PnApmPipe *) apm;
+
   // Paced source.
   int16_t *src;
   size_t src_len;
@@ -140,6 +144,8 @@ static void sender_free(PnSender *s) {
   if (s->enc) opus_encoder_destroy(s->enc);
   memset(s->salt, 0, sizeof s->salt);
   free(s->src);
+  PnApmPipe *apm = atomic_load(&s->apm);
+  if (apm) pn_apm_pipe_unref(apm);
   pthread_mutex_destroy(&s->feed_mu);
   s->magic = 0;
   free(s);
@@ -149,6 +155,14 @@ void pn_sender_ref(PnSender *s) { atomic_fetch_add(&s->refs, 1); }
 
 void pn_sender_unref(PnSender *s) {
   if (atomic_fetch_sub(&s->refs, 1) == 1) sender_free(s);
+}
+
+bool pn_sender_set_apm(PnSender *s, PnApmPipe *p) {
+  PnApmPipe *none = NULL;
+  pn_apm_pipe_ref(p);
+  if (atomic_compare_exchange_strong(&s->apm, &none, p)) return true;
+  pn_apm_pipe_unref(p);
+  return false;
 }
 
 static void apply_settings(PnSender *s) {
@@ -211,6 +225,8 @@ static void to_javascript(PnSender *s, const uint8_t *payload, opus_int32 bytes,
 // `clock`. Called with feed_mu held.
 static void send_frame(PnSender *s, int16_t *pcm, uint32_t n, uint64_t clock, int64_t t_cap) {
   apply_settings(s);
+  PnApmPipe *apm = atomic_load(&s->apm);
+  if (apm) pn_apm_pipe_capture(apm, pcm, n, t_cap);  // echo cancellation, NS, AGC
   // Gain, then the level meter's peak (the microphone as gained, muted or not), then mute.
   int32_t g = atomic_load(&s->gain_q16);
   int32_t peak = 0;
@@ -330,6 +346,8 @@ static void *paced_thread(void *arg) {
       uint64_t k = pos + i;
       frame[i] = k < s->src_len ? s->src[k] : 0;
     }
+    PnApmPipe *apm = atomic_load(&s->apm);
+    if (apm) pn_apm_pipe_acoustic(apm, frame, f, due);  // a simulated room's echo (tests)
     pn_sender_feed(s, frame, f);
     pos += f;
   }
