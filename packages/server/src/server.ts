@@ -253,6 +253,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       ...options.limits,
     },
   });
+  // Calls live at the last stop (kill -9, crash) come back in the grace period (issue 21 §3).
+  const restored = core.restoreLiveCalls(Date.now());
+  if (restored > 0)
+    log.warn({ calls: restored }, 'calls live at the last stop restored: parties may re-attach');
   const registry = options.registry ?? new Registry();
   registerProcessMetrics(registry);
   registerSignalingMetrics(registry, () => core.stats());
@@ -668,7 +672,7 @@ function openData(
     if (dataCheck.migratedFrom !== undefined)
       log.info({ from: dataCheck.migratedFrom, to: dataCheck.schemaVersion }, 'database migrated');
     if (dataCheck.sweptCalls > 0)
-      log.warn({ calls: dataCheck.sweptCalls }, 'closed call records left open by a crash');
+      log.warn({ calls: dataCheck.sweptCalls }, 'closed unanswered calls left open by a crash');
     return { store, dataCheck };
   } catch (err) {
     if (!(err instanceof ServerError) || !DATA_ERRORS.has(err.code)) throw err;

@@ -14,7 +14,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { DatabaseSync, type SQLOutputValue, type StatementSync } from 'node:sqlite';
 import { Worker } from 'node:worker_threads';
 import type { CallEndReason, ChatMessage } from '@parloir/protocol';
 import type { StorePort, UserRow } from './core/store-port.ts';
@@ -135,8 +135,13 @@ export interface DataCheckResult {
   ok: boolean;
   /** `PRAGMA integrity_check` problems, empty when ok (at most 20 are kept). */
   problems: string[];
-  /** Call records left open by a crash, closed by the sweep (reason `shutdown`). */
+  /** Unanswered call records left open by a crash, closed by the sweep (reason `shutdown`). */
   sweptCalls: number;
+  /**
+   * Answered calls left open by a crash: live when the server stopped, left open for the core
+   * to restore into the grace period ({@link Store.liveCalls}).
+   */
+  liveCalls: number;
   /** Schema version after migrations. */
   schemaVersion: number;
   /** Migrations run at this start (from → to), if any. */
@@ -164,6 +169,18 @@ function toMessage(r: Record<string, unknown>): ChatMessage {
     clientMsgId: String(r.client_msg_id),
     text: String(r.body),
     ts: Number(r.ts),
+  };
+}
+
+function toCallRow(r: Record<string, SQLOutputValue>): CallRow {
+  return {
+    callId: String(r.call_id),
+    caller: String(r.caller),
+    callee: String(r.callee),
+    createdAt: Number(r.created_at),
+    answeredAt: r.answered_at === null ? null : Number(r.answered_at),
+    endedAt: r.ended_at === null ? null : Number(r.ended_at),
+    endReason: r.end_reason === null ? null : (String(r.end_reason) as CallEndReason),
   };
 }
 
@@ -261,28 +278,36 @@ export class Store implements StorePort {
 
   /**
    * The start-up data check: integrity (already checked at open; run again here so the result
-   * is current) and a sweep of call records a crash left open — live calls do not survive a
-   * restart, so each is closed with reason `shutdown` at its last known time (answer or invite).
-   * Call before the server takes any call.
+   * is current) and a sweep of the unanswered call records a crash left open: a ringing call
+   * does not survive a restart, so each is closed with reason `shutdown` at its invite time.
+   * Answered calls left open were live at the crash: they stay open, and the signalling core
+   * restores them into its grace period (issue 21 §3), so their parties can re-attach; the core
+   * ends those nobody comes back to. Call before the server takes any call.
    */
   checkData(): DataCheckResult {
     const t0 = performance.now();
     const problems = this.integrityProblems();
     let swept = 0;
+    let live = 0;
     if (problems.length === 0) {
       const r = this.#db
         .prepare(
-          `UPDATE calls SET ended_at = COALESCE(answered_at, created_at), end_reason = 'shutdown'
-            WHERE ended_at IS NULL`,
+          `UPDATE calls SET ended_at = created_at, end_reason = 'shutdown'
+            WHERE ended_at IS NULL AND answered_at IS NULL`,
         )
         .run();
       swept = Number(r.changes);
+      const n = this.#db
+        .prepare('SELECT COUNT(*) AS n FROM calls WHERE ended_at IS NULL')
+        .get() as { n: number };
+      live = Number(n.n);
     }
     const version = this.schemaVersion;
     return {
       ok: problems.length === 0,
       problems,
       sweptCalls: swept,
+      liveCalls: live,
       schemaVersion: version,
       ...(this.#openedAtVersion !== version ? { migratedFrom: this.#openedAtVersion } : {}),
       durationMs: Math.round((performance.now() - t0) * 10) / 10,
@@ -615,15 +640,20 @@ export class Store implements StorePort {
       'SELECT * FROM calls WHERE caller = ? OR callee = ? ORDER BY created_at DESC LIMIT ?',
     )
       .all(userId, userId, limit)
-      .map((r) => ({
-        callId: String(r.call_id),
-        caller: String(r.caller),
-        callee: String(r.callee),
-        createdAt: Number(r.created_at),
-        answeredAt: r.answered_at === null ? null : Number(r.answered_at),
-        endedAt: r.ended_at === null ? null : Number(r.ended_at),
-        endReason: r.end_reason === null ? null : (String(r.end_reason) as CallEndReason),
-      }));
+      .map(toCallRow);
+  }
+
+  /**
+   * The calls live when the server last stopped: answered, never ended (a kill -9 or a crash
+   * left them open), oldest answer first. The core restores them into the grace period.
+   */
+  liveCalls(): CallRow[] {
+    this.#drain();
+    return this.#stmt(
+      'SELECT * FROM calls WHERE answered_at IS NOT NULL AND ended_at IS NULL ORDER BY answered_at',
+    )
+      .all()
+      .map(toCallRow);
   }
 
   /**

@@ -1,8 +1,8 @@
 /**
  * Schema upgrades and the start-up data check (issue 23 §5, issue 22 §6):
  * - a data directory made by schema version 1 (test/fixtures/schema-v1, written by that build)
- *   is migrated at start, keeps its users, chat and calls, and the call a crash left open is
- *   closed by the sweep;
+ *   is migrated at start, keeps its users, chat and calls; the answered call a crash left open
+ *   is restored into the grace period (issue 21 §3) and gets its end time when the server stops;
  * - a database of a newer schema is refused with SRV_ERR_SCHEMA_NEWER, and a corrupted one with
  *   SRV_ERR_DATA_CORRUPT: the server stays up, /healthz answers 503 naming the error, clients are
  *   refused, and the database file is left byte for byte as it was.
@@ -29,6 +29,7 @@ interface Health {
     code?: string;
     error?: string;
     sweptCalls?: number;
+    liveCalls?: number;
     schemaVersion?: number;
     migratedFrom?: number;
   };
@@ -39,7 +40,7 @@ async function health(httpUrl: string): Promise<{ code: number; body: Health }> 
   return { code: r.status, body: (await r.json()) as Health };
 }
 
-test('a schema-1 data directory is migrated at start; the call a crash left open is swept', async () => {
+test('a schema-1 data directory is migrated at start; the call a crash left open is restored, then ended', async () => {
   const tmp = tempDir();
   try {
     cpSync(FIXTURE_V1, tmp.dir, { recursive: true });
@@ -50,7 +51,9 @@ test('a schema-1 data directory is migrated at start; the call a crash left open
     assert.equal(h.body.data.ok, true);
     assert.equal(h.body.data.migratedFrom, 1);
     assert.equal(h.body.data.schemaVersion, SCHEMA_VERSION);
-    assert.equal(h.body.data.sweptCalls, 1);
+    assert.equal(h.body.data.sweptCalls, 0, 'no unanswered call was left open');
+    assert.equal(h.body.data.liveCalls, 1, 'the answered one is restored, not swept');
+    const closedAt = Date.now();
     await server.close(200);
 
     const store = new Store({ path: join(tmp.dir, 'parloir.db') });
@@ -66,12 +69,14 @@ test('a schema-1 data directory is migrated at start; the call a crash left open
       );
       const calls = store.callsOf(ALICE);
       const open = calls.find((c) => c.callId === 'call-open');
+      // Nobody came back to it before the server stopped: the shutdown ended it, then.
       assert.equal(open?.endReason, 'shutdown');
-      assert.equal(open?.endedAt, open?.answeredAt);
+      assert.ok((open?.endedAt ?? 0) >= closedAt, 'ended when the server stopped');
       assert.equal(calls.find((c) => c.callId === 'call-ended')?.endReason, 'hangup');
       // The second start has nothing left to migrate or sweep.
       const again = store.checkData();
       assert.equal(again.sweptCalls, 0);
+      assert.equal(again.liveCalls, 0);
       assert.equal(again.migratedFrom, undefined);
     } finally {
       store.close();

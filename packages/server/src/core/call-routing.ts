@@ -7,7 +7,10 @@
  * during an accepted call is detached, not hung up (issue 21 §1): the call and its relay
  * allocations stay for `callGraceMs`, the peer is told `call.peerReconnecting`, and the party may
  * come back with `call.reattach`; at the end of the grace the call ends (`disconnected`) as a
- * drop did before. Sans-IO: ring and grace timeouts run at {@link CallRouting.expire}.
+ * drop did before. The calls live when the server last stopped (a kill -9, a crash) are restored
+ * at start with both parties detached ({@link CallRouting.restore}, issue 21 §3): the relay
+ * accepts their credentials again and each party may re-attach within the grace. Sans-IO: ring
+ * and grace timeouts run at {@link CallRouting.expire}.
  * @module
  */
 import {
@@ -101,7 +104,7 @@ export class CallRouting {
         return {};
       }
       case 'call.reattach':
-        return this.#reattach(s, req.callId);
+        return this.#reattach(s, req.callId, nowMs);
       case 'call.history':
         return this.#history(s, req.limit ?? 50);
     }
@@ -188,13 +191,61 @@ export class CallRouting {
     }
   }
 
+  /**
+   * Restores the calls that were live when the server last stopped (the store's `liveCalls`),
+   * as if both parties' connections had just dropped: each call is back in the table (so the
+   * relay's directory lists it and a login names it), both parties have the grace period to
+   * re-attach, and a call nobody comes back to ends at its end (`disconnected`). A call one of
+   * whose parties is already in another restored call (damaged data) ends at once (`shutdown`),
+   * as do all of them with no grace (`callGraceMs` 0). Returns the number restored.
+   */
+  restore(
+    rows: readonly {
+      callId: string;
+      caller: string;
+      callee: string;
+      createdAt: number;
+      answeredAt: number | null;
+    }[],
+    nowMs: number,
+  ): number {
+    const table = this.#o.table;
+    const graceMs = this.#o.callGraceMs;
+    let restored = 0;
+    for (const r of rows) {
+      if (
+        graceMs <= 0 ||
+        r.answeredAt === null ||
+        r.caller === r.callee ||
+        table.get(r.callId) ||
+        table.ofUser(r.caller) ||
+        table.ofUser(r.callee)
+      ) {
+        this.#ctx.countEnded('shutdown');
+        this.#ctx.store.endCall(r.callId, nowMs, 'shutdown');
+        continue;
+      }
+      table.restore({ ...r, answeredAt: r.answeredAt }, nowMs);
+      this.#detached.set(
+        r.callId,
+        new Map([
+          [r.caller, nowMs + graceMs],
+          [r.callee, nowMs + graceMs],
+        ]),
+      );
+      restored++;
+      this.#ctx.log?.info({ callId: r.callId, graceMs }, 'live call restored after a restart');
+    }
+    return restored;
+  }
+
   /** Ends every live call with `reason` (shutdown). */
   endAll(reason: CallEndReason, nowMs: number): void {
     for (const call of [...this.#o.table.values()]) this.#end(call, reason, nowMs);
   }
 
   /** A detached party is back on a new connection and takes its call up again. */
-  #reattach(s: Session, callId: string): object | SignalingError {
+  #reattach(s: Session, callId: string, nowMs: number): object | SignalingError {
     const call = this.#o.table.get(callId);
     if (
       !call ||
@@ -212,6 +263,17 @@ export class CallRouting {
       ctx.afterResult(() =>
         ctx.event(peer.conn, 'call.peerReconnected', { callId, userId: s.userId }),
       );
+    // The peer is still away (both dropped, or the call was restored after a server restart):
+    // the party that is back hears it, as it would have had it stayed connected.
+    for (const [userId, until] of parties) {
+      ctx.afterResult(() =>
+        ctx.event(s.conn, 'call.peerReconnecting', {
+          callId,
+          userId,
+          graceMs: Math.max(0, until - nowMs),
+        }),
+      );
+    }
     this.#o.statusMaybeChanged(s.userId);
     ctx.log?.info({ callId, userId: s.userId }, 'call party re-attached');
     return {};

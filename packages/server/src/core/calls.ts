@@ -91,6 +91,29 @@ export class CallTable {
     return call;
   }
 
+  /**
+   * Puts back an accepted call the server had when it last stopped (restored from the store at
+   * start, issue 21 §3). Both parties must be free (the caller checks).
+   */
+  restore(
+    c: { callId: string; caller: string; callee: string; createdAt: number; answeredAt: number },
+    nowMs: number,
+  ): LiveCall {
+    const call: LiveCall = {
+      callId: c.callId,
+      caller: c.caller,
+      callee: c.callee,
+      state: 'accepted',
+      createdAt: c.createdAt,
+      answeredAt: c.answeredAt,
+      ringDeadline: nowMs,
+    };
+    this.#byId.set(call.callId, call);
+    this.#byUser.set(call.caller, call);
+    this.#byUser.set(call.callee, call);
+    return call;
+  }
+
   /** Removes a call (it ended). */
   remove(call: LiveCall): void {
     this.#byId.delete(call.callId);

@@ -157,6 +157,20 @@ export class SignalingCore implements CallDirectory {
     };
   }
 
+  /**
+   * Restores the calls that were live when the server last stopped (the store's `liveCalls`:
+   * answered, never ended) into the grace period, as if both parties had just dropped (issue 21
+   * §3): the relay lists them again, a party's login names its call and `call.reattach` takes
+   * it up; calls nobody re-attaches to end when the grace does. Call once at start, before any
+   * connection. Returns the number of calls restored.
+   */
+  restoreLiveCalls(nowMs: number): number {
+    this.#ctx.nowMs = nowMs;
+    const n = this.#calls.restore(this.#ctx.store.liveCalls(), nowMs);
+    this.#flushRecords();
+    return n;
+  }
+
   /** CallDirectory: the parties of a live (ringing or accepted) call. */
   partiesOf(callId: string): readonly [string, string] | undefined {
     return this.#calls.partiesOf(callId);

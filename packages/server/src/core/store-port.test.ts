@@ -142,4 +142,30 @@ for (const [name, make] of impls) {
     ]);
     close();
   });
+
+  test(`store port (${name}): liveCalls lists the answered calls never ended, queued ones too`, () => {
+    const { store, close } = make();
+    store.insertCall({ callId: 'ringing', caller: 'a', callee: 'b', createdAt: T0 });
+    store.insertCall({ callId: 'ended', caller: 'a', callee: 'b', createdAt: T0 + 1 });
+    store.answerCall('ended', T0 + 2);
+    store.endCall('ended', T0 + 3, 'hangup');
+    store.insertCall({ callId: 'live2', caller: 'e', callee: 'f', createdAt: T0 + 4 });
+    store.answerCall('live2', T0 + 9);
+    store.insertCall({ callId: 'live1', caller: 'c', callee: 'd', createdAt: T0 + 5 });
+    store.answerCall('live1', T0 + 6);
+    // Not flushed: liveCalls commits what is queued before it reads.
+    assert.deepEqual(
+      store.liveCalls().map((c) => [c.callId, c.caller, c.callee, c.answeredAt, c.endedAt]),
+      [
+        ['live1', 'c', 'd', T0 + 6, null],
+        ['live2', 'e', 'f', T0 + 9, null],
+      ],
+    );
+    store.endCall('live1', T0 + 10, 'disconnected');
+    assert.deepEqual(
+      store.liveCalls().map((c) => c.callId),
+      ['live2'],
+    );
+    close();
+  });
 }

@@ -90,6 +90,12 @@ export interface StorePort {
   flushCalls(): void;
   /** Committed call records involving `userId` (caller or callee), newest first. */
   callsOf(userId: string, limit?: number): CallRecordRow[];
+  /**
+   * The calls that were live when the server last stopped: answered and never ended, oldest
+   * answer first. Read once at start (issue 21 §3), after every queued record is committed; the
+   * core restores them into the grace period so their parties can re-attach.
+   */
+  liveCalls(): CallRecordRow[];
 }
 
 /** One call record as the store keeps it. */

@@ -190,6 +190,14 @@ export class FakeStore implements StorePort {
       .map((c) => ({ ...c }));
   }
 
+  liveCalls(): FakeCallRecord[] {
+    this.flushCalls();
+    return [...this.#calls.values()]
+      .filter((c) => c.answeredAt !== null && c.endedAt === null)
+      .sort((a, b) => (a.answeredAt ?? 0) - (b.answeredAt ?? 0))
+      .map((c) => ({ ...c }));
+  }
+
   flushCalls(): void {
     if (this.#pendingCalls.length === 0) return;
     this.flushes++;
