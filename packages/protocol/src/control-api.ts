@@ -125,6 +125,19 @@ export const callSettingsSchema = obj({
    * logs written before it existed).
    */
   volumePct: optional(num({ min: 0, max: 400 })),
+  /**
+   * Echo cancellation, noise suppression and automatic gain control of the capture (issue 20).
+   * Absent: on for an `alsa:` capture, off for `wav:`/`null` (and in logs written before them).
+   */
+  aec: optional(bool()),
+  ns: optional(bool()),
+  agc: optional(bool()),
+  /** How hard the echo canceller suppresses residual echo (webrtc); absent = 'low'. */
+  aecLevel: optional(oneOf(['low', 'moderate', 'high'] as const)),
+  /** Noise suppression level 0 (low) … 3 (very high); absent = 2. */
+  nsLevel: optional(int({ min: 0, max: 3 })),
+  /** Processing engine: webrtc AudioProcessing or speexdsp; absent = 'webrtc'. */
+  audioEngine: optional(oneOf(['webrtc', 'speex'] as const)),
 });
 /** The native engine's call settings. */
 export type CallSettings = Infer<typeof callSettingsSchema>;
@@ -143,6 +156,12 @@ export const SETTING_NAMES = [
   'mute',
   'adapt',
   'volume',
+  'aec',
+  'ns',
+  'agc',
+  'aec-level',
+  'ns-level',
+  'audio-engine',
 ] as const;
 /** One setting name. */
 export type SettingName = (typeof SETTING_NAMES)[number];
@@ -167,6 +186,22 @@ export const suggestionSchema = obj({
   fr: str({ max: 500 }),
   change: optional(paramChangeSchema),
 });
+
+/** The capture's audio processing in a QoS snapshot (issue 20). */
+export const echoStateSchema = obj({
+  /** 'off' (nothing on), 'webrtc' or 'speex'. */
+  engine: oneOf(['off', 'webrtc', 'speex'] as const),
+  /** Echo cancellation on. */
+  aec: bool(),
+  /** The canceller's estimate of the echo delay beyond the device's, ms; null if none yet. */
+  delayMs: nullable(num({ min: -1000, max: 10_000 })),
+  /** Echo return loss enhancement measured over ~1 s of far-end speech, dB; null if none. */
+  erleDb: nullable(num({ min: -200, max: 200 })),
+  /** The far end played ≥ 1 s since the AEC started and ERLE reached 10 dB. */
+  converged: bool(),
+});
+/** The audio processing state in a snapshot. */
+export type EchoState = Infer<typeof echoStateSchema>;
 
 /**
  * The once-a-second QoS snapshot, as far as a control client reads it (the QoS log holds more;
@@ -197,6 +232,8 @@ export const qosViewSchema = obj({
   settings: callSettingsSchema,
   /** Peak level of the capture over the last second, dBFS (−100 for silence). */
   inputLevelDb: optional(num({ min: -200, max: 10 })),
+  /** The capture's audio processing and its echo canceller's state. */
+  echo: optional(echoStateSchema),
 });
 /** A QoS snapshot as control clients see it. */
 export type QosView = Infer<typeof qosViewSchema>;

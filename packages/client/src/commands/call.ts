@@ -30,6 +30,11 @@ export const CALL_OPTIONS = {
   'no-adapt': { type: 'boolean', default: false },
   json: { type: 'boolean', default: false },
   'host-address': { type: 'string' },
+  aec: { type: 'string' },
+  ns: { type: 'string' },
+  agc: { type: 'string' },
+  'audio-engine': { type: 'string' },
+  'acoustic-room': { type: 'string' },
 } as const;
 
 /** `--duration S` in ms, or undefined. */
@@ -40,6 +45,19 @@ export function durationMs(v: string | undefined): number | undefined {
     throw new EngineError('ENGINE_ERR_BAD_SETTING', `--duration: expected seconds, got '${v}'`);
   }
   return s * 1000;
+}
+
+/** `--acoustic-room MS` (tests), ms, or undefined. */
+export function acousticRoomMs(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const ms = Number(v.replace(/ms$/, ''));
+  if (v.trim() === '' || !Number.isFinite(ms) || ms < 20 || ms > 250) {
+    throw new EngineError(
+      'ENGINE_ERR_BAD_SETTING',
+      `--acoustic-room: expected 20..250 ms, got '${v}'`,
+    );
+  }
+  return ms;
 }
 
 /** `--host-address` as the transport's host address list. */
@@ -63,6 +81,7 @@ export function clientOptionsFromArgs(
     relayOnly: args.values.relay === true,
     settings: settingsFromFlags(args.values),
     hostAddresses: hostAddresses(args.values),
+    acousticRoomMs: acousticRoomMs(stringOpt(args, 'acoustic-room')),
     onNotice,
   };
 }
@@ -152,6 +171,12 @@ Calls PEER, waits for the answer, talks, hangs up, prints a QoS summary.
   --password P       server password
   --json             print the summary as JSON
   --host-address IP  offer only this local address as ICE host candidate (e.g. 127.0.0.1)
+  --aec on|off       echo cancellation (default: on for an alsa: capture, off for wav:/null)
+  --ns on|off        noise suppression (same default)
+  --agc on|off       automatic gain control (same default)
+  --audio-engine E   webrtc (default) or speex; mid-call in parloir connect: set aec off, …
+  --acoustic-room MS tests: the wav:/null capture also hears the wav:/null playback through a
+                     simulated room with this delay (20..250 ms), like a laptop without headset
 
 Exit status: 0 after a call, 1 if it was refused, busy, unanswered, the peer is offline, or
 media failed (the reason is printed).`,

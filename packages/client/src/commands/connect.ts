@@ -23,7 +23,8 @@ const HELP = `commands:
   msg <name> <text>         send a chat message
   block <name> | unblock <name>
   dnd on|off                do not disturb
-  set <bitrate|frame|fec|loss|dtx|jb-min|jb-max|period|gain|mute|adapt> <value>
+  set <bitrate|frame|fec|loss|dtx|jb-min|jb-max|period|gain|mute|adapt|volume|aec|ns|agc|
+       aec-level|ns-level|audio-engine> <value>
   stats                     QoS of the current call
   approve <id> | deny <id>  host mode: answer a join request
   quit`;

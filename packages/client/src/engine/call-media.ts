@@ -101,6 +101,8 @@ export interface CallMediaOptions {
   hostAddresses?: string[] | undefined;
   /** Measurement probes passed to the engine. */
   probes?: EngineProbes;
+  /** Tests: the paced capture hears the paced playback through a room (createEngine). */
+  acousticRoomMs?: number | undefined;
   /** How long ICE+DTLS may take, ms. Default 25000. */
   connectTimeoutMs?: number;
   /** Contact key pins; default `contacts.json` in {@link profileDir} (memory without one). */
@@ -314,6 +316,7 @@ export class CallMedia {
           for (const l of this.#listeners.qos) l(snap);
         },
         ...(this.#o.probes === undefined ? {} : { probes: this.#o.probes }),
+        ...(this.#o.acousticRoomMs === undefined ? {} : { acousticRoomMs: this.#o.acousticRoomMs }),
       });
       this.#engine = engine;
       engine.start();

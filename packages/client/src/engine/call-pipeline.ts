@@ -13,6 +13,8 @@
  * (relayed pairs, other SRTP profiles, werift internals that changed) and each crosses between C
  * and JavaScript through one call each way.
  */
+import { AudioPipe, type AudioPipeRoom } from '@parloir/native';
+import type { EchoState } from '@parloir/protocol';
 import type { MediaEdge, MediaEdgeOptions } from '../transport/media-edge/index.ts';
 import type { TransportStats } from '../transport/peer-transport.ts';
 import type { JitterBufferSnapshot } from '../qos-log/qos-log.ts';
@@ -20,7 +22,13 @@ import { parseDeviceSpec } from '../audio/index.ts';
 import { DeviceCapture, DevicePlayback } from './audio-devices.ts';
 import { EngineError } from './errors.ts';
 import { engineJitterOptions, jitterSnapshot, pullDecision } from './jitter-options.ts';
-import type { CallPipeline, PacketRecord, PlayedTickProbe, SentFrameProbe } from './ports.ts';
+import type {
+  AudioProcessingSettings,
+  CallPipeline,
+  PacketRecord,
+  PlayedTickProbe,
+  SentFrameProbe,
+} from './ports.ts';
 
 const SAMPLES_PER_MS = 48;
 
@@ -40,7 +48,21 @@ export interface NativeCallPipelineOptions {
   capture: Pick<DeviceCapture, 'attach' | 'setPeriodMs' | 'startedAtMs' | 'close'>;
   /** Playback device; it plays the C receiver. */
   playback: Pick<DevicePlayback, 'attach' | 'setPeriodMs' | 'startedAtMs' | 'close'>;
+  /**
+   * Tests: the paced capture (`wav:`/`null`) also hears the paced playback through this room,
+   * like a laptop's microphone its speakers (src/apm_pipe.cc).
+   */
+  room?: AudioPipeRoom;
 }
+
+const AUDIO_OFF: AudioProcessingSettings = {
+  engine: 'webrtc',
+  aec: false,
+  ns: false,
+  agc: false,
+  aecLevel: 'low',
+  nsLevel: 2,
+};
 
 /** The C pipeline on the transport's network edge. */
 export class NativeCallPipeline implements CallPipeline {
@@ -51,6 +73,8 @@ export class NativeCallPipeline implements CallPipeline {
   #periodMs = 10;
   #captureSpec: string | undefined;
   #playbackSpec: string | undefined;
+  #audio = AUDIO_OFF;
+  #pipe: AudioPipe | undefined;
 
   constructor(
     options: NativeCallPipelineOptions & { captureSpec?: string; playbackSpec?: string },
@@ -140,6 +164,9 @@ export class NativeCallPipeline implements CallPipeline {
     }
     // The transport closes the edge with the call; a device that fails to start stops it here.
     try {
+      // Echo cancellation, NS, AGC on the capture thread, against what the playback plays.
+      this.#pipe = new AudioPipe(this.#audio, this.#o.room);
+      this.#pipe.attach(edge.sender, edge.receive.receiver);
       this.#o.capture.attach(edge.sender);
       this.#o.playback.attach(edge.receive.receiver);
     } catch (err) {
@@ -206,6 +233,24 @@ export class NativeCallPipeline implements CallPipeline {
   takeInputPeak(): number {
     return this.#sender()?.takePeak() ?? 0;
   }
+  setAudioProcessing(s: AudioProcessingSettings): void {
+    this.#audio = { ...s };
+    if (!this.#stopped) this.#pipe?.set(s);
+  }
+
+  echoState(): EchoState | undefined {
+    const p = this.#pipe;
+    if (p === undefined || this.#stopped) return undefined;
+    const st = p.stats();
+    const num = (v: number): number | null => (Number.isFinite(v) ? Math.round(v * 10) / 10 : null);
+    return {
+      engine: st.engine,
+      aec: st.engine !== 'off' && this.#audio.aec,
+      delayMs: st.libraryDelayMs >= 0 ? num(st.libraryDelayMs) : null,
+      erleDb: num(st.measuredErleDb),
+      converged: st.converged,
+    };
+  }
 
   get captureClockSamples(): number {
     return this.#sender()?.stats().clockSamples ?? 0;
@@ -267,6 +312,7 @@ export class NativeCallPipeline implements CallPipeline {
     this.#stopped = true;
     // Before the devices close: no frame is fed to a closed sender's socket.
     this.#edge?.sender.close();
+    this.#pipe?.close();
     await Promise.all([this.#o.capture.close(), this.#o.playback.close()]);
   }
 }

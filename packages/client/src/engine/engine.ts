@@ -9,7 +9,13 @@ import { RtpReceiveStats } from '@parloir/media';
 import type { CallSettings, QosSnapshot, Suggestion } from '../qos-log/qos-log.ts';
 import type { ReceivedRtp, TransportStats } from '../transport/peer-transport.ts';
 import { EngineError } from './errors.ts';
-import type { CallPipeline, PacketRecord, PullDecision, QualityModelPort } from './ports.ts';
+import type {
+  AudioProcessingSettings,
+  CallPipeline,
+  PacketRecord,
+  PullDecision,
+  QualityModelPort,
+} from './ports.ts';
 
 const SAMPLES_PER_MS = 48;
 /** The payload of a probe's packet (the payload stays in C). */
@@ -128,12 +134,52 @@ export function applySetting(s: CallSettings, name: string, value: string): Call
       return { ...s, adapt: parseBool(name, v) };
     case 'volume':
       return { ...s, volumePct: parseNum(name, v.replace(/%$/, ''), 0, 400) };
+    case 'aec':
+      return { ...s, aec: parseBool(name, v) };
+    case 'ns':
+      return { ...s, ns: parseBool(name, v) };
+    case 'agc':
+      return { ...s, agc: parseBool(name, v) };
+    case 'aec-level':
+      if (v !== 'low' && v !== 'moderate' && v !== 'high') {
+        throw new EngineError(
+          'ENGINE_ERR_BAD_SETTING',
+          `aec-level: expected low, moderate or high`,
+        );
+      }
+      return { ...s, aecLevel: v };
+    case 'ns-level':
+      if (!/^[0-3]$/.test(v)) {
+        throw new EngineError('ENGINE_ERR_BAD_SETTING', `ns-level: expected 0, 1, 2 or 3`);
+      }
+      return { ...s, nsLevel: Number(v) };
+    case 'audio-engine':
+      if (v !== 'webrtc' && v !== 'speex') {
+        throw new EngineError('ENGINE_ERR_BAD_SETTING', `audio-engine: expected webrtc or speex`);
+      }
+      return { ...s, audioEngine: v };
     default:
       throw new EngineError(
         'ENGINE_ERR_BAD_SETTING',
         `unknown setting '${name}' (one of ${SETTING_NAMES.join(', ')})`,
       );
   }
+}
+
+/**
+ * The capture's audio processing from the settings: what is absent is off (createEngine fills
+ * the device's defaults), level 'low' for the echo canceller (bench:aec: the level that keeps
+ * near-end speech in double talk), noise suppression level 2, the webrtc engine.
+ */
+export function audioProcessing(s: CallSettings): AudioProcessingSettings {
+  return {
+    engine: s.audioEngine ?? 'webrtc',
+    aec: s.aec ?? false,
+    ns: s.ns ?? false,
+    agc: s.agc ?? false,
+    aecLevel: s.aecLevel ?? 'low',
+    nsLevel: s.nsLevel ?? 2,
+  };
 }
 
 /** One running call's media. */
@@ -251,6 +297,8 @@ export class CallEngine {
       pl.setBounds(next.jbMinMs, next.jbMaxMs);
     }
     if (next.volumePct !== prev.volumePct) pl.setVolume((next.volumePct ?? 100) / 100);
+    const ap = audioProcessing(next);
+    if (JSON.stringify(ap) !== JSON.stringify(audioProcessing(prev))) pl.setAudioProcessing(ap);
   }
 
   /** Replaces the capture device during the call, without renegotiation (alsa: to alsa:). */
@@ -294,6 +342,7 @@ export class CallEngine {
     pl.setPeriodMs(s.periodMs);
     pl.setBounds(s.jbMinMs, s.jbMaxMs);
     pl.setVolume((s.volumePct ?? 100) / 100);
+    pl.setAudioProcessing(audioProcessing(s));
   }
 
   #setGain(s: CallSettings): void {
@@ -444,6 +493,8 @@ export class CallEngine {
       settings: this.settings,
       inputLevelDb: round1(20 * Math.log10(Math.max(1, o.pipeline.takeInputPeak()) / 32768)),
     };
+    const echo = o.pipeline.echoState();
+    if (echo !== undefined) snap.echo = echo;
     this.#lastSnapshot = snap;
     if (this.#running) o.onSnapshot?.(snap);
     return snap;

@@ -60,6 +60,8 @@ export interface NativeClientOptions {
   settings?: Partial<CallSettings>;
   /** Host candidate addresses (tests). */
   hostAddresses?: string[] | undefined;
+  /** `--acoustic-room MS` (tests): the paced capture hears the paced playback through a room. */
+  acousticRoomMs?: number | undefined;
   /** Notices (reconnects, pinning) go here. */
   onNotice?: (msg: string) => void;
   /** Resolve `open` while still pending host approval. */
@@ -107,6 +109,7 @@ export class NativeClient {
       relayOnly: o.relayOnly === true,
       profileDir,
       hostAddresses: o.hostAddresses,
+      acousticRoomMs: o.acousticRoomMs,
     });
     try {
       await signaling.connect({ untilReady: o.untilReady ?? true });
@@ -280,5 +283,9 @@ export function settingsFromFlags(values: Record<string, unknown>): Partial<Call
   if (typeof values.bitrate === 'string') s = applySetting(s, 'bitrate', values.bitrate);
   if (typeof values['frame-ms'] === 'string') s = applySetting(s, 'frame', values['frame-ms']);
   if (values['no-adapt'] === true) s = { ...s, adapt: false };
+  for (const name of ['aec', 'ns', 'agc', 'audio-engine'] as const) {
+    const v = values[name];
+    if (typeof v === 'string') s = applySetting(s, name, v);
+  }
   return s;
 }

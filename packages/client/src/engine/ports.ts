@@ -3,6 +3,7 @@
  * edge (call-pipeline.ts) and `@parloir/media`'s E-model and policy (media-quality.ts).
  */
 import type { Suggestion as MediaSuggestion } from '@parloir/media';
+import type { EchoState } from '@parloir/protocol';
 import type { JitterBufferSnapshot } from '../qos-log/qos-log.ts';
 import type { TransportStats } from '../transport/peer-transport.ts';
 
@@ -27,6 +28,22 @@ export interface PacketRecord {
   headerBytes: number;
   /** `performance.now()` when it was read from the network, ms. */
   arrivalMs: number;
+}
+
+/** The capture's audio processing (issue 20), as the C pipeline runs it. */
+export interface AudioProcessingSettings {
+  /** webrtc AudioProcessing or speexdsp. */
+  engine: 'webrtc' | 'speex';
+  /** Echo cancellation. */
+  aec: boolean;
+  /** Noise suppression. */
+  ns: boolean;
+  /** Automatic gain control. */
+  agc: boolean;
+  /** Residual echo suppression (webrtc). */
+  aecLevel: 'low' | 'moderate' | 'high';
+  /** Noise suppression level, 0..3. */
+  nsLevel: number;
 }
 
 /** A frame the pipeline sent (latency probes). */
@@ -91,6 +108,10 @@ export interface CallPipeline {
   switchPlayback(spec: string): Promise<void>;
   /** Output volume, linear (1 = as decoded). */
   setVolume(linear: number): void;
+  /** The capture's audio processing; the capture thread applies it before its next frame. */
+  setAudioProcessing(s: AudioProcessingSettings): void;
+  /** The audio processing's state for the QoS snapshot (undefined before start). */
+  echoState(): EchoState | undefined;
   /** The capture's peak |sample| (0..32768, after gain) since the last call; resets it. */
   takeInputPeak(): number;
   /** Capture device clock: samples captured so far. */

@@ -64,6 +64,8 @@ export function fakePipeline(stats: Partial<TransportStats> = {}): FakePipeline 
       setPeriodMs: nothing,
       setBounds: nothing,
       setVolume: nothing,
+      setAudioProcessing: nothing,
+      echoState: () => undefined,
       switchCapture: () => Promise.resolve(),
       switchPlayback: () => Promise.resolve(),
       takeInputPeak: () => 0,

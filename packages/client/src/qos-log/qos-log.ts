@@ -4,7 +4,7 @@
  */
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CallSettings } from '@parloir/protocol';
+import type { CallSettings, EchoState } from '@parloir/protocol';
 import { EngineError } from '../engine/errors.ts';
 
 /** A human suggestion in both languages of the project. */
@@ -79,6 +79,8 @@ export interface QosSnapshot {
   settings: CallSettings;
   /** Peak capture level since the previous snapshot, dBFS (after gain; −90.3 for silence). */
   inputLevelDb?: number;
+  /** The capture's audio processing and its echo canceller (delay, ERLE, converged). */
+  echo?: EchoState;
 }
 
 /** First record of a log. */
