@@ -226,7 +226,7 @@ async function engineLatency(
   });
   receiver.start();
   sender.start();
-  if (sender.edge !== (edge === 'direct' ? 'direct' : 'werift (relayed pair)')) {
+  if (sender.edge !== edge) {
     throw new Error(`${edge} run on the ${sender.edge} edge`);
   }
   await sleep(600 + clicks * CLICK_EVERY_MS + 600);

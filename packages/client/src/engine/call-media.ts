@@ -321,8 +321,9 @@ export class CallMedia {
       this.#engine = engine;
       engine.start();
       const sas = transport.sas(session.identity.publicKey, verified.identityKey);
-      // The C pipeline both ways, on its network edge: `direct`, or `werift (why)` with the typed
-      // error when werift or Node internals the direct edge needs changed (logged here too).
+      // The C pipeline both ways, on its network edge: `direct`, `relayed`, or `werift (why)` with
+      // the typed error when werift or Node internals the direct edge needs changed (logged here
+      // too).
       const edgeError = engine.edgeError;
       if (edgeError !== undefined) {
         console.error(`parloir: ${edgeError.code}: ${edgeError.message} (call on the werift edge)`);

@@ -179,7 +179,7 @@ export class NativeCallPipeline implements CallPipeline {
   get edge(): string {
     const e = this.#edge;
     if (e === undefined) return 'not started';
-    return e.kind === 'direct' ? 'direct' : `werift (${e.reason ?? 'unknown'})`;
+    return e.kind === 'werift' ? `werift (${e.reason ?? 'unknown'})` : e.kind;
   }
 
   get edgeError(): { code: string; message: string } | undefined {

@@ -224,7 +224,7 @@ export class CallEngine {
     return 'native';
   }
 
-  /** The pipeline's network edge: `direct`, or `werift (why)`. */
+  /** The pipeline's network edge: `direct`, `relayed`, or `werift (why)`. */
   get edge(): string {
     return this.#o.pipeline.edge;
   }
@@ -476,6 +476,8 @@ export class CallEngine {
       kind: 'qos',
       tMs: Math.round(now - this.#startedMs),
       path: ts.path,
+      ...(ts.pathState === undefined ? {} : { pathState: ts.pathState }),
+      ...(ts.iceRestarts === undefined ? {} : { iceRestarts: ts.iceRestarts }),
       rttMs: rttMs === null ? null : round1(rttMs),
       lossPct: round1(lossPct),
       cumulativeLossPct: round1(cumulativeLossPct),

@@ -80,7 +80,7 @@ export interface CallPipeline {
     initial: { frameMs: number; bitrateBps: number; jbMinMs: number; jbMaxMs: number },
     probing: boolean,
   ): void;
-  /** `direct`, `werift (why)`, or `not started`. */
+  /** `direct`, `relayed`, `werift (why)`, or `not started`. */
   readonly edge: string;
   /** When werift or Node internals the direct edge needs changed: the typed error. */
   readonly edgeError: { code: string; message: string } | undefined;

@@ -109,7 +109,7 @@ export interface TransportStats {
    * (RFC 3711 §3.3.2), on either edge.
    */
   packetsReplayed: number;
-  /** The call's network edge once open: `direct`, or `werift (why)`. */
+  /** The call's network edge once open: `direct`, `relayed`, or `werift (why)`. */
   edge?: string | undefined;
   /**
    * When werift or Node internals the direct edge needs changed: the typed error (the call runs
@@ -257,11 +257,11 @@ export class PeerTransport {
     });
   }
 
-  /** The network edge of the call's C pipeline: `direct`, `werift (why)`, or `not open`. */
+  /** The call's C pipeline's network edge: `direct`, `relayed`, `werift (why)` or `not open`. */
   get edge(): string {
     const e = this.#edge;
     if (e === undefined) return 'not open';
-    return e.kind === 'direct' ? 'direct' : `werift (${e.reason ?? 'unknown'})`;
+    return e.kind === 'werift' ? `werift (${e.reason ?? 'unknown'})` : e.kind;
   }
 
   /**
@@ -446,7 +446,7 @@ export class PeerTransport {
       },
       options,
     );
-    if (edge.kind === 'direct') {
+    if (edge.kind !== 'werift') {
       edge.receive.onRecords((records) => {
         for (const p of records) {
           if (p.inserted) continue; // counted when werift emitted it
@@ -528,8 +528,12 @@ export class PeerTransport {
       }
     }
     const p = this.path();
-    // On the werift edge sendOpus counted every packet; on the direct one the C sender did.
-    const n = edge?.kind === 'direct' && !edge.sender.closed ? edge.sender.stats() : undefined;
+    // On the werift edge sendOpus counted every packet; on the direct and relayed ones the C
+    // sender did.
+    const n =
+      edge !== undefined && edge.kind !== 'werift' && !edge.sender.closed
+        ? edge.sender.stats()
+        : undefined;
     const rx = edge?.receive.receiver;
     const rxStats = rx === undefined || rx.closed ? undefined : rx.stats();
     const js = this.#replay.stats;

@@ -95,6 +95,7 @@ export function openDirectReceive(
     key: parts.remote.key,
     salt: parts.remote.salt,
     jitter,
+    channel: parts.channel,
     onDatagram: (data, address, port, family) =>
       toWerift(data, { address, port, family, size: data.length }),
   });

@@ -64,6 +64,7 @@ export function openDirectSender(
     salt: parts.local.salt,
     frameSamples: start.frameSamples,
     bitrateBps: start.bitrateBps,
+    channel: parts.channel,
   });
   reportFromNative(sender, native);
   // werift starts its RTCP loop at the first RTP packet it sends itself; it will send none. One

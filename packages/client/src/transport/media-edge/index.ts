@@ -9,10 +9,14 @@
  * - Per call ({@link openMediaEdge}): the **direct** edge — the C sender and receiver on the ICE
  *   socket itself, with their own SRTP (direct-send.ts, direct-receive.ts, compound-rtcp.ts) — when
  *   internals.ts finds the pair plain UDP, the SRTP profile AES-GCM and every werift and Node
- *   member it needs as expected; else the **werift** edge (werift-edge.ts), where werift does RTP
- *   and SRTP and packets cross into and out of the same C pipeline. A member missing or changed
- *   gives a {@link MediaEdgeError} naming it, kept on the edge (the caller logs it, and it goes in
- *   the transport's statistics and the QoS log): the call still works, on the werift edge.
+ *   member it needs as expected; the **relayed** edge, the same C code on werift's TURN client
+ *   socket with the media framed as ChannelData on the channel werift bound to the peer, when the
+ *   local candidate is relayed by TURN over UDP (werift keeps the allocation, permissions,
+ *   channel refreshes and ICE consent); else the **werift** edge (werift-edge.ts), where werift
+ *   does RTP and SRTP and packets cross into and out of the same C pipeline. A member missing or
+ *   changed gives a {@link MediaEdgeError} naming it, kept on the edge (the caller logs it, and it
+ *   goes in the transport's statistics and the QoS log): the call still works, on the werift
+ *   edge.
  */
 import type { SrtpReplayList } from '@parloir/media';
 import type { NativeJitterOptions, NativeRtpSender } from '@parloir/native';
@@ -30,17 +34,23 @@ export type { NativeReceive } from './direct-receive.ts';
 export { negotiatedCertificates, remoteSrtpStates, senderRtcpFields } from './internals.ts';
 
 /** Which edge a call's C pipeline uses. */
-export type MediaEdgeKind = 'direct' | 'werift';
+export type MediaEdgeKind = 'direct' | 'relayed' | 'werift';
 
 /** A call's network edge, with the C pipeline's sender and receiver behind it. */
 export interface MediaEdge {
-  /** `direct`: C reads and writes the ICE socket; `werift`: packets cross to werift. */
+  /**
+   * `direct`: C reads and writes the ICE socket; `relayed`: C reads and writes the TURN client's
+   * socket (ChannelData); `werift`: packets cross to werift.
+   */
   kind: MediaEdgeKind;
-  /** Why the werift edge (`relayed pair`, `SRTP profile …`, the error's message). */
+  /**
+   * Why the werift edge (`relayed pair without a TURN channel`, `SRTP profile …`, the error's
+   * message).
+   */
   reason: string | undefined;
   /** Set when werift or Node internals the direct edge needs are missing or changed. */
   error: MediaEdgeError | undefined;
-  /** The C sender: capture → gain → Opus (→ RTP → SRTP → socket on the direct edge). */
+  /** The C sender: capture → gain → Opus (→ RTP → SRTP → socket on the direct/relayed edges). */
   sender: NativeRtpSender;
   /** The C receiver: (socket → SRTP →) jitter buffer → decode → playout. */
   receive: NativeReceive;
@@ -84,8 +94,10 @@ export function installWeriftPatches(): { srtp: WeriftSrtpNativeStatus } {
 }
 
 /**
- * Opens a connected call's edge: direct when the path and werift allow it, else werift. Never
- * gives up on a call: only a failure of the addon itself (out of memory, no thread) throws.
+ * Opens a connected call's edge: direct (or relayed) when the path and werift allow it, else
+ * werift. Never gives up on a call: only a failure of the addon itself (out of memory, no
+ * thread) throws. Re-entrant: after an ICE restart, close the old edge and call it again for the
+ * new pair.
  */
 export function openMediaEdge(ctx: MediaEdgeContext, options: MediaEdgeOptions): MediaEdge {
   const parts = directEdgeParts(ctx.pc, ctx.sender, ctx.receiver);
@@ -117,7 +129,8 @@ function openDirect(
       frameSamples: options.frameSamples,
       bitrateBps: options.bitrateBps,
     });
-    return { kind: 'direct', reason: undefined, error: undefined, sender, receive };
+    const kind = parts.channel === undefined ? 'direct' : 'relayed';
+    return { kind, reason: undefined, error: undefined, sender, receive };
   } catch {
     receive?.close();
     return undefined;

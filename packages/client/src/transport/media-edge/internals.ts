@@ -2,10 +2,12 @@
  * Every read of a werift 0.25.2 or Node internal the direct edge needs, in one place, checked
  * once when a call's edge opens: {@link directEdgeParts} either gives all of them, typed, or
  * says why the call takes the werift edge instead — because the path does not allow the direct
- * edge (a relayed pair, another SRTP profile: a plain reason), or because a member is missing or
- * has another shape (a {@link MediaEdgeError} naming it). The direct edge's modules
- * (direct-send.ts, direct-receive.ts, compound-rtcp.ts) read werift only through what this
- * returns, plus the sender/receiver RTCP fields checked here.
+ * edge (TURN over TCP or no channel bound yet, another SRTP profile: a plain reason), or because
+ * a member is missing or has another shape (a {@link MediaEdgeError} naming it). A pair whose
+ * local candidate is relayed by TURN over UDP takes the same C edge on werift's TURN socket,
+ * framed as ChannelData on the channel werift bound (the relayed edge). The direct edge's
+ * modules (direct-send.ts, direct-receive.ts, compound-rtcp.ts) read werift only through what
+ * this returns, plus the sender/receiver RTCP fields checked here.
  */
 import { createHash, X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:dgram';
@@ -51,15 +53,27 @@ export interface GcmContext {
 
 /** Everything the direct edge reads from werift and Node, checked. */
 export interface DirectEdgeParts {
-  /** werift's socket for the nominated pair's local candidate. */
+  /**
+   * werift's socket for the nominated pair's local candidate: the ICE socket, or for a relayed
+   * local candidate its TURN client's UDP socket.
+   */
   socket: Socket;
   /** Node's UDP handle of that socket (checked: `fd`, `recvStart`, `recvStop`). */
   handle: Obj;
   /** Its file descriptor. */
   fd: number;
-  /** Remote address and port of the nominated pair. */
+  /**
+   * Where the media goes: the nominated pair's remote address and port, or for a relayed local
+   * candidate the TURN server's.
+   */
   address: string;
   port: number;
+  /**
+   * For a relayed local candidate, the TURN channel werift's client bound to the peer
+   * (RFC 8656 §12): the C sender and receiver frame the media as ChannelData on it (the relayed
+   * edge). Undefined: the direct edge.
+   */
+  channel?: number;
   /** Our SRTP context (sending) and the peer's (receiving). */
   local: GcmContext;
   remote: GcmContext;
@@ -108,10 +122,60 @@ export function setUdpReading(handle: Obj, on: boolean): boolean {
   return rc === 0 || rc === undefined;
 }
 
-/** The nominated ICE pair if it is plain UDP, else why not. */
-function nominatedPair(
-  pc: RTCPeerConnection,
-): { socket: Socket; address: string; port: number } | EdgeRefusal {
+/** Where a C edge sends: the socket, its destination, and the TURN channel when relayed. */
+interface PairRoute {
+  socket: Socket;
+  address: string;
+  port: number;
+  channel?: number;
+}
+
+/**
+ * The route of a pair whose local candidate is relayed (werift 0.25.2's `StunOverTurnProtocol`
+ * over `TurnProtocol`): the TURN client's UDP socket, the server endpoint its allocation is
+ * pinned to, and the channel bound to the peer (`channelByAddr`, keyed by the peer's JSON
+ * [address, port]). No channel yet, or TURN over TCP/TLS: the werift edge (a plain reason).
+ */
+function relayedRoute(protocol: Obj, remote: [string, number]): PairRoute | EdgeRefusal {
+  const turn = obj(protocol.turn);
+  if (turn === undefined) return refuse(weriftChanged('StunOverTurnProtocol.turn', 'missing'));
+  const transport = obj(turn.transport);
+  if (transport?.type !== 'udp') {
+    return typeof transport?.type === 'string'
+      ? { reason: `relayed pair over ${transport.type}` }
+      : refuse(weriftChanged('TurnProtocol.transport.type', shapeOf(transport?.type)));
+  }
+  const socket = obj(transport.socket) as unknown as Socket | undefined;
+  if (socket === undefined || typeof socket.listeners !== 'function') {
+    return refuse(weriftChanged('TurnProtocol.transport.socket', shapeOf(socket)));
+  }
+  const server = turn.pinnedServerEndpoint;
+  if (!Array.isArray(server) || typeof server[0] !== 'string' || typeof server[1] !== 'number') {
+    return refuse(weriftChanged('TurnProtocol.pinnedServerEndpoint', shapeOf(server)));
+  }
+  const channels = obj(turn.channelByAddr);
+  if (channels === undefined) {
+    return refuse(weriftChanged('TurnProtocol.channelByAddr', shapeOf(turn.channelByAddr)));
+  }
+  const channel = obj(channels[JSON.stringify(remote)]);
+  // A provisional mapping (refreshAt 0) is a ChannelBind still in flight or failed.
+  if (channel === undefined || !(Number(channel.refreshAt) > 0)) {
+    return { reason: 'relayed pair without a TURN channel' };
+  }
+  const number = channel.number;
+  if (
+    typeof number !== 'number' ||
+    !Number.isInteger(number) ||
+    number < 0x4000 ||
+    number > 0x7fff
+  ) {
+    return refuse(weriftChanged('TurnProtocol.channelByAddr[].number', shapeOf(number)));
+  }
+  return { socket, address: server[0], port: server[1], channel: number };
+}
+
+/** The nominated pair's route if it is UDP (plain, or relayed by TURN over UDP), else why not. */
+function nominatedPair(pc: RTCPeerConnection): PairRoute | EdgeRefusal {
   const connection = obj(obj(pc.iceTransports[0])?.connection);
   if (connection === undefined)
     return refuse(weriftChanged('RTCIceTransport.connection', 'missing'));
@@ -119,15 +183,17 @@ function nominatedPair(
   if (pair === undefined) return { reason: 'no nominated ICE pair' };
   const protocol = obj(pair.protocol);
   const type = protocol?.type;
-  if (type === 'turn') return { reason: 'relayed pair' };
-  if (type !== 'stun') return refuse(weriftChanged('CandidatePair.protocol.type', String(type)));
-  const socket = obj(obj(protocol?.transport)?.socket) as unknown as Socket | undefined;
-  if (socket === undefined || typeof socket.listeners !== 'function') {
-    return refuse(weriftChanged('UdpTransport.socket', shapeOf(socket)));
+  if (protocol === undefined || (type !== 'stun' && type !== 'turn')) {
+    return refuse(weriftChanged('CandidatePair.protocol.type', String(type)));
   }
   const remote = pair.remoteAddr;
   if (!Array.isArray(remote) || typeof remote[0] !== 'string' || typeof remote[1] !== 'number') {
     return refuse(weriftChanged('CandidatePair.remoteAddr', shapeOf(remote)));
+  }
+  if (type === 'turn') return relayedRoute(protocol, [remote[0], remote[1]]);
+  const socket = obj(obj(protocol.transport)?.socket) as unknown as Socket | undefined;
+  if (socket === undefined || typeof socket.listeners !== 'function') {
+    return refuse(weriftChanged('UdpTransport.socket', shapeOf(socket)));
   }
   return { socket, address: remote[0], port: remote[1] };
 }
@@ -171,7 +237,7 @@ const isRefusal = (v: unknown): v is EdgeRefusal =>
 /**
  * Checks, once when a connected call's edge opens, everything the direct edge will read or
  * replace in werift and Node, and returns it; or why the call takes the werift edge. Never
- * throws.
+ * throws, and keeps no state: called again after an ICE restart, it gives the new pair's parts.
  */
 export function directEdgeParts(
   pc: RTCPeerConnection,
