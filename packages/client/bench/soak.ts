@@ -1,11 +1,18 @@
 /**
- * `npm run bench:soak -- [--calls N] [--minutes M] [--json]`
+ * `npm run bench:soak -- [--calls N] [--minutes M] [--concurrent K] [--json]`
  *
- * A soak run: one `parloir server` process (with its TURN relay) and N concurrent native calls
- * between `parloir call` / `parloir answer` processes (speech in, null out), half of them relayed
- * (`--relay`), for M minutes, while a few signalling clients churn presence (connect, disconnect,
- * reconnect) and send each other chat messages. The server and one caller are probed
+ * A soak run: one `parloir server` process (with its TURN relay) and N native calls between
+ * `parloir call` / `parloir answer` processes (speech in, null out), half of them relayed
+ * (`--relay`), over M minutes, while a few signalling clients churn presence (connect,
+ * disconnect, reconnect) and send each other chat messages. The server and one caller are probed
  * (bench/soak-probe.ts) every `--sample-seconds` for RSS, V8 heap and open file descriptors.
+ *
+ * By default the N calls all run at once for the whole M minutes. With `--concurrent K` (K < N)
+ * K calls run at a time: call 0, the probed one, lasts the whole run, and K − 1 lanes each make
+ * their share of the other N − 1 calls back to back, each lane between the same two users with
+ * new processes for every call, so the server meets N call set-ups and tear-downs. Each call
+ * costs two processes of ~2.7 % of a core and ~70 MB: 200 calls at once would need about 11 cores
+ * and 28 GB, which a 2-core machine does not have.
  *
  * Growth is measured after warm-up (`--warmup-seconds`, default a fifth of the run, at least
  * 30 s): the mean of the first three samples after warm-up is the baseline, measured in the same
@@ -33,8 +40,10 @@ const PROBE = resolve(import.meta.dirname, 'soak-probe.ts');
 
 /** Options of {@link runSoak}. */
 export interface SoakOptions {
-  /** Concurrent calls (half relayed, rounded down). */
+  /** Calls in all (half relayed, rounded down). */
   calls: number;
+  /** Calls at a time; default `calls` (all at once, for the whole run). */
+  concurrent?: number;
   /** Length of the run, minutes. */
   minutes: number;
   /** Probe interval, s. */
@@ -66,7 +75,10 @@ export interface SoakResult {
   server: SoakGrowth;
   client: SoakGrowth;
   droppedCalls: number;
+  /** Calls made (connected or dropped). */
   calls: number;
+  /** Calls at a time. */
+  concurrent: number;
   relayedCalls: number;
   minutes: number;
   /** Chat messages sent by the churn clients, and acknowledged by the server. */
@@ -193,51 +205,86 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     procs.push(server);
     await until(() => /listening/.test(server.out + server.err), 60_000, 'the server');
 
-    // The calls: bob<i> answers, alice<i> calls; odd calls relayed. alice0 is probed.
-    const relayed = Math.floor(o.calls / 2);
+    // The calls: in lane k, bob<k> answers and alice<k> calls; odd calls relayed; call 0 (lane
+    // 0, the whole run) is probed. Lanes 1… share the other calls and make them back to back.
+    const concurrent = Math.min(o.calls, Math.max(1, o.concurrent ?? o.calls));
     const startedAt = Date.now();
     const common = ['--server', serverUrl, '--host-address', '127.0.0.1', '--json'];
-    // Every answerer first, all at once, then every caller: process start-up (seconds each on a
-    // loaded 2-core machine) overlaps instead of adding up.
-    const bobs = Array.from({ length: o.calls }, (_, i) =>
-      start(
+    const lanes = concurrent - 1;
+    const share = (k: number): number =>
+      lanes === 0 ? 0 : Math.floor((o.calls - 1) / lanes) + (k <= (o.calls - 1) % lanes ? 1 : 0);
+    // A rolling call's length: its lane's share of the run, less ~10 s to start two processes.
+    const rollMs = (k: number): number =>
+      Math.max(20_000, Math.floor(runMs / Math.max(1, share(k))) - 10_000);
+    const dropReasons: string[] = [];
+    let made = 0;
+    let relayed = 0;
+    const tail = (p: Proc): string => p.err.trim().split('\n').slice(-3).join(' | ');
+    /** Makes call `i` in lane `k` for `ms`; resolves once it is up, with its end. */
+    const placeCall = async (
+      i: number,
+      k: number,
+      ms: number,
+    ): Promise<{ connected: number; ended: Promise<void> }> => {
+      const isRelayed = i % 2 === 1 && relayed < Math.floor(o.calls / 2);
+      if (isRelayed) relayed++;
+      made++;
+      const bob = start(
         [
-          ...['answer', ...common, '--user', `soak-b${i}`, '--accept-all'],
-          ...['--profile', join(dir, `b${i}`), '--in', `wav:${speech}`, '--out', 'null'],
+          ...['answer', ...common, '--user', `soak-b${k}`, '--accept-all'],
+          ...['--profile', join(dir, `b${k}`), '--in', `wav:${speech}`, '--out', 'null'],
         ],
         {},
-        killAfter,
-      ),
-    );
-    procs.push(...bobs);
-    await Promise.all(
-      bobs.map((b, i) => until(() => /waiting for a call/.test(b.err), 120_000, `answer ${i}`)),
-    );
-    const callers = bobs.map((bob, i) => {
-      const isRelayed = i % 2 === 1 && i < 2 * relayed;
+        ms + 180_000,
+      );
+      procs.push(bob);
+      await until(() => /waiting for a call/.test(bob.err), 120_000, `answer ${i}`);
       const alice = start(
         [
-          ...['call', ...common, '--user', `soak-a${i}`, '--to', `soak-b${i}`],
-          ...['--profile', join(dir, `a${i}`), '--in', `wav:${speech}`, '--out', 'null'],
-          ...['--duration', String(Math.round(runMs / 1000))],
+          ...['call', ...common, '--user', `soak-a${k}`, '--to', `soak-b${k}`],
+          ...['--profile', join(dir, `a${k}`), '--in', `wav:${speech}`, '--out', 'null'],
+          ...['--duration', String(Math.round(ms / 1000))],
           ...(isRelayed ? ['--relay'] : []),
         ],
         i === 0 ? probeEnv(join(dir, 'client.jsonl')) : {},
-        killAfter,
+        ms + 180_000,
       );
       procs.push(alice);
-      return { alice, bob, relayed: isRelayed, connectedAt: 0 };
-    });
-    await Promise.all(
-      callers.map(async (c, i) => {
-        await until(() => /connected to/.test(c.alice.err), 120_000, `call ${i} up`);
-        c.connectedAt = Date.now();
-      }),
+      await until(() => /connected to/.test(alice.err), 120_000, `call ${i} up`);
+      const connected = Date.now();
+      const ended = Promise.all([alice.exited, bob.exited]).then(([a, b]) => {
+        // The caller's --duration runs from its "connected" line.
+        const early = connected + ms - Date.now();
+        if (a !== 0 || b !== 0)
+          dropReasons.push(
+            `call ${i}: exit codes ${a}/${b} (caller: ${tail(alice)}; answerer: ${tail(bob)})`,
+          );
+        else if (early > 3000)
+          dropReasons.push(`call ${i}: ended ${Math.round(early / 1000)} s early (${tail(alice)})`);
+        for (const p of [alice, bob]) procs.splice(procs.indexOf(p), 1);
+      });
+      return { connected, ended };
+    };
+    // Every lane's first call at once (process start-up overlaps instead of adding up), then the
+    // rolling lanes go on.
+    const firsts = await Promise.all(
+      Array.from({ length: concurrent }, (_, k) =>
+        placeCall(k === 0 ? 0 : 1 + (k - 1), k, k === 0 ? runMs : rollMs(k)),
+      ),
     );
     const connectedAt = Date.now();
     log(
-      `soak: ${o.calls} calls up (${relayed} relayed) in ${((connectedAt - startedAt) / 1000).toFixed(1)} s`,
+      `soak: ${concurrent} calls up (${relayed} relayed) in ${((connectedAt - startedAt) / 1000).toFixed(1)} s`,
     );
+    let next = concurrent;
+    const laneRuns = firsts.map(async (first, k) => {
+      await first.ended;
+      if (k === 0) return;
+      for (let done = 1; done < share(k) && next < o.calls; done++) {
+        const call = await placeCall(next++, k, rollMs(k));
+        await call.ended;
+      }
+    });
 
     // Presence and chat churn, for the rest of the run.
     const n = Math.max(2, (o.churnClients ?? 4) & ~1);
@@ -297,28 +344,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       churnLoop(k).catch((e: unknown) => log(`churn ${k}: ${String(e)}`)),
     );
 
-    // Wait for the calls to end on their own at --duration.
-    const ends = await Promise.all(
-      callers.map(async (c) => {
-        const [a, b] = await Promise.all([c.alice.exited, c.bob.exited]);
-        return { a, b, at: Date.now() };
-      }),
-    );
+    // Wait for every lane to make its calls, each ending on its own at --duration.
+    await Promise.all(laneRuns);
     stopChurn = true;
     await Promise.all(churning);
-    const dropReasons: string[] = [];
-    ends.forEach((e, i) => {
-      const c = callers[i]!;
-      // The caller's --duration runs from its "connected" line.
-      const early = c.connectedAt + runMs - e.at;
-      const tail = (p: Proc): string => p.err.trim().split('\n').slice(-3).join(' | ');
-      if (e.a !== 0 || e.b !== 0)
-        dropReasons.push(
-          `call ${i}: exit codes ${e.a}/${e.b} (caller: ${tail(c.alice)}; answerer: ${tail(c.bob)})`,
-        );
-      else if (early > 3000)
-        dropReasons.push(`call ${i}: ended ${Math.round(early / 1000)} s early (${tail(c.alice)})`);
-    });
     for (const r of dropReasons) log(`soak: dropped — ${r}`);
     server.child.kill('SIGTERM');
     await server.exited;
@@ -327,7 +356,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       server: growth(readSamples(join(dir, 'server.jsonl')), warmupEnd),
       client: growth(readSamples(join(dir, 'client.jsonl')), warmupEnd),
       droppedCalls: dropReasons.length,
-      calls: o.calls,
+      calls: made,
+      concurrent,
       relayedCalls: relayed,
       minutes: o.minutes,
       chat,
@@ -346,6 +376,7 @@ if (import.meta.main) {
   const { values } = parseArgs({
     options: {
       calls: { type: 'string', default: '20' },
+      concurrent: { type: 'string' },
       minutes: { type: 'string', default: '10' },
       'sample-seconds': { type: 'string', default: '10' },
       'warmup-seconds': { type: 'string' },
@@ -355,6 +386,7 @@ if (import.meta.main) {
   const r = await runSoak({
     calls: Number(values.calls),
     minutes: Number(values.minutes),
+    ...(values.concurrent === undefined ? {} : { concurrent: Number(values.concurrent) }),
     sampleSeconds: Number(values['sample-seconds']),
     ...(values['warmup-seconds'] === undefined
       ? {}
@@ -370,7 +402,7 @@ if (import.meta.main) {
       );
     }
     console.log(
-      `calls ${r.calls} (${r.relayedCalls} relayed), dropped ${r.droppedCalls}; chat ${r.chat.acked}/${r.chat.sent} acked; ${r.presenceCycles} presence cycles`,
+      `calls ${r.calls} (${r.relayedCalls} relayed, ${r.concurrent} at a time), dropped ${r.droppedCalls}; chat ${r.chat.acked}/${r.chat.sent} acked; ${r.presenceCycles} presence cycles`,
     );
   }
 }

@@ -1,16 +1,18 @@
 /**
- * The soak benchmark's short version (npm run bench:soak runs it for longer): 4 native calls
- * through one server process for 2 minutes, 2 of them relayed, with presence and chat churn.
- * After warm-up the server's and one client's RSS grow less than 5 %, their file descriptors stay
- * flat, and no call drops.
+ * The soak benchmark's short version (npm run bench:soak runs it for longer): 6 native calls
+ * through one server process over 2 minutes, 3 of them relayed, 4 at a time — the probed call
+ * lasts the whole run, and three lanes make the other five back to back, as the long run makes
+ * its 200 — with presence and chat churn. After warm-up the server's and one client's RSS grow
+ * less than 5 %, their file descriptors stay flat, and no call drops.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { runSoak } from '../../bench/soak.ts';
 
-test('soak, 2 minutes: 4 calls (2 relayed) with churn — no growth, no fd leak, no drop', async () => {
+test('soak, 2 minutes: 6 calls (3 relayed, 4 at a time) with churn — no growth, no fd leak, no drop', async () => {
   const r = await runSoak({
-    calls: 4,
+    calls: 6,
+    concurrent: 4,
     minutes: 2,
     sampleSeconds: 5,
     // Half the run: the first minute still holds start-up growth (JIT, buffers filling).
@@ -20,7 +22,8 @@ test('soak, 2 minutes: 4 calls (2 relayed) with churn — no growth, no fd leak,
   console.log(JSON.stringify(r));
   assert.deepEqual(r.dropReasons, []);
   assert.equal(r.droppedCalls, 0);
-  assert.equal(r.relayedCalls, 2);
+  assert.equal(r.calls, 6);
+  assert.equal(r.relayedCalls, 3);
   for (const who of ['server', 'client'] as const) {
     assert.ok(r[who].rssGrowthPct < 5, `${who} RSS grew ${r[who].rssGrowthPct} %`);
     // Flat: at a sample, each of the 4 churn clients may or may not hold its WebSocket (it logs
