@@ -39,3 +39,20 @@ test('the runner reports a planted heap overflow as a crash and saves its input'
   assert.ok(existsSync(input));
   assert.deepEqual([...readFileSync(input).subarray(0, 3)], [0x50, 0x4e, 0x21]);
 });
+
+test('a use after free of a block the large-block cache holds is still reported', async () => {
+  const r = await runC(
+    {
+      name: 'planted_uaf',
+      sources: [resolve(import.meta.dirname, 'fuzz/fixtures/fuzz_uaf.c')],
+      deps: [],
+      libs: [],
+      maxLen: 64,
+      allocCache: true,
+    },
+    60,
+  );
+  assert.equal(r.crashes, 1);
+  assert.equal(r.crashInputs.length, 1);
+  assert.deepEqual([...readFileSync(r.crashInputs[0]!).subarray(0, 3)], [0x55, 0x41, 0x46]);
+});

@@ -53,6 +53,11 @@ STUB(pn_opt_int_or)
 STUB(pn_set_num)
 STUB(pn_throw)
 STUB(pn_typed)
+// The call's audio processing (src/apm_pipe.cc, C++): the receiver reaches it only once a pipe
+// is attached (pn_receiver_set_apm), which the harnesses and test/replay-pcm.c never do.
+STUB(pn_apm_pipe_far)
+STUB(pn_apm_pipe_ref)
+STUB(pn_apm_pipe_unref)
 
 // Queuing a call to JavaScript is what the receiver and relay threads do when they hand a
 // datagram up: the harnesses free those queues themselves, so this one reports success (napi_ok).
