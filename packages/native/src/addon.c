@@ -96,6 +96,18 @@ bool pn_opt_int(napi_env env, napi_value obj, const char *key, int64_t lo, int64
   return opt_prop(env, obj, key, code, &v) && pn_int(env, v, lo, hi, code, key, out);
 }
 
+bool pn_opt_int_or(napi_env env, napi_value obj, const char *key, int64_t lo, int64_t hi,
+                   int64_t fallback, const char *code, int64_t *out) {
+  napi_value v;
+  napi_valuetype t;
+  if (!opt_prop(env, obj, key, code, &v)) return false;
+  if (napi_typeof(env, v, &t) == napi_ok && t == napi_undefined) {
+    *out = fallback;
+    return true;
+  }
+  return pn_int(env, v, lo, hi, code, key, out);
+}
+
 bool pn_opt_bytes(napi_env env, napi_value obj, const char *key, const char *code,
                   uint8_t **data, size_t *length) {
   napi_value v;
