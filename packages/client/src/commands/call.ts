@@ -29,7 +29,7 @@ export const CALL_OPTIONS = {
   'frame-ms': { type: 'string' },
   'no-adapt': { type: 'boolean', default: false },
   json: { type: 'boolean', default: false },
-  'host-address': { type: 'string' },
+  'host-address': { type: 'string', multiple: true },
   aec: { type: 'string' },
   ns: { type: 'string' },
   agc: { type: 'string' },
@@ -60,10 +60,12 @@ export function acousticRoomMs(v: string | undefined): number | undefined {
   return ms;
 }
 
-/** `--host-address` as the transport's host address list. */
+/** `--host-address` (repeatable) as the transport's host address list. */
 export function hostAddresses(values: Record<string, unknown>): string[] | undefined {
   const v = values['host-address'];
-  return typeof v === 'string' ? [v] : undefined;
+  if (typeof v === 'string') return [v];
+  if (Array.isArray(v) && v.length > 0) return v.filter((a): a is string => typeof a === 'string');
+  return undefined;
 }
 
 /** The {@link NativeClient} options that `call`, `answer` and `connect` take from their flags. */
@@ -116,6 +118,15 @@ export async function talkAndReport(
       ),
     ),
     client.session.on('peerReconnected', () => console.error(`${peer} is back`)),
+    // ICE restarts (issue 21 §2, §5): the path failed, an address went away, or we re-attached.
+    client.media.on('path', (e) => {
+      if (e.state === 'restarting') console.error(`restarting the path… (${e.reason})`);
+      else if (e.state === 'up') {
+        console.error(
+          `path restored (${e.path}) in ${e.afterMs} ms, ${e.edge} edge${e.note === undefined ? '' : `; ${e.note}`}`,
+        );
+      } else console.error(`path restart failed: ${e.reason}`);
+    }),
   ];
   const { reason, logPath } = await client.talk(durationMs).finally(() => {
     for (const off of offs) off();
@@ -170,7 +181,9 @@ Calls PEER, waits for the answer, talks, hangs up, prints a QoS summary.
   --profile DIR      identity, pinned servers and QoS logs (default ~/.config/parloir)
   --password P       server password
   --json             print the summary as JSON
-  --host-address IP  offer only this local address as ICE host candidate (e.g. 127.0.0.1)
+  --host-address IP  offer only this local address as ICE host candidate (e.g. 127.0.0.1);
+                     repeat it to allow several: those on an interface are used, and an ICE
+                     restart moves the call when one goes away or another comes up
   --aec on|off       echo cancellation (default: on for an alsa: capture, off for wav:/null)
   --ns on|off        noise suppression (same default)
   --agc on|off       automatic gain control (same default)

@@ -18,6 +18,11 @@ import {
   type VerifiedPeer,
 } from '@parloir/protocol';
 import { ContactPins } from '../signaling/contact-pins.ts';
+import {
+  PathKeeper,
+  presentHostAddresses,
+  type PathKeeperEvent,
+} from '../signaling/path-keeper.ts';
 import type { CallSettings, QosSnapshot } from '../qos-log/qos-log.ts';
 import { QosLogWriter } from '../qos-log/qos-log.ts';
 import { PeerTransport, type IceCandidateJson } from '../transport/peer-transport.ts';
@@ -66,6 +71,8 @@ export interface MediaState {
   errorCode?: string | undefined;
   /** The peer's key was pinned by this call (first call with this contact). */
   pinnedNow?: boolean | undefined;
+  /** `restarting` while an ICE restart moves the call to a new path (issue 21 §2), else `up`. */
+  pathState?: 'up' | 'restarting' | undefined;
 }
 
 /** Events of {@link CallMedia}. */
@@ -74,6 +81,8 @@ export interface CallMediaEvents {
   state: (s: MediaState) => void;
   /** Once-a-second QoS. */
   qos: (s: QosSnapshot) => void;
+  /** An ICE restart began, brought the call onto a new path, or failed. */
+  path: (e: PathKeeperEvent) => void;
   /** The call's media is over; `summary` is the last snapshot. */
   ended: (info: {
     callId: string;
@@ -114,7 +123,9 @@ type Listeners = { [K in keyof CallMediaEvents]: CallMediaEvents[K][] };
 /** Runs the media of whatever call the session has, one at a time. */
 export class CallMedia {
   #o: CallMediaOptions;
-  #listeners: Listeners = { state: [], qos: [], ended: [] };
+  #listeners: Listeners = { state: [], qos: [], ended: [], path: [] };
+  /** Restarts ICE when the path fails, once the call's media is up. */
+  #keeper: PathKeeper | undefined;
   #state: MediaState = { phase: 'idle' };
   #transport: PeerTransport | undefined;
   #engine: CallEngine | undefined;
@@ -146,6 +157,9 @@ export class CallMedia {
           .then(() => this.#applySignal(signal))
           .catch((err: unknown) => this.#fail(err));
       }),
+      // Back on signalling after a drop (ours or the peer's): the path may have died meanwhile.
+      s.on('ready', () => this.#keeper?.reattached()),
+      s.on('peerReconnected', () => this.#keeper?.reattached()),
       s.on('callEnded', ({ callId, reason, by }) => {
         if (callId !== this.#callId) return;
         const who = by === undefined ? '' : by === s.userId ? '-local' : '-remote';
@@ -219,6 +233,8 @@ export class CallMedia {
     const transport = this.#transport;
     this.#engine = undefined;
     this.#transport = undefined;
+    this.#keeper?.stop();
+    this.#keeper = undefined;
     let durationMs = 0;
     const clocks = engine?.deviceClocks;
     if (engine !== undefined) {
@@ -268,7 +284,8 @@ export class CallMedia {
     const transport = new PeerTransport({
       iceServers,
       relayOnly: relayOnly || this.#o.relayOnly === true,
-      hostAddresses: this.#o.hostAddresses,
+      // Of the allowed addresses, those on an interface now (others join at a restart).
+      hostAddresses: presentHostAddresses(this.#o.hostAddresses),
     });
     this.#transport = transport;
     this.#state = { phase: 'connecting', callId, peer };
@@ -350,7 +367,25 @@ export class CallMedia {
         settings: engine.settings,
         logPath: this.#log?.path,
         pinnedNow: this.#pinnedNow,
+        pathState: 'up',
       });
+      const keeper = new PathKeeper({
+        transport,
+        role,
+        sendSignal: (signal) => session.sendSignal(signal),
+        binding: () => this.#binding(transport),
+        hostAddresses: this.#o.hostAddresses,
+        onEvent: (e) => {
+          if (e.state !== 'failed') {
+            this.#setState(
+              e.state === 'up' ? { pathState: 'up', path: e.path } : { pathState: 'restarting' },
+            );
+          }
+          for (const l of this.#listeners.path) l(e);
+        },
+      });
+      this.#keeper = keeper;
+      keeper.start();
     } catch (err) {
       if (this.#callId === callId) this.#fail(err);
     }
@@ -402,12 +437,18 @@ export class CallMedia {
     if (t === undefined) return;
     switch (signal.kind) {
       case 'offer': {
+        // The first offer, or the caller's ICE restart once media is up: the same checks.
         await this.#verify(signal.sdp, signal.binding);
+        this.#keeper?.beforeAcceptingRestart();
         const answer = await t.acceptOffer({ type: 'offer', sdp: signal.sdp });
         const binding = await this.#binding(t);
         await this.#o.session.sendSignal({ kind: 'answer', sdp: answer.sdp, binding });
+        t.releaseCandidates();
         return;
       }
+      case 'restart-request':
+        this.#keeper?.requested(signal.reason);
+        return;
       case 'answer':
         await this.#verify(signal.sdp, signal.binding);
         await t.acceptAnswer({ type: 'answer', sdp: signal.sdp });

@@ -44,6 +44,10 @@ export interface QosSnapshot {
   tMs: number;
   /** 'direct', 'relayed' or 'unknown'. */
   path: string;
+  /** 'up', or 'restarting' during an ICE restart (issue 21 §5). Absent in older logs. */
+  pathState?: 'up' | 'restarting';
+  /** ICE restarts of the call so far. Absent in older logs. */
+  iceRestarts?: number;
   /** RTCP round-trip time, ms (undefined → null in JSON before the first RR). */
   rttMs: number | null;
   /** Loss of the incoming stream over the last second, percent. */

@@ -30,6 +30,13 @@ import {
   type MediaEdge,
   type MediaEdgeOptions,
 } from './media-edge/index.ts';
+import {
+  repointMediaEdge,
+  selectedPair,
+  setGatherAddresses,
+  startIceChecks,
+  type SelectedPair,
+} from './media-edge/ice-restart.ts';
 import { deriveSas, type ShortAuthString } from './sas.ts';
 
 /** Dynamic payload type we offer for Opus (the value browsers use too). */
@@ -118,11 +125,21 @@ export interface TransportStats {
   edgeError?: { code: string; message: string } | undefined;
   /** Selected path. */
   path: MediaPath;
+  /**
+   * `up`, or `restarting` between an ICE restart's offer/answer and the new pair carrying the
+   * call (RFC 8445 §2.4).
+   */
+  pathState?: PathState | undefined;
+  /** ICE restarts this call has made or accepted. */
+  iceRestarts?: number | undefined;
   /** Type of the local candidate of the selected pair (host, srflx, relay…). */
   localCandidateType: string | undefined;
   /** Type of the remote candidate of the selected pair. */
   remoteCandidateType: string | undefined;
 }
+
+/** The media path's state: `restarting` during an ICE restart. */
+export type PathState = 'up' | 'restarting';
 
 /** Connection state, as werift's RTCPeerConnection.connectionState. */
 export type TransportState =
@@ -136,7 +153,18 @@ export interface PeerTransportEvents {
   rtp: (packet: ReceivedRtp) => void;
   /** Connection state changed. */
   state: (state: TransportState) => void;
+  /**
+   * An ICE restart began (`restarting`), or its new pair carries the call (`up`, with the path
+   * and the edge now in use), or its checks failed (`up` is not emitted; `failed` with why).
+   */
+  path: (event: PathEvent) => void;
 }
+
+/** A {@link PeerTransportEvents.path} event. */
+export type PathEvent =
+  | { state: 'restarting' }
+  | { state: 'up'; path: MediaPath; edge: string; note?: string | undefined }
+  | { state: 'failed'; reason: string };
 
 /** Options of a {@link PeerTransport}. */
 export interface PeerTransportOptions {
@@ -156,7 +184,7 @@ export class PeerTransport {
   #pc: RTCPeerConnection;
   #transceiver: RTCRtpTransceiver;
   #sender: RTCRtpSender;
-  #listeners: Listeners = { candidate: [], rtp: [], state: [] };
+  #listeners: Listeners = { candidate: [], rtp: [], state: [], path: [] };
   #sequenceNumber = Math.floor(Math.random() * 0x10000);
   #timestampOffset = Math.floor(Math.random() * 0x1_0000_0000);
   #packetsSent = 0;
@@ -171,6 +199,16 @@ export class PeerTransport {
    * edge's C receiver keeps its own, and checks what werift emits while it runs).
    */
   #replay = new SrtpReplayList();
+  /** ICE restarts made or accepted. */
+  #restarts = 0;
+  #pathState: PathState = 'up';
+  /** A restart offer of ours awaits its answer. */
+  #restartOffered = false;
+  /**
+   * Local candidates held during a restart until its offer or answer has gone out: the peer
+   * refuses candidates of a ufrag it has not seen in a description yet.
+   */
+  #heldCandidates: (IceCandidateJson | null)[] | undefined;
 
   /** Throws {@link MediaEdgeError} if werift lacks what the DTLS peer checks hook into. */
   constructor(options: PeerTransportOptions = {}) {
@@ -209,7 +247,8 @@ export class PeerTransport {
     this.#sender = this.#transceiver.sender;
     this.#pc.onIceCandidate.subscribe((c) => {
       const json = c === undefined ? null : c.toJSON();
-      for (const l of this.#listeners.candidate) l(json);
+      if (this.#heldCandidates !== undefined) this.#heldCandidates.push(json);
+      else for (const l of this.#listeners.candidate) l(json);
     });
     this.#pc.connectionStateChange.subscribe((s) => {
       for (const l of this.#listeners.state) l(s);
@@ -327,6 +366,9 @@ export class PeerTransport {
       throw new EngineError('TRANSPORT_ERR_BAD_SDP', 'the remote offer has no audio m-line');
     }
     assertOneFingerprint(offer.sdp);
+    // An offer after the first is the caller's ICE restart (RFC 8445 §2.4).
+    const restart = this.#pc.remoteDescription !== null;
+    if (restart) this.#beginRestart();
     try {
       await this.#pc.setRemoteDescription(offer);
     } catch (err) {
@@ -336,6 +378,7 @@ export class PeerTransport {
     }
     const answer = await this.#pc.createAnswer();
     await this.#pc.setLocalDescription(answer);
+    if (restart) this.#checkRestartedIce();
     return { type: 'answer', sdp: this.#pc.localDescription?.sdp ?? answer.sdp };
   }
 
@@ -353,6 +396,89 @@ export class PeerTransport {
         cause: err,
       });
     }
+    if (this.#restartOffered) {
+      this.#restartOffered = false;
+      this.#checkRestartedIce();
+    }
+  }
+
+  /**
+   * The caller's ICE restart (RFC 8445 §2.4): new credentials, a new gathering (on
+   * `hostAddresses` when given, e.g. the allowed addresses still present), the same DTLS
+   * association. Candidates are held until {@link releaseCandidates}: call it once the offer
+   * has been sent. Then {@link acceptAnswer} starts the checks.
+   */
+  async restartOffer(hostAddresses?: readonly string[]): Promise<SessionDescriptionJson> {
+    this.#assertOpen();
+    if (hostAddresses !== undefined) this.setHostAddresses(hostAddresses);
+    this.#beginRestart();
+    this.#restartOffered = true;
+    const offer = await this.#pc.createOffer({ iceRestart: true });
+    await this.#pc.setLocalDescription(offer);
+    return { type: 'offer', sdp: this.#pc.localDescription?.sdp ?? offer.sdp };
+  }
+
+  /** The host addresses the next gathering (a restart's) uses. */
+  setHostAddresses(addresses: readonly string[]): void {
+    const err = setGatherAddresses(this.#pc, addresses);
+    if (err !== undefined) throw err;
+  }
+
+  /** Sends the candidates held since a restart began (its offer or answer is out). */
+  releaseCandidates(): void {
+    const held = this.#heldCandidates;
+    this.#heldCandidates = undefined;
+    for (const c of held ?? []) for (const l of this.#listeners.candidate) l(c);
+  }
+
+  /** The path's state and the selected pair, for the path monitor. */
+  pathInfo(): { state: PathState; restarts: number; pair: SelectedPair | undefined } {
+    return { state: this.#pathState, restarts: this.#restarts, pair: selectedPair(this.#pc) };
+  }
+
+  /** Packets the call has received so far (C receiver and werift), for the path monitor. */
+  packetsReceivedNow(): number {
+    const rx = this.#edge?.receive.receiver;
+    if (rx !== undefined && !rx.closed) return rx.stats().packets;
+    return this.#packetsReceived;
+  }
+
+  #beginRestart(): void {
+    this.#heldCandidates ??= [];
+    this.#pathState = 'restarting';
+    this.#emitPath({ state: 'restarting' });
+  }
+
+  /** Runs the restarted transport's checks, then moves the edge to the nominated pair. */
+  #checkRestartedIce(): void {
+    this.#restarts++;
+    startIceChecks(this.#pc)
+      .then(() => {
+        if (this.#closed) return;
+        const edge = this.#edge;
+        const moved =
+          edge === undefined
+            ? { ok: true as const, edge: 'not open' }
+            : repointMediaEdge(this.#pc, this.#sender, this.#transceiver.receiver, edge);
+        this.#pathState = 'up';
+        this.#emitPath({
+          state: 'up',
+          path: this.path().path,
+          edge: moved.ok ? moved.edge : this.edge,
+          note: moved.ok ? undefined : `the C sender stays on the old pair: ${moved.reason}`,
+        });
+      })
+      .catch((err: unknown) => {
+        if (this.#closed) return;
+        this.#emitPath({
+          state: 'failed',
+          reason: err instanceof Error ? err.message : String(err),
+        });
+      });
+  }
+
+  #emitPath(event: PathEvent): void {
+    for (const l of this.#listeners.path) l(event);
   }
 
   /** Adds a remote trickled candidate; `null` marks the end of candidates. */
@@ -548,6 +674,8 @@ export class PeerTransport {
       packetsReplayed:
         js.replayed + js.tooOld + (rxStats === undefined ? 0 : rxStats.replayed + rxStats.tooOld),
       path: p.path,
+      pathState: this.#pathState,
+      iceRestarts: this.#restarts,
       localCandidateType: p.local,
       remoteCandidateType: p.remote,
       edge: edge === undefined ? undefined : this.edge,
@@ -567,7 +695,7 @@ export class PeerTransport {
     this.#edge?.receive.close();
     await this.#pc.close();
     for (const l of this.#listeners.state) l('closed');
-    this.#listeners = { candidate: [], rtp: [], state: [] };
+    this.#listeners = { candidate: [], rtp: [], state: [], path: [] };
   }
 
   #assertOpen(): void {

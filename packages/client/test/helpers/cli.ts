@@ -18,9 +18,15 @@ export interface CliRun {
   send(line: string): void;
 }
 
-/** Starts `parloir ARGS…`; kills it after `timeoutMs`. */
-export function runCli(args: string[], timeoutMs = 150_000): CliRun {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+/**
+ * Starts `parloir ARGS…`; kills it after `timeoutMs`. `prefix`: a command that runs it, e.g.
+ * `['ip', 'netns', 'exec', NS]` (it must exec the CLI, so that the child is the CLI itself).
+ */
+export function runCli(args: string[], timeoutMs = 150_000, prefix: string[] = []): CliRun {
+  const argv = [...prefix, process.execPath, CLI, ...args];
+  const child = spawn(argv[0] ?? process.execPath, argv.slice(1), {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString('utf8')));
@@ -83,6 +89,8 @@ export interface AnswerThenCallOptions {
   aliceOut: string;
   /** Per-process timeout, ms. */
   timeoutMs?: number;
+  /** Runs both through this command (see {@link runCli}). */
+  prefix?: string[];
 }
 
 /**
@@ -98,6 +106,7 @@ export async function answerThenCall(
       ...['--profile', join(o.dir, 'b'), '--in', o.bobIn, '--out', o.bobOut],
     ],
     o.timeoutMs,
+    o.prefix,
   );
   await waitForStderr(bob, /waiting for a call/);
   const alice = runCli(
@@ -106,6 +115,7 @@ export async function answerThenCall(
       ...['--profile', join(o.dir, 'a'), '--in', o.aliceIn, '--out', o.aliceOut],
     ],
     o.timeoutMs,
+    o.prefix,
   );
   return { alice, bob };
 }
