@@ -11,12 +11,16 @@
  * pages show the reconnect banner, the direct media path keeps carrying speech while signalling
  * is down, the pages reconnect on their own once the server is back on the same port (banner
  * gone, the other person listed again), and the call is still up, each side hearing the other,
- * until hung up. Speech is recorded in the pages and checked against the sender's file with the
- * speech check and the mouth-to-ear bound (heard.ts), not counted in bytes.
+ * until hung up. Relayed (issue 21 §3), the relay dies with the server: the restarted server
+ * restores the live call, the pages re-attach and restart ICE ("Restarting the path…"), and audio
+ * resumes through the new relay; the time to resume is printed. Speech is recorded in the pages
+ * and checked against the sender's file with the speech check and the mouth-to-ear bound
+ * (heard.ts), not counted in bytes.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { after, before, test, type TestContext } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { loadWav } from '../../client/test/helpers/speech.ts';
@@ -143,10 +147,70 @@ test('a direct call survives a 5 s signalling cut; the peer sees "reconnecting",
 test('a relayed call survives a 5 s signalling cut; the peer sees "reconnecting", then hears her', (t) =>
   signallingCut(t, true));
 
-test('a call survives a server restart; the pages reconnect with a banner', async (t) => {
+/**
+ * The newest call record of the server's database once it has an end time (read-only beside the
+ * running server: WAL allows it; the store's writer thread commits records within a tick).
+ */
+async function lastCallRecord(dbPath: string): Promise<{
+  answered_at: number | null;
+  ended_at: number | null;
+  end_reason: string | null;
+}> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    const db = new DatabaseSync(dbPath, { readOnly: true });
+    const row = db.prepare('SELECT * FROM calls ORDER BY created_at DESC LIMIT 1').get() as
+      | { answered_at: number | null; ended_at: number | null; end_reason: string | null }
+      | undefined;
+    db.close();
+    if (row?.ended_at != null) return row;
+    if (Date.now() > deadline) throw new Error(`no end time recorded: ${JSON.stringify(row)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Packets each page has received so far (its last once-a-second stats poll). */
+async function packetsReceived(p: Page): Promise<number> {
+  return p.evaluate(() => window.parloirDebug?.lastStats?.packetsReceived ?? 0);
+}
+
+/**
+ * How long after `sinceMs` (performance.now()) both pages receive audio again: each page's
+ * packet count must grow past what it was at `sinceMs`. Stats are polled once a second, so this
+ * is up to a second late.
+ */
+async function resumed(pages: Page[], sinceMs: number, timeoutMs: number): Promise<number> {
+  const base = await Promise.all(pages.map(packetsReceived));
+  const deadline = performance.now() + timeoutMs;
+  const done = pages.map(() => false);
+  for (;;) {
+    const now = await Promise.all(pages.map(packetsReceived));
+    for (let i = 0; i < pages.length; i++) {
+      // `base` is read long after the kill: any growth is the new path's.
+      if ((now[i] ?? 0) > (base[i] ?? 0)) done[i] = true;
+    }
+    if (done.every(Boolean)) return performance.now() - sinceMs;
+    if (performance.now() > deadline) throw new Error(`audio did not resume (${now.join('/')})`);
+    await pages[0]?.waitForTimeout(100);
+  }
+}
+
+/**
+ * The server-restart case: the server is killed (SIGKILL) mid-call and started again on the same
+ * ports and data directory. Direct: the media path never needed the server. Relayed
+ * (`--relay-only`, issue 21 §3): the relay's allocations die with it; the server restores the
+ * live call, the pages re-attach and restart ICE (the path pill shows "Restarting the path…"),
+ * allocate again on the new relay with the credentials they hold, and audio resumes.
+ */
+async function serverRestart(t: TestContext, relayOnly: boolean): Promise<void> {
+  const kind = relayOnly ? 'relayed' : 'direct';
+  const started = performance.now();
   const port = await freePort();
-  const data = join(dir, 'data');
-  server = await startServer(data, ['--port', String(port)]);
+  const turnPort = await freePort();
+  const data = join(dir, `data-restart-${kind}`);
+  const args = ['--port', String(port)];
+  if (relayOnly) args.push('--turn-port', String(turnPort), '--relay-only');
+  server = await startServer(data, args);
   const a = await (await newContext(browserA, { recorder: true })).newPage();
   const b = await (await newContext(browserB, { recorder: true })).newPage();
   await connectAs(a, server, 'Amélie');
@@ -155,32 +219,75 @@ test('a call survives a server restart; the pages reconnect with a banner', asyn
   await b.getByRole('dialog').getByRole('button', { name: 'Accept', exact: true }).click();
   await waitForMedia(a);
   await waitForMedia(b);
+  await b
+    .getByTestId('path')
+    .getByText(relayOnly ? 'Relayed' : 'Direct')
+    .waitFor();
 
+  const killedWall = Date.now();
   server.child.kill('SIGKILL');
   await server.stop();
   server = undefined;
+  const killedAt = performance.now();
   for (const p of [a, b])
     await p.getByRole('alert').getByText('Connection lost. Reconnecting…').waitFor();
-  await screenshot(a, 'reconnecting');
-  // Signalling is down; the direct media path still carries speech.
-  await hears(t, 'server down: Basile hears Amélie', a, wavA, b);
+  if (!relayOnly) {
+    await screenshot(a, 'reconnecting');
+    // Signalling is down; the direct media path still carries speech.
+    await hears(t, 'server down: Basile hears Amélie', a, wavA, b);
+  } else {
+    // The relay died with the server: the pages see the path go and restart ICE.
+    await a.getByTestId('path').getByText('Restarting the path…').waitFor({ timeout: 20_000 });
+    t.diagnostic(
+      `relayed: "Restarting the path…" ${((performance.now() - killedAt) / 1000).toFixed(1)} s after the kill`,
+    );
+    await screenshot(a, 'restarting-path');
+  }
 
-  server = await startServer(data, ['--port', String(port)]);
+  server = await startServer(data, args);
   const restartedAt = performance.now();
+  const restartedWall = Date.now();
   for (const p of [a, b]) {
     await p
       .getByText('Connection lost. Reconnecting…')
       .waitFor({ state: 'detached', timeout: 20_000 });
   }
   t.diagnostic(
-    `both pages reconnected ${((performance.now() - restartedAt) / 1000).toFixed(1)} s after the server was back`,
+    `${kind}: both pages reconnected ${((performance.now() - restartedAt) / 1000).toFixed(1)} s after the server was back`,
   );
+  if (relayOnly) {
+    const resumeMs = await resumed([a, b], restartedAt, 30_000);
+    t.diagnostic(
+      `relayed: audio resumed both ways ${(resumeMs / 1000).toFixed(1)} s after the server was back (down ${((restartedAt - killedAt) / 1000).toFixed(1)} s)`,
+    );
+    for (const p of [a, b]) await p.getByTestId('path').getByText('Relayed').waitFor();
+    const signals = await Promise.all(
+      [a, b].map((p) => p.evaluate(() => JSON.stringify(window.parloirDebug?.signals ?? {}))),
+    );
+    t.diagnostic(`relayed: signals Amélie ${signals[0]}, Basile ${signals[1]}`);
+  }
   await a.locator('[data-person="Basile"]').waitFor();
   await b.locator('[data-person="Amélie"]').waitFor();
   // Still in the call after reconnecting: each side hears the other again.
-  await hears(t, 'reconnected: Basile hears Amélie', a, wavA, b);
-  await hears(t, 'reconnected: Amélie hears Basile', b, wavB, a);
+  await hears(t, `${kind}, reconnected: Basile hears Amélie`, a, wavA, b);
+  await hears(t, `${kind}, reconnected: Amélie hears Basile`, b, wavB, a);
   await b.getByTestId('timer').waitFor();
   await a.getByRole('button', { name: 'Hang up', exact: true }).click();
   await a.locator('[data-outcome="hangup"]').waitFor();
-});
+  // The call record spans the restart and has its end time (issue 21 must-show 3).
+  const rec = await lastCallRecord(join(data, 'parloir.db'));
+  assert.equal(rec.end_reason, 'hangup');
+  assert.ok(rec.answered_at !== null && rec.answered_at < killedWall, 'answered before the kill');
+  assert.ok(rec.ended_at !== null && rec.ended_at > restartedWall, 'ended after the restart');
+  await a.context().close();
+  await b.context().close();
+  await server.stop();
+  server = undefined;
+  t.diagnostic(`${kind} restart case took ${((performance.now() - started) / 1000).toFixed(0)} s`);
+}
+
+test('a call survives a server restart; the pages reconnect with a banner', (t) =>
+  serverRestart(t, false));
+
+test('a relayed call survives kill -9 of the server: restored, ICE restarted, audio resumes', (t) =>
+  serverRestart(t, true));

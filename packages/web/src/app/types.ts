@@ -59,6 +59,11 @@ export interface CallView {
   /** Media path: direct (host/srflx) or through the TURN relay. */
   path?: 'direct' | 'relay';
   /**
+   * An ICE restart is under way (issue 21 §2: the path failed, or the signalling re-attached):
+   * the UI shows "restarting the path…" until the path is back, then the path again.
+   */
+  pathRestarting?: boolean;
+  /**
    * The other party's signalling connection dropped and the server keeps the call for this many
    * ms while it reconnects (`call.peerReconnecting`); absent when it is connected.
    */

@@ -207,6 +207,11 @@ export class BrowserBackend implements Backend {
     session.on('callEnded', refreshCalls);
     session.on('ready', () => {
       this.#attempt = 0;
+      // Back after a drop with the call (the session re-attached it): the relay allocations may
+      // have died with a restarted server, so the path restarts (issue 21 §2).
+      const c = session.call;
+      if (this.#everReady && c.phase === 'active' && c.callId === this.#rtcCallId)
+        this.#rtc?.restartIce('reattached');
       this.#everReady = true;
       this.#connectDone?.();
       this.#connectDone = null;
@@ -270,6 +275,10 @@ export class BrowserBackend implements Backend {
       if (this.#rtc !== null && this.#rtcCallId === s.callId) void this.#rtc.handleSignal(s.signal);
       else this.#earlySignals.push({ callId: s.callId, signal: s.signal });
     });
+    session.on('peerReconnected', (e) => {
+      // The peer is back: it may have missed our restart while it was away.
+      if (e.callId === this.#rtcCallId) this.#rtc?.restartIce('reattached');
+    });
     session.on('shutdown', () => {
       this.#lastError = { code: 'SIG_ERR_SHUTTING_DOWN', message: 'server shutting down' };
     });
@@ -323,8 +332,11 @@ export class BrowserBackend implements Backend {
       return;
     }
     // A live call keeps its media path: RTCPeerConnection does not depend on the WebSocket.
+    // In a call the wait is capped lower: a relayed call's audio waits for the re-attach and
+    // its ICE restart (issue 21 §3), and the server keeps the call only for its grace period.
     this.#store.update({ phase: 'reconnecting' });
-    const delay = backoffDelayMs(this.#attempt++, { baseMs: 500, maxMs: 5000 });
+    const inCall = this.#session?.call.phase === 'active';
+    const delay = backoffDelayMs(this.#attempt++, { baseMs: 500, maxMs: inCall ? 2000 : 5000 });
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = null;
       this.#open();
@@ -460,6 +472,9 @@ export class BrowserBackend implements Backend {
         });
       },
       onConnection: (state) => this.#onMediaState(rtc, state),
+      onRestarting: (restarting) => {
+        if (this.#rtc === rtc) this.#store.updateCall({ pathRestarting: restarting });
+      },
     });
     this.#rtc = rtc;
     rtc.setVolume(this.#store.get().call?.volume ?? 1);

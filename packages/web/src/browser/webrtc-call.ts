@@ -4,7 +4,10 @@
  * by the signalling session, remote playback with volume, the SAS from both DTLS fingerprints,
  * once-a-second quality samples from getStats(), and mid-call settings (bitrate through
  * RTCRtpSender.setParameters; FEC and frame size through the Opus fmtp of the remote description,
- * re-applied locally — RFC 7587 §6.1 `useinbandfec`, RFC 4566 `a=ptime`).
+ * re-applied locally — RFC 7587 §6.1 `useinbandfec`, RFC 4566 `a=ptime`), and ICE restarts
+ * (issue 21 §2) when the path fails or the signalling re-attaches, as ice-restart.ts decides:
+ * the offerer sends a restart offer, the answerer asks it to with `restart-request`. Chromium
+ * keeps the DTLS association (and the checked certificate) through the restart.
  */
 import {
   checkNegotiatedFingerprint,
@@ -16,11 +19,14 @@ import {
   signMediaBinding,
   verifyMediaBinding,
   type CallSignal,
+  type IceRestartReason,
   type MediaBinding,
   type Signer,
   type VerifiedPeer,
 } from '@parloir/protocol';
 import { quality } from '../app/quality.ts';
+import { mungeOpus } from './opus-sdp.ts';
+import { IceRestartPolicy, type IceState } from './ice-restart.ts';
 import type { UiSettings, QosSample } from '../app/types.ts';
 
 /**
@@ -39,6 +45,8 @@ export interface CallAuth {
   /** Checks the peer's key against its pin (pins it on first use); throws MediaAuthError. */
   checkPin: (peer: { name: string; userId: string; identityKey: Uint8Array }) => void;
 }
+
+export { mungeOpus } from './opus-sdp.ts';
 
 /** Options of {@link WebRtcCall}. */
 export interface WebRtcCallOptions {
@@ -63,6 +71,8 @@ export interface WebRtcCallOptions {
    * audio was sent or played. The error's code and message are for the person.
    */
   onAuthFailed: (err: MediaAuthError) => void;
+  /** An ICE restart started (true) or the path is back (false): the UI shows "restarting…". */
+  onRestarting?: (restarting: boolean) => void;
 }
 
 /** What one stats poll yields. */
@@ -79,37 +89,6 @@ export interface CallStatsSample {
   packetsReceived: number;
   /** Estimated mouth-to-ear delay, in ms. */
   oneWayDelayMs: number;
-}
-
-/** Rewrites the Opus fmtp/ptime of an SDP for our wishes: RFC 7587 §6.1 parameters. */
-export function mungeOpus(sdp: string, settings: UiSettings): string {
-  const pt = /^a=rtpmap:(\d+) opus\/48000/im.exec(sdp)?.[1];
-  if (pt === undefined) return sdp;
-  const lines = sdp.split('\r\n');
-  const out: string[] = [];
-  for (const line of lines) {
-    if (line.startsWith(`a=fmtp:${pt} `)) {
-      const params = new Map(
-        line
-          .slice(`a=fmtp:${pt} `.length)
-          .split(';')
-          .map((p) => p.trim().split('=') as [string, string]),
-      );
-      if (settings.fec !== undefined) params.set('useinbandfec', settings.fec ? '1' : '0');
-      if (settings.frameMs !== undefined) params.set('minptime', String(settings.frameMs));
-      if (settings.bitrateKbps !== undefined)
-        params.set('maxaveragebitrate', String(settings.bitrateKbps * 1000));
-      out.push(`a=fmtp:${pt} ${[...params].map(([k, v]) => `${k}=${v}`).join(';')}`);
-      continue;
-    }
-    if (line.startsWith('a=ptime:') && settings.frameMs !== undefined) continue;
-    out.push(line);
-    if (line.startsWith('m=audio') && settings.frameMs !== undefined) {
-      // Placed right after the m-line so it applies to this media section.
-      out.push(`a=ptime:${settings.frameMs}`);
-    }
-  }
-  return out.join('\r\n');
 }
 
 /**
@@ -139,6 +118,12 @@ export class WebRtcCall {
   #authenticated = false;
   /** Where the checked remote certificate came from: the DTLS transport, or the signed SDP. */
   #certificateSource: 'dtls' | 'sdp' | 'none' = 'none';
+  /** When to restart ICE (ice-restart.ts), and the timer that runs it. */
+  #restart = new IceRestartPolicy();
+  #restartTimer: ReturnType<typeof setTimeout> | undefined;
+  #restartShown = false;
+  /** Media was up once: a later failure is the restart policy's to handle first. */
+  #everConnected = false;
 
   /** Creates the peer connection and, as offerer, sends the offer. */
   constructor(opts: WebRtcCallOptions) {
@@ -178,12 +163,79 @@ export class WebRtcCall {
       if (s === 'connected') {
         void this.#authenticate().then((ok) => {
           if (!ok) return;
+          this.#everConnected = true;
           void this.#applyBitrate();
           opts.onConnection('connected');
         });
+      } else if (s === 'failed' && this.#everConnected && !this.#restart.exhausted) {
+        // The restart policy (fed by the ICE state) restarts the path instead.
       } else if (s === 'failed' || s === 'disconnected') opts.onConnection(s);
     };
+    this.#pc.oniceconnectionstatechange = () => {
+      if (!this.#everConnected) return;
+      this.#restart.handleIceState(this.#pc.iceConnectionState as IceState, Date.now());
+      this.#runRestart();
+    };
     if (opts.role === 'offerer') void this.#offer();
+  }
+
+  /**
+   * Restarts ICE now (after a signalling re-attach: ours, or the peer's). The offerer makes the
+   * restart offer; the answerer asks the offerer for one. `fromPeer`: the answerer's
+   * `restart-request`, ignored when it crossed our own restart offer.
+   */
+  restartIce(reason: IceRestartReason, fromPeer = false): void {
+    if (this.#closed || !this.#everConnected) return;
+    this.#restart.request(reason, Date.now(), fromPeer);
+    this.#runRestart();
+  }
+
+  /** Makes the restart the policy says is due, and sets the timer for its next decision. */
+  #runRestart(): void {
+    if (this.#closed) return;
+    const now = Date.now();
+    const reason = this.#restart.poll(now);
+    if (reason !== undefined) {
+      if (this.#opts.role === 'offerer')
+        this.#restartOffer().catch((err: unknown) => console.warn('parloir: ICE restart', err));
+      else this.#opts.sendSignal({ kind: 'restart-request', reason });
+    }
+    if (this.#restart.exhausted && !this.connected) {
+      this.#opts.onConnection('failed');
+      return;
+    }
+    this.#showRestarting();
+    if (this.#restartTimer !== undefined) clearTimeout(this.#restartTimer);
+    this.#restartTimer = undefined;
+    const next = this.#restart.nextTimeoutMs();
+    if (next !== undefined)
+      this.#restartTimer = setTimeout(() => this.#runRestart(), Math.max(0, next - now));
+  }
+
+  #showRestarting(): void {
+    const restarting = this.#restart.restarting;
+    if (restarting === this.#restartShown) return;
+    this.#restartShown = restarting;
+    this.#opts.onRestarting?.(restarting);
+  }
+
+  /** RFC 8445 §9: new ICE credentials in a new offer; a restart offer still unanswered is rolled back. */
+  async #restartOffer(): Promise<void> {
+    const pc = this.#pc;
+    if (pc.signalingState === 'have-local-offer')
+      await pc.setLocalDescription({ type: 'rollback' });
+    if (pc.signalingState !== 'stable' || this.#closed) return;
+    pc.restartIce();
+    const offer = await pc.createOffer({ iceRestart: true });
+    await pc.setLocalDescription(offer);
+    const sdp = pc.localDescription?.sdp ?? offer.sdp ?? '';
+    this.#opts.sendSignal({ kind: 'offer', sdp, binding: await this.#binding(sdp) });
+  }
+
+  /** A restart's offer/answer is done: over at once if ICE never stopped being connected. */
+  #negotiated(): void {
+    this.#restart.negotiated(this.#pc.iceConnectionState as IceState, Date.now());
+    this.#runRestart();
   }
 
   async #offer(): Promise<void> {
@@ -334,9 +386,12 @@ export class WebRtcCall {
           await this.#pc.setLocalDescription(answer);
           const sdp = this.#pc.localDescription?.sdp ?? '';
           this.#opts.sendSignal({ kind: 'answer', sdp, binding: await this.#binding(sdp) });
+          this.#negotiated();
           return;
         }
         case 'answer':
+          // The answer to an offer rolled back by a newer restart: stale, nothing to apply.
+          if (this.#pc.signalingState !== 'have-local-offer') return;
           try {
             await this.#verify(signal.sdp, signal.binding);
           } catch (err) {
@@ -348,6 +403,7 @@ export class WebRtcCall {
             sdp: mungeOpus(signal.sdp, this.#settings),
           });
           await this.#flushCandidates();
+          this.#negotiated();
           return;
         case 'candidate': {
           const c: RTCIceCandidateInit = {
@@ -360,6 +416,10 @@ export class WebRtcCall {
           return;
         }
         case 'end-of-candidates':
+          return;
+        case 'restart-request':
+          // Only the offerer restarts (the answerer asks): the caller's offer wins.
+          if (this.#opts.role === 'offerer') this.restartIce(signal.reason, true);
           return;
       }
     } catch (err) {
@@ -538,6 +598,7 @@ export class WebRtcCall {
       hasRemote: this.#remoteSet ? 1 : 0,
       queuedCandidates: this.#pendingCandidates.length,
       authenticated: this.#authenticated ? 1 : 0,
+      iceRestarts: this.#restart.attempts,
       certificate: this.#certificateSource,
     };
   }
@@ -545,6 +606,7 @@ export class WebRtcCall {
   /** Closes the connection and stops playback (the microphone is the backend's). */
   close(): void {
     this.#closed = true;
+    if (this.#restartTimer !== undefined) clearTimeout(this.#restartTimer);
     this.#pc.close();
     this.#audio.srcObject = null;
   }

@@ -130,10 +130,16 @@ export function CallPanel() {
           </p>
         </div>
         <div className="call-badges">
-          {call.path !== undefined && (
-            <span className={`pill path-${call.path}`} data-testid="path" title={t('path')}>
-              {call.path === 'relay' ? t('pathRelay') : t('pathDirect')}
+          {call.pathRestarting === true ? (
+            <span className="pill path-restarting" data-testid="path" title={t('path')}>
+              {t('pathRestarting')}
             </span>
+          ) : (
+            call.path !== undefined && (
+              <span className={`pill path-${call.path}`} data-testid="path" title={t('path')}>
+                {call.path === 'relay' ? t('pathRelay') : t('pathDirect')}
+              </span>
+            )
           )}
           {grade !== null && mos !== null && (
             <span className={`pill grade-${grade}`} data-testid="quality" title={t('quality')}>
