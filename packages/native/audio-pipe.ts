@@ -63,8 +63,9 @@ export interface AudioPipeStats {
   /** Frames the library refused. */
   errors: number;
   /**
-   * ERLE measured over the canceller, dB: smoothed (~1 s) capture power over output power while
-   * the far end plays. Near-end speech lowers it. NaN with the AEC off.
+   * ERLE measured over the canceller, dB: capture power over output power per 10 ms frame, the
+   * 80th percentile over the last 100 frames in which the far end played (frames of double
+   * talk, where the near end speaks too, fall in the lower part). NaN with the AEC off.
    */
   measuredErleDb: number;
   /** webrtc's own ERLE average, dB. */
@@ -73,7 +74,7 @@ export interface AudioPipeStats {
   libraryDelayMs: number;
   /** webrtc: the last frame held echo. */
   streamHasEcho: boolean;
-  /** The far end played ≥ 1 s since the AEC started and the measured ERLE is ≥ 10 dB. */
+  /** The far end played ≥ 1 s (100 frames) since the AEC started and the ERLE is ≥ 10 dB. */
   converged: boolean;
 }
 

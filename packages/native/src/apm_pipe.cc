@@ -20,6 +20,7 @@
 // laptop, read from the same ring.
 #include "apm_pipe.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -45,6 +46,7 @@ constexpr int kResyncSamples = 480;     // a play time 10 ms off the running one
 constexpr int kMaxFrame = 2880;
 constexpr int kMaxIr = 4800;           // room response taps (100 ms)
 constexpr int kStatsEvery = 25;        // frames between published library metrics
+constexpr int kErleFrames = 100;       // far-active frames the ERLE is taken over
 
 int64_t tick_of(int64_t ns) { return ns / 125000 * 6 + (ns % 125000) * 6 / 125000; }
 
@@ -81,8 +83,15 @@ struct PnApmPipe {
   std::unique_ptr<PnApmEngine> engine;
   int64_t rev_next = 0;
   bool rev_have = false;
-  double p_in = 0, p_out = 0, far_power = 0;
+  double far_power = 0;
+  // Paced capture (wav:/null): the due time of the frame the paced thread feeds next, which is
+  // when it was captured on the device's clock (the thread's wakeup comes later, by however
+  // long the machine made it wait). Set and read on that one thread.
+  bool paced = false;
+  int64_t paced_end_ns = 0;
   int64_t far_active = 0;  // frames with far energy since the AEC was (re)started
+  // Per-frame ERLE (dB) of the last kErleFrames frames in which the far end played.
+  float erle_ring[kErleFrames];
   int16_t rev[kFrame];
 
   // Published by the capture thread.
@@ -181,7 +190,6 @@ static void apply_settings(PnApmPipe *p) {
   if (aec_now != aec_was) {
     p->rev_have = false;
     p->far_active = 0;
-    p->p_in = p->p_out = 0;
     p->erle_db.store(NAN);
     p->converged.store(false);
   }
@@ -196,11 +204,22 @@ static void publish(PnApmPipe *p) {
   p->has_echo.store(e.has_echo, std::memory_order_relaxed);
   p->errors.store(p->engine->errors, std::memory_order_relaxed);
   bool aec = p->engine->config().aec;
-  double erle = aec && p->p_out > 0 && p->p_in > 0 ? 10 * std::log10(p->p_in / p->p_out) : NAN;
+  // ERLE over the last second of far-end activity: its 80th percentile per frame. Frames where
+  // the near end speaks too (double talk) lose little power in the canceller and fall in the
+  // lower part; the upper fifth are the frames of echo alone.
+  double erle = NAN;
+  int n = p->far_active < kErleFrames ? (int)p->far_active : kErleFrames;
+  if (aec && n >= 10) {
+    float v[kErleFrames];
+    std::copy(p->erle_ring, p->erle_ring + n, v);
+    std::nth_element(v, v + n * 4 / 5, v + n);
+    erle = v[n * 4 / 5];
+  }
   p->erle_db.store(erle, std::memory_order_relaxed);
   // Converged: the far end has played for a second since the AEC started and the echo it
-  // brought is down by 10 dB or more (smoothed over ~1 s of far-end activity).
-  p->converged.store(aec && p->far_active >= 100 && erle >= 10, std::memory_order_relaxed);
+  // brought is down by 10 dB or more.
+  p->converged.store(aec && p->far_active >= kErleFrames && erle >= 10,
+                     std::memory_order_relaxed);
 }
 
 extern "C" void pn_apm_pipe_capture(PnApmPipe *p, int16_t *pcm, size_t n, int64_t t_end_ns) {
@@ -213,7 +232,7 @@ extern "C" void pn_apm_pipe_capture(PnApmPipe *p, int16_t *pcm, size_t n, int64_
   }
   PnApmEngine *e = p->engine.get();
   const bool aec = e->config().aec;
-  int64_t end = tick_of(t_end_ns) - (int64_t)n;  // end of the first 10 ms less one frame
+  int64_t end = tick_of(p->paced ? p->paced_end_ns : t_end_ns) - (int64_t)n;  // end of the first 10 ms less one frame
   for (size_t off = 0; off < n; off += kFrame) {
     int16_t *x = pcm + off;
     end += kFrame;
@@ -235,9 +254,8 @@ extern "C" void pn_apm_pipe_capture(PnApmPipe *p, int16_t *pcm, size_t n, int64_
     e->Process(x);
     uint64_t f = p->frames.fetch_add(1, std::memory_order_relaxed) + 1;
     if (aec && p->far_power > 1e4) {  // far end playing (above about -35 dBFS)
-      const double k = 0.01;
-      p->p_in += k * (pin - p->p_in);
-      p->p_out += k * (power(x, kFrame) - p->p_out);
+      double pout = power(x, kFrame);
+      p->erle_ring[p->far_active % kErleFrames] = (float)(10 * std::log10((pin + 1) / (pout + 1)));
       p->far_active++;
     }
     if (f % kStatsEvery == 0) publish(p);
@@ -245,6 +263,8 @@ extern "C" void pn_apm_pipe_capture(PnApmPipe *p, int16_t *pcm, size_t n, int64_
 }
 
 extern "C" void pn_apm_pipe_acoustic(PnApmPipe *p, int16_t *pcm, size_t n, int64_t t_end_ns) {
+  p->paced = true;
+  p->paced_end_ns = t_end_ns;
   if (p->ir_len == 0 || n > (size_t)kMaxFrame) return;
   const int L = p->ir_len;
   // Output sample i (device tick t0 + i) hears far[t0 + i - delay - k] through tap k.

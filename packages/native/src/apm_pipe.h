@@ -22,8 +22,10 @@ void pn_apm_pipe_far(PnApmPipe *p, const int16_t *pcm, size_t n, int64_t play_at
 // Capture thread: one frame of `n` samples whose last sample was captured at `t_end_ns`,
 // processed in place (10 ms multiples; other frame sizes go through untouched and are counted).
 void pn_apm_pipe_capture(PnApmPipe *p, int16_t *pcm, size_t n, int64_t t_end_ns);
-// Paced capture (`wav:`/`null` with a simulated room, tests): adds to `pcm` the room's echo of
-// what the playback played, as a laptop's microphone hears its speakers. No-op without a room.
+// Paced capture (`wav:`/`null`), before it feeds the frame: its capture time is `t_end_ns` on
+// the device's clock (not the thread's wakeup, which a loaded machine delays), and with a
+// simulated room (tests) the room's echo of what the playback played is added to `pcm`, as a
+// laptop's microphone hears its speakers.
 void pn_apm_pipe_acoustic(PnApmPipe *p, int16_t *pcm, size_t n, int64_t t_end_ns);
 
 napi_value pn_apm_pipe_init(napi_env env, napi_value exports);
