@@ -100,7 +100,10 @@ export type Grade = 'excellent' | 'good' | 'fair' | 'poor' | 'bad';
  * mode: bitrate, frame size, FEC), and a change carries only what changed.
  */
 export type UiSettings = Partial<
-  Pick<CallSettings, 'frameMs' | 'fec' | 'dtx' | 'jbMinMs' | 'jbMaxMs' | 'gainDb' | 'adapt'>
+  Pick<
+    CallSettings,
+    'frameMs' | 'fec' | 'dtx' | 'jbMinMs' | 'jbMaxMs' | 'gainDb' | 'adapt' | 'aec' | 'ns' | 'agc'
+  >
 > & {
   /** Opus target bitrate, in kbit/s. */
   bitrateKbps?: number;

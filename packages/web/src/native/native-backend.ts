@@ -66,6 +66,10 @@ export function fromNativeSettings(s: CallSettings): UiSettings {
     alsaPeriodMs: s.periodMs,
     gainDb: s.gainDb,
     adapt: s.adapt,
+    // Absent only before the first call: the engine then applies the device's default.
+    ...(s.aec === undefined ? {} : { aec: s.aec }),
+    ...(s.ns === undefined ? {} : { ns: s.ns }),
+    ...(s.agc === undefined ? {} : { agc: s.agc }),
   };
 }
 
@@ -84,6 +88,9 @@ export function toSetCommands(change: UiSettings): ControlArgs<'set'>[] {
     out.push({ name: 'period', value: String(change.alsaPeriodMs) });
   if (change.gainDb !== undefined) out.push({ name: 'gain', value: String(change.gainDb) });
   if (change.adapt !== undefined) out.push({ name: 'adapt', value: onOff(change.adapt) });
+  if (change.aec !== undefined) out.push({ name: 'aec', value: onOff(change.aec) });
+  if (change.ns !== undefined) out.push({ name: 'ns', value: onOff(change.ns) });
+  if (change.agc !== undefined) out.push({ name: 'agc', value: onOff(change.agc) });
   return out;
 }
 

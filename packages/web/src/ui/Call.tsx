@@ -301,6 +301,22 @@ function SettingsPanel() {
               />
               <span>{t('adaptation')}</span>
             </label>
+            {/* Echo cancellation, noise suppression, AGC on the capture thread (issue 20): on
+                by default for an ALSA microphone; they change mid-call. */}
+            {(['aec', 'ns', 'agc'] as const).map((k) => (
+              <label className="check" key={k}>
+                <input
+                  type="checkbox"
+                  checked={draft[k] ?? false}
+                  onChange={(e) => setDraft((d) => ({ ...d, [k]: e.target.checked }))}
+                />
+                <span>
+                  {t(
+                    k === 'aec' ? 'echoCancellation' : k === 'ns' ? 'noiseSuppression' : 'autoGain',
+                  )}
+                </span>
+              </label>
+            ))}
             <label>
               <span>{t('jbMin')}</span>
               <input
