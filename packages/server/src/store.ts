@@ -656,6 +656,22 @@ export class Store implements StorePort {
       .map(toCallRow);
   }
 
+  /** Records a deliberate stop at `nowMs` (meta `stopped_at`), committed at once. */
+  recordStop(nowMs: number): void {
+    this.#stmt("INSERT OR REPLACE INTO meta (key, value) VALUES ('stopped_at', ?)").run(
+      String(nowMs),
+    );
+  }
+
+  /** The recorded stop time, Unix ms, deleted as it is read. */
+  takeLastStop(): number | undefined {
+    const r = this.#stmt("SELECT value FROM meta WHERE key = 'stopped_at'").get();
+    if (r === undefined) return undefined;
+    this.#stmt("DELETE FROM meta WHERE key = 'stopped_at'").run();
+    const at = Number(r.value);
+    return Number.isSafeInteger(at) ? at : undefined;
+  }
+
   /**
    * Closes the database. Every queued call record is committed first (this waits for the writer
    * thread, blocking, at most {@link WRITER_WAIT_MS}, then writes what it has not committed

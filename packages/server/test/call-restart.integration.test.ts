@@ -7,6 +7,8 @@
  *   (Allocate succeeds), and after the hang-up the record has its end time and reason.
  * - Carol and Dave never come back: the call ends when the grace does (`disconnected`), with an
  *   end time, and the relay refuses its credential from then on.
+ * - Then an upgrade's restart (SIGTERM, start again): a new call of Alice and Bob is kept open
+ *   through it the same way and ends normally after it.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -206,6 +208,32 @@ test('kill -9 during two calls: the parties who come back keep theirs, the other
     assert.equal(rec?.end_reason, 'hangup');
     assert.ok((rec?.answered_at ?? Infinity) < t0, 'answered before the kill');
     assert.ok((rec?.ended_at ?? 0) > restartedAt, 'ended after the restart');
+
+    // An upgrade's restart (SIGTERM, then start again): the accepted call is kept the same way.
+    const upgraded = await call(alice, bob);
+    const told = next(alice.session, 'shutdown');
+    child.proc.kill('SIGTERM');
+    assert.equal((await told).reason, 'server shutting down');
+    assert.equal((await child.exited).code, 0);
+    assert.equal(record(dbPath, upgraded.callId)?.ended_at, null, 'left open for the next start');
+    backAgain.length = 0;
+    const t1 = Date.now();
+    child = await spawnServer(data.dir, child.port, turnPort);
+    await until(
+      () =>
+        alice.session.connection.kind === 'ready' &&
+        bob.session.connection.kind === 'ready' &&
+        backAgain.length > 0,
+      20_000,
+      'both re-attached after the upgrade',
+    );
+    t.diagnostic(`upgrade: both re-attached ${Date.now() - t1} ms after the kill`);
+    assert.equal(await allocate(turnPort, upgraded.turn), 0, 'allocate after the upgrade');
+    const endedAgain = next(bob.session, 'callEnded');
+    await alice.session.hangup();
+    assert.equal((await endedAgain).reason, 'hangup');
+    await until(() => record(dbPath, upgraded.callId)?.ended_at != null, 3_000, 'end recorded');
+    assert.equal(record(dbPath, upgraded.callId)?.end_reason, 'hangup');
   } finally {
     for (const c of clients) c.client.close();
     child.proc.kill('SIGKILL');

@@ -4,7 +4,9 @@
  * never ended) into the grace period, as if both parties had dropped. The relay's directory
  * lists them, each party's login names its call, `call.reattach` takes it up, and the first one
  * back hears the other is still reconnecting; calls nobody comes back to end when the grace
- * does, with an end time. No SQLite, no sleeps (restart.integration.test.ts does it for real).
+ * does, with an end time. A deliberate stop (an upgrade's restart) keeps accepted calls open the
+ * same way, unless the next start comes after the grace: they then end at the stop time. No
+ * SQLite, no sleeps (test/call-restart.integration.test.ts does it for real).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -22,9 +24,15 @@ import { FakeStore } from './testing/fake-store.ts';
 type Frame = Record<string, unknown>;
 
 /** One core over `store`, driven frame by frame; every frame each connection got is kept. */
-function run(store: FakeStore, callGraceMs = 30_000) {
+function run(store: FakeStore, callGraceMs = 30_000, hostMode = false) {
   const relay = new FakeRelay();
-  const core = new SignalingCore({ store, ...CORE_CRYPTO, relay, callGraceMs });
+  const core = new SignalingCore({
+    store,
+    ...CORE_CRYPTO,
+    relay,
+    callGraceMs,
+    ...(hostMode ? { host: { name: 'alice', acceptAll: true } } : {}),
+  });
   const frames = new Map<number, Frame[]>();
   const drain = () => {
     for (const o of core.pollOutput()) {
@@ -71,10 +79,9 @@ function run(store: FakeStore, callGraceMs = 30_000) {
  * A first server run: alice calls bob, he answers, and the process dies (no shutdown input,
  * nothing ended): the store keeps the answered call with no end, as a kill -9 leaves it.
  */
-async function callThenCrash(store: FakeStore) {
+async function callThenCrash(store: FakeStore, first = run(store)) {
   const aliceId = await generateIdentity();
   const bobId = await generateIdentity();
-  const first = run(store);
   const alice = await first.login(1, 'alice', aliceId, T0);
   const bob = await first.login(2, 'bob', bobId, T0);
   const inv = first.send(1, { type: 'call.invite', id: 2, to: bob.userId } as never, T0) as {
@@ -83,7 +90,7 @@ async function callThenCrash(store: FakeStore) {
   const callId = inv.result.callId;
   first.send(2, { type: 'call.accept', id: 2, callId } as never, T0 + 500);
   first.tick(T0 + 600);
-  return { aliceId, bobId, alice, bob, callId };
+  return { aliceId, bobId, alice, bob, callId, first };
 }
 
 test('a restart restores the live call: the relay lists it, logins name it, both re-attach', async () => {
@@ -192,4 +199,44 @@ test('no grace (callGraceMs 0), or a party in two open calls: ended at once as s
   assert.equal(damaged.calls.get('c2')?.endReason, 'shutdown');
   assert.equal(damaged.calls.get('c3')?.endReason, 'shutdown', 'a call with oneself');
   assert.equal(core.core.stats().callsEnded.shutdown, 2);
+});
+
+test('a deliberate stop keeps accepted calls for the next start; past the grace they end at the stop', async () => {
+  const store = new FakeStore();
+  const { callId, first } = await callThenCrash(store);
+  const STOP = T0 + 10_000;
+  first.core.handleInput({ type: 'shutdown', reason: 'upgrade' }, STOP);
+  first.tick(STOP);
+  // The parties hear the server is going away, not that their call ended.
+  assert.equal(first.events(1, 'server.shutdown').length, 1);
+  assert.deepEqual(first.events(1, 'call.ended'), []);
+  assert.deepEqual(first.relay.ended, []);
+  assert.equal(store.calls.get(callId)?.endedAt, null);
+  // Started again 5 s later: restored, as after a crash.
+  const second = run(store);
+  assert.equal(second.core.restoreLiveCalls(STOP + 5_000), 1);
+  assert.ok(second.core.partiesOf(callId));
+
+  // Another stop, and a start 60 s later (grace 30 s): the call ended when the server stopped.
+  second.core.handleInput({ type: 'shutdown', reason: 'stop' }, STOP + 20_000);
+  const late = run(store);
+  assert.equal(late.core.restoreLiveCalls(STOP + 80_000), 0);
+  assert.equal(late.core.partiesOf(callId), undefined);
+  assert.equal(store.calls.get(callId)?.endReason, 'shutdown');
+  assert.equal(store.calls.get(callId)?.endedAt, STOP + 20_000);
+  // The stop time was read once: a later crash restores as usual.
+  assert.equal(store.takeLastStop(), undefined);
+});
+
+test('in host mode a stop (the host quitting) ends every call, as before', async () => {
+  const store = new FakeStore();
+  const { callId, first } = await callThenCrash(store, run(store, 30_000, true));
+  first.core.handleInput({ type: 'shutdown', reason: 'host quit' }, T0 + 10_000);
+  first.tick(T0 + 10_000);
+  assert.deepEqual(
+    first.events(1, 'call.ended').map((e) => e.reason),
+    ['shutdown'],
+  );
+  assert.deepEqual(first.relay.ended, [callId]);
+  assert.equal(store.liveCalls().length, 0);
 });

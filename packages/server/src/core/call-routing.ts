@@ -239,9 +239,14 @@ export class CallRouting {
     return restored;
   }
 
-  /** Ends every live call with `reason` (shutdown). */
-  endAll(reason: CallEndReason, nowMs: number): void {
-    for (const call of [...this.#o.table.values()]) this.#end(call, reason, nowMs);
+  /**
+   * Ends every live call with `reason` (shutdown); with `keepAccepted`, the accepted ones stay
+   * (no event, no record: the next start restores them, {@link restore}).
+   */
+  endAll(reason: CallEndReason, nowMs: number, keepAccepted = false): void {
+    for (const call of [...this.#o.table.values()]) {
+      if (!keepAccepted || call.state !== 'accepted') this.#end(call, reason, nowMs);
+    }
   }
 
   /** A detached party is back on a new connection and takes its call up again. */

@@ -67,6 +67,8 @@ export class SignalingCore implements CallDirectory {
   #auth: Auth;
   #shuttingDown = false;
   #nextScanMs = 0;
+  #hostMode: boolean;
+  #callGraceMs: number;
 
   constructor(options: SignalingCoreOptions) {
     const o = {
@@ -89,6 +91,8 @@ export class SignalingCore implements CallDirectory {
       log: o.log,
     }));
     this.#authTimeoutMs = o.authTimeoutMs;
+    this.#hostMode = o.host !== undefined;
+    this.#callGraceMs = o.callGraceMs;
     this.#pingTimeoutMs = o.pingTimeoutMs;
     const limits = (this.#limits = new CoreLimits(
       { identityMessages: o.messageBucket, identityCalls: o.callBucket, ...o.limits },
@@ -161,12 +165,23 @@ export class SignalingCore implements CallDirectory {
    * Restores the calls that were live when the server last stopped (the store's `liveCalls`:
    * answered, never ended) into the grace period, as if both parties had just dropped (issue 21
    * §3): the relay lists them again, a party's login names its call and `call.reattach` takes
-   * it up; calls nobody re-attaches to end when the grace does. Call once at start, before any
-   * connection. Returns the number of calls restored.
+   * it up; calls nobody re-attaches to end when the grace does. After a deliberate stop
+   * (`shutdown`, which keeps accepted calls open) longer ago than the grace, they end instead,
+   * at the stop time (`shutdown`). Call once at start, before any connection. Returns the
+   * number of calls restored.
    */
   restoreLiveCalls(nowMs: number): number {
-    this.#ctx.nowMs = nowMs;
-    const n = this.#calls.restore(this.#ctx.store.liveCalls(), nowMs);
+    const ctx = this.#ctx;
+    ctx.nowMs = nowMs;
+    const stoppedAt = ctx.store.takeLastStop();
+    const live = ctx.store.liveCalls();
+    let n = 0;
+    if (stoppedAt !== undefined && nowMs - stoppedAt > this.#callGraceMs) {
+      for (const r of live) {
+        ctx.countEnded('shutdown');
+        ctx.store.endCall(r.callId, Math.max(stoppedAt, r.answeredAt ?? stoppedAt), 'shutdown');
+      }
+    } else n = this.#calls.restore(live, nowMs);
     this.#flushRecords();
     return n;
   }
@@ -394,7 +409,18 @@ export class SignalingCore implements CallDirectory {
   #shutdown(reason: string, nowMs: number): void {
     const ctx = this.#ctx;
     this.#shuttingDown = true;
-    this.#calls.endAll('shutdown', nowMs);
+    if (this.#hostMode || this.#callGraceMs <= 0) this.#calls.endAll('shutdown', nowMs);
+    else {
+      // A stop is most often an upgrade's restart: accepted calls stay open for the next start
+      // to restore within the grace (issue 21 §3); their parties reconnect on the close (1001).
+      // In host mode the server is the host's app, whose quitting ends its calls.
+      this.#calls.endAll('shutdown', nowMs, true);
+      try {
+        ctx.store.recordStop(nowMs);
+      } catch (err) {
+        ctx.log?.warn({ err }, 'could not record the stop time');
+      }
+    }
     for (const conn of [...ctx.conns.values()]) {
       ctx.event(conn, 'server.shutdown', { reason });
       ctx.close(conn, CLOSE_CODES.GOING_AWAY, reason);

@@ -168,4 +168,14 @@ for (const [name, make] of impls) {
     );
     close();
   });
+
+  test(`store port (${name}): a recorded stop is read once`, () => {
+    const { store, close } = make();
+    assert.equal(store.takeLastStop(), undefined);
+    store.recordStop(T0);
+    store.recordStop(T0 + 5);
+    assert.equal(store.takeLastStop(), T0 + 5);
+    assert.equal(store.takeLastStop(), undefined);
+    close();
+  });
 }

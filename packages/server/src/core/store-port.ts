@@ -96,6 +96,13 @@ export interface StorePort {
    * core restores them into the grace period so their parties can re-attach.
    */
   liveCalls(): CallRecordRow[];
+  /**
+   * Records that the server stopped on purpose at `nowMs` (Unix ms) with its accepted calls
+   * kept open for the next start (an upgrade's restart); written before the call returns.
+   */
+  recordStop(nowMs: number): void;
+  /** The time {@link recordStop} recorded, Unix ms, forgotten as it is read (once, at start). */
+  takeLastStop(): number | undefined;
 }
 
 /** One call record as the store keeps it. */

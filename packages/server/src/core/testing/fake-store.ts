@@ -198,6 +198,18 @@ export class FakeStore implements StorePort {
       .map((c) => ({ ...c }));
   }
 
+  #stoppedAt: number | undefined;
+
+  recordStop(nowMs: number): void {
+    this.#stoppedAt = nowMs;
+  }
+
+  takeLastStop(): number | undefined {
+    const at = this.#stoppedAt;
+    this.#stoppedAt = undefined;
+    return at;
+  }
+
   flushCalls(): void {
     if (this.#pendingCalls.length === 0) return;
     this.flushes++;
