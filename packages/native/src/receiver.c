@@ -46,6 +46,7 @@
 #include "apm_pipe.h"
 #include "receiver.h"
 #include "srtp_gcm.h"
+#include "turn_frame.h"
 
 #define RX_MAGIC 0x52435652u  // "RCVR"
 #define RATE 48000
@@ -109,7 +110,10 @@ struct PnReceiver {
   _Atomic int refs;  // JavaScript wrapper + thread-safe function + attached ALSA streams
   int fd;            // dup() of the ICE socket, -1 once closed
   int wake_fd;       // eventfd that stops the socket thread
-  struct sockaddr_storage peer;
+  struct sockaddr_storage peer;  // the selected remote candidate, or the TURN server (channel)
+  // Relayed edge: the TURN channel our client bound to the peer (RFC 8656 §12); SRTP comes from
+  // the server as ChannelData on it. 0: direct.
+  uint16_t channel;
   bool pt_ok[128];
   EVP_CIPHER_CTX *gcm;
   uint8_t salt[PN_GCM_SALT_LEN];
@@ -424,19 +428,29 @@ static void forward(PnReceiver *r, const uint8_t *buf, size_t n, const struct so
     napi_call_threadsafe_function(r->tsfn, NULL, napi_tsfn_nonblocking);
 }
 
-static void handle_datagram(PnReceiver *r, const uint8_t *buf, size_t n,
+// Every datagram of the socket: SRTP of the call is taken (from the peer, or from the TURN server
+// as ChannelData on our channel: unwrapped first); anything else goes to werift as it came.
+static void handle_datagram(PnReceiver *r, const uint8_t *dgram, size_t dgram_len,
                             const struct sockaddr_storage *from, int64_t t) {
-  if (n < 12 + TAG_LEN || buf[0] >> 6 != 2 || !r->pt_ok[buf[1] & 0x7f] || !same_peer(r, from)) {
-    forward(r, buf, n, from);
-    return;
+  const uint8_t *buf = dgram;
+  size_t n = dgram_len;
+  if (!same_peer(r, from)) return forward(r, dgram, dgram_len, from);
+  if (r->channel != 0) {
+    uint16_t ch = 0, dlen = 0;
+    if (pn_channel_data_parse(dgram, dgram_len, &ch, &buf, &dlen) != PN_CHANNEL_OK ||
+        ch != r->channel)
+      return forward(r, dgram, dgram_len, from);  // STUN (refresh, permission), another channel
+    n = dlen;
   }
+  if (n < 12 + TAG_LEN || buf[0] >> 6 != 2 || !r->pt_ok[buf[1] & 0x7f])
+    return forward(r, dgram, dgram_len, from);
   uint32_t ssrc = be32(buf + 8);
   size_t hl = 12 + 4 * (size_t)(buf[0] & 0x0f);
   if (buf[0] & 0x10) {
-    if (n < hl + 4) return forward(r, buf, n, from);
+    if (n < hl + 4) return forward(r, dgram, dgram_len, from);
     hl += 4 + 4 * (size_t)be16(buf + hl + 2);
   }
-  if (hl + TAG_LEN > n) return forward(r, buf, n, from);
+  if (hl + TAG_LEN > n) return forward(r, dgram, dgram_len, from);
   uint16_t seq = be16(buf + 2);
   pthread_mutex_lock(&r->mu);
   SsrcState *st = find_ssrc(r, ssrc);
@@ -444,7 +458,7 @@ static void handle_datagram(PnReceiver *r, const uint8_t *buf, size_t n,
     // The first packet of an SSRC goes through werift (its statistics, RTCP and ROC state);
     // JavaScript then tells us the SSRC (learnSsrc) and buffers that packet (insert).
     pthread_mutex_unlock(&r->mu);
-    return forward(r, buf, n, from);
+    return forward(r, dgram, dgram_len, from);
   }
   uint32_t roc = guess_roc(st->roc, st->last_seq, seq);
   uint64_t index = packet_index(roc, seq);
@@ -664,7 +678,9 @@ static bool opt_bytes(napi_env env, napi_value o, const char *key, uint8_t **dat
 
 // new NativeRtpReceiver({fd, address: Uint8Array(4|16), port, payloadTypes: Uint8Array, key,
 //   salt, jitter: {tickMs, minDelayMs, maxDelayMs, inOrderQuantile, accelerateAtTicks,
-//   initialDelayMs}}, onDatagram(buffer, address, port, family))
+//   initialDelayMs}, channel?}, onDatagram(buffer, address, port, family)). `channel`
+//   (0x4000..0x7fff): the relayed edge, address:port is the TURN server, and the call's SRTP
+//   comes from it as ChannelData on that channel.
 static napi_value rx_new(napi_env env, napi_callback_info info) {
   napi_value argv[2], self;
   if (!pn_args(env, info, 2, argv, NULL, &self)) return NULL;
@@ -676,10 +692,12 @@ static napi_value rx_new(napi_env env, napi_callback_info info) {
     return NULL;
   }
   napi_value o = argv[0], jo;
-  int64_t fd, port;
+  int64_t fd, port, channel;
   uint8_t *addr, *key, *salt, *pts;
   size_t addr_len, key_len, salt_len, pts_len;
   if (!opt_int(env, o, "fd", -1, INT32_MAX, &fd) || !opt_int(env, o, "port", 1, 65535, &port) ||
+      !pn_opt_int_or(env, o, "channel", PN_CHANNEL_MIN, PN_CHANNEL_MAX, 0,
+                     "RECEIVER_ERR_BAD_ARG", &channel) ||
       !opt_bytes(env, o, "address", &addr, &addr_len) ||
       !opt_bytes(env, o, "payloadTypes", &pts, &pts_len) ||
       !opt_bytes(env, o, "key", &key, &key_len) || !opt_bytes(env, o, "salt", &salt, &salt_len))
@@ -764,6 +782,7 @@ static napi_value rx_new(napi_env env, napi_callback_info info) {
     a->sin6_port = htons((uint16_t)port);
     memcpy(&a->sin6_addr, addr, 16);
   }
+  r->channel = (uint16_t)channel;
   for (size_t i = 0; i < pts_len; i++) r->pt_ok[pts[i]] = true;
   memcpy(r->salt, salt, PN_GCM_SALT_LEN);
   r->gcm = pn_gcm_new_decrypt(key, key_len);
