@@ -90,6 +90,11 @@ test('a browser calls a native client: the native output contains the browser sp
   await waitForRecorded(hears, TALK_MS);
   const heardByPage = await stopRecording(hears);
   const sas = await page.getByTestId('sas').textContent();
+  // Signals and ICE restarts of the call: a restart here would be a path that failed.
+  const debug = await page.evaluate(() =>
+    JSON.stringify({ signals: window.parloirDebug?.signals, peer: window.parloirDebug?.peer() }),
+  );
+  t.diagnostic(`page: ${debug}`);
   await page.getByRole('button', { name: 'Hang up', exact: true }).click();
   const saidByPage = await stopRecording(said);
 
