@@ -37,6 +37,13 @@ import { JitterBuffer } from '../../media/src/jitter-buffer.ts';
 import { LBRR_BITRATE_BPS, LBRR_MIN_EXPECTED_LOSS_PCT } from '../../media/src/adaptation.ts';
 import { Unwrapper } from '../../media/src/rtp.ts';
 import { parseTrace, type TraceRow } from '../../media/src/trace.ts';
+import {
+  CHROMIUM,
+  netEqAvailable,
+  runNetEq,
+  type NetEqResult,
+  type SendLateness,
+} from './jitter-neteq.ts';
 
 const RATE = 48_000;
 const FRAME = 960; // 20 ms
@@ -349,8 +356,27 @@ const PROTECTED: EncodeSettings = {
   expectedLossPct: LBRR_MIN_EXPECTED_LOSS_PCT,
 };
 
+/** Options of {@link runQuality}. */
+export interface QualityOptions {
+  /** One JSON object per line instead of the table. */
+  json: boolean;
+  /** Measure Chromium's NetEQ in the same run (jitter-neteq.ts). */
+  neteq: boolean;
+  /** Traces played at once through NetEQ. */
+  neteqParallel: number;
+  /** Seconds of speech per trace, both sides (the same packets). */
+  seconds: number;
+}
+
+const mean = (xs: readonly number[]) =>
+  xs.length > 0 ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
+
 /** `--quality`: one result per trace file. Returns false when a trace could not be read. */
-export function runQuality(files: readonly string[], json: boolean): boolean {
+export async function runQuality(
+  files: readonly string[],
+  options: QualityOptions,
+): Promise<boolean> {
+  const { json } = options;
   const dir = mkdtempSync(join(tmpdir(), 'parloir-quality-'));
   let ok = true;
   try {
@@ -359,18 +385,12 @@ export function runQuality(files: readonly string[], json: boolean): boolean {
         `bench:jitter: ${PESQ} (a measurement tool, not part of Parloir) is absent: PESQ-WB skipped, delay and concealment only`,
       );
     }
-    const speech = makeSpeech(dir);
+    const speech = makeSpeech(dir, options.seconds);
     const packets = encode(speech, CALL);
     // What the call sends once the policy has seen loss (adaptation.ts): FEC, 6 %, 40 kbit/s.
     const protectedPackets = encode(speech, PROTECTED);
     const codecOnly = pesq(dir, speech, decodeAll(packets), 'codec');
-    if (!json) {
-      console.log(
-        `speech ${(speech.length / RATE).toFixed(1)} s, ${packets.length} packets, Opus 32 kbit/s 20 ms FEC on, codec-only PESQ-WB ${codecOnly ?? 'n/a'}`,
-      );
-    }
-    const neteqReason = 'Chromium/NetEQ side not measured by this bench (issue 24: left)';
-    const scores: number[] = [];
+    const traces: { name: string; rows: TraceRow[]; n: number }[] = [];
     for (const file of files) {
       const parsed = parseTrace(readFileSync(file, 'utf8'));
       if (!parsed.ok) {
@@ -378,46 +398,109 @@ export function runQuality(files: readonly string[], json: boolean): boolean {
         ok = false;
         continue;
       }
-      const name = basename(file, '.csv');
       const n = Math.min(packets.length, 1 + Math.max(...parsed.value.map((r) => r.seq)));
-      const res = playThrough(packets.slice(0, n), parsed.value);
-      const score = pesq(dir, speech.subarray(0, n * FRAME), res.pcm, name);
-      if (score !== null) scores.push(score);
-      const lossy = parsed.value.some((r) => r.seq < n && r.arrivalMs === undefined);
-      const prot = lossy ? playThrough(protectedPackets.slice(0, n), parsed.value) : undefined;
-      const protScore = prot
-        ? pesq(dir, speech.subarray(0, n * FRAME), prot.pcm, `${name}-p`)
-        : null;
+      traces.push({ name: basename(file, '.csv'), rows: parsed.value, n });
+    }
+    let neteqReason: string | null = null;
+    let neteq: Map<string, NetEqResult> | undefined;
+    let lateness: SendLateness | undefined;
+    if (!options.neteq) neteqReason = 'skipped (--no-neteq)';
+    else if (!netEqAvailable()) neteqReason = `${CHROMIUM} is absent`;
+    else {
+      const run = await runNetEq(
+        traces.map((t) => ({
+          name: t.name,
+          packets: packets.slice(0, t.n),
+          rows: t.rows,
+          reference: speech.subarray(0, t.n * FRAME),
+        })),
+        { parallel: options.neteqParallel },
+      );
+      neteq = new Map(traces.map((t, i) => [t.name, run.results[i] as NetEqResult]));
+      lateness = run.lateness;
+    }
+    if (!json) {
+      console.log(
+        `speech ${(speech.length / RATE).toFixed(1)} s, ${packets.length} packets, Opus 32 kbit/s 20 ms FEC on, codec-only PESQ-WB ${codecOnly ?? 'n/a'}` +
+          `; the same packets through Parloir (simulated time) and Chromium's NetEQ (real time, ${neteq ? `${options.neteqParallel} traces at once` : neteqReason})`,
+      );
+    }
+    const sum = {
+      parloir: [] as number[],
+      neteq: [] as number[],
+      dP: [] as number[],
+      dN: [] as number[],
+    };
+    let atLeastNeteq = 0;
+    for (const t of traces) {
+      const { name, rows, n } = t;
+      const ref = speech.subarray(0, n * FRAME);
+      const res = playThrough(packets.slice(0, n), rows);
+      const score = pesq(dir, ref, res.pcm, name);
+      const lossy = rows.some((r) => r.seq < n && r.arrivalMs === undefined);
+      const prot = lossy ? playThrough(protectedPackets.slice(0, n), rows) : undefined;
+      const protScore = prot ? pesq(dir, ref, prot.pcm, `${name}-p`) : null;
+      const ne = neteq?.get(name);
+      const neScore = ne && ne.alignAt >= 0 ? pesq(dir, ref, ne.pcm, `${name}-neteq`) : null;
+      if (score !== null) sum.parloir.push(score);
+      if (neScore !== null) sum.neteq.push(neScore);
+      sum.dP.push(res.delayMs);
+      if (ne && Number.isFinite(ne.delayMs)) sum.dN.push(ne.delayMs);
+      if (score !== null && neScore !== null && score >= neScore - 0.05) atLeastNeteq++;
       const row = {
         trace: name,
         pesqParloir: score,
+        pesqNeteq: neScore,
+        pesqCodecOnly: codecOnly,
         delayParloirMs: r2(res.delayMs),
+        delayNeteqMs: ne ? r2(ne.delayMs) : null,
+        delayNeteqRawMs: ne ? r2(ne.delayRawMs) : null,
         concealParloirPct: r2(res.concealPct),
+        concealNeteqPct: ne ? r2(ne.concealPct) : null,
         lateLossPct: r2(res.lateLossPct),
         fecRecovered: res.fecRecovered,
         plcPackets: res.plcPackets,
         expandTicks: res.expandCount,
         accelerateTicks: res.accelerateCount,
         pesqParloirProtected: protScore,
-        pesqCodecOnly: codecOnly,
-        pesqNeteq: null,
-        delayNeteqMs: null,
+        neteqAlignScore: ne ? r2(ne.alignScore) : null,
         neteqReason,
       };
       if (json) console.log(JSON.stringify(row));
       else {
         console.log(
-          `${name.padEnd(22)} PESQ ${String(score ?? 'n/a').padStart(5)} (ceiling ${codecOnly ?? 'n/a'}` +
+          `${name.padEnd(22)} PESQ ${String(score ?? 'n/a').padStart(5)} NetEQ ${String(neScore ?? 'n/a').padStart(5)} (ceiling ${codecOnly ?? 'n/a'}` +
             `${lossy ? `, protected ${protScore ?? 'n/a'}` : ''})` +
-            `  delay ${row.delayParloirMs.toFixed(1).padStart(6)} ms  conceal ${row.concealParloirPct.toFixed(1).padStart(5)}%` +
+            `  delay ${row.delayParloirMs.toFixed(1).padStart(6)} / ${(row.delayNeteqMs ?? NaN).toFixed(1).padStart(6)} ms` +
+            `  conceal ${row.concealParloirPct.toFixed(1).padStart(5)}% / ${(row.concealNeteqPct ?? NaN).toFixed(1).padStart(5)}%` +
             `  late ${row.lateLossPct.toFixed(2)}%  fec ${res.fecRecovered} plc ${res.plcPackets} expand ${res.expandCount} accel ${res.accelerateCount}`,
         );
       }
     }
-    if (!json && scores.length > 0) {
-      const mean = scores.reduce((a, b) => a + b, 0) / scores.length;
+    const summary = {
+      summary: true,
+      traces: traces.length,
+      speechSeconds: r2(speech.length / RATE),
+      meanPesqParloir: sum.parloir.length > 0 ? Math.round(mean(sum.parloir) * 1000) / 1000 : null,
+      meanPesqNeteq: sum.neteq.length > 0 ? Math.round(mean(sum.neteq) * 1000) / 1000 : null,
+      pesqCodecOnly: codecOnly,
+      meanDelayParloirMs: r2(mean(sum.dP)),
+      meanDelayNeteqMs: sum.dN.length > 0 ? r2(mean(sum.dN)) : null,
+      delayRatio: sum.dN.length > 0 ? r2(mean(sum.dP) / mean(sum.dN)) : null,
+      tracesParloirAtLeastNeteq: neteq ? atLeastNeteq : null,
+      neteqSendLateMeanMs: lateness ? r2(lateness.meanMs) : null,
+      neteqSendLateP99Ms: lateness ? r2(lateness.p99Ms) : null,
+      neteqReason,
+    };
+    if (json) console.log(JSON.stringify(summary));
+    else {
       console.log(
-        `\nmean PESQ-WB ${mean.toFixed(3)} over ${scores.length} traces; NetEQ: ${neteqReason}`,
+        `\nmean PESQ-WB Parloir ${summary.meanPesqParloir ?? 'n/a'}, NetEQ ${summary.meanPesqNeteq ?? 'n/a'} (ceiling ${codecOnly ?? 'n/a'}) over ${traces.length} traces;` +
+          ` mean delay Parloir ${summary.meanDelayParloirMs} ms, NetEQ ${summary.meanDelayNeteqMs ?? 'n/a'} ms (ratio ${summary.delayRatio ?? 'n/a'});` +
+          ` Parloir ≥ NetEQ − 0.05 on ${summary.tracesParloirAtLeastNeteq ?? 'n/a'}/${traces.length}` +
+          (lateness
+            ? `; NetEQ sender late by ${summary.neteqSendLateMeanMs} ms mean, ${summary.neteqSendLateP99Ms} ms p99`
+            : `; NetEQ: ${neteqReason}`),
       );
     }
   } finally {
@@ -583,8 +666,11 @@ export function runLossProtection(json: boolean): void {
   }
 }
 
-/** Command line: `--quality [--json] [--trace FILE.csv …]` or `--loss-protection [--json]`. */
-export function main(): void {
+/**
+ * Command line: `--quality [--json] [--no-neteq] [--neteq-parallel N] [--seconds S]
+ * [--trace FILE.csv …]` or `--loss-protection [--json]`.
+ */
+export async function main(): Promise<void> {
   let args;
   try {
     args = parseArgs({
@@ -593,6 +679,9 @@ export function main(): void {
         json: { type: 'boolean', default: false },
         quality: { type: 'boolean', default: false },
         'loss-protection': { type: 'boolean', default: false },
+        'no-neteq': { type: 'boolean', default: false },
+        'neteq-parallel': { type: 'string', default: '8' },
+        seconds: { type: 'string', default: '60' },
       },
       allowPositionals: true,
     });
@@ -610,7 +699,19 @@ export function main(): void {
   if (files.length === 0)
     for (const name of readdirSync(shipped).sort())
       if (name.endsWith('.csv')) files.push(join(shipped, name));
-  process.exit(runQuality(files, values.json) ? 0 : 2);
+  const neteqParallel = Number(values['neteq-parallel']);
+  const seconds = Number(values.seconds);
+  if (!(Number.isInteger(neteqParallel) && neteqParallel >= 1 && seconds >= 5 && seconds <= 60)) {
+    console.error('bench:jitter: --neteq-parallel must be an integer ≥ 1, --seconds in [5, 60]');
+    process.exit(2);
+  }
+  const ok = await runQuality(files, {
+    json: values.json,
+    neteq: !values['no-neteq'],
+    neteqParallel,
+    seconds,
+  });
+  process.exit(ok ? 0 : 2);
 }
 
-if (import.meta.main) main();
+if (import.meta.main) await main();

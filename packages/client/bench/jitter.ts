@@ -7,7 +7,7 @@
 const codec = process.argv.includes('--quality') || process.argv.includes('--loss-protection');
 if (codec) {
   const { main } = await import('./jitter-quality.ts');
-  main();
+  await main();
 } else {
   await import('../../media/bench/jitter.ts');
 }
