@@ -394,10 +394,14 @@ static void buffer_packet(PnReceiver *r, uint16_t seq, uint32_t ts, uint32_t ssr
   if (r->paced) {
     // Play it from this wakeup: top the queue up by the packet's duration plus a margin for the
     // next packet's arrival jitter, so the device's timer does not pull (and conceal) before
-    // that packet is here.
+    // that packet is here. A device run with a period shorter than the buffer's tick is asked
+    // for low latency: it is topped up by one period, as a card takes a period at a time, and
+    // its timer pulls the rest tick by tick — the whole packet at once would sit in the device
+    // queue instead (issue 18: with a 1 ms period, 9 ms of a 10 ms packet).
     int samples = len > 0 ? opus_packet_get_nb_samples(payload, (opus_int32)len, RATE) : 0;
     if (samples <= 0 || samples > 5760) samples = 960;
-    paced_fill(r, (uint64_t)samples + ARRIVAL_MARGIN, t);
+    uint64_t ahead = r->period < (uint32_t)r->tick ? r->period : (uint64_t)samples;
+    paced_fill(r, ahead + ARRIVAL_MARGIN, t);
   }
 }
 
