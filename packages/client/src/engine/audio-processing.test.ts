@@ -9,7 +9,9 @@ import { test } from 'node:test';
 import type { EchoState } from '@parloir/protocol';
 import { audioProcessing, applySetting, CallEngine, DEFAULT_SETTINGS } from './engine.ts';
 import { acousticRoom as acoustic, withDeviceDefaults } from './create.ts';
+import { acousticRoomMs } from '../commands/call.ts';
 import { MediaQualityModel } from './media-quality.ts';
+import { settingsFromFlags } from './native-client.ts';
 import type { AudioProcessingSettings } from './ports.ts';
 import { fakePipeline } from './test-ports.ts';
 
@@ -110,4 +112,14 @@ test('the acoustic room joins paced devices only, with a 20..250 ms delay', () =
   assert.throws(() => acoustic(40, 'null', 'alsa:default'), { code: 'ENGINE_ERR_DEVICE' });
   assert.throws(() => acoustic(5, 'null', 'null'), { code: 'ENGINE_ERR_BAD_SETTING' });
   assert.throws(() => acoustic(Number.NaN, 'null', 'null'), { code: 'ENGINE_ERR_BAD_SETTING' });
+});
+
+test('--aec/--ns/--agc/--audio-engine and --acoustic-room flags: values, and typed errors', () => {
+  const s = settingsFromFlags({ aec: 'on', ns: 'off', 'audio-engine': 'speex' });
+  assert.deepEqual([s.aec, s.ns, s.agc, s.audioEngine], [true, false, undefined, 'speex']);
+  assert.throws(() => settingsFromFlags({ agc: 'loud' }), { code: 'ENGINE_ERR_BAD_SETTING' });
+  assert.equal(acousticRoomMs('60'), 60);
+  assert.equal(acousticRoomMs(undefined), undefined);
+  for (const bad of ['', '5', '300', 'x'])
+    assert.throws(() => acousticRoomMs(bad), { code: 'ENGINE_ERR_BAD_SETTING' });
 });

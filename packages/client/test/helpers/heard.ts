@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { parseQosLog } from '../../src/qos-log/qos-log.ts';
 import { applyTestMutation } from './mutate.ts';
-import { speechCheck, type SpeechCheckResult } from './speech-check.ts';
+import { speechCheck, type SpeechCheckOptions, type SpeechCheckResult } from './speech-check.ts';
 import { loadWav } from './speech.ts';
 
 /** Sample rate of the wav: devices and the test speech, Hz. */
@@ -84,9 +84,11 @@ export function heard(
   received: Int16Array,
   senderCaptureMs: number,
   receiverPlaybackMs: number,
+  options: Pick<SpeechCheckOptions, 'minSpeechFraction' | 'windowMs'> = {},
 ): Heard {
   const offset = receiverPlaybackMs - senderCaptureMs;
   const r = speechCheck(reference, received, RATE, {
+    ...options,
     minLagMs: -offset,
     maxLagMs: MAX_SEARCH_M2E_MS - offset,
   });

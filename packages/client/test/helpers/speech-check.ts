@@ -72,6 +72,11 @@ export interface SpeechCheckOptions {
   speechThresholdDb?: number;
   /** Received frames within this many dB of its loudest frame have sound, dB. Default 45. */
   receivedThresholdDb?: number;
+  /**
+   * Share of a window's frames that must be reference speech for the window to be aligned,
+   * 0..1. Default 0.5; lower for speech that pauses by design (talkers taking turns).
+   */
+  minSpeechFraction?: number;
 }
 
 /** One alignment window's outcome. */
@@ -278,7 +283,7 @@ export function speechCheck(
     let w1 = Math.min(last + 1, w0 + windowFrames);
     if (last + 1 - w1 < windowFrames / 2) w1 = last + 1;
     // Enough reference speech in the window that a lag is not chosen on a handful of frames.
-    const minCount = Math.max(10, Math.round((w1 - w0) / 2));
+    const minCount = Math.max(10, Math.round((w1 - w0) * (options.minSpeechFraction ?? 0.5)));
     let best = { lag: 0, score: -2, count: 0 };
     for (let lag = minLag; lag <= maxLag; lag++) {
       const r = scoreRange(ref, rec, w0, w1, lag);
