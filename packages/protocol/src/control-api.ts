@@ -212,6 +212,8 @@ export const qosViewSchema = obj({
   tMs: num({ min: 0 }),
   /** 'direct', 'relayed' or 'unknown'. */
   path: str({ max: 32 }),
+  /** 'restarting' while an ICE restart is under way (issue 21 §2), 'up' otherwise. */
+  pathState: optional(oneOf(['up', 'restarting'] as const)),
   /** RTCP round-trip time, ms; null before the first report. */
   rttMs: nullable(num({ min: 0 })),
   /** Loss of the incoming stream over the last second, percent. */

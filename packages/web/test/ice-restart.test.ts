@@ -1,9 +1,11 @@
 /**
  * The page's ICE restart decisions (src/browser/ice-restart.ts) on a fake clock: when a call
  * restarts, when it tries again, when it stops. The browser runs them in reconnect.test.ts.
+ * In native mode the engine restarts; its QoS snapshot's `pathState` reaches the page.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { parseControlPush } from '@parloir/protocol';
 import { IceRestartPolicy } from '../src/browser/ice-restart.ts';
 
 const T0 = 1_000_000;
@@ -89,4 +91,40 @@ test('bounded: after maxAttempts restarts in a row without connecting, it gives 
   p.request('reattached', T0 + 70_000);
   assert.equal(p.exhausted, false);
   assert.equal(p.poll(T0 + 70_000), 'reattached');
+});
+
+test("native mode: the engine's pathState crosses the control API (the page shows it)", () => {
+  const snapshot = {
+    tMs: 1000,
+    path: 'relayed',
+    pathState: 'restarting',
+    rttMs: null,
+    lossPct: 0,
+    jitterMs: 0,
+    sendKbps: 0,
+    jitterBuffer: { delayMs: 40 },
+    mos: 1,
+    grade: 'bad',
+    suggestions: [],
+    settings: {
+      bitrateBps: 32000,
+      frameMs: 20,
+      fec: true,
+      expectedLossPct: 0,
+      dtx: false,
+      jbMinMs: 20,
+      jbMaxMs: 400,
+      periodMs: 10,
+      gainDb: 0,
+      muted: false,
+      adapt: true,
+    },
+  };
+  const r = parseControlPush(JSON.stringify({ type: 'qos', snapshot }));
+  assert.ok(r.ok && r.value.type === 'qos', r.ok ? '' : r.error.message);
+  assert.equal(r.value.snapshot.pathState, 'restarting');
+  const bad = parseControlPush(
+    JSON.stringify({ type: 'qos', snapshot: { ...snapshot, pathState: 'sideways' } }),
+  );
+  assert.equal(bad.ok, false);
 });

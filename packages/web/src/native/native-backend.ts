@@ -352,6 +352,9 @@ export class NativeBackend implements Backend {
     });
     if (q.path !== 'unknown')
       this.#store.updateCall({ path: q.path === 'direct' ? 'direct' : 'relay' });
+    // The engine's ICE restart (issue 21 §2): "Restarting the path…" until it is up again.
+    if (q.pathState !== undefined)
+      this.#store.updateCall({ pathRestarting: q.pathState === 'restarting' });
   }
 
   /** Sends a command; resolves with its result, checked against the command's result schema. */
