@@ -72,6 +72,8 @@ export interface NativeJitterBufferOptions {
   initialDelayMs?: number;
   /** Accelerate once the level is this many ticks above target (at least 0.25). Default 1. */
   accelerateAtTicks?: number;
+  /** How fast the target may fall, ms per second of playout; 0 = follows the quantile. Default 0. */
+  targetDecayMsPerS?: number;
 }
 
 /** What one tick did (as `@parloir/media`'s `PlayoutDecision`). */

@@ -422,3 +422,51 @@ test('a long silence (DTX or a stalled sender) stays bounded and the next talksp
     Array.from({ length: 100 }, (_, k) => k + 1),
   );
 });
+
+test('targetDecayMsPerS holds the target after a spike, and it falls at that rate (peak hold)', () => {
+  // 6 s of a 20 ms stream: a 200 ms spike at 2 s (packets 100–104), calm 20 ms delay otherwise,
+  // and a short history so the quantile itself forgets the spike 1 s later.
+  const arrivals = stream(300, (k) => (k >= 100 && k < 105 ? 200 - (k - 100) * 20 : 20));
+  const targets = (decay: number) => {
+    const jb = new JitterBuffer({
+      decoder: new TagDecoder(),
+      tickMs: 10,
+      historyMs: 1000,
+      targetDecayMsPerS: decay,
+    });
+    const at: number[] = [];
+    const sorted = [...arrivals].sort((a, b) => a.at - b.at);
+    let i = 0;
+    for (let t = 0; t <= 6000; t += 10) {
+      while (i < sorted.length && (sorted[i]?.at ?? Infinity) <= t) {
+        const a = sorted[i++];
+        if (a) {
+          const packet = { sequenceNumber: a.seq, timestamp: a.ts, ssrc: 1, marker: false };
+          jb.insert({ ...packet, payload: packetFor(a.tag) }, a.at);
+        }
+      }
+      jb.pull(t);
+      if (t % 500 === 0) at.push(jb.stats().targetDelayMs);
+    }
+    return at;
+  };
+  const follow = targets(0);
+  const held = targets(50);
+  // Both rise at once with the spike; 1.5 s later the plain quantile has forgotten it.
+  const peak = Math.max(...follow);
+  assert.ok(peak > 150, `spike seen: ${follow.join(' ')}`);
+  assert.equal(Math.max(...held), peak);
+  const after = 9; // t = 4.5 s, 2.3 s after the spike's last packet
+  assert.ok((follow[after] ?? 0) < 30, `quantile forgot the spike: ${follow.join(' ')}`);
+  // The held target has fallen at 50 ms/s since the quantile dropped, not at once.
+  const h = held[after] ?? 0;
+  assert.ok(h > 60 && h < peak - 50, `held target ${h}: ${held.join(' ')}`);
+  assert.ok(
+    held.every((v, k) => k === 0 || v >= (held[k - 1] ?? 0) - 25 - 1e-9),
+    `falls at most 25 ms per 0.5 s: ${held.join(' ')}`,
+  );
+  assert.throws(
+    () => new JitterBuffer({ decoder: new TagDecoder(), targetDecayMsPerS: -1 }),
+    /targetDecayMsPerS/,
+  );
+});

@@ -157,6 +157,13 @@ export interface JitterBufferOptions {
    * 0.75 saves ~10 ms but conceals ~20 % of the audio).
    */
   accelerateAtTicks?: number;
+  /**
+   * How fast the target may fall, ms per second of playout; 0 (default): it follows the quantile
+   * at once. With a value, the target rises at once with the quantile but decays no faster than
+   * this (NetEQ's peak detector idea): after a delay spike the buffer stays deep enough for the
+   * next one instead of accelerating back down and expanding mid-speech again when it comes.
+   */
+  targetDecayMsPerS?: number;
 }
 
 interface Slot {
@@ -184,6 +191,9 @@ export class JitterBuffer {
   readonly #fec: boolean;
   readonly #initialDelayMs: number;
   readonly #accelerateAtTicks: number;
+  readonly #targetDecayMsPerTick: number;
+  /** The held target (see `targetDecayMsPerS`), before bounds, ms; 0 when not holding. */
+  #heldTargetMs = 0;
   #minDelayMs: number;
   #maxDelayMs: number;
   readonly #estimator: DelayEstimator;
@@ -237,6 +247,11 @@ export class JitterBuffer {
     this.#fec = options.fec ?? true;
     this.#initialDelayMs = options.initialDelayMs ?? 40;
     this.#accelerateAtTicks = Math.max(0.25, options.accelerateAtTicks ?? 1);
+    const decay = options.targetDecayMsPerS ?? 0;
+    if (!(decay >= 0 && Number.isFinite(decay))) {
+      throw new MediaError('MEDIA_ERR_BAD_OPTION', 'targetDecayMsPerS must be finite and >= 0');
+    }
+    this.#targetDecayMsPerTick = (decay * this.#tickMs) / 1000;
     this.#minDelayMs = 0;
     this.#maxDelayMs = 2000;
     this.setDelayBounds({ minMs: options.minDelayMs ?? 0, maxMs: options.maxDelayMs ?? 2000 });
@@ -334,6 +349,12 @@ export class JitterBuffer {
       this.#pendingReset = false;
       this.#stats.resets++;
       return { decision: 'reset', pcm: new Int16Array(this.#tickSamples), played };
+    }
+    if (this.#targetDecayMsPerTick > 0) {
+      this.#heldTargetMs = Math.max(
+        this.#quantileTargetMs(),
+        this.#heldTargetMs - this.#targetDecayMsPerTick,
+      );
     }
     const target = this.targetDelayMs;
     if (!this.#started) {
@@ -439,10 +460,16 @@ export class JitterBuffer {
 
   /** Target delay now, ms, within the current bounds. */
   get targetDelayMs(): number {
+    const q = Math.max(this.#quantileTargetMs(), this.#heldTargetMs);
+    return Math.min(this.#maxDelayMs, Math.max(this.#minDelayMs, q));
+  }
+
+  /** The quantile (plus margin, or the start-up default) before hold and bounds, ms. */
+  #quantileTargetMs(): number {
     let q = this.#estimator.size > 0 ? this.#estimator.targetMs() + this.#marginMs : 0;
     // Until the history means something, start from a safe default (NetEQ starts at 80 ms).
     if (this.#estimator.size < STARTUP_PACKETS) q = Math.max(q, this.#initialDelayMs);
-    return Math.min(this.#maxDelayMs, Math.max(this.#minDelayMs, q));
+    return q;
   }
 
   /** Counters and state. */
@@ -638,6 +665,7 @@ export class JitterBuffer {
     this.#highestSeq = undefined;
     this.#nextTs = 0;
     this.#started = false;
+    this.#heldTargetMs = 0;
     this.#queue = new Int16Array(0);
     this.#queueStarts = [];
     this.#pendingReset = true;

@@ -70,6 +70,8 @@ struct PnJb {
   bool fec;
   double initial_delay_ms;
   double accelerate_at_ticks;
+  double target_decay_ms_per_tick;
+  double held_target_ms;  // TS #heldTargetMs
   double min_delay_ms, max_delay_ms;
   Estimator est;
   Slot *ring;
@@ -358,6 +360,7 @@ void pn_jb_default_options(PnJbOptions *o) {
   o->fec = true;
   o->initial_delay_ms = 40;
   o->accelerate_at_ticks = 1;
+  o->target_decay_ms_per_s = 0;
 }
 
 static bool bounds_ok(double min, double max) { return min >= 0 && max >= min && isfinite(max); }
@@ -375,12 +378,16 @@ PnJb *pn_jb_new(const PnJbOptions *o, const char **why) {
   }
   if (!isfinite(o->min_delay_ms) || !isfinite(o->quantile) || !isfinite(o->in_order_quantile) ||
       !isfinite(o->margin_ms) || !isfinite(o->history_ms) || !isfinite(o->initial_delay_ms) ||
-      !isfinite(o->accelerate_at_ticks)) {
+      !isfinite(o->accelerate_at_ticks) || !isfinite(o->target_decay_ms_per_s)) {
     *why = "every option must be a finite number";
     return NULL;
   }
   if (!bounds_ok(o->min_delay_ms, o->max_delay_ms)) {
     *why = "bad delay bounds: need 0 <= minDelayMs <= maxDelayMs, finite";
+    return NULL;
+  }
+  if (!(o->target_decay_ms_per_s >= 0)) {
+    *why = "targetDecayMsPerS must be finite and >= 0";
     return NULL;
   }
   if (o->capacity > PN_JB_MAX_CAPACITY) {
@@ -399,6 +406,7 @@ PnJb *pn_jb_new(const PnJbOptions *o, const char **why) {
   jb->fec = o->fec;
   jb->initial_delay_ms = o->initial_delay_ms;
   jb->accelerate_at_ticks = js_max(0.25, o->accelerate_at_ticks);
+  jb->target_decay_ms_per_tick = (o->target_decay_ms_per_s * o->tick_ms) / 1000;
   jb->min_delay_ms = o->min_delay_ms;
   jb->max_delay_ms = o->max_delay_ms;
   est_init(&jb->est, o->quantile, o->in_order_quantile, o->history_ms);
@@ -436,9 +444,16 @@ int pn_jb_set_bounds(PnJb *jb, double min_ms, double max_ms) {
   return 0;
 }
 
-static double target_delay_ms(const PnJb *jb) {
+// TS #quantileTargetMs: the quantile (plus margin, or the start-up default) before hold and
+// bounds.
+static double quantile_target_ms(const PnJb *jb) {
   double q = jb->est.s_len > 0 ? est_target_ms(&jb->est) + jb->margin_ms : 0;
   if (jb->est.s_len < STARTUP_PACKETS) q = js_max(q, jb->initial_delay_ms);
+  return q;
+}
+
+static double target_delay_ms(const PnJb *jb) {
+  double q = js_max(quantile_target_ms(jb), jb->held_target_ms);
   return js_min(jb->max_delay_ms, js_max(jb->min_delay_ms, q));
 }
 
@@ -517,6 +532,7 @@ static void reset(PnJb *jb) {
   jb->has_highest_seq = false;
   jb->next_ts = 0;
   jb->started = false;
+  jb->held_target_ms = 0;
   jb->q_len = 0;
   jb->pending_reset = true;
   opus_decoder_ctl(jb->dec, OPUS_RESET_STATE);
@@ -735,6 +751,10 @@ int pn_jb_pull(PnJb *jb, double now_ms, int16_t *out) {
     jb->pending_reset = false;
     jb->st.resets++;
     return PN_JB_RESET_D;
+  }
+  if (jb->target_decay_ms_per_tick > 0) {
+    jb->held_target_ms =
+        js_max(quantile_target_ms(jb), jb->held_target_ms - jb->target_decay_ms_per_tick);
   }
   double target = target_delay_ms(jb);
   if (!jb->started) {

@@ -27,6 +27,7 @@ typedef struct PnJbOptions {
   bool fec;                   /* TS fec */
   double initial_delay_ms;    /* TS initialDelayMs */
   double accelerate_at_ticks; /* TS accelerateAtTicks */
+  double target_decay_ms_per_s; /* TS targetDecayMsPerS: 0 = no hold; finite, >= 0 */
 } PnJbOptions;
 
 /* InsertOutcome */

@@ -75,7 +75,8 @@ static napi_value jb_new(napi_env env, napi_callback_info info) {
       !opt_num(env, argv[0], "marginMs", &o.margin_ms) ||
       !opt_num(env, argv[0], "historyMs", &o.history_ms) ||
       !opt_num(env, argv[0], "initialDelayMs", &o.initial_delay_ms) ||
-      !opt_num(env, argv[0], "accelerateAtTicks", &o.accelerate_at_ticks))
+      !opt_num(env, argv[0], "accelerateAtTicks", &o.accelerate_at_ticks) ||
+      !opt_num(env, argv[0], "targetDecayMsPerS", &o.target_decay_ms_per_s))
     return NULL;
   napi_value fv;
   napi_valuetype ft;

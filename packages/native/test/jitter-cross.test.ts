@@ -410,6 +410,21 @@ const TRACES: Trace[] = [
     net: { seed: 15, delay: (r) => 10 + r() * 40, lost: bursty(), duplicate: 0.02 },
   },
   {
+    name: 'heavy-tailed delay (Pareto) with a held target',
+    exercises: ['expandCount', 'accelerateCount', 'latePackets'],
+    options: { tickMs: 10, targetDecayMsPerS: 30, historyMs: 3000, maxDelayMs: 400 },
+    stream: { seconds: 15 },
+    // Pareto(α = 1.5, 5 ms scale) on a 20 ms base: mostly small, now and then hundreds of ms.
+    net: { seed: 17, delay: (r) => 20 + 5 / Math.pow(1 - r() * 0.9999, 1 / 1.5) },
+  },
+  {
+    name: "periodic spikes, the engine's options and a held target",
+    exercises: ['expandCount'],
+    options: { ...ENGINE, targetDecayMsPerS: 15 },
+    stream: { seconds: 15, dtx: true },
+    net: { seed: 18, delay: (r, ms) => 20 + r() * 5 + (ms % 2000 < 100 ? 120 - (ms % 2000) : 0) },
+  },
+  {
     name: 'small ring, 10 ms tick, low accelerate threshold',
     exercises: ['resets', 'latePackets', 'accelerateCount'],
     options: { capacity: 16, tickMs: 10, accelerateAtTicks: 0.5, historyMs: 2000, marginMs: 0 },
@@ -466,6 +481,7 @@ function fuzzCase(
     fec: r() < 0.7,
     initialDelayMs: r() * 100,
     accelerateAtTicks: r() * 2.5,
+    targetDecayMsPerS: r() < 0.5 ? 0 : r() * 100,
   };
   const tick = options.tickMs ?? 20;
   const ops: Op[] = [];
