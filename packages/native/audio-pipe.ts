@@ -30,6 +30,8 @@ export interface AudioPipeSettings {
   aecLevel: 'low' | 'moderate' | 'high';
   /** Noise suppression level 0 (low) … 3 (very high); speex: 6, 12, 18, 25 dB. */
   nsLevel: number;
+  /** webrtc: the AEC's extended filter (see AudioProcessorOptions). Default true. */
+  extendedFilter?: boolean;
 }
 
 /** A simulated room between the paced playback and the paced capture (tests). */
@@ -108,6 +110,12 @@ function call<T>(f: () => T): T {
 
 const AEC_LEVELS = ['low', 'moderate', 'high'] as const;
 
+/**
+ * Whether calls run webrtc's AEC with its extended filter (`extendedFilter` left out). bench:aec
+ * measures both (its 'webrtc-ext' row is the other choice).
+ */
+export const DEFAULT_EXTENDED_FILTER = true;
+
 function args(s: AudioPipeSettings): unknown[] {
   if (typeof s !== 'object' || s === null) {
     throw new ApmError('APM_ERR_BAD_OPTION', 'settings must be an object');
@@ -118,7 +126,18 @@ function args(s: AudioPipeSettings): unknown[] {
   }
   // High-pass on whenever anything is (as browsers do); speex's filter length and no delay hint:
   // the reference is placed by play time and the canceller finds the room's delay.
-  return [s.engine, s.aec, s.ns, s.agc, true, s.nsLevel, level, 200, 0];
+  return [
+    s.engine,
+    s.aec,
+    s.ns,
+    s.agc,
+    true,
+    s.nsLevel,
+    level,
+    200,
+    0,
+    s.extendedFilter ?? DEFAULT_EXTENDED_FILTER,
+  ];
 }
 
 /** The audio processing of one call's capture, fed by its playback. Call close() when done. */

@@ -51,10 +51,11 @@ double power(const int16_t *x, int n) {
 }
 
 // new NativeApm(engine: 'webrtc'|'speex', rate, aec, ns, agc, highPass, nsLevel 0..3, tailMs,
-//               aecLevel 0..2 = low, moderate, high suppression of the residual echo (webrtc))
+//               aecLevel 0..2 = low, moderate, high suppression of the residual echo (webrtc),
+//               extendedFilter (webrtc))
 napi_value apm_new(napi_env env, napi_callback_info info) {
-  napi_value argv[9], self;
-  if (!pn_args(env, info, 9, argv, nullptr, &self)) return nullptr;
+  napi_value argv[10], self;
+  if (!pn_args(env, info, 10, argv, nullptr, &self)) return nullptr;
   char engine[16] = {0};
   size_t len = 0;
   if (napi_get_value_string_utf8(env, argv[0], engine, sizeof engine, &len) != napi_ok ||
@@ -63,7 +64,7 @@ napi_value apm_new(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   int64_t rate, ns_level, tail_ms, aec_level;
-  bool aec, ns, agc, hpf;
+  bool aec, ns, agc, hpf, ext;
   if (!pn_int(env, argv[1], 1, 384000, "APM_ERR_UNSUPPORTED_RATE", "sampleRate", &rate))
     return nullptr;
   if (rate != 8000 && rate != 16000 && rate != 32000 && rate != 48000) {
@@ -77,9 +78,11 @@ napi_value apm_new(napi_env env, napi_callback_info info) {
       !pn_bool(env, argv[5], "APM_ERR_BAD_OPTION", "highPass", &hpf) ||
       !pn_int(env, argv[6], 0, 3, "APM_ERR_BAD_OPTION", "nsLevel", &ns_level) ||
       !pn_int(env, argv[7], 20, 1000, "APM_ERR_BAD_OPTION", "tailMs", &tail_ms) ||
-      !pn_int(env, argv[8], 0, 2, "APM_ERR_BAD_OPTION", "aecLevel", &aec_level))
+      !pn_int(env, argv[8], 0, 2, "APM_ERR_BAD_OPTION", "aecLevel", &aec_level) ||
+      !pn_bool(env, argv[9], "APM_ERR_BAD_OPTION", "extendedFilter", &ext))
     return nullptr;
   PnApmConfig c;
+  c.extended_filter = ext;
   c.speex = strcmp(engine, "speex") == 0;
   c.rate = (int)rate;
   c.aec = aec;

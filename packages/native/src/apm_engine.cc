@@ -28,7 +28,7 @@ PnApmEngine *PnApmEngine::Create(const PnApmConfig &c) {
     return e;
   }
   webrtc::Config config;
-  config.Set<webrtc::ExtendedFilter>(new webrtc::ExtendedFilter(true));
+  config.Set<webrtc::ExtendedFilter>(new webrtc::ExtendedFilter(c.extended_filter));
   config.Set<webrtc::DelayAgnostic>(new webrtc::DelayAgnostic(true));
   e->webrtc_ = webrtc::AudioProcessing::Create(config);
   e->fbuf_ = new float[c.rate / 100];
@@ -74,8 +74,9 @@ bool PnApmEngine::Apply(const PnApmConfig &c) {
 }
 
 bool PnApmEngine::Reconfigure(const PnApmConfig &c) {
-  if (c.speex || c_.speex || c.rate != c_.rate) {
+  if (c.speex || c_.speex || c.rate != c_.rate || c.extended_filter != c_.extended_filter) {
     return c.speex == c_.speex && c.rate == c_.rate && c.aec == c_.aec && c.ns == c_.ns &&
+           c.extended_filter == c_.extended_filter &&
            c.agc == c_.agc && c.ns_level == c_.ns_level && c.tail_ms == c_.tail_ms;
   }
   return Apply(c);

@@ -24,6 +24,8 @@ struct PnApmConfig {
   int ns_level = 2;   // 0 low … 3 very high (speex: 6, 12, 18, 25 dB)
   int aec_level = 0;  // webrtc: 0 low, 1 moderate, 2 high suppression of the residual echo
   int tail_ms = 200;  // speex: adaptive filter length, 20..1000 ms
+  // webrtc: the AEC's extended filter (longer echo tails, about 15 % of the processing's CPU).
+  bool extended_filter = true;
 };
 
 // The library's view of the echo (webrtc; NaN/false for speex or with the AEC off).

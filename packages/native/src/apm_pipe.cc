@@ -312,8 +312,8 @@ PnApmPipe *self_of(napi_env env, napi_value self, bool must_be_open) {
   return p;
 }
 
-// Reads (engine, aec, ns, agc, highPass, nsLevel 0..3, aecLevel 0..2, tailMs, delayMs) from
-// argv[0..8].
+// Reads (engine, aec, ns, agc, highPass, nsLevel 0..3, aecLevel 0..2, tailMs, delayMs,
+// extendedFilter) from argv[0..9].
 bool read_config(napi_env env, napi_value *argv, PnApmConfig *c, bool *on, int *delay) {
   char engine[16] = {0};
   size_t len = 0;
@@ -330,7 +330,8 @@ bool read_config(napi_env env, napi_value *argv, PnApmConfig *c, bool *on, int *
       !pn_int(env, argv[5], 0, 3, "APM_ERR_BAD_OPTION", "nsLevel", &ns_level) ||
       !pn_int(env, argv[6], 0, 2, "APM_ERR_BAD_OPTION", "aecLevel", &aec_level) ||
       !pn_int(env, argv[7], 20, 1000, "APM_ERR_BAD_OPTION", "tailMs", &tail_ms) ||
-      !pn_int(env, argv[8], 0, 500, "APM_ERR_BAD_OPTION", "delayMs", &delay_ms))
+      !pn_int(env, argv[8], 0, 500, "APM_ERR_BAD_OPTION", "delayMs", &delay_ms) ||
+      !pn_bool(env, argv[9], "APM_ERR_BAD_OPTION", "extendedFilter", &c->extended_filter))
     return false;
   c->speex = strcmp(engine, "speex") == 0;
   c->rate = kRate;
@@ -351,31 +352,31 @@ void store_config(PnApmPipe *p, const PnApmConfig &c, bool on, int delay) {
 }
 
 // new NativeAudioPipe(engine, aec, ns, agc, highPass, nsLevel, aecLevel, tailMs, delayMs,
-//                     roomIr: Float32Array | null, roomDelayMs, roomGain)
+//                     extendedFilter, roomIr: Float32Array | null, roomDelayMs, roomGain)
 napi_value pipe_new(napi_env env, napi_callback_info info) {
-  napi_value argv[12], self;
-  if (!pn_args(env, info, 12, argv, nullptr, &self)) return nullptr;
+  napi_value argv[13], self;
+  if (!pn_args(env, info, 13, argv, nullptr, &self)) return nullptr;
   PnApmConfig c;
   bool on;
   int delay;
   if (!read_config(env, argv, &c, &on, &delay)) return nullptr;
   std::unique_ptr<PnApmPipe> p(new PnApmPipe());
   napi_valuetype t;
-  napi_typeof(env, argv[9], &t);
+  napi_typeof(env, argv[10], &t);
   if (t != napi_null && t != napi_undefined) {
     void *data;
     size_t n;
     int64_t room_delay;
     double gain;
-    if (!pn_typed(env, argv[9], napi_float32_array, "APM_ERR_BAD_OPTION", "room.ir", &data, &n))
+    if (!pn_typed(env, argv[10], napi_float32_array, "APM_ERR_BAD_OPTION", "room.ir", &data, &n))
       return nullptr;
     if (n == 0 || n > (size_t)kMaxIr) {
       pn_throw(env, "APM_ERR_BAD_OPTION", "room.ir must hold 1..%d taps, got %zu", kMaxIr, n);
       return nullptr;
     }
-    if (!pn_int(env, argv[10], 0, 500, "APM_ERR_BAD_OPTION", "room.delayMs", &room_delay))
+    if (!pn_int(env, argv[11], 0, 500, "APM_ERR_BAD_OPTION", "room.delayMs", &room_delay))
       return nullptr;
-    if (napi_get_value_double(env, argv[11], &gain) != napi_ok || !(gain >= 0 && gain <= 4)) {
+    if (napi_get_value_double(env, argv[12], &gain) != napi_ok || !(gain >= 0 && gain <= 4)) {
       pn_throw(env, "APM_ERR_BAD_OPTION", "room.gain must be a number in 0..4");
       return nullptr;
     }
@@ -394,11 +395,11 @@ napi_value pipe_new(napi_env env, napi_callback_info info) {
   return self;
 }
 
-// set(engine, aec, ns, agc, highPass, nsLevel, aecLevel, tailMs, delayMs): applied by the
-// capture thread before its next frame.
+// set(engine, aec, ns, agc, highPass, nsLevel, aecLevel, tailMs, delayMs, extendedFilter):
+// applied by the capture thread before its next frame.
 napi_value pipe_set(napi_env env, napi_callback_info info) {
-  napi_value argv[9], self;
-  if (!pn_args(env, info, 9, argv, nullptr, &self)) return nullptr;
+  napi_value argv[10], self;
+  if (!pn_args(env, info, 10, argv, nullptr, &self)) return nullptr;
   PnApmPipe *p = self_of(env, self, true);
   PnApmConfig c;
   bool on;

@@ -135,6 +135,10 @@ test('bad options, unsupported rates, bad frames and use after close are typed e
   );
   assert.throws(() => new AudioProcessor({ nsLevel: 4 }), isApmError('APM_ERR_BAD_OPTION'));
   assert.throws(
+    () => new AudioProcessor({ extendedFilter: 'yes' as never }),
+    isApmError('APM_ERR_BAD_OPTION'),
+  );
+  assert.throws(
     () => new AudioProcessor({ aecLevel: 'max' as 'high' }),
     isApmError('APM_ERR_BAD_OPTION'),
   );

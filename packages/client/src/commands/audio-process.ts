@@ -24,6 +24,8 @@ export interface ProcessSignalsOptions {
   aecLevel?: 'low' | 'moderate' | 'high';
   /** Bulk delay far → capture, ms; estimated from the signals when left out. */
   delayMs?: number;
+  /** webrtc's AEC extended filter; default true. */
+  extendedFilter?: boolean;
 }
 
 /** What {@link processSignals} returns. */
@@ -58,6 +60,7 @@ export function processSignals(
     ns: options.ns,
     agc: options.agc,
     ...(options.aecLevel ? { aecLevel: options.aecLevel } : {}),
+    ...(options.extendedFilter === undefined ? {} : { extendedFilter: options.extendedFilter }),
   });
   try {
     let delay: BulkDelayEstimate | null = null;
