@@ -13,6 +13,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
@@ -81,13 +82,31 @@ async function spawnServer(dataDir: string, port: number, turnPort: number): Pro
   return { proc, url: m[1] as string, port: Number(m[2]), exited };
 }
 
-/** A free UDP port on loopback (the relay binds UDP and TCP on it). */
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
+/**
+ * A port free for TCP and UDP on loopback, outside the ephemeral range (32768-60999 here): the
+ * server restarts on it, and an ephemeral port may be taken by another socket meanwhile.
+ */
+async function freeFixedPort(): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const tcp = createServer();
+    const tcpOk = await new Promise<boolean>((r) => {
+      tcp.once('error', () => r(false));
+      tcp.listen(port, '127.0.0.1', () => r(true));
+    });
+    if (!tcpOk) continue;
+    const udp = createSocket('udp4');
+    const udpOk = await new Promise<boolean>((r) => {
+      udp.once('error', () => r(false));
+      udp.bind(port, '127.0.0.1', () => r(true));
+    });
+    await new Promise<void>((r) => tcp.close(() => r()));
+    if (udpOk) {
+      await new Promise<void>((r) => udp.close(() => r()));
+      return port;
+    }
+  }
+  throw new Error('no port free for TCP and UDP in 20000-31999');
 }
 
 /** `a` calls `b`, `b` answers; resolves with the call id and `a`'s TURN credential. */
@@ -130,8 +149,8 @@ function record(dbPath: string, callId: string) {
 test('kill -9 during two calls: the parties who come back keep theirs, the other ends with the grace', async (t) => {
   const data = tempDir();
   const dbPath = resolve(data.dir, 'parloir.db');
-  const turnPort = await freeUdpPort();
-  let child = await spawnServer(data.dir, 0, turnPort);
+  const turnPort = await freeFixedPort();
+  let child = await spawnServer(data.dir, await freeFixedPort(), turnPort);
   const clients: TestClient[] = [];
   try {
     const backoff = { baseMs: 200, maxMs: 1_000 };

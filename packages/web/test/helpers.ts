@@ -5,6 +5,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createSocket as createUdpSocket } from 'node:dgram';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -276,6 +277,32 @@ export async function freePort(): Promise<number> {
   const port = (srv.address() as { port: number }).port;
   await new Promise<void>((r) => srv.close(() => r()));
   return port;
+}
+
+/**
+ * A port free for both TCP and UDP on 127.0.0.1, outside the ephemeral range (32768-60999 here),
+ * for a server restarted on the same ports: an ephemeral port may be taken by another process's
+ * socket between the kill and the restart (a TURN relay needs UDP and TCP on it).
+ */
+export async function freeFixedPort(): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const tcp = createNetServer();
+    const tcpOk = await new Promise<boolean>((r) => {
+      tcp.once('error', () => r(false));
+      tcp.listen(port, '127.0.0.1', () => r(true));
+    });
+    if (!tcpOk) continue;
+    const udp = createUdpSocket('udp4');
+    const udpOk = await new Promise<boolean>((r) => {
+      udp.once('error', () => r(false));
+      udp.bind(port, '127.0.0.1', () => r(true));
+    });
+    await new Promise<void>((r) => tcp.close(() => r()));
+    if (udpOk) await new Promise<void>((r) => udp.close(() => r()));
+    if (udpOk) return port;
+  }
+  throw new Error('no port free for TCP and UDP in 20000-31999');
 }
 
 /** Removes temporary directories, ignoring errors. */

@@ -31,7 +31,7 @@ import {
   ROOT,
   cleanup,
   connectAs,
-  freePort,
+  freeFixedPort,
   launchChromium,
   newContext,
   screenshot,
@@ -205,8 +205,8 @@ async function resumed(pages: Page[], sinceMs: number, timeoutMs: number): Promi
 async function serverRestart(t: TestContext, relayOnly: boolean): Promise<void> {
   const kind = relayOnly ? 'relayed' : 'direct';
   const started = performance.now();
-  const port = await freePort();
-  const turnPort = await freePort();
+  const port = await freeFixedPort();
+  const turnPort = await freeFixedPort();
   const data = join(dir, `data-restart-${kind}`);
   const args = ['--port', String(port)];
   if (relayOnly) args.push('--turn-port', String(turnPort), '--relay-only');
