@@ -32,6 +32,23 @@ const CONNECT_FATAL_CODES: ReadonlySet<string> = new Set([
   'SIG_ERR_REFUSED',
 ]);
 
+/**
+ * Longest wait between reconnect attempts during a call, before jitter, ms: the call is kept
+ * for the server's grace period, and a relayed path (or one the server's restart broke) only
+ * comes back once we have re-attached and restarted ICE, so a client must not sit out 8-30 s
+ * of backoff while the far end hears nothing.
+ */
+export const IN_CALL_BACKOFF_MAX_MS = 2000;
+
+/** The backoff for the next reconnect: capped at {@link IN_CALL_BACKOFF_MAX_MS} during a call. */
+export function reconnectBackoff(
+  backoff: BackoffOptions | undefined,
+  inCall: boolean,
+): BackoffOptions | undefined {
+  if (!inCall) return backoff;
+  return { ...backoff, maxMs: Math.min(backoff?.maxMs ?? 30_000, IN_CALL_BACKOFF_MAX_MS) };
+}
+
 /** Options of {@link SignalingClient}. */
 export interface SignalingClientOptions {
   /** Server WebSocket URL (`wss://host:8443/ws`, `ws://` for insecure dev servers). */
@@ -242,7 +259,10 @@ export class SignalingClient {
       const fatal = code === 4001 || code === 4003 || code === 4009;
       if (opened || !this.#stopped) this.session.handleClose(code, reason.toString('utf8'));
       if (this.#stopped || fatal || this.#o.reconnect === false) return;
-      const delay = backoffDelayMs(this.#attempt++, this.#o.backoff);
+      const delay = backoffDelayMs(
+        this.#attempt++,
+        reconnectBackoff(this.#o.backoff, this.session.call.phase === 'active'),
+      );
       this.#o.onNotice?.(`signalling connection lost (${code}); reconnecting in ${delay} ms`);
       this.#timer = setTimeout(() => this.#open(), delay);
     });
