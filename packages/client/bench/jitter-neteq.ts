@@ -59,6 +59,12 @@ export interface NetEqResult {
   alignAt: number;
   /** Normalised envelope correlation at the alignment (0..1). */
   alignScore: number;
+  /** Audio recorded per second of real time in the page (1: Chromium's audio kept up). */
+  audioClockRatio: number;
+  /** NetEQ's time-stretching: samples removed (accelerate) and inserted (decelerate). */
+  stretch: { removed: number; inserted: number };
+  /** How late this trace's packets left against the trace's arrival times. */
+  sendLate: SendLateness;
 }
 
 /** Options of {@link runNetEq}. */
@@ -108,7 +114,7 @@ window.hjAnswer = async (id, offer) => {
   await ready;
   await ctx.resume();
   const pc = new RTCPeerConnection();
-  const slot = { pc, chunks: [], node: null };
+  const slot = { pc, chunks: [], node: null, firstAt: 0, lastAt: 0 };
   slots.set(id, slot);
   pc.ontrack = (e) => {
     const stream = e.streams[0] || new MediaStream([e.track]);
@@ -119,7 +125,11 @@ window.hjAnswer = async (id, offer) => {
     el.play().catch(() => {});
     const node = new AudioWorkletNode(ctx, 'rec', {
       numberOfInputs: 1, numberOfOutputs: 1, channelCount: 1, channelCountMode: 'explicit' });
-    node.port.onmessage = (m) => slot.chunks.push(m.data);
+    node.port.onmessage = (m) => {
+      if (slot.chunks.length === 0) slot.firstAt = performance.now();
+      slot.lastAt = performance.now();
+      slot.chunks.push(m.data);
+    };
     const mute = new GainNode(ctx, { gain: 0 });
     ctx.createMediaStreamSource(stream).connect(node).connect(mute).connect(ctx.destination);
     slot.node = node;
@@ -146,6 +156,8 @@ window.hjFinish = async (id) => {
         concealedSamples: s.concealedSamples || 0,
         totalSamplesReceived: s.totalSamplesReceived || 0,
         packetsReceived: s.packetsReceived || 0,
+        removedSamplesForAcceleration: s.removedSamplesForAcceleration || 0,
+        insertedSamplesForDeceleration: s.insertedSamplesForDeceleration || 0,
       };
     }
   });
@@ -161,6 +173,10 @@ window.hjFinish = async (id) => {
   let bin = '';
   for (let i = 0; i < bytes.length; i += 0x8000)
     bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  // The audio clock against the page's: samples recorded between the first and last chunk over
+  // the time between them (1 when the audio thread kept up with real time).
+  const span = (slot.lastAt - slot.firstAt) / 1000;
+  stats.audioClockRatio = span > 0 ? (n - slot.chunks[0].length) / 48000 / span : 0;
   return { stats, pcm: btoa(bin) };
 };
 `;
@@ -318,12 +334,14 @@ export async function runNetEq(
         for (const row of arrived) events.push({ at: (row.arrivalMs ?? 0) - first, k, row });
       }
       events.sort((x, y) => x.at - y.at);
-      const seqs = batch.map(() => new Map<number, number>());
+      const lateByTrace = batch.map((): number[] => []);
       const t0 = performance.now() + 200;
       for (const e of events) {
         const wait = t0 + e.at - performance.now();
         if (wait > 1) await sleep(wait - 0.5);
-        late.push(Math.max(0, performance.now() - (t0 + e.at)));
+        const lateMs = Math.max(0, performance.now() - (t0 + e.at));
+        late.push(lateMs);
+        lateByTrace[e.k]?.push(lateMs);
         const s = senders[e.k];
         const input = batch[e.k];
         const payload = input?.packets[e.row.seq];
@@ -334,7 +352,6 @@ export async function runNetEq(
           timestamp: (e.row.seq * FRAME) >>> 0,
           marker: e.row.seq === 0,
         });
-        seqs[e.k]?.set(e.row.seq, 1);
         s.sender.sendRtp(new RtpPacket(header, Buffer.from(payload))).catch(() => {
           // A send after close: counted nowhere, like a packet lost on the way.
         });
@@ -362,6 +379,12 @@ export async function runNetEq(
               : NaN,
           alignAt: at,
           alignScore: score,
+          audioClockRatio: st.audioClockRatio ?? NaN,
+          stretch: {
+            removed: st.removedSamplesForAcceleration ?? 0,
+            inserted: st.insertedSamplesForDeceleration ?? 0,
+          },
+          sendLate: lateness(lateByTrace[k] ?? []),
         });
       }
       await page.close();
@@ -370,13 +393,14 @@ export async function runNetEq(
     await browser.close();
     http.close();
   }
-  late.sort((x, y) => x - y);
+  return { results, lateness: lateness(late) };
+}
+
+function lateness(late: number[]): SendLateness {
+  const sorted = [...late].sort((x, y) => x - y);
   return {
-    results,
-    lateness: {
-      meanMs: late.reduce((a, v) => a + v, 0) / Math.max(1, late.length),
-      p99Ms: late[Math.min(late.length - 1, Math.floor(0.99 * late.length))] ?? 0,
-    },
+    meanMs: sorted.reduce((a, v) => a + v, 0) / Math.max(1, sorted.length),
+    p99Ms: sorted[Math.min(sorted.length - 1, Math.floor(0.99 * sorted.length))] ?? 0,
   };
 }
 

@@ -464,6 +464,8 @@ export async function runQuality(
         accelerateTicks: res.accelerateCount,
         pesqParloirProtected: protScore,
         neteqAlignScore: ne ? r2(ne.alignScore) : null,
+        neteqAudioClockRatio: ne ? Math.round(ne.audioClockRatio * 1000) / 1000 : null,
+        neteqSendLateP99Ms: ne ? r2(ne.sendLate.p99Ms) : null,
         neteqReason,
       };
       if (json) console.log(JSON.stringify(row));
