@@ -96,6 +96,8 @@ const C_HARNESSES: CHarness[] = [
       'src/jitter.h',
       'src/srtp_gcm.h',
       'src/common.h',
+      'src/turn_frame.h',
+      'src/apm_pipe.h',
       'fuzz/receiver_fixture.h',
     ],
     libs: ['-lopus', '-lcrypto', '-lm', '-lpthread'],
@@ -106,7 +108,7 @@ const C_HARNESSES: CHarness[] = [
   {
     name: 'relay',
     sources: ['fuzz/fuzz_relay.c', 'fuzz/napi_stubs.c'],
-    deps: ['src/relay.c', 'src/common.h'],
+    deps: ['src/relay.c', 'src/common.h', 'src/turn_frame.h'],
     libs: ['-lpthread'],
     maxLen: 4096,
   },
