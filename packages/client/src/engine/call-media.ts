@@ -159,7 +159,7 @@ export class CallMedia {
       }),
       // Back on signalling after a drop (ours or the peer's): the path may have died meanwhile.
       s.on('ready', () => this.#keeper?.reattached()),
-      s.on('peerReconnected', () => this.#keeper?.reattached()),
+      s.on('peerReconnected', () => this.#keeper?.reattached('peer')),
       s.on('callEnded', ({ callId, reason, by }) => {
         if (callId !== this.#callId) return;
         const who = by === undefined ? '' : by === s.userId ? '-local' : '-remote';

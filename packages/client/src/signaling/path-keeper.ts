@@ -100,6 +100,11 @@ export class PathKeeper {
   #restarting = false;
   #restartStartedAt = 0;
   #stopped = false;
+  /** When our last restart offer was sent, and when the peer's signalling last came back. */
+  #offerSentAt = 0;
+  #peerBackAt = 0;
+  /** Offers one at a time: a new one waits for the last to be out. */
+  #offerChain: Promise<void> = Promise.resolve();
 
   constructor(options: PathKeeperOptions) {
     this.#o = options;
@@ -128,18 +133,31 @@ export class PathKeeper {
     return this.#restarting;
   }
 
-  /** Our signalling re-attached to the call: restart if the path went quiet meanwhile. */
-  reattached(): void {
+  /**
+   * Our signalling re-attached to the call (`self`), or the peer's did: restart if the path went
+   * quiet meanwhile. When the peer comes back during our own restart, the offer may have gone to
+   * a server that had nobody to forward it to: the caller makes a new one.
+   */
+  reattached(who: 'self' | 'peer' = 'self'): void {
     this.#observe();
+    if (who === 'peer') this.#peerBackAt = performance.now();
     if (this.#monitor.silentForMs(performance.now()) >= REATTACH_SILENCE_MS) {
-      this.#trigger('reattached');
+      this.#trigger('reattached', this.#offerLost());
     }
   }
 
-  /** The peer asked for a restart (we are the caller): make one, or let it join ours. */
+  /** Our last restart offer went out before the peer's signalling came back: it was lost. */
+  #offerLost(): boolean {
+    return this.#o.role === 'offerer' && this.#restarting && this.#offerSentAt < this.#peerBackAt;
+  }
+
+  /**
+   * The peer asked for a restart (we are the caller): make one. During ours, a new offer: the
+   * peer asking means it has not had ours (it went out while the peer was away, or was lost).
+   */
   requested(reason: IceRestartReason): void {
     if (this.#o.role !== 'offerer') return;
-    this.#trigger(reason);
+    this.#trigger(reason, this.#offerLost());
   }
 
   /** Before the peer's restart offer is applied (we are the callee): gather where we can. */
@@ -181,8 +199,8 @@ export class PathKeeper {
     if (reason !== undefined) this.#trigger(reason);
   }
 
-  #trigger(reason: IceRestartReason): void {
-    if (this.#stopped || this.#restarting) return;
+  #trigger(reason: IceRestartReason, again = false): void {
+    if (this.#stopped || (this.#restarting && !again)) return;
     this.#restarting = true;
     this.#restartStartedAt = performance.now();
     this.#monitor.restarted(this.#restartStartedAt);
@@ -210,13 +228,19 @@ export class PathKeeper {
     }
   }
 
-  async #offer(): Promise<void> {
-    const t = this.#o.transport;
-    const hosts = this.#applyHostAddresses();
-    const offer = await t.restartOffer(hosts);
-    const binding = await this.#o.binding();
-    await this.#o.sendSignal({ kind: 'offer', sdp: offer.sdp, binding });
-    t.releaseCandidates();
+  #offer(): Promise<void> {
+    const run = this.#offerChain.then(async () => {
+      if (this.#stopped) return;
+      const t = this.#o.transport;
+      const hosts = this.#applyHostAddresses();
+      const offer = await t.restartOffer(hosts);
+      const binding = await this.#o.binding();
+      await this.#o.sendSignal({ kind: 'offer', sdp: offer.sdp, binding });
+      this.#offerSentAt = performance.now();
+      t.releaseCandidates();
+    });
+    this.#offerChain = run.catch(() => undefined);
+    return run;
   }
 
   #onPath(e: PathEvent): void {

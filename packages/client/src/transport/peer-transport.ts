@@ -39,6 +39,10 @@ import {
 } from './media-edge/ice-restart.ts';
 import { deriveSas, type ShortAuthString } from './sas.ts';
 
+/** After a restart, how often and how many times the edge tries to follow the new pair. */
+const REPOINT_RETRY_MS = 100;
+const REPOINT_TRIES = 30;
+
 /** Dynamic payload type we offer for Opus (the value browsers use too). */
 export const OPUS_PAYLOAD_TYPE = 111;
 /** RTP clock rate of Opus, always 48000 Hz whatever the real sample rate (RFC 7587 §4.1). */
@@ -388,6 +392,8 @@ export class PeerTransport {
     if (answer.type !== 'answer' || typeof answer.sdp !== 'string') {
       throw new EngineError('TRANSPORT_ERR_BAD_SDP', 'expected an SDP answer');
     }
+    // The answer to a restart offer a newer one replaced and that was answered already: stale.
+    if (this.#restarts > 0 && this.#pc.signalingState === 'stable') return;
     assertOneFingerprint(answer.sdp);
     try {
       await this.#pc.setRemoteDescription(answer);
@@ -444,7 +450,9 @@ export class PeerTransport {
   }
 
   #beginRestart(): void {
-    this.#heldCandidates ??= [];
+    // A new gathering: candidates held for an earlier restart's offer that never went out are
+    // of a superseded ICE generation.
+    this.#heldCandidates = [];
     this.#pathState = 'restarting';
     this.#emitPath({ state: 'restarting' });
   }
@@ -453,13 +461,17 @@ export class PeerTransport {
   #checkRestartedIce(): void {
     this.#restarts++;
     startIceChecks(this.#pc)
-      .then(() => {
-        if (this.#closed) return;
+      .then(async () => {
         const edge = this.#edge;
-        const moved =
-          edge === undefined
-            ? { ok: true as const, edge: 'not open' }
-            : repointMediaEdge(this.#pc, this.#sender, this.#transceiver.receiver, edge);
+        let moved: ReturnType<typeof repointMediaEdge> = { ok: true, edge: 'not open' };
+        // A relayed pair takes the C sender once werift has bound a TURN channel to the peer
+        // (RFC 8656 §12), which may come a little after the checks: try again meanwhile.
+        for (let i = 0; edge !== undefined && !this.#closed; i++) {
+          moved = repointMediaEdge(this.#pc, this.#sender, this.#transceiver.receiver, edge);
+          if (moved.ok || i >= REPOINT_TRIES) break;
+          await new Promise((r) => setTimeout(r, REPOINT_RETRY_MS));
+        }
+        if (this.#closed) return;
         this.#pathState = 'up';
         this.#emitPath({
           state: 'up',
@@ -492,6 +504,9 @@ export class PeerTransport {
     try {
       await this.#pc.addIceCandidate(candidate);
     } catch (err) {
+      // RFC 8838 §11.4: a candidate of another ICE generation (an offer superseded by a newer
+      // restart) is discarded, not an error.
+      if (err instanceof Error && /usernameFragment/.test(err.message)) return;
       throw new EngineError('TRANSPORT_ERR_BAD_CANDIDATE', 'the remote candidate was rejected', {
         cause: err,
       });

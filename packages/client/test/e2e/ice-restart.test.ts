@@ -20,19 +20,16 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { readWav, writeWav } from '../../src/audio/index.ts';
+import { readWav } from '../../src/audio/index.ts';
 import { answerThenCall, runCli, waitForOutput, waitForStderr } from '../helpers/cli.ts';
 import { clocksFromLog, describe, heard, HEARS, RATE, readReceived } from '../helpers/heard.ts';
 import { liveSnapshots } from '../helpers/qos.ts';
 import { makeSpeech } from '../helpers/speech.ts';
+import { resumedAtMs, withTone } from '../helpers/tone.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const NS = `parloir-ice-${process.pid}`;
 const IN_NS = ['ip', 'netns', 'exec', NS];
-const TONE_HZ = 4000;
-const TONE_AMPLITUDE = 1500;
-/** A 20 ms frame "has the tone" above this share of the tone's level before the change. */
-const TONE_PRESENT = 0.5;
 /** Must-show 2: audio resumes within 2 s of the address change. */
 const MAX_RESUME_MS = 2000;
 
@@ -66,63 +63,6 @@ after(() => {
   }
 });
 
-/** `speech` with a quiet tone added all through (written next to it). */
-function withTone(speech: string, name: string): string {
-  const w = readWav(speech);
-  const out = new Int16Array(w.samples.length);
-  for (let i = 0; i < out.length; i++) {
-    const v =
-      (w.samples[i] ?? 0) * 0.8 + TONE_AMPLITUDE * Math.sin((2 * Math.PI * TONE_HZ * i) / RATE);
-    out[i] = Math.max(-32768, Math.min(32767, Math.round(v)));
-  }
-  const path = join(dir, `${name}-tone.wav`);
-  writeWav(path, { sampleRate: RATE, channels: 1, samples: out });
-  return path;
-}
-
-/** The tone's amplitude in each 20 ms frame (Goertzel). */
-function toneLevels(pcm: Int16Array): Float64Array {
-  const n = RATE / 50;
-  const frames = Math.floor(pcm.length / n);
-  const out = new Float64Array(frames);
-  const k = (2 * Math.PI * TONE_HZ) / RATE;
-  const c = 2 * Math.cos(k);
-  for (let f = 0; f < frames; f++) {
-    let s1 = 0;
-    let s2 = 0;
-    for (let i = 0; i < n; i++) {
-      const s0 = (pcm[f * n + i] ?? 0) + c * s1 - s2;
-      s2 = s1;
-      s1 = s0;
-    }
-    out[f] = (2 * Math.sqrt(Math.max(0, s1 * s1 + s2 * s2 - c * s1 * s2))) / n;
-  }
-  return out;
-}
-
-/**
- * When the far end played new packets again after the change at `changeMs` (wall ms): the
- * first of 5 frames in a row with the tone back, after the first frame without it.
- */
-function resumedAtMs(received: Int16Array, playbackMs: number, changeMs: number): number {
-  const levels = toneLevels(received);
-  const frameMs = 20;
-  const first = Math.max(0, Math.floor((changeMs - playbackMs) / frameMs));
-  const before = [...levels.slice(Math.max(0, first - 100), first)].sort((a, b) => a - b);
-  const ref = before[Math.floor(before.length / 2)] ?? 0;
-  assert.ok(ref > TONE_AMPLITUDE * 0.3, `tone before the change: ${ref.toFixed(0)}`);
-  const present = (f: number): boolean => (levels[f] ?? 0) >= TONE_PRESENT * ref;
-  let f = first;
-  while (f < levels.length && present(f)) f++;
-  assert.ok(f < levels.length, 'no gap in the tone after the change');
-  for (; f + 5 < levels.length; f++) {
-    let run = true;
-    for (let j = 0; j < 5; j++) if (!present(f + j)) run = false;
-    if (run) return playbackMs + f * frameMs;
-  }
-  assert.fail('the tone never came back');
-}
-
 test('an address that goes away mid-call: ICE restarts, audio resumes within 2 s', async (t) => {
   if (!nsReady) {
     t.skip('needs root to create a network namespace (ip netns)');
@@ -140,10 +80,12 @@ test('an address that goes away mid-call: ICE restarts, audio resumes within 2 s
   await waitForOutput(srv, /listening/);
   const aliceIn = withTone(
     makeSpeech(dir, 'alice', 'We were talking on one network, and now we are on another.', 16),
+    dir,
     'alice',
   );
   const bobIn = withTone(
     makeSpeech(dir, 'bob', 'I can still hear you after your address has changed.', 16),
+    dir,
     'bob',
   );
   const aliceOut = join(dir, 'alice-out.wav');
