@@ -82,6 +82,7 @@ export interface SoakResult {
   relayedCalls: number;
   minutes: number;
   /** Chat messages sent by the churn clients, and acknowledged by the server. */
+  /** `failures`: each distinct refusal once, with its count ("CODE: message (×N)"). */
   chat: { sent: number; acked: number; failures: string[] };
   /** Presence disconnect/reconnect cycles done by the churn clients. */
   presenceCycles: number;
@@ -291,6 +292,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     const ids = await Promise.all(Array.from({ length: n }, () => generateIdentity()));
     const userIds = await Promise.all(ids.map((id) => userIdOf(id.publicKey)));
     const chat = { sent: 0, acked: 0, failures: [] as string[] };
+    const refusals = new Map<string, number>();
+    // Each churn client stays within the server's chat quota (5,000 messages a day a user, which
+    // an hour's churn at one message per 400 ms would pass): at most 4,500 messages in the run.
+    const chatGapMs = Math.max(400, Math.ceil(runMs / 4500));
     // Each churn identity logs in once before the churn starts, so that a message to its peer
     // never meets "unknown user": every unacknowledged message is then a real failure.
     for (const [k, id] of ids.entries()) {
@@ -328,9 +333,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
             } catch (e) {
               const code = (e as { code?: unknown }).code;
               const why = e instanceof Error ? e.message : String(e);
-              chat.failures.push(typeof code === 'string' ? `${code}: ${why}` : why);
+              const key = typeof code === 'string' ? `${code}: ${why}` : why;
+              refusals.set(key, (refusals.get(key) ?? 0) + 1);
             }
-            await new Promise((r) => setTimeout(r, 400));
+            await new Promise((r) => setTimeout(r, chatGapMs));
           }
         } finally {
           c.close();
@@ -348,6 +354,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     await Promise.all(laneRuns);
     stopChurn = true;
     await Promise.all(churning);
+    for (const [key, n] of refusals) chat.failures.push(`${key} (×${n})`);
     for (const r of dropReasons) log(`soak: dropped — ${r}`);
     server.child.kill('SIGTERM');
     await server.exited;
