@@ -7,12 +7,11 @@
  * disconnect, reconnect) and send each other chat messages. The server and one caller are probed
  * (bench/soak-probe.ts) every `--sample-seconds` for RSS, V8 heap and open file descriptors.
  *
- * By default the N calls all run at once for the whole M minutes. With `--concurrent K` (K < N)
- * K calls run at a time: call 0, the probed one, lasts the whole run, and K − 1 lanes each make
+ * K calls run at a time (`--concurrent K`; default: N, or three per core if fewer — each call is
+ * two processes of ~2.7 % of a core and ~70 MB, so 200 calls at once would need about 11 cores
+ * and 28 GB). When K < N, call 0, the probed one, lasts the whole run, and K − 1 lanes each make
  * their share of the other N − 1 calls back to back, each lane between the same two users with
- * new processes for every call, so the server meets N call set-ups and tear-downs. Each call
- * costs two processes of ~2.7 % of a core and ~70 MB: 200 calls at once would need about 11 cores
- * and 28 GB, which a 2-core machine does not have.
+ * new processes for every call, so the server meets N call set-ups and tear-downs.
  *
  * Growth is measured after warm-up (`--warmup-seconds`, default a fifth of the run, at least
  * 30 s): the mean of the first three samples after warm-up is the baseline, measured in the same
@@ -28,7 +27,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateIdentity, userIdOf } from '@parloir/protocol';
@@ -42,7 +41,7 @@ const PROBE = resolve(import.meta.dirname, 'soak-probe.ts');
 export interface SoakOptions {
   /** Calls in all (half relayed, rounded down). */
   calls: number;
-  /** Calls at a time; default `calls` (all at once, for the whole run). */
+  /** Calls at a time; default `calls`, or three per core if fewer. */
   concurrent?: number;
   /** Length of the run, minutes. */
   minutes: number;
@@ -208,7 +207,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
 
     // The calls: in lane k, bob<k> answers and alice<k> calls; odd calls relayed; call 0 (lane
     // 0, the whole run) is probed. Lanes 1… share the other calls and make them back to back.
-    const concurrent = Math.min(o.calls, Math.max(1, o.concurrent ?? o.calls));
+    const concurrent = Math.min(o.calls, Math.max(1, o.concurrent ?? 3 * availableParallelism()));
     const startedAt = Date.now();
     const common = ['--server', serverUrl, '--host-address', '127.0.0.1', '--json'];
     const lanes = concurrent - 1;
