@@ -211,11 +211,16 @@ test('acoustic echo: cancelled with AEC on, back when Alice turns it off mid-cal
     assert.ok(bHearsA.score >= HEARS_HERE, hears);
 
     // Own echo. Alice: Bob's AEC is on all call. Bob: per phase of Alice's AEC, in Bob's device
-    // time (her capture clock + mouth-to-ear), skipping the first CONVERGE_MS after each start
-    // for the canceller to converge (it needs far-end speech: ~1.5 s of it here) and 0.5 s after
-    // it goes off.
+    // time (her capture clock + mouth-to-ear). Each canceller is judged once its own stats say it
+    // converged (and at least CONVERGE_MS after it started: it needs far-end speech), and from
+    // 0.5 s after it goes off. A snapshot's tMs counts from the media start, ~ the capture clock.
     const bPlay = (captureAt: number): number =>
       ca.captureMs + captureAt + bHearsA.mouthToEarMs - cb.playbackMs;
+    const aPlay = (captureAt: number): number =>
+      cb.captureMs + captureAt + aHearsB.mouthToEarMs - ca.playbackMs;
+    const convergedAt = (snaps: QosSnapshot[]): number =>
+      snaps.find((x) => x.echo?.converged === true)?.tMs ?? Infinity;
+    const bobConverged = convergedAt(parseQosLog(readFileSync(bobLog, 'utf8')).snapshots);
     const endB = (recvB.length * 1000) / RATE;
     const ownA = ownEcho(
       a,
@@ -225,7 +230,7 @@ test('acoustic echo: cancelled with AEC on, back when Alice turns it off mid-cal
       b,
       cb.captureMs,
       aHearsB.mouthToEarMs,
-      CONVERGE_MS,
+      Math.max(CONVERGE_MS, aPlay(bobConverged)),
       Infinity,
     );
     const own = (from: number, to: number) =>
@@ -240,13 +245,15 @@ test('acoustic echo: cancelled with AEC on, back when Alice turns it off mid-cal
         from,
         to,
       );
-    const ownB1 = own(CONVERGE_MS, bPlay(offAt));
+    const ownB1 = own(Math.max(CONVERGE_MS, bPlay(convergedAt(on1))), bPlay(offAt));
     const ownBOff = own(bPlay(offAt) + 500, bPlay(onAt));
-    const ownB2 = own(bPlay(onAt) + CONVERGE_MS, endB);
+    const ownB2 = own(Math.max(bPlay(onAt) + CONVERGE_MS, bPlay(convergedAt(on2.slice(1)))), endB);
     const f = (r: { corr: number; lagMs: number; frames: number }): string =>
       `${r.corr.toFixed(3)} (lag ${r.lagMs.toFixed(0)} ms, ${r.frames} frames)`;
     const msg = `own speech coming back: Alice ${f(ownA)}; Bob with Alice's AEC on ${f(ownB1)}, off ${f(ownBOff)}, on again ${f(ownB2)}`;
     t.diagnostic(msg);
+    // Each measure over enough frames (≥ 1 s where the far talker was silent).
+    for (const r of [ownA, ownB1, ownBOff, ownB2]) assert.ok(r.frames >= 50, msg);
     assert.ok(ownA.corr <= MAX_OWN, msg);
     assert.ok(ownB1.corr <= MAX_OWN, msg);
     assert.ok(ownB2.corr <= MAX_OWN, msg);
