@@ -63,8 +63,10 @@ struct PnApmPipe {
   std::atomic<int> refs{1};
   std::atomic<bool> closed{false};
 
-  // Far-end ring: written by the playback thread only.
-  int16_t ring[kRing];
+  // Far-end ring: written by the playback thread only. Relaxed atomics (plain moves on x86): a
+  // reader that falls more than the guard behind may meet a slot being rewritten; it then
+  // discards that sample (read_far checks the head again), and the access is not a data race.
+  std::atomic<int16_t> ring[kRing];
   std::atomic<int64_t> head{0};  // device tick one past the newest sample written
   int64_t w_next = 0;
   bool w_have = false;
@@ -128,12 +130,14 @@ extern "C" void pn_apm_pipe_far(PnApmPipe *p, const int16_t *pcm, size_t n, int6
     // time given. A gap in between played silence.
     if (p->w_have) p->far_resyncs.fetch_add(1, std::memory_order_relaxed);
     if (p->w_have && at > h) {
-      for (int64_t i = h > at - kRing ? h : at - kRing; i < at; i++) p->ring[i & (kRing - 1)] = 0;
+      for (int64_t i = h > at - kRing ? h : at - kRing; i < at; i++)
+        p->ring[i & (kRing - 1)].store(0, std::memory_order_relaxed);
     }
     p->w_next = at;
     p->w_have = true;
   }
-  for (size_t i = 0; i < n; i++) p->ring[(p->w_next + (int64_t)i) & (kRing - 1)] = pcm[i];
+  for (size_t i = 0; i < n; i++)
+    p->ring[(p->w_next + (int64_t)i) & (kRing - 1)].store(pcm[i], std::memory_order_relaxed);
   p->w_next += (int64_t)n;
   if (p->w_next > h) p->head.store(p->w_next, std::memory_order_release);
   p->far_samples.fetch_add(n, std::memory_order_relaxed);
@@ -151,8 +155,15 @@ static bool read_far(PnApmPipe *p, int64_t from, int n, int16_t *out) {
       out[i] = 0;
       all = false;
     } else {
-      out[i] = p->ring[k & (kRing - 1)];
+      out[i] = p->ring[k & (kRing - 1)].load(std::memory_order_relaxed);
     }
+  }
+  // Samples the writer may have reached while we copied (we fell behind by more than the guard)
+  // are not trusted.
+  int64_t lo2 = p->head.load(std::memory_order_acquire) - kRing + kRingGuard;
+  for (int i = 0; i < n && from + i < lo2; i++) {
+    out[i] = 0;
+    all = false;
   }
   return all;
 }
