@@ -123,10 +123,15 @@ const CODES = new Set<string>([
   'APM_ERR_UNSUPPORTED_RATE',
   'APM_ERR_BAD_ARG',
   'APM_ERR_CLOSED',
+  'APM_ERR_STATE',
   'APM_ERR_INTERNAL',
 ]);
 
-function call<T>(f: () => T): T {
+/**
+ * Runs an addon call of the audio processing (this module's and audio-pipe.ts's); a throw becomes
+ * an ApmError with the addon's code (APM_ERR_BAD_ARG if it has none of ours).
+ */
+export function callApm<T>(f: () => T): T {
   try {
     return f();
   } catch (err) {
@@ -183,7 +188,7 @@ export class AudioProcessor {
     }
     const rate = options.sampleRate ?? 48000;
     const Raw = (addon as unknown as { NativeApm: RawApmClass }).NativeApm;
-    this.#raw = call(
+    this.#raw = callApm(
       () =>
         new Raw(
           engine,
@@ -206,26 +211,26 @@ export class AudioProcessor {
 
   /** Feeds one far (played) frame of `frameSamples` samples: the echo reference. */
   processReverse(far: Int16Array): void {
-    call(() => this.#raw.processReverse(far));
+    callApm(() => this.#raw.processReverse(far));
   }
 
   /** Processes one capture frame of `frameSamples` samples in place. */
   process(near: Int16Array): void {
-    call(() => this.#raw.process(near));
+    callApm(() => this.#raw.process(near));
   }
 
   /** Sets the bulk delay from far to capture, ms (0..500 webrtc, 0..~1980 speex at 48 kHz). */
   setStreamDelayMs(ms: number): void {
-    call(() => this.#raw.setStreamDelayMs(ms));
+    callApm(() => this.#raw.setStreamDelayMs(ms));
   }
 
   /** Counters and echo canceller state. */
   stats(): AudioProcessorStats {
-    return call(() => this.#raw.stats());
+    return callApm(() => this.#raw.stats());
   }
 
   /** Frees the engine; later calls throw APM_ERR_CLOSED. Idempotent. */
   close(): void {
-    call(() => this.#raw.close());
+    callApm(() => this.#raw.close());
   }
 }

@@ -12,7 +12,7 @@
  * @module
  */
 import { addon } from './addon.ts';
-import { ApmError, type ApmEngine, type ApmErrorCode } from './apm.ts';
+import { ApmError, callApm, type ApmEngine } from './apm.ts';
 import type { NativeRtpReceiver } from './receiver.ts';
 import type { NativeRtpSender } from './sender.ts';
 
@@ -88,26 +88,6 @@ interface RawAudioPipe {
 }
 type RawAudioPipeClass = new (...args: unknown[]) => RawAudioPipe;
 
-const CODES = new Set<string>([
-  'APM_ERR_BAD_OPTION',
-  'APM_ERR_BAD_ARG',
-  'APM_ERR_CLOSED',
-  'APM_ERR_STATE',
-  'APM_ERR_INTERNAL',
-]);
-
-function call<T>(f: () => T): T {
-  try {
-    return f();
-  } catch (err) {
-    const raw: unknown =
-      err instanceof Error ? (err as Error & { code?: unknown }).code : undefined;
-    const code =
-      typeof raw === 'string' && CODES.has(raw) ? (raw as ApmErrorCode) : 'APM_ERR_BAD_ARG';
-    throw new ApmError(code, err instanceof Error ? err.message : String(err), { cause: err });
-  }
-}
-
 const AEC_LEVELS = ['low', 'moderate', 'high'] as const;
 
 /**
@@ -151,7 +131,7 @@ export class AudioPipe {
     if (room !== undefined && (typeof room !== 'object' || room === null)) {
       throw new ApmError('APM_ERR_BAD_OPTION', 'room must be an object');
     }
-    this.#raw = call(() => new Raw(...a, room?.ir ?? null, room?.delayMs ?? 0, room?.gain ?? 0));
+    this.#raw = callApm(() => new Raw(...a, room?.ir ?? null, room?.delayMs ?? 0, room?.gain ?? 0));
     this.#settings = { ...settings };
   }
 
@@ -163,7 +143,7 @@ export class AudioPipe {
   /** Changes the settings; the capture thread applies them before its next frame. */
   set(settings: AudioPipeSettings): void {
     const a = args(settings);
-    call(() => this.#raw.set(...a));
+    callApm(() => this.#raw.set(...a));
     this.#settings = { ...settings };
   }
 
@@ -172,16 +152,16 @@ export class AudioPipe {
    * (either may be omitted). Once each: APM_ERR_STATE if one already has a pipe.
    */
   attach(sender: NativeRtpSender | undefined, receiver: NativeRtpReceiver | undefined): void {
-    call(() => this.#raw.attach(sender?.raw ?? null, receiver?.raw ?? null));
+    callApm(() => this.#raw.attach(sender?.raw ?? null, receiver?.raw ?? null));
   }
 
   /** Counters and the canceller's state. */
   stats(): AudioPipeStats {
-    return call(() => this.#raw.stats());
+    return callApm(() => this.#raw.stats());
   }
 
   /** Stops processing (frames then pass as captured). Idempotent. */
   close(): void {
-    call(() => this.#raw.close());
+    callApm(() => this.#raw.close());
   }
 }
